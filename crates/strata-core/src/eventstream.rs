@@ -1,0 +1,172 @@
+//! Bedrock's binary event-stream framing (`application/vnd.amazon.eventstream`).
+//!
+//! Frames are written and read with `aws-smithy-eventstream`; this module only knows which
+//! headers Bedrock puts on its events and exceptions.
+
+use aws_smithy_eventstream::frame::{write_message_to, MessageFrameDecoder, DecodedFrame};
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use bytes::{Bytes, BytesMut};
+
+/// The content type of an event-stream response.
+pub const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
+
+/// A frame that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[error("event-stream framing error: {0}")]
+pub struct FrameError(String);
+
+/// Encodes one `:message-type: event` frame whose payload is JSON.
+pub fn event_frame(event_type: &str, json_payload: impl Into<Bytes>) -> Result<Bytes, FrameError> {
+    let message = Message::new_from_parts(
+        vec![
+            Header::new(":event-type", HeaderValue::String(event_type.to_string().into())),
+            Header::new(":content-type", HeaderValue::String("application/json".into())),
+            Header::new(":message-type", HeaderValue::String("event".into())),
+        ],
+        json_payload,
+    );
+    encode(&message)
+}
+
+/// Encodes one `:message-type: exception` frame (`exception_type` is lowerCamel, e.g.
+/// `modelStreamErrorException`).
+pub fn exception_frame(exception_type: &str, json_payload: impl Into<Bytes>) -> Result<Bytes, FrameError> {
+    let message = Message::new_from_parts(
+        vec![
+            Header::new(":exception-type", HeaderValue::String(exception_type.to_string().into())),
+            Header::new(":content-type", HeaderValue::String("application/json".into())),
+            Header::new(":message-type", HeaderValue::String("exception".into())),
+        ],
+        json_payload,
+    );
+    encode(&message)
+}
+
+fn encode(message: &Message) -> Result<Bytes, FrameError> {
+    let mut buf = BytesMut::with_capacity(message.payload().len() + 128);
+    write_message_to(message, &mut buf).map_err(|e| FrameError(e.to_string()))?;
+    Ok(buf.freeze())
+}
+
+/// One decoded frame, reduced to what Bedrock's streams carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamFrame {
+    /// `:message-type: event` with its `:event-type`.
+    Event { event_type: String, payload: Bytes },
+    /// `:message-type: exception` with its `:exception-type`.
+    Exception { exception_type: String, payload: Bytes },
+    /// `:message-type: error` (`:error-code`, `:error-message`).
+    Error { code: String, message: String },
+}
+
+/// Incremental decoder: feed it bytes as they arrive, take frames out.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    decoder: MessageFrameDecoder,
+    pending: BytesMut,
+}
+
+impl FrameReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<StreamFrame>, FrameError> {
+        match self
+            .decoder
+            .decode_frame(&mut self.pending)
+            .map_err(|e| FrameError(e.to_string()))?
+        {
+            DecodedFrame::Incomplete => Ok(None),
+            DecodedFrame::Complete(message) => classify(message).map(Some),
+        }
+    }
+
+    /// True when no partial frame is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+fn header_str<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+    message
+        .headers()
+        .iter()
+        .find(|h| h.name().as_str() == name)
+        .and_then(|h| h.value().as_string().ok())
+        .map(|s| s.as_str())
+}
+
+fn classify(message: Message) -> Result<StreamFrame, FrameError> {
+    let message_type = header_str(&message, ":message-type").unwrap_or("event").to_string();
+    match message_type.as_str() {
+        "event" => Ok(StreamFrame::Event {
+            event_type: header_str(&message, ":event-type")
+                .ok_or_else(|| FrameError("event frame without :event-type".into()))?
+                .to_string(),
+            payload: message.payload().clone(),
+        }),
+        "exception" => Ok(StreamFrame::Exception {
+            exception_type: header_str(&message, ":exception-type")
+                .ok_or_else(|| FrameError("exception frame without :exception-type".into()))?
+                .to_string(),
+            payload: message.payload().clone(),
+        }),
+        "error" => Ok(StreamFrame::Error {
+            code: header_str(&message, ":error-code").unwrap_or("").to_string(),
+            message: header_str(&message, ":error-message").unwrap_or("").to_string(),
+        }),
+        other => Err(FrameError(format!("unknown :message-type '{other}'"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_frames_round_trip_even_when_split() {
+        let a = event_frame("messageStart", r#"{"role":"assistant"}"#).unwrap();
+        let b = exception_frame("throttlingException", r#"{"message":"slow down"}"#).unwrap();
+        // prelude: total length = 12 + headers + payload + 4
+        let total = u32::from_be_bytes([a[0], a[1], a[2], a[3]]) as usize;
+        assert_eq!(total, a.len());
+        let mut all = a.to_vec();
+        all.extend_from_slice(&b);
+        let mut reader = FrameReader::new();
+        let mut frames = Vec::new();
+        for chunk in all.chunks(7) {
+            reader.push(chunk);
+            while let Some(f) = reader.next_frame().unwrap() {
+                frames.push(f);
+            }
+        }
+        assert!(reader.is_empty());
+        assert_eq!(
+            frames,
+            vec![
+                StreamFrame::Event { event_type: "messageStart".into(), payload: Bytes::from_static(br#"{"role":"assistant"}"#) },
+                StreamFrame::Exception {
+                    exception_type: "throttlingException".into(),
+                    payload: Bytes::from_static(br#"{"message":"slow down"}"#)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn corrupt_frames_are_errors_not_panics() {
+        let mut frame = event_frame("x", "{}").unwrap().to_vec();
+        let last = frame.len() - 1;
+        frame[last] ^= 0xff;
+        let mut reader = FrameReader::new();
+        reader.push(&frame);
+        assert!(reader.next_frame().is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Strata's domain types, shared by the gateway and the emulator.
+//!
+//! Identifiers are parsed once at the edge into newtypes ([`Region`], [`AccountId`], [`ModelRef`]);
+//! [`BedrockErrorKind`] is the single list of Bedrock error classes with their HTTP status and
+//! retry class; [`wire`] holds the serde shapes of Bedrock's JSON and [`eventstream`] its binary
+//! stream framing. Nothing here does I/O.
+
+pub mod error_kind;
+pub mod eventstream;
+pub mod ids;
+pub mod region;
+pub mod wire;
+
+pub use error_kind::BedrockErrorKind;
+pub use ids::{AccountId, IdError, ModelRef};
+pub use region::{Geography, Region};
