@@ -1,1 +1,31 @@
-fn main(){}
+//! The `strata` binary: one command-line front for the gateway, the emulator and the tools.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Strata: an LLM gateway for Amazon Bedrock fleets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Bedrock emulator: many accounts and regions on one address.
+    Sim(commands::sim::SimArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Sim(args) => commands::sim::run(args),
+    }
+}

@@ -1,0 +1,440 @@
+//! The fleet: which accounts, regions, models and inference profiles the emulator serves.
+//!
+//! A fleet file (YAML or JSON) is read into [`FleetFile`] with every key checked, then validated
+//! into a [`Fleet`] with lookup indexes. Without a file, the built-in fleet is used: the real
+//! catalog in `default_catalog.json` and the accounts in `default_fleet.yaml`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use strata_core::{AccountId, Region};
+
+const DEFAULT_CATALOG: &str = include_str!("default_catalog.json");
+const DEFAULT_FLEET: &str = include_str!("default_fleet.yaml");
+
+/// A fleet that could not be read or does not hold together.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("cannot read fleet file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("fleet file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("fleet is inconsistent: {0}")]
+    Invalid(String),
+}
+
+/// The fleet file as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<Region>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<ModelSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<Vec<ProfileSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<AccountSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<QuotaDefaults>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySpec>,
+}
+
+/// The shape of the built-in catalog file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    regions: Vec<Region>,
+    models: Vec<ModelSpec>,
+    profiles: Vec<ProfileSpec>,
+}
+
+/// The request/response dialect of a model's InvokeModel body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyDialect {
+    Anthropic,
+    Nova,
+    Llama,
+    Mistral,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub body: BodyDialect,
+    #[serde(default = "text_only")]
+    pub input_modalities: Vec<String>,
+    #[serde(default = "text_only")]
+    pub output_modalities: Vec<String>,
+    #[serde(default = "yes")]
+    pub streaming: bool,
+    #[serde(default = "active")]
+    pub lifecycle: String,
+    #[serde(default = "one")]
+    pub output_token_weight: u32,
+    /// Every region the model runs in, in-region or as a profile destination.
+    pub hosted_in: Vec<Region>,
+    /// Regions where the plain model ID may be called on demand.
+    #[serde(default)]
+    pub on_demand_in: Vec<Region>,
+}
+
+fn text_only() -> Vec<String> {
+    vec!["TEXT".to_string()]
+}
+fn yes() -> bool {
+    true
+}
+fn active() -> String {
+    "ACTIVE".to_string()
+}
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSpec {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub model: String,
+    /// Regions the profile may be called from; defaults to its destinations.
+    #[serde(default)]
+    pub sources: Vec<Region>,
+    pub destinations: Vec<Region>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    pub id: AccountId,
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeySpec>,
+    /// Regions enabled for the account; empty means every fleet region.
+    #[serde(default)]
+    pub regions: Vec<Region>,
+    /// (model, region) pairs the account has no access to.
+    #[serde(default)]
+    pub denied: Vec<DeniedSpec>,
+    #[serde(default)]
+    pub roles: Vec<RoleSpec>,
+    #[serde(default)]
+    pub quotas: Vec<QuotaOverride>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySpec {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeniedSpec {
+    pub model: String,
+    pub region: Region,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub name: String,
+    /// Account IDs allowed to assume the role; `*` for any fleet account.
+    #[serde(default)]
+    pub trusted: Vec<String>,
+}
+
+/// A quota for matching (model, region); `*` matches any.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaOverride {
+    #[serde(default = "star")]
+    pub model: String,
+    #[serde(default = "star")]
+    pub region: String,
+    pub rpm: u32,
+    pub tpm: u32,
+}
+
+fn star() -> String {
+    "*".to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub rpm: u32,
+    pub tpm: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaDefaults {
+    pub on_demand: Quota,
+    pub cross_region: Quota,
+}
+
+impl Default for QuotaDefaults {
+    fn default() -> Self {
+        QuotaDefaults {
+            on_demand: Quota { rpm: 400, tpm: 800_000 },
+            cross_region: Quota { rpm: 800, tpm: 1_600_000 },
+        }
+    }
+}
+
+/// The latency model: time to first token, then a token rate, each scaled by ±jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySpec {
+    pub ttft_ms: u64,
+    /// Tokens per second after the first; 0 means no pacing.
+    pub tokens_per_second: u32,
+    #[serde(default)]
+    pub jitter: f64,
+}
+
+impl LatencySpec {
+    pub const ZERO: LatencySpec = LatencySpec { ttft_ms: 0, tokens_per_second: 0, jitter: 0.0 };
+}
+
+impl Default for LatencySpec {
+    fn default() -> Self {
+        LatencySpec { ttft_ms: 250, tokens_per_second: 150, jitter: 0.2 }
+    }
+}
+
+/// A validated fleet with lookup indexes.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pub regions: Vec<Region>,
+    pub models: Vec<ModelSpec>,
+    pub profiles: Vec<ProfileSpec>,
+    pub accounts: Vec<AccountSpec>,
+    pub quotas: QuotaDefaults,
+    pub latency: LatencySpec,
+    model_by_id: HashMap<String, usize>,
+    profile_by_id: HashMap<String, usize>,
+    account_by_key: HashMap<String, usize>,
+    account_by_id: HashMap<String, usize>,
+    account_by_token: HashMap<String, usize>,
+    denied: BTreeSet<(usize, String, String)>,
+}
+
+impl Fleet {
+    /// The built-in fleet.
+    pub fn builtin() -> Result<Fleet, FleetError> {
+        Fleet::from_file(parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?)
+    }
+
+    /// Reads a fleet file (YAML or JSON).
+    pub fn load(path: &Path) -> Result<Fleet, FleetError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read { path: display.clone(), source })?;
+        Fleet::from_file(parse_yaml::<FleetFile>(&text, &display)?)
+    }
+
+    /// Fills what the file leaves out from the built-in fleet, then validates.
+    pub fn from_file(file: FleetFile) -> Result<Fleet, FleetError> {
+        let catalog: CatalogFile = serde_json::from_str(DEFAULT_CATALOG)
+            .map_err(|e| FleetError::Parse { path: "<built-in catalog>".into(), message: e.to_string() })?;
+        let accounts = match file.accounts {
+            Some(accounts) => accounts,
+            None => parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?.accounts.unwrap_or_default(),
+        };
+        let custom_models = file.models.is_some();
+        let models = file.models.unwrap_or(catalog.models);
+        let profiles = file.profiles.unwrap_or(catalog.profiles);
+        let regions = match file.regions {
+            Some(r) => r,
+            None if !custom_models => catalog.regions,
+            None => {
+                let set: BTreeSet<Region> = models.iter().flat_map(|m| m.hosted_in.iter().cloned()).collect();
+                set.into_iter().collect()
+            }
+        };
+        Fleet::validate(FleetParts {
+            regions,
+            models,
+            profiles,
+            accounts,
+            quotas: file.quotas.unwrap_or_default(),
+            latency: file.latency.unwrap_or_default(),
+        })
+    }
+
+    fn validate(parts: FleetParts) -> Result<Fleet, FleetError> {
+        let FleetParts { regions, models, mut profiles, accounts, quotas, latency } = parts;
+        let invalid = |m: String| Err(FleetError::Invalid(m));
+        let region_set: BTreeSet<&Region> = regions.iter().collect();
+        let mut model_by_id = HashMap::new();
+        for (i, m) in models.iter().enumerate() {
+            if model_by_id.insert(m.id.clone(), i).is_some() {
+                return invalid(format!("model {} is listed twice", m.id));
+            }
+            for r in m.hosted_in.iter().chain(&m.on_demand_in) {
+                if !region_set.contains(r) {
+                    return invalid(format!("model {} names region {r}, which is not in the fleet's regions", m.id));
+                }
+            }
+            if let Some(r) = m.on_demand_in.iter().find(|r| !m.hosted_in.contains(r)) {
+                return invalid(format!("model {} is on demand in {r} but not hosted there", m.id));
+            }
+        }
+        let mut profile_by_id = HashMap::new();
+        for (i, p) in profiles.iter_mut().enumerate() {
+            if profile_by_id.insert(p.id.clone(), i).is_some() {
+                return invalid(format!("profile {} is listed twice", p.id));
+            }
+            let Some(&mi) = model_by_id.get(&p.model) else {
+                return invalid(format!("profile {} runs model {}, which is not in the catalog", p.id, p.model));
+            };
+            if p.destinations.is_empty() {
+                return invalid(format!("profile {} has no destination regions", p.id));
+            }
+            if let Some(r) = p.destinations.iter().find(|r| !models[mi].hosted_in.contains(r)) {
+                return invalid(format!("profile {} sends requests to {r}, where {} is not hosted", p.id, p.model));
+            }
+            if p.sources.is_empty() {
+                p.sources = p.destinations.clone();
+            }
+            if let Some(r) = p.sources.iter().find(|r| !region_set.contains(r)) {
+                return invalid(format!("profile {} has source region {r}, which is not in the fleet's regions", p.id));
+            }
+        }
+        let mut account_by_key = HashMap::new();
+        let mut account_by_id = HashMap::new();
+        let mut account_by_token = HashMap::new();
+        let mut denied = BTreeSet::new();
+        for (i, a) in accounts.iter().enumerate() {
+            if account_by_id.insert(a.id.as_str().to_string(), i).is_some() {
+                return invalid(format!("account {} is listed twice", a.id));
+            }
+            if a.access_key_id.len() < 16 || !a.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return invalid(format!("account {}: access_key_id must be 16+ letters and digits", a.id));
+            }
+            if account_by_key.insert(a.access_key_id.clone(), i).is_some() {
+                return invalid(format!("access key {} is used twice", a.access_key_id));
+            }
+            for k in &a.api_keys {
+                if account_by_token.insert(k.token.clone(), i).is_some() {
+                    return invalid(format!("API key of account {} is used twice", a.id));
+                }
+            }
+            for d in &a.denied {
+                if !model_by_id.contains_key(&d.model) {
+                    return invalid(format!("account {} denies unknown model {}", a.id, d.model));
+                }
+                denied.insert((i, d.model.clone(), d.region.as_str().to_string()));
+            }
+        }
+        Ok(Fleet {
+            regions,
+            models,
+            profiles,
+            accounts,
+            quotas,
+            latency,
+            model_by_id,
+            profile_by_id,
+            account_by_key,
+            account_by_id,
+            account_by_token,
+            denied,
+        })
+    }
+
+    /// The fleet as a complete fleet file (what `--print-fleet` shows).
+    pub fn to_file(&self) -> FleetFile {
+        FleetFile {
+            regions: Some(self.regions.clone()),
+            models: Some(self.models.clone()),
+            profiles: Some(self.profiles.clone()),
+            accounts: Some(self.accounts.clone()),
+            quotas: Some(self.quotas),
+            latency: Some(self.latency),
+        }
+    }
+
+    pub fn model(&self, id: &str) -> Option<&ModelSpec> {
+        self.model_by_id.get(id).map(|&i| &self.models[i])
+    }
+
+    pub fn profile(&self, id: &str) -> Option<&ProfileSpec> {
+        self.profile_by_id.get(id).map(|&i| &self.profiles[i])
+    }
+
+    pub fn account_by_access_key(&self, key: &str) -> Option<usize> {
+        self.account_by_key.get(key).copied()
+    }
+
+    pub fn account_by_token(&self, token: &str) -> Option<usize> {
+        self.account_by_token.get(token).copied()
+    }
+
+    /// An account by 12-digit ID or by name.
+    pub fn account_by_id_or_name(&self, key: &str) -> Option<usize> {
+        self.account_by_id
+            .get(key)
+            .copied()
+            .or_else(|| self.accounts.iter().position(|a| a.name == key))
+    }
+
+    pub fn has_region(&self, region: &str) -> bool {
+        self.regions.iter().any(|r| r.as_str() == region)
+    }
+
+    /// Whether the account has the region enabled.
+    pub fn account_in_region(&self, account: usize, region: &str) -> bool {
+        let regions = &self.accounts[account].regions;
+        self.has_region(region) && (regions.is_empty() || regions.iter().any(|r| r.as_str() == region))
+    }
+
+    /// Access as configured in the fleet file (before runtime changes).
+    pub fn configured_access(&self, account: usize, model: &str, region: &str) -> bool {
+        !self.denied.contains(&(account, model.to_string(), region.to_string()))
+    }
+
+    /// The quota for (account, region, model or profile), cross-region or on demand.
+    pub fn quota_for(&self, account: usize, region: &str, model: &str, cross_region: bool) -> Quota {
+        let found = self.accounts[account]
+            .quotas
+            .iter()
+            .rev()
+            .find(|q| (q.model == "*" || q.model == model) && (q.region == "*" || q.region == region));
+        match found {
+            Some(q) => Quota { rpm: q.rpm, tpm: q.tpm },
+            None if cross_region => self.quotas.cross_region,
+            None => self.quotas.on_demand,
+        }
+    }
+}
+
+struct FleetParts {
+    regions: Vec<Region>,
+    models: Vec<ModelSpec>,
+    profiles: Vec<ProfileSpec>,
+    accounts: Vec<AccountSpec>,
+    quotas: QuotaDefaults,
+    latency: LatencySpec,
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, FleetError> {
+    serde_saphyr::from_str(text).map_err(|e| FleetError::Parse { path: path.to_string(), message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests;

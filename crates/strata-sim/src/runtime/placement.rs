@@ -1,0 +1,212 @@
+//! Where a runtime call runs: resolves the model reference, picks the executing region (a
+//! profile's destination chosen by load), and admits the call through faults, access and quota.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use strata_core::ids::foundation_model_arn;
+use strata_core::{BedrockErrorKind, ModelRef};
+
+use crate::error::AwsError;
+use crate::faults::{FaultKind, OutageMode, Target};
+use crate::fleet::ModelSpec;
+use crate::identity::Caller;
+use crate::quota::QuotaKey;
+use crate::state::SimState;
+
+/// A resolved call.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The ID the caller named (profile or model ID, ARNs reduced to their ID).
+    pub requested: String,
+    pub model: ModelSpec,
+    pub source_region: String,
+    /// The region that runs the call.
+    pub region: String,
+    pub account: usize,
+    pub quota_key: QuotaKey,
+}
+
+impl Placement {
+    pub fn target(&self) -> Target<'_> {
+        Target { account: self.account, region: &self.region, requested_model: &self.requested, foundation_model: &self.model.id }
+    }
+
+    fn source_target(&self) -> Target<'_> {
+        Target {
+            account: self.account,
+            region: &self.source_region,
+            requested_model: &self.requested,
+            foundation_model: &self.model.id,
+        }
+    }
+}
+
+/// Why a call is refused before it runs.
+#[derive(Debug)]
+pub enum Refusal {
+    Error(AwsError),
+    /// Drop the connection without an answer.
+    Drop,
+}
+
+impl From<AwsError> for Refusal {
+    fn from(e: AwsError) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+/// Resolves a (percent-decoded) model ID for a caller.
+pub fn place(state: &SimState, caller: &Caller, raw_model_id: &str) -> Result<Placement, AwsError> {
+    let fleet = state.fleet();
+    let model_ref = ModelRef::parse(raw_model_id).map_err(|_| AwsError::invalid_model_id())?;
+    match model_ref {
+        ModelRef::Foundation { model_id, arn_region } => {
+            if arn_region.as_ref().is_some_and(|r| r.as_str() != caller.region) {
+                return Err(AwsError::invalid_model_id());
+            }
+            let model = fleet.model(&model_id).ok_or_else(AwsError::invalid_model_id)?;
+            if !model.hosted_in.iter().any(|r| r.as_str() == caller.region) {
+                return Err(AwsError::invalid_model_id());
+            }
+            if !model.on_demand_in.iter().any(|r| r.as_str() == caller.region) {
+                return Err(AwsError::validation(format!(
+                    "Invocation of model ID {model_id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+                )));
+            }
+            Ok(Placement {
+                requested: model_id.clone(),
+                model: model.clone(),
+                source_region: caller.region.clone(),
+                region: caller.region.clone(),
+                account: caller.account,
+                quota_key: QuotaKey { account: caller.account, region: caller.region.clone(), model: model_id, cross_region: false },
+            })
+        }
+        ModelRef::Profile { profile_id, arn_region, .. } => {
+            if arn_region.as_ref().is_some_and(|r| r.as_str() != caller.region) {
+                return Err(AwsError::invalid_model_id());
+            }
+            let profile = fleet.profile(&profile_id).ok_or_else(AwsError::invalid_model_id)?;
+            if !profile.sources.iter().any(|r| r.as_str() == caller.region) {
+                return Err(AwsError::invalid_model_id());
+            }
+            let model = fleet.model(&profile.model).ok_or_else(AwsError::invalid_model_id)?;
+            let region = choose_destination(state, caller.account, &profile.model, &profile.destinations)?;
+            Ok(Placement {
+                requested: profile_id.clone(),
+                model: model.clone(),
+                source_region: caller.region.clone(),
+                region,
+                account: caller.account,
+                quota_key: QuotaKey { account: caller.account, region: caller.region.clone(), model: profile_id, cross_region: true },
+            })
+        }
+        ModelRef::Imported { .. } => Err(AwsError::new(
+            BedrockErrorKind::ResourceNotFoundException,
+            "The specified imported model was not found in this account and region.",
+        )),
+    }
+}
+
+/// Picks a profile destination like cross-region inference does: skip regions that are down,
+/// prefer the one with the fewest calls in flight for the model, break ties at random.
+fn choose_destination(
+    state: &SimState,
+    account: usize,
+    model: &str,
+    destinations: &[strata_core::Region],
+) -> Result<String, AwsError> {
+    let up: Vec<&str> = destinations
+        .iter()
+        .map(|r| r.as_str())
+        .filter(|r| {
+            let t = Target { account, region: r, requested_model: model, foundation_model: model };
+            !state.faults.any(&t, |k| matches!(k, FaultKind::Outage { .. }))
+        })
+        .collect();
+    if up.is_empty() {
+        return Err(AwsError::new(
+            BedrockErrorKind::ServiceUnavailableException,
+            "The service is temporarily unable to handle the request. Every destination region of the inference profile is unavailable.",
+        ));
+    }
+    let least = up.iter().map(|r| state.in_flight(r, model)).min().unwrap_or(0);
+    let best: Vec<&str> = up.into_iter().filter(|r| state.in_flight(r, model) == least).collect();
+    let pick = rand::rng().random_range(0..best.len());
+    Ok(best[pick].to_string())
+}
+
+/// Runs the checks AWS makes before a model runs: outages, injected errors and throttling,
+/// catalog lies, access in the source and executing regions, then the quota.
+/// Returns the tokens reserved against the quota.
+pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) -> Result<u64, Refusal> {
+    let target = placement.target();
+    let source = placement.source_target();
+    if !state.faults.is_empty() {
+        let outage = |k: &FaultKind| matches!(k, FaultKind::Outage { .. });
+        if let Some(FaultKind::Outage { mode }) = state.faults.take(&source, outage).or_else(|| state.faults.take(&target, outage)) {
+            return Err(match mode {
+                OutageMode::Drop => Refusal::Drop,
+                OutageMode::Unavailable => Refusal::Error(AwsError::new(
+                    BedrockErrorKind::ServiceUnavailableException,
+                    "The service is temporarily unable to handle the request. Please try again later.",
+                )),
+            });
+        }
+        if let Some(FaultKind::CatalogLie { error }) =
+            state.faults.take(&source, |k| matches!(k, FaultKind::CatalogLie { .. }))
+        {
+            let kind = BedrockErrorKind::from_name(&error).unwrap_or(BedrockErrorKind::ValidationException);
+            return Err(AwsError::new(kind, "The provided model identifier is invalid.").into());
+        }
+        if let Some(kind) = state.faults.take(&target, |k| match k {
+            FaultKind::ErrorRate { rate, .. } | FaultKind::Throttle { rate } => roll(*rate),
+            _ => false,
+        }) {
+            let err = match kind {
+                FaultKind::ErrorRate { error, .. } => {
+                    let kind = BedrockErrorKind::from_name(&error).unwrap_or(BedrockErrorKind::InternalServerException);
+                    AwsError::new(kind, injected_message(kind))
+                }
+                _ => AwsError::throttled(),
+            };
+            return Err(err.into());
+        }
+    }
+    let model = &placement.model.id;
+    for region in [&placement.source_region, &placement.region] {
+        if !state.has_access(placement.account, model, region) {
+            let message = if placement.quota_key.cross_region {
+                let arn = foundation_model_arn(region, model);
+                format!("You don't have access to the model with the specified model ID. Access to {arn} is not granted for this account in {region}.")
+            } else {
+                AwsError::no_access().message
+            };
+            return Err(AwsError::new(BedrockErrorKind::AccessDeniedException, message).into());
+        }
+    }
+    let quota = state.quota_for(placement.account, &placement.source_region, &placement.quota_key.model, placement.quota_key.cross_region);
+    if !state.quotas.try_acquire(&placement.quota_key, quota, reserve_tokens) {
+        return Err(AwsError::throttled().into());
+    }
+    Ok(reserve_tokens)
+}
+
+fn roll(rate: f64) -> bool {
+    rate >= 1.0 || (rate > 0.0 && rand::rng().random::<f64>() < rate)
+}
+
+fn injected_message(kind: BedrockErrorKind) -> &'static str {
+    match kind {
+        BedrockErrorKind::ThrottlingException => "Too many requests, please wait before trying again.",
+        BedrockErrorKind::ModelNotReadyException => "Model is not ready for inference. Wait and try your request again.",
+        BedrockErrorKind::ServiceUnavailableException => "The service is temporarily unable to handle the request. Please try again later.",
+        BedrockErrorKind::ModelTimeoutException => "Model has timed out in processing the request. Try your request again.",
+        BedrockErrorKind::AccessDeniedException => "You don't have access to the model with the specified model ID.",
+        BedrockErrorKind::ValidationException => "The provided model identifier is invalid.",
+        BedrockErrorKind::ServiceQuotaExceededException => "Your request exceeded the service quota for your account.",
+        BedrockErrorKind::ModelErrorException => "The model returned an error while processing the request.",
+        _ => "The server encountered an internal error while processing the request.",
+    }
+}

@@ -1,0 +1,46 @@
+//! Paced response bodies: frames sent at their planned times, optionally cut mid-way.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::stream;
+
+/// How a stream ends early.
+#[derive(Debug, Clone)]
+pub enum Cut {
+    /// After `after` frames, send this exception frame and end cleanly.
+    Exception { after: usize, frame: Bytes },
+    /// After `after` frames, drop the connection.
+    Drop { after: usize },
+}
+
+/// A body that sends each frame after its delay. Dropping the body (the client went away)
+/// stops the sending at once.
+pub fn paced_body(frames: Vec<(Duration, Bytes)>, cut: Option<Cut>) -> Body {
+    let queue: VecDeque<(Duration, Bytes)> = frames.into();
+    let state = (queue, 0usize, cut, false);
+    let s = stream::unfold(state, |(mut queue, sent, cut, done)| async move {
+        if done {
+            return None;
+        }
+        match &cut {
+            Some(Cut::Exception { after, frame }) if sent == *after => {
+                let frame = frame.clone();
+                return Some((Ok(frame), (queue, sent + 1, cut, true)));
+            }
+            Some(Cut::Drop { after }) if sent == *after => {
+                let err = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "stream cut by fault injection");
+                return Some((Err(err), (queue, sent, cut, true)));
+            }
+            _ => {}
+        }
+        let (delay, frame) = queue.pop_front()?;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Some((Ok::<Bytes, std::io::Error>(frame), (queue, sent + 1, cut, false)))
+    });
+    Body::from_stream(s)
+}

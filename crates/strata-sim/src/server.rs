@@ -1,0 +1,159 @@
+//! The emulator's HTTP front: one address for every account, region and API. Dispatches by
+//! path to the admin API, STS, the control plane and the runtime, and closes connections on
+//! demand (outage faults in `drop` mode).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request};
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use percent_encoding::percent_decode_str;
+use strata_core::BedrockErrorKind;
+use tokio::net::TcpListener;
+
+use crate::error::AwsError;
+use crate::identity::{authenticate, sts, RequestParts};
+use crate::request_id::new_request_id;
+use crate::runtime::{self, Operation};
+use crate::state::SimState;
+use crate::{admin, control_plane};
+
+/// Largest request body accepted (Bedrock's own limit is of this order).
+pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// Marker on a response: close the connection instead of answering.
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+/// The emulator as an axum router, for tests that call it without a socket. (A dropped
+/// connection is answered with an empty 503 here; only [`serve`] can really drop.)
+pub fn app(state: Arc<SimState>) -> axum::Router {
+    axum::Router::new().fallback(move |req: Request<Body>| {
+        let state = Arc::clone(&state);
+        async move { handle(state, req).await }
+    })
+}
+
+/// Serves until the future `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<SimState>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let state = Arc::clone(&state);
+                async move {
+                    let response = handle(state, req.map(Body::new)).await;
+                    if response.extensions().get::<DropConnection>().is_some() {
+                        Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection dropped by fault"))
+                    } else {
+                        Ok::<_, std::io::Error>(response)
+                    }
+                }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).keep_alive(true);
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+/// Handles one request.
+pub async fn handle(state: Arc<SimState>, req: Request<Body>) -> Response {
+    let request_id = new_request_id();
+    let mut response = route(&state, req).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut r = AwsError::validation(format!(
+                "The request body is larger than the maximum of {MAX_BODY_BYTES} bytes."
+            ))
+            .into_response();
+            *r.status_mut() = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            return r;
+        }
+    };
+    let raw_path = parts.uri.path();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+
+    if raw_path.starts_with("/_sim/") {
+        return admin::handle(state, &parts.method, raw_path, &body);
+    }
+    let request = RequestParts { method: parts.method.as_str(), path_and_query, headers: &parts.headers, body: &body };
+
+    if raw_path == "/" {
+        let mut params = query;
+        if parts.method == Method::POST {
+            params.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        return sts::handle(state, &request, &params);
+    }
+
+    let runtime_call = if parts.method == Method::POST {
+        raw_path.strip_prefix("/model/").and_then(|rest| rest.rsplit_once('/'))
+    } else {
+        None
+    };
+    let is_control = parts.method == Method::GET
+        && ["/foundation-models", "/inference-profiles", "/foundation-model-availability/"]
+            .iter()
+            .any(|p| raw_path.starts_with(p));
+    if runtime_call.is_none() && !is_control {
+        return unknown_operation(&parts.method, raw_path);
+    }
+    let caller = match authenticate(state, &request) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let decoded = percent_decode_str(raw_path).decode_utf8_lossy().into_owned();
+    if let Some((raw_id, action)) = runtime_call {
+        let Some(op) = Operation::from_action(action) else {
+            return unknown_operation(&parts.method, raw_path);
+        };
+        let model_id = percent_decode_str(raw_id).decode_utf8_lossy().into_owned();
+        return runtime::handle(state, &caller, &model_id, op, &body).await;
+    }
+    control_plane::handle(state, &caller, &decoded, &query)
+}
+
+fn unknown_operation(method: &Method, path: &str) -> Response {
+    let mut r = AwsError::new(
+        BedrockErrorKind::ResourceNotFoundException,
+        format!("No operation matches {method} {}.", path.chars().take(200).collect::<String>()),
+    )
+    .into_response();
+    r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static("UnknownOperationException"));
+    r
+}

@@ -1,0 +1,145 @@
+//! The emulator's state: the fleet as configured plus everything that changes at run time
+//! (access changes, quota overrides, buckets, faults, sessions, counters, in-flight load).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::faults::{FaultBook, FaultKind, Target};
+use crate::fleet::{Fleet, LatencySpec, Quota};
+use crate::identity::SessionCredentials;
+use crate::quota::QuotaBook;
+use crate::stats::Stats;
+
+/// Options chosen on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    pub zero_latency: bool,
+}
+
+/// Shared state of one emulator.
+#[derive(Debug)]
+pub struct SimState {
+    fleet: Arc<Fleet>,
+    latency: RwLock<LatencySpec>,
+    access_changes: RwLock<HashMap<(usize, String, String), bool>>,
+    quota_overrides: RwLock<HashMap<(usize, String, String), Quota>>,
+    sessions: RwLock<HashMap<String, SessionCredentials>>,
+    in_flight: Mutex<HashMap<(String, String), u32>>,
+    pub quotas: QuotaBook,
+    pub faults: FaultBook,
+    pub stats: Stats,
+}
+
+impl SimState {
+    pub fn new(fleet: Fleet, options: SimOptions) -> Self {
+        let latency = if options.zero_latency { LatencySpec::ZERO } else { fleet.latency };
+        SimState {
+            fleet: Arc::new(fleet),
+            latency: RwLock::new(latency),
+            access_changes: RwLock::default(),
+            quota_overrides: RwLock::default(),
+            sessions: RwLock::default(),
+            in_flight: Mutex::default(),
+            quotas: QuotaBook::default(),
+            faults: FaultBook::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    pub fn latency(&self) -> LatencySpec {
+        *self.latency.read()
+    }
+
+    pub fn set_latency(&self, latency: LatencySpec) {
+        *self.latency.write() = latency;
+    }
+
+    /// Clears counters, faults, buckets, quota overrides and access changes. Sessions survive,
+    /// so a client holding temporary credentials keeps working across tests.
+    pub fn reset(&self) {
+        self.stats.clear();
+        self.faults.clear();
+        self.quotas.clear();
+        self.access_changes.write().clear();
+        self.quota_overrides.write().clear();
+    }
+
+    /// Whether the account may invoke the model in the region, counting runtime changes and
+    /// revoke-access faults.
+    pub fn has_access(&self, account: usize, model: &str, region: &str) -> bool {
+        if !self.fleet.account_in_region(account, region) {
+            return false;
+        }
+        let target = Target { account, region, requested_model: model, foundation_model: model };
+        if self.faults.any(&target, |k| matches!(k, FaultKind::RevokeAccess)) {
+            return false;
+        }
+        if let Some(&granted) = self.access_changes.read().get(&(account, model.to_string(), region.to_string())) {
+            return granted;
+        }
+        self.fleet.configured_access(account, model, region)
+    }
+
+    pub fn set_access(&self, account: usize, model: &str, region: &str, granted: bool) {
+        self.access_changes.write().insert((account, model.to_string(), region.to_string()), granted);
+    }
+
+    pub fn set_quota(&self, account: usize, region: &str, model: &str, quota: Quota) {
+        self.quota_overrides.write().insert((account, region.to_string(), model.to_string()), quota);
+    }
+
+    pub fn quota_for(&self, account: usize, region: &str, model: &str, cross_region: bool) -> Quota {
+        if let Some(q) = self.quota_overrides.read().get(&(account, region.to_string(), model.to_string())) {
+            return *q;
+        }
+        self.fleet.quota_for(account, region, model, cross_region)
+    }
+
+    pub fn add_session(&self, access_key_id: String, session: SessionCredentials) {
+        let mut sessions = self.sessions.write();
+        let now = std::time::SystemTime::now();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(access_key_id, session);
+    }
+
+    pub fn session(&self, access_key_id: &str) -> Option<SessionCredentials> {
+        self.sessions.read().get(access_key_id).cloned()
+    }
+
+    /// Requests now running for a model in a region (for load-aware placement).
+    pub fn in_flight(&self, region: &str, model: &str) -> u32 {
+        self.in_flight.lock().get(&(region.to_string(), model.to_string())).copied().unwrap_or(0)
+    }
+
+    /// Marks a request running until the guard drops.
+    pub fn start_flight(self: &Arc<Self>, region: &str, model: &str) -> FlightGuard {
+        let key = (region.to_string(), model.to_string());
+        *self.in_flight.lock().entry(key.clone()).or_insert(0) += 1;
+        FlightGuard { state: Arc::clone(self), key }
+    }
+}
+
+/// Counts a request as in flight while it lives.
+#[derive(Debug)]
+pub struct FlightGuard {
+    state: Arc<SimState>,
+    key: (String, String),
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        let mut map = self.state.in_flight.lock();
+        if let Some(n) = map.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
