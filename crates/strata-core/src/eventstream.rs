@@ -3,7 +3,7 @@
 //! Frames are written and read with `aws-smithy-eventstream`; this module only knows which
 //! headers Bedrock puts on its events and exceptions.
 
-use aws_smithy_eventstream::frame::{write_message_to, MessageFrameDecoder, DecodedFrame};
+use aws_smithy_eventstream::frame::{write_message_to, DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::{Bytes, BytesMut};
 
@@ -33,7 +33,10 @@ pub fn event_frame(event_type: &str, json_payload: impl Into<Bytes>) -> Result<B
 pub fn exception_frame(exception_type: &str, json_payload: impl Into<Bytes>) -> Result<Bytes, FrameError> {
     let message = Message::new_from_parts(
         vec![
-            Header::new(":exception-type", HeaderValue::String(exception_type.to_string().into())),
+            Header::new(
+                ":exception-type",
+                HeaderValue::String(exception_type.to_string().into()),
+            ),
             Header::new(":content-type", HeaderValue::String("application/json".into())),
             Header::new(":message-type", HeaderValue::String("exception".into())),
         ],
@@ -151,7 +154,10 @@ mod tests {
         assert_eq!(
             frames,
             vec![
-                StreamFrame::Event { event_type: "messageStart".into(), payload: Bytes::from_static(br#"{"role":"assistant"}"#) },
+                StreamFrame::Event {
+                    event_type: "messageStart".into(),
+                    payload: Bytes::from_static(br#"{"role":"assistant"}"#)
+                },
                 StreamFrame::Exception {
                     exception_type: "throttlingException".into(),
                     payload: Bytes::from_static(br#"{"message":"slow down"}"#)

@@ -174,28 +174,60 @@ mod tests {
     #[test]
     fn parses_every_spelling() {
         let fm = ModelRef::parse("anthropic.claude-sonnet-4-20250514-v1:0").unwrap();
-        assert_eq!(fm.foundation_model_id(), Some("anthropic.claude-sonnet-4-20250514-v1:0"));
+        assert_eq!(
+            fm.foundation_model_id(),
+            Some("anthropic.claude-sonnet-4-20250514-v1:0")
+        );
         let arn = ModelRef::parse("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0").unwrap();
-        assert!(matches!(arn, ModelRef::Foundation { arn_region: Some(_), .. }));
+        assert!(matches!(
+            arn,
+            ModelRef::Foundation {
+                arn_region: Some(_),
+                ..
+            }
+        ));
         let p = ModelRef::parse("eu.anthropic.claude-sonnet-4-5-20250929-v1:0").unwrap();
-        assert!(matches!(p, ModelRef::Profile { geography: Geography::Eu, .. }));
-        assert_eq!(p.foundation_model_id(), Some("anthropic.claude-sonnet-4-5-20250929-v1:0"));
-        let parn = ModelRef::parse(
-            "arn:aws:bedrock:us-west-2:111111111111:inference-profile/us.amazon.nova-pro-v1:0",
-        )
-        .unwrap();
-        assert!(matches!(parn, ModelRef::Profile { geography: Geography::Us, .. }));
+        assert!(matches!(
+            p,
+            ModelRef::Profile {
+                geography: Geography::Eu,
+                ..
+            }
+        ));
+        assert_eq!(
+            p.foundation_model_id(),
+            Some("anthropic.claude-sonnet-4-5-20250929-v1:0")
+        );
+        let parn = ModelRef::parse("arn:aws:bedrock:us-west-2:111111111111:inference-profile/us.amazon.nova-pro-v1:0")
+            .unwrap();
+        assert!(matches!(
+            parn,
+            ModelRef::Profile {
+                geography: Geography::Us,
+                ..
+            }
+        ));
         let imp = ModelRef::parse("arn:aws:bedrock:us-east-1:111111111111:imported-model/abcdefghijkl").unwrap();
         assert!(matches!(imp, ModelRef::Imported { .. }));
         assert!(matches!(
             ModelRef::parse("us-gov.anthropic.claude-3-5-sonnet").unwrap(),
-            ModelRef::Profile { geography: Geography::UsGov, .. }
+            ModelRef::Profile {
+                geography: Geography::UsGov,
+                ..
+            }
         ));
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "nodots", "arn:aws:s3:::bucket", "arn:aws:bedrock:xx::foundation-model/a.b", "a b.c", "eu."] {
+        for bad in [
+            "",
+            "nodots",
+            "arn:aws:s3:::bucket",
+            "arn:aws:bedrock:xx::foundation-model/a.b",
+            "a b.c",
+            "eu.",
+        ] {
             assert!(ModelRef::parse(bad).is_err(), "{bad}");
         }
         assert!(AccountId::parse("12345").is_err());

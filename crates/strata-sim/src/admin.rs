@@ -13,13 +13,19 @@ use crate::state::SimState;
 
 fn bad_request(message: impl Into<String>) -> Response {
     let mut r = (StatusCode::BAD_REQUEST, json!({"message": message.into()}).to_string()).into_response();
-    r.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert("content-type", axum::http::HeaderValue::from_static("application/json"));
     r
 }
 
 fn not_found(path: &str) -> Response {
-    let mut r = (StatusCode::NOT_FOUND, json!({"message": format!("no admin route {path}")}).to_string()).into_response();
-    r.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("application/json"));
+    let mut r = (
+        StatusCode::NOT_FOUND,
+        json!({"message": format!("no admin route {path}")}).to_string(),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("content-type", axum::http::HeaderValue::from_static("application/json"));
     r
 }
 
@@ -132,7 +138,15 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
             if fleet.model(&change.model).is_none() && fleet.profile(&change.model).is_none() {
                 return bad_request(format!("unknown model or profile '{}'", change.model));
             }
-            state.set_quota(account, &change.region, &change.model, Quota { rpm: change.rpm, tpm: change.tpm });
+            state.set_quota(
+                account,
+                &change.region,
+                &change.model,
+                Quota {
+                    rpm: change.rpm,
+                    tpm: change.tpm,
+                },
+            );
             json_response(json!({"rpm": change.rpm, "tpm": change.tpm}).to_string())
         }
         ("POST", "/_sim/latency") => {

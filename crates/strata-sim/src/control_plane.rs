@@ -24,14 +24,24 @@ pub fn handle(state: &SimState, caller: &Caller, path: &str, query: &[(String, S
         Ok(_) => 200,
         Err(e) => e.kind.status(),
     };
-    state.stats.count_control(ControlKey { account: caller.account, region: caller.region.clone(), operation, status });
+    state.stats.count_control(ControlKey {
+        account: caller.account,
+        region: caller.region.clone(),
+        operation,
+        status,
+    });
     match result {
         Ok(body) => json_response(body.to_string()),
         Err(e) => e.into_response(),
     }
 }
 
-fn dispatch(state: &SimState, caller: &Caller, path: &str, query: &[(String, String)]) -> (&'static str, Result<Value, AwsError>) {
+fn dispatch(
+    state: &SimState,
+    caller: &Caller,
+    path: &str,
+    query: &[(String, String)],
+) -> (&'static str, Result<Value, AwsError>) {
     if path == "/foundation-models" {
         return ("ListFoundationModels", list_foundation_models(state, caller, query));
     }
@@ -47,7 +57,13 @@ fn dispatch(state: &SimState, caller: &Caller, path: &str, query: &[(String, Str
     if let Some(id) = path.strip_prefix("/foundation-model-availability/") {
         return ("GetFoundationModelAvailability", get_availability(state, caller, id));
     }
-    ("Unknown", Err(AwsError::new(BedrockErrorKind::ResourceNotFoundException, format!("No operation matches {path}."))))
+    (
+        "Unknown",
+        Err(AwsError::new(
+            BedrockErrorKind::ResourceNotFoundException,
+            format!("No operation matches {path}."),
+        )),
+    )
 }
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -61,7 +77,11 @@ fn listed_in(model: &ModelSpec, region: &str) -> bool {
 
 fn model_summary(model: &ModelSpec, region: &str) -> Value {
     let on_demand = model.on_demand_in.iter().any(|r| r.as_str() == region);
-    let inference_types = if on_demand { json!(["ON_DEMAND"]) } else { json!(["INFERENCE_PROFILE"]) };
+    let inference_types = if on_demand {
+        json!(["ON_DEMAND"])
+    } else {
+        json!(["INFERENCE_PROFILE"])
+    };
     json!({
         "modelArn": foundation_model_arn(region, &model.id),
         "modelId": model.id,
@@ -93,7 +113,11 @@ fn list_foundation_models(state: &SimState, caller: &Caller, query: &[(String, S
     }
     if let Some(c) = by_customization {
         if !["FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION"].contains(&c) {
-            return Err(enum_error("byCustomizationType", c, "[FINE_TUNING, CONTINUED_PRE_TRAINING, DISTILLATION]"));
+            return Err(enum_error(
+                "byCustomizationType",
+                c,
+                "[FINE_TUNING, CONTINUED_PRE_TRAINING, DISTILLATION]",
+            ));
         }
     }
     let region = caller.region.as_str();
@@ -130,7 +154,12 @@ fn resolve_model<'a>(state: &'a SimState, caller: &Caller, raw: &str) -> Result<
         .fleet()
         .model(&id)
         .filter(|m| listed_in(m, &caller.region))
-        .ok_or_else(|| AwsError::new(BedrockErrorKind::ResourceNotFoundException, format!("Could not find model {raw}.")))
+        .ok_or_else(|| {
+            AwsError::new(
+                BedrockErrorKind::ResourceNotFoundException,
+                format!("Could not find model {raw}."),
+            )
+        })
 }
 
 fn get_foundation_model(state: &SimState, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
@@ -186,13 +215,20 @@ fn list_inference_profiles(state: &SimState, caller: &Caller, query: &[(String, 
     let all: Vec<&ProfileSpec> = if kind == "APPLICATION" {
         Vec::new()
     } else {
-        fleet.profiles.iter().filter(|p| p.sources.iter().any(|r| r.as_str() == caller.region)).collect()
+        fleet
+            .profiles
+            .iter()
+            .filter(|p| p.sources.iter().any(|r| r.as_str() == caller.region))
+            .collect()
     };
     if start > all.len() {
         return Err(AwsError::validation("The pagination token is invalid."));
     }
     let end = (start + max_results).min(all.len());
-    let page: Vec<Value> = all[start..end].iter().map(|p| profile_summary(p, caller, &account_id)).collect();
+    let page: Vec<Value> = all[start..end]
+        .iter()
+        .map(|p| profile_summary(p, caller, &account_id))
+        .collect();
     let mut body = json!({ "inferenceProfileSummaries": page });
     if end < all.len() {
         body["nextToken"] = Value::String(encode_token(end));
@@ -220,13 +256,27 @@ fn get_inference_profile(state: &SimState, caller: &Caller, raw: &str) -> Result
     let profile = fleet
         .profile(&id)
         .filter(|p| p.sources.iter().any(|r| r.as_str() == caller.region))
-        .ok_or_else(|| AwsError::new(BedrockErrorKind::ResourceNotFoundException, format!("Inference profile {raw} not found.")))?;
-    Ok(profile_summary(profile, caller, fleet.accounts[caller.account].id.as_str()))
+        .ok_or_else(|| {
+            AwsError::new(
+                BedrockErrorKind::ResourceNotFoundException,
+                format!("Inference profile {raw} not found."),
+            )
+        })?;
+    Ok(profile_summary(
+        profile,
+        caller,
+        fleet.accounts[caller.account].id.as_str(),
+    ))
 }
 
 fn get_availability(state: &SimState, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
     let model = resolve_model(state, caller, raw)?;
-    let target = Target { account: caller.account, region: &caller.region, requested_model: &model.id, foundation_model: &model.id };
+    let target = Target {
+        account: caller.account,
+        region: &caller.region,
+        requested_model: &model.id,
+        foundation_model: &model.id,
+    };
     // A catalog lie keeps advertising full availability whatever the truth is.
     let lying = state.faults.any(&target, |k| matches!(k, FaultKind::CatalogLie { .. }));
     let authorized = lying || state.has_access(caller.account, &model.id, &caller.region);

@@ -14,7 +14,10 @@ pub struct AwsError {
 
 impl AwsError {
     pub fn new(kind: BedrockErrorKind, message: impl Into<String>) -> Self {
-        AwsError { kind, message: message.into() }
+        AwsError {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -22,7 +25,10 @@ impl AwsError {
     }
 
     pub fn throttled() -> Self {
-        Self::new(BedrockErrorKind::ThrottlingException, "Too many requests, please wait before trying again.")
+        Self::new(
+            BedrockErrorKind::ThrottlingException,
+            "Too many requests, please wait before trying again.",
+        )
     }
 
     pub fn invalid_model_id() -> Self {
@@ -66,13 +72,21 @@ pub struct StsError {
 
 impl StsError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        StsError { status, code, message: message.into() }
+        StsError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 }
 
 impl IntoResponse for StsError {
     fn into_response(self) -> Response {
-        let kind = if self.status.is_server_error() { "Receiver" } else { "Sender" };
+        let kind = if self.status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        };
         let body = format!(
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
             self.code,
@@ -80,7 +94,9 @@ impl IntoResponse for StsError {
             crate::request_id::new_request_id()
         );
         let mut response = (self.status, body).into_response();
-        response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("text/xml"));
         response
     }
 }

@@ -144,7 +144,11 @@ impl Fault {
     fn matches(&self, t: &Target<'_>) -> bool {
         self.account_index.is_none_or(|a| a == t.account)
             && self.spec.region.as_deref().is_none_or(|r| r == t.region)
-            && self.spec.model.as_deref().is_none_or(|m| m == t.requested_model || m == t.foundation_model)
+            && self
+                .spec
+                .model
+                .as_deref()
+                .is_none_or(|m| m == t.requested_model || m == t.foundation_model)
     }
 }
 
@@ -159,7 +163,11 @@ impl FaultBook {
     pub fn add(&self, spec: FaultSpec, account_index: Option<usize>) -> String {
         let n = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let id = format!("f-{n}");
-        self.faults.write().push(Fault { id: id.clone(), spec, account_index });
+        self.faults.write().push(Fault {
+            id: id.clone(),
+            spec,
+            account_index,
+        });
         id
     }
 
@@ -205,7 +213,10 @@ impl FaultBook {
     /// Whether a fault of a kind matches, without consuming it (for the control plane and for
     /// steering profile traffic around outages).
     pub fn any(&self, target: &Target<'_>, pick: impl Fn(&FaultKind) -> bool) -> bool {
-        self.faults.read().iter().any(|f| pick(&f.spec.kind) && f.matches(target))
+        self.faults
+            .read()
+            .iter()
+            .any(|f| pick(&f.spec.kind) && f.matches(target))
     }
 
     /// Whether a region has an outage for this account, whatever the model.
@@ -224,14 +235,20 @@ mod tests {
     use super::*;
 
     fn target<'a>(region: &'a str, model: &'a str) -> Target<'a> {
-        Target { account: 0, region, requested_model: model, foundation_model: model }
+        Target {
+            account: 0,
+            region,
+            requested_model: model,
+            foundation_model: model,
+        }
     }
 
     #[test]
     fn specs_parse_from_admin_json() {
         let f: FaultSpec = serde_json::from_str(r#"{"kind":"outage","region":"eu-west-1","mode":"drop"}"#).unwrap();
         assert_eq!(f.kind, FaultKind::Outage { mode: OutageMode::Drop });
-        let f: FaultSpec = serde_json::from_str(r#"{"kind":"error_rate","error":"ServiceUnavailableException","count":2}"#).unwrap();
+        let f: FaultSpec =
+            serde_json::from_str(r#"{"kind":"error_rate","error":"ServiceUnavailableException","count":2}"#).unwrap();
         assert!(f.validate().is_ok());
         let f: FaultSpec = serde_json::from_str(r#"{"kind":"error_rate","error":"Nope"}"#).unwrap();
         assert!(f.validate().is_err());

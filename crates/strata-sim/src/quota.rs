@@ -28,7 +28,12 @@ struct Buckets {
 
 impl Buckets {
     fn new(quota: Quota, now: Instant) -> Self {
-        Buckets { quota, requests: quota.rpm as f64, tokens: quota.tpm as f64, refilled: now }
+        Buckets {
+            quota,
+            requests: quota.rpm as f64,
+            tokens: quota.tpm as f64,
+            refilled: now,
+        }
     }
 
     fn refill(&mut self, now: Instant) {
@@ -104,14 +109,25 @@ mod tests {
     #[test]
     fn requests_and_tokens_are_limited_separately() {
         let book = QuotaBook::default();
-        let key = QuotaKey { account: 0, region: "us-east-1".into(), model: "m".into(), cross_region: false };
+        let key = QuotaKey {
+            account: 0,
+            region: "us-east-1".into(),
+            model: "m".into(),
+            cross_region: false,
+        };
         let quota = Quota { rpm: 2, tpm: 1000 };
         assert!(book.try_acquire(&key, quota, 100));
         assert!(book.try_acquire(&key, quota, 100));
         assert!(!book.try_acquire(&key, quota, 1), "third request in a minute");
-        let other = QuotaKey { cross_region: true, ..key.clone() };
+        let other = QuotaKey {
+            cross_region: true,
+            ..key.clone()
+        };
         assert!(book.try_acquire(&other, Quota { rpm: 10, tpm: 100 }, 60));
-        assert!(!book.try_acquire(&other, Quota { rpm: 10, tpm: 100 }, 60), "tokens exhausted");
+        assert!(
+            !book.try_acquire(&other, Quota { rpm: 10, tpm: 100 }, 60),
+            "tokens exhausted"
+        );
         book.refund(&other, 60);
         assert!(book.try_acquire(&other, Quota { rpm: 10, tpm: 100 }, 60));
     }

@@ -10,5 +10,11 @@ pub fn new_request_id() -> String {
     static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let prefix = *PREFIX.get_or_init(rand::random::<u32>);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", (n >> 48) & 0xffff, (n >> 36) & 0xfff, (n >> 24) & 0xfff, n & 0xff_ffff_ffff)
+    format!(
+        "{prefix:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (n >> 48) & 0xffff,
+        (n >> 36) & 0xfff,
+        (n >> 24) & 0xfff,
+        n & 0xff_ffff_ffff
+    )
 }

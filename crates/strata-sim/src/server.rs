@@ -65,14 +65,20 @@ pub async fn serve(
                 async move {
                     let response = handle(state, req.map(Body::new)).await;
                     if response.extensions().get::<DropConnection>().is_some() {
-                        Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection dropped by fault"))
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "connection dropped by fault",
+                        ))
                     } else {
                         Ok::<_, std::io::Error>(response)
                     }
                 }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).keep_alive(true);
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .keep_alive(true);
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(error = %e, "connection ended");
             }
@@ -105,13 +111,19 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
     };
     let raw_path = parts.uri.path();
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let query: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
 
     if raw_path.starts_with("/_sim/") {
         return admin::handle(state, &parts.method, raw_path, &body);
     }
-    let request = RequestParts { method: parts.method.as_str(), path_and_query, headers: &parts.headers, body: &body };
+    let request = RequestParts {
+        method: parts.method.as_str(),
+        path_and_query,
+        headers: &parts.headers,
+        body: &body,
+    };
 
     if raw_path == "/" {
         let mut params = query;
@@ -127,9 +139,13 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         None
     };
     let is_control = parts.method == Method::GET
-        && ["/foundation-models", "/inference-profiles", "/foundation-model-availability/"]
-            .iter()
-            .any(|p| raw_path.starts_with(p));
+        && [
+            "/foundation-models",
+            "/inference-profiles",
+            "/foundation-model-availability/",
+        ]
+        .iter()
+        .any(|p| raw_path.starts_with(p));
     if runtime_call.is_none() && !is_control {
         return unknown_operation(&parts.method, raw_path);
     }
@@ -151,9 +167,15 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
 fn unknown_operation(method: &Method, path: &str) -> Response {
     let mut r = AwsError::new(
         BedrockErrorKind::ResourceNotFoundException,
-        format!("No operation matches {method} {}.", path.chars().take(200).collect::<String>()),
+        format!(
+            "No operation matches {method} {}.",
+            path.chars().take(200).collect::<String>()
+        ),
     )
     .into_response();
-    r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static("UnknownOperationException"));
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("UnknownOperationException"),
+    );
     r
 }

@@ -34,7 +34,11 @@ pub struct SimState {
 
 impl SimState {
     pub fn new(fleet: Fleet, options: SimOptions) -> Self {
-        let latency = if options.zero_latency { LatencySpec::ZERO } else { fleet.latency };
+        let latency = if options.zero_latency {
+            LatencySpec::ZERO
+        } else {
+            fleet.latency
+        };
         SimState {
             fleet: Arc::new(fleet),
             latency: RwLock::new(latency),
@@ -76,26 +80,43 @@ impl SimState {
         if !self.fleet.account_in_region(account, region) {
             return false;
         }
-        let target = Target { account, region, requested_model: model, foundation_model: model };
+        let target = Target {
+            account,
+            region,
+            requested_model: model,
+            foundation_model: model,
+        };
         if self.faults.any(&target, |k| matches!(k, FaultKind::RevokeAccess)) {
             return false;
         }
-        if let Some(&granted) = self.access_changes.read().get(&(account, model.to_string(), region.to_string())) {
+        if let Some(&granted) = self
+            .access_changes
+            .read()
+            .get(&(account, model.to_string(), region.to_string()))
+        {
             return granted;
         }
         self.fleet.configured_access(account, model, region)
     }
 
     pub fn set_access(&self, account: usize, model: &str, region: &str, granted: bool) {
-        self.access_changes.write().insert((account, model.to_string(), region.to_string()), granted);
+        self.access_changes
+            .write()
+            .insert((account, model.to_string(), region.to_string()), granted);
     }
 
     pub fn set_quota(&self, account: usize, region: &str, model: &str, quota: Quota) {
-        self.quota_overrides.write().insert((account, region.to_string(), model.to_string()), quota);
+        self.quota_overrides
+            .write()
+            .insert((account, region.to_string(), model.to_string()), quota);
     }
 
     pub fn quota_for(&self, account: usize, region: &str, model: &str, cross_region: bool) -> Quota {
-        if let Some(q) = self.quota_overrides.read().get(&(account, region.to_string(), model.to_string())) {
+        if let Some(q) = self
+            .quota_overrides
+            .read()
+            .get(&(account, region.to_string(), model.to_string()))
+        {
             return *q;
         }
         self.fleet.quota_for(account, region, model, cross_region)
@@ -114,14 +135,21 @@ impl SimState {
 
     /// Requests now running for a model in a region (for load-aware placement).
     pub fn in_flight(&self, region: &str, model: &str) -> u32 {
-        self.in_flight.lock().get(&(region.to_string(), model.to_string())).copied().unwrap_or(0)
+        self.in_flight
+            .lock()
+            .get(&(region.to_string(), model.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Marks a request running until the guard drops.
     pub fn start_flight(self: &Arc<Self>, region: &str, model: &str) -> FlightGuard {
         let key = (region.to_string(), model.to_string());
         *self.in_flight.lock().entry(key.clone()).or_insert(0) += 1;
-        FlightGuard { state: Arc::clone(self), key }
+        FlightGuard {
+            state: Arc::clone(self),
+            key,
+        }
     }
 }
 

@@ -107,7 +107,13 @@ impl Stats {
             })
             .collect();
         invocations.sort_by(|a, b| {
-            (&a.account, &a.region, &a.model, a.operation, a.status).cmp(&(&b.account, &b.region, &b.model, b.operation, b.status))
+            (&a.account, &a.region, &a.model, a.operation, a.status).cmp(&(
+                &b.account,
+                &b.region,
+                &b.model,
+                b.operation,
+                b.status,
+            ))
         });
         let mut control_plane: Vec<ControlRow> = self
             .control
@@ -115,7 +121,14 @@ impl Stats {
             .iter()
             .map(|(k, &count)| {
                 let (account, account_name) = account_label(k.account);
-                ControlRow { account, account_name, region: k.region.clone(), operation: k.operation, status: k.status, count }
+                ControlRow {
+                    account,
+                    account_name,
+                    region: k.region.clone(),
+                    operation: k.operation,
+                    status: k.status,
+                    count,
+                }
             })
             .collect();
         control_plane.sort_by(|a, b| (&a.account, &a.region, a.operation).cmp(&(&b.account, &b.region, b.operation)));
@@ -123,6 +136,10 @@ impl Stats {
             invocations: invocations.iter().map(|r| r.count).sum(),
             control_plane: control_plane.iter().map(|r| r.count).sum(),
         };
-        StatsReport { invocations, control_plane, totals }
+        StatsReport {
+            invocations,
+            control_plane,
+            totals,
+        }
     }
 }

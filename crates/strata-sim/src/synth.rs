@@ -6,12 +6,77 @@ use serde_json::{Map, Value};
 use strata_core::wire::converse::StopReason;
 
 const WORDS: &[&str] = &[
-    "the", "model", "answers", "with", "steady", "words", "about", "regions", "and", "accounts", "routing", "requests",
-    "across", "a", "fleet", "of", "servers", "where", "every", "token", "counts", "toward", "quota", "limits", "while",
-    "latency", "stays", "low", "data", "remains", "inside", "its", "allowed", "borders", "profiles", "spread", "load",
-    "over", "destinations", "so", "capacity", "holds", "during", "bursts", "gateways", "retry", "politely", "after",
-    "throttling", "then", "fall", "back", "to", "verified", "baselines", "when", "catalogs", "drift", "operators",
-    "sleep", "well", "because", "nothing", "breaks", "silently", "streams", "flow", "chunk", "by", "until", "done",
+    "the",
+    "model",
+    "answers",
+    "with",
+    "steady",
+    "words",
+    "about",
+    "regions",
+    "and",
+    "accounts",
+    "routing",
+    "requests",
+    "across",
+    "a",
+    "fleet",
+    "of",
+    "servers",
+    "where",
+    "every",
+    "token",
+    "counts",
+    "toward",
+    "quota",
+    "limits",
+    "while",
+    "latency",
+    "stays",
+    "low",
+    "data",
+    "remains",
+    "inside",
+    "its",
+    "allowed",
+    "borders",
+    "profiles",
+    "spread",
+    "load",
+    "over",
+    "destinations",
+    "so",
+    "capacity",
+    "holds",
+    "during",
+    "bursts",
+    "gateways",
+    "retry",
+    "politely",
+    "after",
+    "throttling",
+    "then",
+    "fall",
+    "back",
+    "to",
+    "verified",
+    "baselines",
+    "when",
+    "catalogs",
+    "drift",
+    "operators",
+    "sleep",
+    "well",
+    "because",
+    "nothing",
+    "breaks",
+    "silently",
+    "streams",
+    "flow",
+    "chunk",
+    "by",
+    "until",
+    "done",
 ];
 
 /// The longest natural answer, in tokens.
@@ -71,7 +136,11 @@ impl Prompt {
     /// and the tool definitions.
     pub fn input_tokens(&self) -> u32 {
         let chars: usize = self.texts.iter().map(|t| t.chars().count().div_ceil(4)).sum();
-        let tools: usize = self.tools.iter().map(|t| (t.name.len() + t.schema.to_string().len()).div_ceil(4)).sum();
+        let tools: usize = self
+            .tools
+            .iter()
+            .map(|t| (t.name.len() + t.schema.to_string().len()).div_ceil(4))
+            .sum();
         let total = chars + tools + 4 * self.messages as usize + 258 * self.images as usize;
         u32::try_from(total.max(1)).unwrap_or(u32::MAX)
     }
@@ -90,8 +159,18 @@ impl Prompt {
 /// The generated answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    Text { text: String, output_tokens: u32, stop_reason: StopReason, stop_sequence: Option<String> },
-    Tool { tool_use_id: String, name: String, input: Value, output_tokens: u32 },
+    Text {
+        text: String,
+        output_tokens: u32,
+        stop_reason: StopReason,
+        stop_sequence: Option<String>,
+    },
+    Tool {
+        tool_use_id: String,
+        name: String,
+        input: Value,
+        output_tokens: u32,
+    },
 }
 
 impl Reply {
@@ -116,7 +195,12 @@ pub fn respond(prompt: &Prompt) -> Reply {
         if let Some(tool) = chosen_tool(prompt) {
             let input = value_for_schema(&tool.schema, 0);
             let output_tokens = u32::try_from(input.to_string().len().div_ceil(4) + 8).unwrap_or(u32::MAX);
-            return Reply::Tool { tool_use_id: tool_use_id(seed), name: tool.name.clone(), input, output_tokens };
+            return Reply::Tool {
+                tool_use_id: tool_use_id(seed),
+                name: tool.name.clone(),
+                input,
+                output_tokens,
+            };
         }
     }
     let natural = MIN_NATURAL + seed % (MAX_NATURAL - MIN_NATURAL + 1);
@@ -157,7 +241,12 @@ pub fn respond(prompt: &Prompt) -> Reply {
         }
     }
     let output_tokens = u32::try_from(words).unwrap_or(u32::MAX);
-    Reply::Text { text, output_tokens, stop_reason, stop_sequence }
+    Reply::Text {
+        text,
+        output_tokens,
+        stop_reason,
+        stop_sequence,
+    }
 }
 
 fn first_stop(text: &str, stops: &[String]) -> Option<(usize, String)> {
@@ -175,7 +264,10 @@ fn chosen_tool(prompt: &Prompt) -> Option<&ToolDef> {
         ToolMode::Named(name) => prompt.tools.iter().find(|t| &t.name == name),
         ToolMode::Auto => {
             let text = prompt.last_user_text.to_ascii_lowercase();
-            prompt.tools.iter().find(|t| text.contains(&t.name.to_ascii_lowercase()))
+            prompt
+                .tools
+                .iter()
+                .find(|t| text.contains(&t.name.to_ascii_lowercase()))
         }
     }
 }
@@ -183,7 +275,9 @@ fn chosen_tool(prompt: &Prompt) -> Option<&ToolDef> {
 fn tool_use_id(seed: u64) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = XorShift(seed ^ 0x9e37_79b9_7f4a_7c15 | 1);
-    let tail: String = (0..22).map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize] as char).collect();
+    let tail: String = (0..22)
+        .map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize] as char)
+        .collect();
     format!("tooluse_{tail}")
 }
 
@@ -208,7 +302,11 @@ pub fn value_for_schema(schema: &Value, depth: u32) -> Value {
     }
     let ty = match schema.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
         _ if schema.get("properties").is_some() => "object",
         _ => "string",
     };
@@ -313,7 +411,12 @@ mod tests {
     fn same_prompt_same_answer_and_counts_are_words() {
         let a = respond(&prompt("hello"));
         assert_eq!(a, respond(&prompt("hello")));
-        let Reply::Text { text, output_tokens, .. } = a else { panic!("text expected") };
+        let Reply::Text {
+            text, output_tokens, ..
+        } = a
+        else {
+            panic!("text expected")
+        };
         assert_eq!(text.split(' ').count() as u32, output_tokens);
         assert!((MIN_NATURAL as u32..=MAX_NATURAL as u32).contains(&output_tokens));
     }
@@ -322,14 +425,29 @@ mod tests {
     fn max_tokens_and_stop_sequences_cut() {
         let mut p = prompt("tell me a long story please");
         p.max_tokens = Some(3);
-        let Reply::Text { output_tokens, stop_reason, .. } = respond(&p) else { panic!() };
+        let Reply::Text {
+            output_tokens,
+            stop_reason,
+            ..
+        } = respond(&p)
+        else {
+            panic!()
+        };
         assert_eq!((output_tokens, stop_reason), (3, StopReason::MaxTokens));
         let full = respond(&prompt("tell me a long story please"));
         let Reply::Text { text, .. } = full else { panic!() };
         let third_word = text.split(' ').nth(2).unwrap().trim_end_matches('.').to_string();
         let mut p = prompt("tell me a long story please");
         p.stop_sequences = vec![third_word.clone()];
-        let Reply::Text { text: cut, stop_reason, stop_sequence, .. } = respond(&p) else { panic!() };
+        let Reply::Text {
+            text: cut,
+            stop_reason,
+            stop_sequence,
+            ..
+        } = respond(&p)
+        else {
+            panic!()
+        };
         assert_eq!(stop_reason, StopReason::StopSequence);
         assert_eq!(stop_sequence.as_deref(), Some(third_word.as_str()));
         assert!(!cut.contains(&third_word) || text.find(&third_word).unwrap() >= cut.len());
@@ -347,12 +465,26 @@ mod tests {
                     "ignored": {"type": "string"}}}),
         }];
         p.tool_mode = ToolMode::Any;
-        let Reply::Tool { name, input, tool_use_id, .. } = respond(&p) else { panic!("tool expected") };
+        let Reply::Tool {
+            name,
+            input,
+            tool_use_id,
+            ..
+        } = respond(&p)
+        else {
+            panic!("tool expected")
+        };
         assert_eq!(name, "get_weather");
         assert!(tool_use_id.starts_with("tooluse_"));
-        assert_eq!(input, json!({"city": "sample", "days": 1, "unit": "c", "tags": [], "opts": {"x": true}}));
+        assert_eq!(
+            input,
+            json!({"city": "sample", "days": 1, "unit": "c", "tags": [], "opts": {"x": true}})
+        );
         p.tool_mode = ToolMode::Auto;
-        assert!(matches!(respond(&p), Reply::Text { .. }), "auto without naming the tool answers text");
+        assert!(
+            matches!(respond(&p), Reply::Text { .. }),
+            "auto without naming the tool answers text"
+        );
         p.last_user_text = "use get_weather please".into();
         assert!(matches!(respond(&p), Reply::Tool { .. }));
         p.after_tool_result = true;

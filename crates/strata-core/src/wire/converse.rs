@@ -295,16 +295,29 @@ mod tests {
     #[test]
     fn wrong_types_are_rejected() {
         assert!(serde_json::from_value::<ConverseRequest>(json!({"messages": "x"})).is_err());
-        assert!(serde_json::from_value::<ConverseRequest>(json!({"messages": [{"role": "robot", "content": []}]})).is_err());
-        assert!(serde_json::from_value::<ConverseRequest>(json!({"messages": [{"role": "user", "content": [{"nope": 1}]}]})).is_err());
+        assert!(
+            serde_json::from_value::<ConverseRequest>(json!({"messages": [{"role": "robot", "content": []}]})).is_err()
+        );
+        assert!(serde_json::from_value::<ConverseRequest>(
+            json!({"messages": [{"role": "user", "content": [{"nope": 1}]}]})
+        )
+        .is_err());
     }
 
     #[test]
     fn response_serializes_with_aws_names() {
         let resp = ConverseResponse {
-            output: ConverseOutput::Message(Message { role: Role::Assistant, content: vec![ContentBlock::Text("x".into())] }),
+            output: ConverseOutput::Message(Message {
+                role: Role::Assistant,
+                content: vec![ContentBlock::Text("x".into())],
+            }),
             stop_reason: StopReason::MaxTokens,
-            usage: TokenUsage { input_tokens: 1, output_tokens: 2, total_tokens: 3, ..Default::default() },
+            usage: TokenUsage {
+                input_tokens: 1,
+                output_tokens: 2,
+                total_tokens: 3,
+                ..Default::default()
+            },
             metrics: ConverseMetrics { latency_ms: 5 },
             additional_model_response_fields: None,
         };

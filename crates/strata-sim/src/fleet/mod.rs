@@ -191,7 +191,10 @@ impl Default for QuotaDefaults {
     fn default() -> Self {
         QuotaDefaults {
             on_demand: Quota { rpm: 400, tpm: 800_000 },
-            cross_region: Quota { rpm: 800, tpm: 1_600_000 },
+            cross_region: Quota {
+                rpm: 800,
+                tpm: 1_600_000,
+            },
         }
     }
 }
@@ -208,12 +211,20 @@ pub struct LatencySpec {
 }
 
 impl LatencySpec {
-    pub const ZERO: LatencySpec = LatencySpec { ttft_ms: 0, tokens_per_second: 0, jitter: 0.0 };
+    pub const ZERO: LatencySpec = LatencySpec {
+        ttft_ms: 0,
+        tokens_per_second: 0,
+        jitter: 0.0,
+    };
 }
 
 impl Default for LatencySpec {
     fn default() -> Self {
-        LatencySpec { ttft_ms: 250, tokens_per_second: 150, jitter: 0.2 }
+        LatencySpec {
+            ttft_ms: 250,
+            tokens_per_second: 150,
+            jitter: 0.2,
+        }
     }
 }
 
@@ -243,17 +254,24 @@ impl Fleet {
     /// Reads a fleet file (YAML or JSON).
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read { path: display.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read {
+            path: display.clone(),
+            source,
+        })?;
         Fleet::from_file(parse_yaml::<FleetFile>(&text, &display)?)
     }
 
     /// Fills what the file leaves out from the built-in fleet, then validates.
     pub fn from_file(file: FleetFile) -> Result<Fleet, FleetError> {
-        let catalog: CatalogFile = serde_json::from_str(DEFAULT_CATALOG)
-            .map_err(|e| FleetError::Parse { path: "<built-in catalog>".into(), message: e.to_string() })?;
+        let catalog: CatalogFile = serde_json::from_str(DEFAULT_CATALOG).map_err(|e| FleetError::Parse {
+            path: "<built-in catalog>".into(),
+            message: e.to_string(),
+        })?;
         let accounts = match file.accounts {
             Some(accounts) => accounts,
-            None => parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?.accounts.unwrap_or_default(),
+            None => parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?
+                .accounts
+                .unwrap_or_default(),
         };
         let custom_models = file.models.is_some();
         let models = file.models.unwrap_or(catalog.models);
@@ -277,7 +295,14 @@ impl Fleet {
     }
 
     fn validate(parts: FleetParts) -> Result<Fleet, FleetError> {
-        let FleetParts { regions, models, mut profiles, accounts, quotas, latency } = parts;
+        let FleetParts {
+            regions,
+            models,
+            mut profiles,
+            accounts,
+            quotas,
+            latency,
+        } = parts;
         let invalid = |m: String| Err(FleetError::Invalid(m));
         let region_set: BTreeSet<&Region> = regions.iter().collect();
         let mut model_by_id = HashMap::new();
@@ -287,7 +312,10 @@ impl Fleet {
             }
             for r in m.hosted_in.iter().chain(&m.on_demand_in) {
                 if !region_set.contains(r) {
-                    return invalid(format!("model {} names region {r}, which is not in the fleet's regions", m.id));
+                    return invalid(format!(
+                        "model {} names region {r}, which is not in the fleet's regions",
+                        m.id
+                    ));
                 }
             }
             if let Some(r) = m.on_demand_in.iter().find(|r| !m.hosted_in.contains(r)) {
@@ -300,19 +328,28 @@ impl Fleet {
                 return invalid(format!("profile {} is listed twice", p.id));
             }
             let Some(&mi) = model_by_id.get(&p.model) else {
-                return invalid(format!("profile {} runs model {}, which is not in the catalog", p.id, p.model));
+                return invalid(format!(
+                    "profile {} runs model {}, which is not in the catalog",
+                    p.id, p.model
+                ));
             };
             if p.destinations.is_empty() {
                 return invalid(format!("profile {} has no destination regions", p.id));
             }
             if let Some(r) = p.destinations.iter().find(|r| !models[mi].hosted_in.contains(r)) {
-                return invalid(format!("profile {} sends requests to {r}, where {} is not hosted", p.id, p.model));
+                return invalid(format!(
+                    "profile {} sends requests to {r}, where {} is not hosted",
+                    p.id, p.model
+                ));
             }
             if p.sources.is_empty() {
                 p.sources = p.destinations.clone();
             }
             if let Some(r) = p.sources.iter().find(|r| !region_set.contains(r)) {
-                return invalid(format!("profile {} has source region {r}, which is not in the fleet's regions", p.id));
+                return invalid(format!(
+                    "profile {} has source region {r}, which is not in the fleet's regions",
+                    p.id
+                ));
             }
         }
         let mut account_by_key = HashMap::new();
@@ -324,7 +361,10 @@ impl Fleet {
                 return invalid(format!("account {} is listed twice", a.id));
             }
             if a.access_key_id.len() < 16 || !a.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return invalid(format!("account {}: access_key_id must be 16+ letters and digits", a.id));
+                return invalid(format!(
+                    "account {}: access_key_id must be 16+ letters and digits",
+                    a.id
+                ));
             }
             if account_by_key.insert(a.access_key_id.clone(), i).is_some() {
                 return invalid(format!("access key {} is used twice", a.access_key_id));
@@ -433,7 +473,10 @@ struct FleetParts {
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, FleetError> {
-    serde_saphyr::from_str(text).map_err(|e| FleetError::Parse { path: path.to_string(), message: e.to_string() })
+    serde_saphyr::from_str(text).map_err(|e| FleetError::Parse {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]

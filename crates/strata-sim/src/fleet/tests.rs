@@ -11,14 +11,23 @@ fn builtin_fleet_is_consistent_and_rich_enough() {
     }
     // Some account lacks access to a model in one destination region of one of its profiles.
     let gap = fleet.accounts.iter().enumerate().any(|(i, _)| {
-        fleet.profiles.iter().any(|p| p.destinations.iter().any(|d| !fleet.configured_access(i, &p.model, d.as_str())))
+        fleet.profiles.iter().any(|p| {
+            p.destinations
+                .iter()
+                .any(|d| !fleet.configured_access(i, &p.model, d.as_str()))
+        })
     });
-    assert!(gap, "the built-in fleet must show an access gap in a profile destination");
+    assert!(
+        gap,
+        "the built-in fleet must show an access gap in a profile destination"
+    );
 }
 
 #[test]
 fn unknown_keys_and_broken_references_are_rejected() {
-    let err = serde_saphyr::from_str::<FleetFile>("accounts: []\nmystery: 1\n").unwrap_err().to_string();
+    let err = serde_saphyr::from_str::<FleetFile>("accounts: []\nmystery: 1\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("mystery"), "{err}");
     let file: FleetFile = serde_saphyr::from_str(
         "profiles:\n  - {id: us.nope.model-v1:0, name: x, model: nope.model-v1:0, destinations: [us-east-1]}\n",
@@ -34,5 +43,8 @@ fn quota_overrides_win_over_defaults() {
     let sandbox = fleet.account_by_id_or_name("sandbox").unwrap();
     assert_eq!(fleet.quota_for(sandbox, "us-east-1", "any", false).rpm, 20);
     let prod = fleet.account_by_id_or_name("prod-us").unwrap();
-    assert_eq!(fleet.quota_for(prod, "us-east-1", "any", true), fleet.quotas.cross_region);
+    assert_eq!(
+        fleet.quota_for(prod, "us-east-1", "any", true),
+        fleet.quotas.cross_region
+    );
 }

@@ -51,10 +51,16 @@ fn err(kind: BedrockErrorKind, message: &str) -> AwsError {
 /// Authenticates a request signed with SigV4 or carrying a Bedrock API key.
 pub fn authenticate(state: &SimState, req: &RequestParts<'_>) -> Result<Caller, AwsError> {
     let Some(auth) = req.headers.get("authorization") else {
-        return Err(err(BedrockErrorKind::MissingAuthenticationTokenException, "Missing Authentication Token"));
+        return Err(err(
+            BedrockErrorKind::MissingAuthenticationTokenException,
+            "Missing Authentication Token",
+        ));
     };
     let Ok(auth) = auth.to_str() else {
-        return Err(err(BedrockErrorKind::IncompleteSignatureException, "Authorization header is not valid ASCII."));
+        return Err(err(
+            BedrockErrorKind::IncompleteSignatureException,
+            "Authorization header is not valid ASCII.",
+        ));
     };
     if let Some(token) = auth.strip_prefix("Bearer ") {
         return authenticate_bearer(state, token.trim(), req.headers);
@@ -63,29 +69,53 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>) -> Result<Caller, 
         sigv4::HeaderError::Incomplete => err(BedrockErrorKind::IncompleteSignatureException, &e.to_string()),
         sigv4::HeaderError::NotSigV4 => err(
             BedrockErrorKind::IncompleteSignatureException,
-            &format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={}", auth.chars().take(64).collect::<String>()),
+            &format!(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={}",
+                auth.chars().take(64).collect::<String>()
+            ),
         ),
     })?;
     let fleet = state.fleet();
-    let (secret, session_token, account, arn) = if let Some(account) = fleet.account_by_access_key(&header.access_key_id) {
-        let a = &fleet.accounts[account];
-        (a.secret_access_key.clone(), None, account, format!("arn:aws:iam::{}:root", a.id))
-    } else if let Some(session) = state.session(&header.access_key_id) {
-        let sent = req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
-        if sent != Some(session.session_token.as_str()) {
+    let (secret, session_token, account, arn) =
+        if let Some(account) = fleet.account_by_access_key(&header.access_key_id) {
+            let a = &fleet.accounts[account];
+            (
+                a.secret_access_key.clone(),
+                None,
+                account,
+                format!("arn:aws:iam::{}:root", a.id),
+            )
+        } else if let Some(session) = state.session(&header.access_key_id) {
+            let sent = req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+            if sent != Some(session.session_token.as_str()) {
+                return Err(err(
+                    BedrockErrorKind::UnrecognizedClientException,
+                    "The security token included in the request is invalid.",
+                ));
+            }
+            if session.expires < SystemTime::now() {
+                return Err(err(
+                    BedrockErrorKind::ExpiredTokenException,
+                    "The security token included in the request is expired",
+                ));
+            }
+            (
+                session.secret_access_key,
+                Some(session.session_token),
+                session.account,
+                session.assumed_role_arn,
+            )
+        } else {
             return Err(err(
                 BedrockErrorKind::UnrecognizedClientException,
                 "The security token included in the request is invalid.",
             ));
-        }
-        if session.expires < SystemTime::now() {
-            return Err(err(BedrockErrorKind::ExpiredTokenException, "The security token included in the request is expired"));
-        }
-        (session.secret_access_key, Some(session.session_token), session.account, session.assumed_role_arn)
-    } else {
-        return Err(err(BedrockErrorKind::UnrecognizedClientException, "The security token included in the request is invalid."));
-    };
-    let amz_date = req.headers.get("x-amz-date").and_then(|v| v.to_str().ok()).unwrap_or("");
+        };
+    let amz_date = req
+        .headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let Some(time) = sigv4::parse_amz_date(amz_date) else {
         return Err(err(
             BedrockErrorKind::IncompleteSignatureException,
@@ -99,7 +129,10 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>) -> Result<Caller, 
         ));
     }
     let now = SystemTime::now();
-    let skew = now.duration_since(time).or_else(|_| time.duration_since(now)).unwrap_or_default();
+    let skew = now
+        .duration_since(time)
+        .or_else(|_| time.duration_since(now))
+        .unwrap_or_default();
     if skew > MAX_CLOCK_SKEW {
         return Err(err(
             BedrockErrorKind::InvalidSignatureException,
@@ -129,30 +162,57 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>) -> Result<Caller, 
             &format!("The region '{}' is not served by this emulated fleet.", header.region),
         ));
     }
-    Ok(Caller { account, region: header.region, arn, access_key_id: Some(header.access_key_id) })
+    Ok(Caller {
+        account,
+        region: header.region,
+        arn,
+        access_key_id: Some(header.access_key_id),
+    })
 }
 
 fn authenticate_bearer(state: &SimState, token: &str, headers: &HeaderMap) -> Result<Caller, AwsError> {
     let fleet = state.fleet();
     let Some(account) = fleet.account_by_token(token) else {
-        return Err(err(BedrockErrorKind::UnrecognizedClientException, "The security token included in the request is invalid."));
+        return Err(err(
+            BedrockErrorKind::UnrecognizedClientException,
+            "The security token included in the request is invalid.",
+        ));
     };
     let a = &fleet.accounts[account];
     let from_host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.split(':').next())
-        .and_then(|h| h.strip_prefix("bedrock-runtime.").or_else(|| h.strip_prefix("bedrock.")))
+        .and_then(|h| {
+            h.strip_prefix("bedrock-runtime.")
+                .or_else(|| h.strip_prefix("bedrock."))
+        })
         .and_then(|h| h.strip_suffix(".amazonaws.com"))
         .map(str::to_string);
-    let from_header = headers.get("x-strata-region").and_then(|h| h.to_str().ok()).map(str::to_string);
-    let from_key = a.api_keys.iter().find(|k| k.token == token).and_then(|k| k.region.as_ref()).map(|r| r.to_string());
-    let region = from_host.or(from_header).or(from_key).unwrap_or_else(|| "us-east-1".to_string());
+    let from_header = headers
+        .get("x-strata-region")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let from_key = a
+        .api_keys
+        .iter()
+        .find(|k| k.token == token)
+        .and_then(|k| k.region.as_ref())
+        .map(|r| r.to_string());
+    let region = from_host
+        .or(from_header)
+        .or(from_key)
+        .unwrap_or_else(|| "us-east-1".to_string());
     if !fleet.has_region(&region) {
         return Err(err(
             BedrockErrorKind::UnrecognizedClientException,
             &format!("The region '{region}' is not served by this emulated fleet."),
         ));
     }
-    Ok(Caller { account, region, arn: format!("arn:aws:iam::{}:user/BedrockAPIKey", a.id), access_key_id: None })
+    Ok(Caller {
+        account,
+        region,
+        arn: format!("arn:aws:iam::{}:user/BedrockAPIKey", a.id),
+        access_key_id: None,
+    })
 }

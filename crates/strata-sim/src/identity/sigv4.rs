@@ -114,7 +114,11 @@ pub struct VerifyInput<'a> {
 /// Recomputes the signature the client should have sent. `None` when the request cannot be
 /// signed at all (for instance a signed header that is missing), which is a mismatch too.
 pub fn expected_signature(input: &VerifyInput<'_>) -> Option<String> {
-    let host = input.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = input
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     let uri = format!("http://{host}{}", input.path_and_query);
     let mut signed: Vec<(&str, &str)> = Vec::with_capacity(input.header.signed_headers.len());
     for name in &input.header.signed_headers {
@@ -144,8 +148,11 @@ pub fn expected_signature(input: &VerifyInput<'_>) -> Option<String> {
     .into();
     let mut settings = SigningSettings::default();
     settings.excluded_headers = None;
-    settings.percent_encoding_mode =
-        if input.header.service == "s3" { PercentEncodingMode::Single } else { PercentEncodingMode::Double };
+    settings.percent_encoding_mode = if input.header.service == "s3" {
+        PercentEncodingMode::Single
+    } else {
+        PercentEncodingMode::Double
+    };
     if !input.header.signed_headers.iter().any(|h| h == "x-amz-security-token") {
         settings.session_token_mode = aws_sigv4::http_request::SessionTokenMode::Exclude;
     }
@@ -180,7 +187,12 @@ mod tests {
         assert_eq!(h.region, "us-east-1");
         assert_eq!(h.service, "bedrock");
         assert_eq!(h.signed_headers, vec!["content-type", "host", "x-amz-date"]);
-        for bad in ["", "Bearer x", "AWS4-HMAC-SHA256 Credential=a/b/c", "AWS4-HMAC-SHA256 Credential=A/2/r/s/aws4_request, SignedHeaders=host, Signature=zz"] {
+        for bad in [
+            "",
+            "Bearer x",
+            "AWS4-HMAC-SHA256 Credential=a/b/c",
+            "AWS4-HMAC-SHA256 Credential=A/2/r/s/aws4_request, SignedHeaders=host, Signature=zz",
+        ] {
             assert!(parse_authorization(bad).is_err(), "{bad}");
         }
     }
@@ -189,7 +201,13 @@ mod tests {
     fn amz_dates() {
         let t = parse_amz_date("20150830T123600Z").unwrap();
         assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_440_938_160);
-        for bad in ["", "2015-08-30T12:36:00Z", "20151330T123600Z", "2015083xT123600Z", "20150830T1236ééZ"] {
+        for bad in [
+            "",
+            "2015-08-30T12:36:00Z",
+            "20151330T123600Z",
+            "2015083xT123600Z",
+            "20150830T1236ééZ",
+        ] {
             assert!(parse_amz_date(bad).is_none(), "{bad}");
         }
     }

@@ -21,7 +21,13 @@ pub fn handle(state: &SimState, req: &RequestParts<'_>, params: &[(String, Strin
     };
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     match get("Action") {
-        Some("AssumeRole") => match assume_role(state, &caller, get("RoleArn"), get("RoleSessionName"), get("DurationSeconds")) {
+        Some("AssumeRole") => match assume_role(
+            state,
+            &caller,
+            get("RoleArn"),
+            get("RoleSessionName"),
+            get("DurationSeconds"),
+        ) {
             Ok(xml) => xml_response(xml),
             Err(e) => e.into_response(),
         },
@@ -38,7 +44,10 @@ pub fn handle(state: &SimState, req: &RequestParts<'_>, params: &[(String, Strin
         Some(other) => StsError::new(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
-            format!("Could not find operation {} for version 2011-06-15", other.chars().take(64).collect::<String>()),
+            format!(
+                "Could not find operation {} for version 2011-06-15",
+                other.chars().take(64).collect::<String>()
+            ),
         )
         .into_response(),
         None => StsError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action").into_response(),
@@ -58,7 +67,9 @@ fn sts_auth_error(e: AwsError) -> StsError {
 
 fn xml_response(xml: String) -> Response {
     let mut response = xml.into_response();
-    response.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/xml"));
     response
 }
 
@@ -78,7 +89,9 @@ fn assume_role(
         .ok_or_else(|| validation("1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null"))?;
     if session_name.len() < 2
         || session_name.len() > 64
-        || !session_name.chars().all(|c| c.is_ascii_alphanumeric() || "_=,.@-".contains(c))
+        || !session_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_=,.@-".contains(c))
     {
         return Err(validation(
             "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
@@ -88,7 +101,11 @@ fn assume_role(
         None => 3600,
         Some(raw) => match raw.parse::<u64>() {
             Ok(d) if (900..=43_200).contains(&d) => d,
-            _ => return Err(validation(format!("The requested DurationSeconds '{raw}' is outside the allowed range of 900 to 43200."))),
+            _ => {
+                return Err(validation(format!(
+                    "The requested DurationSeconds '{raw}' is outside the allowed range of 900 to 43200."
+                )))
+            }
         },
     };
     let fleet = state.fleet();
@@ -96,15 +113,27 @@ fn assume_role(
         StsError::new(
             StatusCode::FORBIDDEN,
             "AccessDenied",
-            format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", caller.arn),
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            ),
         )
     };
-    let rest = role_arn.strip_prefix("arn:aws:iam::").ok_or_else(|| validation(format!("{role_arn} is invalid")))?;
+    let rest = role_arn
+        .strip_prefix("arn:aws:iam::")
+        .ok_or_else(|| validation(format!("{role_arn} is invalid")))?;
     let (account_id, role_name) = rest
         .split_once(":role/")
         .ok_or_else(|| validation(format!("{role_arn} is invalid")))?;
-    let target = fleet.account_by_id_or_name(account_id).filter(|&i| fleet.accounts[i].id.as_str() == account_id).ok_or_else(denied)?;
-    let role = fleet.accounts[target].roles.iter().find(|r| r.name == role_name).ok_or_else(denied)?;
+    let target = fleet
+        .account_by_id_or_name(account_id)
+        .filter(|&i| fleet.accounts[i].id.as_str() == account_id)
+        .ok_or_else(denied)?;
+    let role = fleet.accounts[target]
+        .roles
+        .iter()
+        .find(|r| r.name == role_name)
+        .ok_or_else(denied)?;
     let caller_id = fleet.accounts[caller.account].id.as_str();
     if !role.trusted.iter().any(|t| t == "*" || t == caller_id) {
         return Err(denied());
@@ -149,7 +178,12 @@ pub fn iso8601(time: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -158,7 +192,10 @@ mod tests {
 
     #[test]
     fn formats_iso8601() {
-        assert_eq!(iso8601(UNIX_EPOCH + Duration::from_secs(1_440_938_160)), "2015-08-30T12:36:00Z");
+        assert_eq!(
+            iso8601(UNIX_EPOCH + Duration::from_secs(1_440_938_160)),
+            "2015-08-30T12:36:00Z"
+        );
         assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 }

@@ -23,25 +23,44 @@ const WORDS_PER_DELTA: usize = 3;
 
 /// Reads and checks a Converse request body.
 pub fn parse(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsError> {
-    let request: ConverseRequest = serde_json::from_slice(body)
-        .map_err(|e| AwsError::validation(format!("Malformed input request: {e}. Reformat your input and try again.")))?;
+    let request: ConverseRequest = serde_json::from_slice(body).map_err(|e| {
+        AwsError::validation(format!(
+            "Malformed input request: {e}. Reformat your input and try again."
+        ))
+    })?;
     prompt_from_request(&request, model)
 }
 
 /// Reads a CountTokens body: `{"input": {"converse": {...}}}` or `{"input": {"invokeModel": {"body": "..."}}}`.
 pub fn parse_count_tokens(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AwsError::validation(format!("Malformed input request: {e}. Reformat your input and try again.")))?;
-    let input = value.get("input").ok_or_else(|| AwsError::validation("1 validation error detected: Value null at 'input' failed to satisfy constraint: Member must not be null"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        AwsError::validation(format!(
+            "Malformed input request: {e}. Reformat your input and try again."
+        ))
+    })?;
+    let input = value.get("input").ok_or_else(|| {
+        AwsError::validation(
+            "1 validation error detected: Value null at 'input' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
     if let Some(converse) = input.get("converse") {
-        let request: ConverseRequest = serde_json::from_value(converse.clone())
-            .map_err(|e| AwsError::validation(format!("Malformed input request: {e}. Reformat your input and try again.")))?;
+        let request: ConverseRequest = serde_json::from_value(converse.clone()).map_err(|e| {
+            AwsError::validation(format!(
+                "Malformed input request: {e}. Reformat your input and try again."
+            ))
+        })?;
         return prompt_from_request(&request, model);
     }
-    if let Some(body) = input.get("invokeModel").and_then(|i| i.get("body")).and_then(Value::as_str) {
+    if let Some(body) = input
+        .get("invokeModel")
+        .and_then(|i| i.get("body"))
+        .and_then(Value::as_str)
+    {
         return super::invoke::parse(body.as_bytes(), model);
     }
-    Err(AwsError::validation("The input must hold either 'converse' or 'invokeModel'."))
+    Err(AwsError::validation(
+        "The input must hold either 'converse' or 'invokeModel'.",
+    ))
 }
 
 fn constraint(field: &str, value: impl std::fmt::Display, rule: &str) -> AwsError {
@@ -65,23 +84,39 @@ fn prompt_from_request(request: &ConverseRequest, model: &ModelSpec) -> Result<P
     if let Some(config) = &request.inference_config {
         if let Some(max) = config.max_tokens {
             if max < 1 {
-                return Err(constraint("inferenceConfig.maxTokens", max, "have value greater than or equal to 1"));
+                return Err(constraint(
+                    "inferenceConfig.maxTokens",
+                    max,
+                    "have value greater than or equal to 1",
+                ));
             }
             prompt.max_tokens = Some(max);
         }
         if let Some(t) = config.temperature {
             if !(0.0..=1.0).contains(&t) {
-                return Err(constraint("inferenceConfig.temperature", t, "have value less than or equal to 1"));
+                return Err(constraint(
+                    "inferenceConfig.temperature",
+                    t,
+                    "have value less than or equal to 1",
+                ));
             }
         }
         if let Some(p) = config.top_p {
             if !(0.0..=1.0).contains(&p) {
-                return Err(constraint("inferenceConfig.topP", p, "have value less than or equal to 1"));
+                return Err(constraint(
+                    "inferenceConfig.topP",
+                    p,
+                    "have value less than or equal to 1",
+                ));
             }
         }
         if let Some(stops) = &config.stop_sequences {
             if stops.len() > 2500 {
-                return Err(constraint("inferenceConfig.stopSequences", stops.len(), "have length less than or equal to 2500"));
+                return Err(constraint(
+                    "inferenceConfig.stopSequences",
+                    stops.len(),
+                    "have length less than or equal to 2500",
+                ));
             }
             prompt.stop_sequences = stops.clone();
         }
@@ -137,11 +172,18 @@ fn prompt_from_request(request: &ConverseRequest, model: &ModelSpec) -> Result<P
             for tool in &config.tools {
                 if let Tool::ToolSpec(spec) = tool {
                     let strata_core::wire::converse::ToolInputSchema::Json(schema) = &spec.input_schema;
-                    prompt.tools.push(ToolDef { name: spec.name.clone(), schema: schema.clone() });
+                    prompt.tools.push(ToolDef {
+                        name: spec.name.clone(),
+                        schema: schema.clone(),
+                    });
                 }
             }
             if prompt.tools.is_empty() {
-                return Err(constraint("toolConfig.tools", "[]", "have length greater than or equal to 1"));
+                return Err(constraint(
+                    "toolConfig.tools",
+                    "[]",
+                    "have length greater than or equal to 1",
+                ));
             }
             prompt.tool_mode = match &config.tool_choice {
                 None | Some(ToolChoice::Auto(_)) => ToolMode::Auto,
@@ -170,19 +212,34 @@ fn prompt_from_request(request: &ConverseRequest, model: &ModelSpec) -> Result<P
 fn usage(generated: &Generated) -> TokenUsage {
     let input = generated.prompt.input_tokens();
     let output = generated.reply.output_tokens();
-    TokenUsage { input_tokens: input, output_tokens: output, total_tokens: input.saturating_add(output), ..Default::default() }
+    TokenUsage {
+        input_tokens: input,
+        output_tokens: output,
+        total_tokens: input.saturating_add(output),
+        ..Default::default()
+    }
 }
 
 /// The Converse answer body.
 pub fn response_json(generated: &Generated, latency_ms: u64) -> String {
     let content = match &generated.reply {
         Reply::Text { text, .. } => ContentBlock::Text(text.clone()),
-        Reply::Tool { tool_use_id, name, input, .. } => {
-            ContentBlock::ToolUse(ToolUseBlock { tool_use_id: tool_use_id.clone(), name: name.clone(), input: input.clone() })
-        }
+        Reply::Tool {
+            tool_use_id,
+            name,
+            input,
+            ..
+        } => ContentBlock::ToolUse(ToolUseBlock {
+            tool_use_id: tool_use_id.clone(),
+            name: name.clone(),
+            input: input.clone(),
+        }),
     };
     let response = ConverseResponse {
-        output: ConverseOutput::Message(Message { role: Role::Assistant, content: vec![content] }),
+        output: ConverseOutput::Message(Message {
+            role: Role::Assistant,
+            content: vec![content],
+        }),
         stop_reason: generated.reply.stop_reason(),
         usage: usage(generated),
         metrics: ConverseMetrics { latency_ms },
@@ -193,7 +250,8 @@ pub fn response_json(generated: &Generated, latency_ms: u64) -> String {
 
 /// The padding field the live service adds to stream events.
 fn padded<T: Serialize>(event: &T, pad: usize) -> Result<Bytes, AwsError> {
-    let mut value = serde_json::to_value(event).map_err(|e| AwsError::new(strata_core::BedrockErrorKind::InternalServerException, e.to_string()))?;
+    let mut value = serde_json::to_value(event)
+        .map_err(|e| AwsError::new(strata_core::BedrockErrorKind::InternalServerException, e.to_string()))?;
     if let Value::Object(map) = &mut value {
         const PAD: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         map.insert("p".to_string(), Value::String(PAD[..pad % PAD.len()].to_string()));
@@ -209,19 +267,37 @@ fn frame<T: Serialize>(event_type: &str, event: &T, pad: usize) -> Result<Bytes,
 /// The ConverseStream frames with the delay before each.
 pub fn stream_frames(generated: &Generated, timing: &Timing) -> Result<Vec<(Duration, Bytes)>, AwsError> {
     let mut frames = Vec::new();
-    frames.push((timing.first_token, frame("messageStart", &MessageStartEvent { role: Role::Assistant }, 7)?));
+    frames.push((
+        timing.first_token,
+        frame("messageStart", &MessageStartEvent { role: Role::Assistant }, 7)?,
+    ));
     match &generated.reply {
         Reply::Text { text, .. } => {
             for (i, piece) in chunk_text(text, WORDS_PER_DELTA).into_iter().enumerate() {
                 let words = piece.split(' ').filter(|w| !w.is_empty()).count() as u32;
-                let delay = if i == 0 { Duration::ZERO } else { timing.per_token * words };
-                let event = ContentBlockDeltaEvent { delta: ContentBlockDelta::Text(piece), content_block_index: 0 };
+                let delay = if i == 0 {
+                    Duration::ZERO
+                } else {
+                    timing.per_token * words
+                };
+                let event = ContentBlockDeltaEvent {
+                    delta: ContentBlockDelta::Text(piece),
+                    content_block_index: 0,
+                };
                 frames.push((delay, frame("contentBlockDelta", &event, 11 + i)?));
             }
         }
-        Reply::Tool { tool_use_id, name, input, output_tokens } => {
+        Reply::Tool {
+            tool_use_id,
+            name,
+            input,
+            output_tokens,
+        } => {
             let start = ContentBlockStartEvent {
-                start: ContentBlockStart::ToolUse(ToolUseBlockStart { tool_use_id: tool_use_id.clone(), name: name.clone() }),
+                start: ContentBlockStart::ToolUse(ToolUseBlockStart {
+                    tool_use_id: tool_use_id.clone(),
+                    name: name.clone(),
+                }),
                 content_block_index: 0,
             };
             frames.push((Duration::ZERO, frame("contentBlockStart", &start, 5)?));
@@ -236,11 +312,20 @@ pub fn stream_frames(generated: &Generated, timing: &Timing) -> Result<Vec<(Dura
             }
         }
     }
-    frames.push((Duration::ZERO, frame("contentBlockStop", &ContentBlockStopEvent { content_block_index: 0 }, 3)?));
-    let stop = MessageStopEvent { stop_reason: generated.reply.stop_reason(), additional_model_response_fields: None };
+    frames.push((
+        Duration::ZERO,
+        frame("contentBlockStop", &ContentBlockStopEvent { content_block_index: 0 }, 3)?,
+    ));
+    let stop = MessageStopEvent {
+        stop_reason: generated.reply.stop_reason(),
+        additional_model_response_fields: None,
+    };
     frames.push((Duration::ZERO, frame("messageStop", &stop, 9)?));
     let latency_ms = u64::try_from(timing.total(generated.reply.output_tokens()).as_millis()).unwrap_or(u64::MAX);
-    let metadata = MetadataEvent { usage: usage(generated), metrics: ConverseMetrics { latency_ms } };
+    let metadata = MetadataEvent {
+        usage: usage(generated),
+        metrics: ConverseMetrics { latency_ms },
+    };
     frames.push((Duration::ZERO, frame("metadata", &metadata, 17)?));
     Ok(frames)
 }

@@ -18,11 +18,14 @@ use crate::fleet::{BodyDialect, ModelSpec};
 use crate::synth::{chunk_json, chunk_text, Prompt, Reply, ToolDef, ToolMode};
 
 fn malformed(detail: &str) -> AwsError {
-    AwsError::validation(format!("Malformed input request: {detail}, please reformat your input and try again."))
+    AwsError::validation(format!(
+        "Malformed input request: {detail}, please reformat your input and try again."
+    ))
 }
 
 fn required<'a>(body: &'a Value, key: &str) -> Result<&'a Value, AwsError> {
-    body.get(key).ok_or_else(|| malformed(&format!("#: required key [{key}] not found")))
+    body.get(key)
+        .ok_or_else(|| malformed(&format!("#: required key [{key}] not found")))
 }
 
 fn opt_u32(body: &Value, key: &str) -> Result<Option<u32>, AwsError> {
@@ -42,7 +45,11 @@ fn string_list(body: &Value, key: &str) -> Result<Vec<String>, AwsError> {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| malformed(&format!("#/{key}: expected type: String"))))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| malformed(&format!("#/{key}: expected type: String")))
+            })
             .collect(),
         Some(_) => Err(malformed(&format!("#/{key}: expected type: JSONArray"))),
     }
@@ -59,7 +66,9 @@ pub fn parse(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsError> {
         BodyDialect::Anthropic => parse_anthropic(&value, &mut prompt)?,
         BodyDialect::Nova => parse_nova(&value, &mut prompt)?,
         BodyDialect::Llama => {
-            let text = required(&value, "prompt")?.as_str().ok_or_else(|| malformed("#/prompt: expected type: String"))?;
+            let text = required(&value, "prompt")?
+                .as_str()
+                .ok_or_else(|| malformed("#/prompt: expected type: String"))?;
             prompt.texts.push(text.to_string());
             prompt.last_user_text = text.to_string();
             prompt.messages = 1;
@@ -69,7 +78,9 @@ pub fn parse(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsError> {
             if let Some(messages) = value.get("messages") {
                 read_chat_messages(messages, &mut prompt)?;
             } else {
-                let text = required(&value, "prompt")?.as_str().ok_or_else(|| malformed("#/prompt: expected type: String"))?;
+                let text = required(&value, "prompt")?
+                    .as_str()
+                    .ok_or_else(|| malformed("#/prompt: expected type: String"))?;
                 prompt.texts.push(text.to_string());
                 prompt.last_user_text = text.to_string();
                 prompt.messages = 1;
@@ -94,15 +105,22 @@ fn read_anthropic_content(content: &Value, prompt: &mut Prompt) -> Result<(Strin
             for block in blocks {
                 match block.get("type").and_then(Value::as_str) {
                     Some("text") => {
-                        let t = block.get("text").and_then(Value::as_str).ok_or_else(|| malformed("#/messages/content/text: expected type: String"))?;
+                        let t = block
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| malformed("#/messages/content/text: expected type: String"))?;
                         prompt.texts.push(t.to_string());
                         text_out.push_str(t);
                     }
                     Some("image") | Some("document") => prompt.images += 1,
-                    Some("tool_use") => prompt.texts.push(block.get("input").map(Value::to_string).unwrap_or_default()),
+                    Some("tool_use") => prompt
+                        .texts
+                        .push(block.get("input").map(Value::to_string).unwrap_or_default()),
                     Some("tool_result") => {
                         has_tool_result = true;
-                        prompt.texts.push(block.get("content").map(Value::to_string).unwrap_or_default());
+                        prompt
+                            .texts
+                            .push(block.get("content").map(Value::to_string).unwrap_or_default());
                     }
                     _ => return Err(malformed("#/messages/content: unknown content block type")),
                 }
@@ -117,14 +135,17 @@ fn parse_anthropic(body: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
     required(body, "anthropic_version")?
         .as_str()
         .ok_or_else(|| malformed("#/anthropic_version: expected type: String"))?;
-    prompt.max_tokens = Some(opt_u32(body, "max_tokens")?.ok_or_else(|| malformed("#: required key [max_tokens] not found"))?);
+    prompt.max_tokens =
+        Some(opt_u32(body, "max_tokens")?.ok_or_else(|| malformed("#: required key [max_tokens] not found"))?);
     match body.get("system") {
         None | Some(Value::Null) => {}
         Some(system) => {
             read_anthropic_content(system, prompt)?;
         }
     }
-    let messages = required(body, "messages")?.as_array().ok_or_else(|| malformed("#/messages: expected type: JSONArray"))?;
+    let messages = required(body, "messages")?
+        .as_array()
+        .ok_or_else(|| malformed("#/messages: expected type: JSONArray"))?;
     if messages.is_empty() {
         return Err(malformed("#/messages: expected minimum item count: 1, found: 0"));
     }
@@ -133,7 +154,9 @@ fn parse_anthropic(body: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
             Some("user") | Some("assistant") => {}
             _ => return Err(malformed("#/messages/role: user or assistant expected")),
         }
-        let content = message.get("content").ok_or_else(|| malformed("#/messages: required key [content] not found"))?;
+        let content = message
+            .get("content")
+            .ok_or_else(|| malformed("#/messages: required key [content] not found"))?;
         let (text, tool_result) = read_anthropic_content(content, prompt)?;
         prompt.messages += 1;
         prompt.last_user_text = text;
@@ -142,9 +165,15 @@ fn parse_anthropic(body: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
     prompt.stop_sequences = string_list(body, "stop_sequences")?;
     if let Some(tools) = body.get("tools").and_then(Value::as_array) {
         for tool in tools {
-            let name = tool.get("name").and_then(Value::as_str).ok_or_else(|| malformed("#/tools/name: expected type: String"))?;
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed("#/tools/name: expected type: String"))?;
             let schema = tool.get("input_schema").cloned().unwrap_or(json!({"type": "object"}));
-            prompt.tools.push(ToolDef { name: name.to_string(), schema });
+            prompt.tools.push(ToolDef {
+                name: name.to_string(),
+                schema,
+            });
         }
         prompt.tool_mode = match body.get("tool_choice") {
             None => ToolMode::Auto,
@@ -152,7 +181,13 @@ fn parse_anthropic(body: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
                 Some("auto") => ToolMode::Auto,
                 Some("any") => ToolMode::Any,
                 Some("none") => ToolMode::None,
-                Some("tool") => ToolMode::Named(choice.get("name").and_then(Value::as_str).unwrap_or_default().to_string()),
+                Some("tool") => ToolMode::Named(
+                    choice
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
                 _ => return Err(malformed("#/tool_choice/type: auto, any, tool or none expected")),
             },
         };
@@ -161,12 +196,16 @@ fn parse_anthropic(body: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
 }
 
 fn read_chat_messages(messages: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
-    let messages = messages.as_array().ok_or_else(|| malformed("#/messages: expected type: JSONArray"))?;
+    let messages = messages
+        .as_array()
+        .ok_or_else(|| malformed("#/messages: expected type: JSONArray"))?;
     if messages.is_empty() {
         return Err(malformed("#/messages: expected minimum item count: 1, found: 0"));
     }
     for message in messages {
-        let content = message.get("content").ok_or_else(|| malformed("#/messages: required key [content] not found"))?;
+        let content = message
+            .get("content")
+            .ok_or_else(|| malformed("#/messages: required key [content] not found"))?;
         let mut text = String::new();
         match content {
             Value::String(s) => text.push_str(s),
@@ -231,7 +270,10 @@ fn plain_stop(reason: StopReason) -> &'static str {
 }
 
 fn message_id(generated: &Generated) -> String {
-    format!("msg_bdrk_{:016x}", generated.prompt.input_tokens() as u64 * 0x9e37_79b9 ^ generated.reply.output_tokens() as u64)
+    format!(
+        "msg_bdrk_{:016x}",
+        generated.prompt.input_tokens() as u64 * 0x9e37_79b9 ^ generated.reply.output_tokens() as u64
+    )
 }
 
 /// The InvokeModel answer with its token-count headers.
@@ -243,7 +285,12 @@ pub fn response(model: &ModelSpec, generated: &Generated, latency_ms: u64) -> Re
         BodyDialect::Anthropic => {
             let content = match &generated.reply {
                 Reply::Text { text, .. } => json!([{"type": "text", "text": text}]),
-                Reply::Tool { tool_use_id, name, input, .. } => json!([{"type": "tool_use", "id": tool_use_id, "name": name, "input": input}]),
+                Reply::Tool {
+                    tool_use_id,
+                    name,
+                    input,
+                    ..
+                } => json!([{"type": "tool_use", "id": tool_use_id, "name": name, "input": input}]),
             };
             let stop_sequence = match &generated.reply {
                 Reply::Text { stop_sequence, .. } => stop_sequence.clone(),
@@ -262,7 +309,9 @@ pub fn response(model: &ModelSpec, generated: &Generated, latency_ms: u64) -> Re
             "generation": reply_text(&generated.reply), "prompt_token_count": input,
             "generation_token_count": output, "stop_reason": plain_stop(stop)
         }),
-        BodyDialect::Mistral => json!({"outputs": [{"text": reply_text(&generated.reply), "stop_reason": plain_stop(stop)}]}),
+        BodyDialect::Mistral => {
+            json!({"outputs": [{"text": reply_text(&generated.reply), "stop_reason": plain_stop(stop)}]})
+        }
     };
     let mut response = json_response(body.to_string());
     let headers = response.headers_mut();
@@ -279,7 +328,11 @@ fn chunk(payload: &Value) -> Result<Bytes, AwsError> {
 }
 
 /// The InvokeModelWithResponseStream frames with the delay before each.
-pub fn stream_frames(model: &ModelSpec, generated: &Generated, timing: &Timing) -> Result<Vec<(Duration, Bytes)>, AwsError> {
+pub fn stream_frames(
+    model: &ModelSpec,
+    generated: &Generated,
+    timing: &Timing,
+) -> Result<Vec<(Duration, Bytes)>, AwsError> {
     let input = generated.prompt.input_tokens();
     let output = generated.reply.output_tokens();
     let stop = generated.reply.stop_reason();
@@ -294,28 +347,57 @@ pub fn stream_frames(model: &ModelSpec, generated: &Generated, timing: &Timing) 
             .enumerate()
             .map(|(i, p)| {
                 let words = p.split(' ').filter(|w| !w.is_empty()).count() as u32;
-                (if i == 0 { timing.first_token } else { timing.per_token * words }, p)
+                (
+                    if i == 0 {
+                        timing.first_token
+                    } else {
+                        timing.per_token * words
+                    },
+                    p,
+                )
             })
             .collect(),
         Reply::Tool { input, .. } => chunk_json(&input.to_string(), 3)
             .into_iter()
             .enumerate()
-            .map(|(i, p)| (if i == 0 { timing.first_token } else { timing.per_token * 4 }, p))
+            .map(|(i, p)| {
+                (
+                    if i == 0 {
+                        timing.first_token
+                    } else {
+                        timing.per_token * 4
+                    },
+                    p,
+                )
+            })
             .collect(),
     };
     let mut payloads: Vec<(Duration, Value)> = Vec::new();
     match model.body {
         BodyDialect::Anthropic => {
-            payloads.push((Duration::ZERO, json!({"type": "message_start", "message": {"id": message_id(generated), "type": "message",
+            payloads.push((
+                Duration::ZERO,
+                json!({"type": "message_start", "message": {"id": message_id(generated), "type": "message",
                 "role": "assistant", "model": model.id, "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": input, "output_tokens": 1}}})));
+                "usage": {"input_tokens": input, "output_tokens": 1}}}),
+            ));
             let (block, delta_kind, delta_key) = match &generated.reply {
-                Reply::Tool { tool_use_id, name, .. } => (json!({"type": "tool_use", "id": tool_use_id, "name": name, "input": {}}), "input_json_delta", "partial_json"),
+                Reply::Tool { tool_use_id, name, .. } => (
+                    json!({"type": "tool_use", "id": tool_use_id, "name": name, "input": {}}),
+                    "input_json_delta",
+                    "partial_json",
+                ),
                 Reply::Text { .. } => (json!({"type": "text", "text": ""}), "text_delta", "text"),
             };
-            payloads.push((Duration::ZERO, json!({"type": "content_block_start", "index": 0, "content_block": block})));
+            payloads.push((
+                Duration::ZERO,
+                json!({"type": "content_block_start", "index": 0, "content_block": block}),
+            ));
             for (delay, piece) in pieces {
-                payloads.push((delay, json!({"type": "content_block_delta", "index": 0, "delta": {"type": delta_kind, delta_key: piece}})));
+                payloads.push((
+                    delay,
+                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": delta_kind, delta_key: piece}}),
+                ));
             }
             payloads.push((Duration::ZERO, json!({"type": "content_block_stop", "index": 0})));
             let stop_sequence = match &generated.reply {
@@ -323,17 +405,29 @@ pub fn stream_frames(model: &ModelSpec, generated: &Generated, timing: &Timing) 
                 _ => None,
             };
             payloads.push((Duration::ZERO, json!({"type": "message_delta", "delta": {"stop_reason": anthropic_stop(stop), "stop_sequence": stop_sequence}, "usage": {"output_tokens": output}})));
-            payloads.push((Duration::ZERO, json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics})));
+            payloads.push((
+                Duration::ZERO,
+                json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}),
+            ));
         }
         BodyDialect::Nova => {
             payloads.push((Duration::ZERO, json!({"messageStart": {"role": "assistant"}})));
             for (delay, piece) in pieces {
-                payloads.push((delay, json!({"contentBlockDelta": {"delta": {"text": piece}, "contentBlockIndex": 0}})));
+                payloads.push((
+                    delay,
+                    json!({"contentBlockDelta": {"delta": {"text": piece}, "contentBlockIndex": 0}}),
+                ));
             }
             payloads.push((Duration::ZERO, json!({"contentBlockStop": {"contentBlockIndex": 0}})));
-            payloads.push((Duration::ZERO, json!({"messageStop": {"stopReason": anthropic_stop(stop)}})));
-            payloads.push((Duration::ZERO, json!({"metadata": {"usage": {"inputTokens": input, "outputTokens": output}},
-                "amazon-bedrock-invocationMetrics": metrics})));
+            payloads.push((
+                Duration::ZERO,
+                json!({"messageStop": {"stopReason": anthropic_stop(stop)}}),
+            ));
+            payloads.push((
+                Duration::ZERO,
+                json!({"metadata": {"usage": {"inputTokens": input, "outputTokens": output}},
+                "amazon-bedrock-invocationMetrics": metrics}),
+            ));
         }
         BodyDialect::Llama | BodyDialect::Mistral => {
             let n = pieces.len();
@@ -356,5 +450,8 @@ pub fn stream_frames(model: &ModelSpec, generated: &Generated, timing: &Timing) 
             }
         }
     }
-    payloads.into_iter().map(|(delay, payload)| Ok((delay, chunk(&payload)?))).collect()
+    payloads
+        .into_iter()
+        .map(|(delay, payload)| Ok((delay, chunk(&payload)?)))
+        .collect()
 }

@@ -57,7 +57,10 @@ impl Operation {
     }
 
     pub fn streams(self) -> bool {
-        matches!(self, Operation::ConverseStream | Operation::InvokeModelWithResponseStream)
+        matches!(
+            self,
+            Operation::ConverseStream | Operation::InvokeModelWithResponseStream
+        )
     }
 }
 
@@ -86,13 +89,20 @@ fn timing(state: &SimState, placement: &Placement) -> Timing {
     let added = if state.faults.is_empty() {
         0
     } else {
-        match state.faults.take(&placement.target(), |k| matches!(k, FaultKind::Latency { .. })) {
+        match state
+            .faults
+            .take(&placement.target(), |k| matches!(k, FaultKind::Latency { .. }))
+        {
             Some(FaultKind::Latency { added_ms }) => added_ms,
             _ => 0,
         }
     };
     let first_ms = jitter(latency.ttft_ms as f64).max(0.0) + added as f64;
-    let per_token_ms = if latency.tokens_per_second == 0 { 0.0 } else { jitter(1000.0 / latency.tokens_per_second as f64).max(0.0) };
+    let per_token_ms = if latency.tokens_per_second == 0 {
+        0.0
+    } else {
+        jitter(1000.0 / latency.tokens_per_second as f64).max(0.0)
+    };
     Timing {
         first_token: Duration::from_secs_f64(first_ms / 1000.0),
         per_token: Duration::from_secs_f64(per_token_ms / 1000.0),
@@ -116,7 +126,15 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
     let placement = match place(state, caller, model_id) {
         Ok(p) => p,
         Err(e) => {
-            record(state, caller, None, model_id, op, e.status().as_u16(), Some(e.kind.name()));
+            record(
+                state,
+                caller,
+                None,
+                model_id,
+                op,
+                e.status().as_u16(),
+                Some(e.kind.name()),
+            );
             return e.into_response();
         }
     };
@@ -128,7 +146,15 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
     let prompt = match parsed {
         Ok(p) => p,
         Err(e) => {
-            record(state, caller, Some(&placement), model_id, op, e.status().as_u16(), Some(e.kind.name()));
+            record(
+                state,
+                caller,
+                Some(&placement),
+                model_id,
+                op,
+                e.status().as_u16(),
+                Some(e.kind.name()),
+            );
             return e.into_response();
         }
     };
@@ -147,13 +173,29 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
     let reserved = match admit(state, &placement, reserve) {
         Ok(r) => r,
         Err(Refusal::Drop) => {
-            record(state, caller, Some(&placement), model_id, op, 0, Some("ConnectionDropped"));
+            record(
+                state,
+                caller,
+                Some(&placement),
+                model_id,
+                op,
+                0,
+                Some("ConnectionDropped"),
+            );
             let mut response = Response::new(axum::body::Body::empty());
             response.extensions_mut().insert(DropConnection);
             return response;
         }
         Err(Refusal::Error(e)) => {
-            record(state, caller, Some(&placement), model_id, op, e.status().as_u16(), Some(e.kind.name()));
+            record(
+                state,
+                caller,
+                Some(&placement),
+                model_id,
+                op,
+                e.status().as_u16(),
+                Some(e.kind.name()),
+            );
             return e.into_response();
         }
     };
@@ -180,15 +222,26 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
             Err(e) => return e.into_response(),
         };
         let cut = cut.map(|c| match c {
-            Cut::Exception { after, frame } => Cut::Exception { after: after.min(frames.len()), frame },
-            Cut::Drop { after } => Cut::Drop { after: after.min(frames.len()) },
+            Cut::Exception { after, frame } => Cut::Exception {
+                after: after.min(frames.len()),
+                frame,
+            },
+            Cut::Drop { after } => Cut::Drop {
+                after: after.min(frames.len()),
+            },
         });
         let body = stream::paced_body(frames, cut);
         let mut response = Response::new(body);
         let headers = response.headers_mut();
-        headers.insert("content-type", HeaderValue::from_static(strata_core::eventstream::CONTENT_TYPE));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static(strata_core::eventstream::CONTENT_TYPE),
+        );
         if op == Operation::InvokeModelWithResponseStream {
-            headers.insert("x-amzn-bedrock-content-type", HeaderValue::from_static("application/json"));
+            headers.insert(
+                "x-amzn-bedrock-content-type",
+                HeaderValue::from_static("application/json"),
+            );
         }
         drop(flight);
         return response;
@@ -211,7 +264,10 @@ fn stream_cut(state: &SimState, placement: &Placement) -> Option<Cut> {
     if state.faults.is_empty() {
         return None;
     }
-    match state.faults.take(&placement.target(), |k| matches!(k, FaultKind::StreamCut { .. }))? {
+    match state
+        .faults
+        .take(&placement.target(), |k| matches!(k, FaultKind::StreamCut { .. }))?
+    {
         FaultKind::StreamCut { after_events, mode } => {
             let after = after_events as usize;
             Some(match mode {
@@ -272,6 +328,8 @@ fn record(
 
 pub fn json_response(body: String) -> Response {
     let mut response = body.into_response();
-    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     response
 }

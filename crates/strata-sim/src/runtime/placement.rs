@@ -29,7 +29,12 @@ pub struct Placement {
 
 impl Placement {
     pub fn target(&self) -> Target<'_> {
-        Target { account: self.account, region: &self.region, requested_model: &self.requested, foundation_model: &self.model.id }
+        Target {
+            account: self.account,
+            region: &self.region,
+            requested_model: &self.requested,
+            foundation_model: &self.model.id,
+        }
     }
 
     fn source_target(&self) -> Target<'_> {
@@ -80,10 +85,17 @@ pub fn place(state: &SimState, caller: &Caller, raw_model_id: &str) -> Result<Pl
                 source_region: caller.region.clone(),
                 region: caller.region.clone(),
                 account: caller.account,
-                quota_key: QuotaKey { account: caller.account, region: caller.region.clone(), model: model_id, cross_region: false },
+                quota_key: QuotaKey {
+                    account: caller.account,
+                    region: caller.region.clone(),
+                    model: model_id,
+                    cross_region: false,
+                },
             })
         }
-        ModelRef::Profile { profile_id, arn_region, .. } => {
+        ModelRef::Profile {
+            profile_id, arn_region, ..
+        } => {
             if arn_region.as_ref().is_some_and(|r| r.as_str() != caller.region) {
                 return Err(AwsError::invalid_model_id());
             }
@@ -99,7 +111,12 @@ pub fn place(state: &SimState, caller: &Caller, raw_model_id: &str) -> Result<Pl
                 source_region: caller.region.clone(),
                 region,
                 account: caller.account,
-                quota_key: QuotaKey { account: caller.account, region: caller.region.clone(), model: profile_id, cross_region: true },
+                quota_key: QuotaKey {
+                    account: caller.account,
+                    region: caller.region.clone(),
+                    model: profile_id,
+                    cross_region: true,
+                },
             })
         }
         ModelRef::Imported { .. } => Err(AwsError::new(
@@ -121,7 +138,12 @@ fn choose_destination(
         .iter()
         .map(|r| r.as_str())
         .filter(|r| {
-            let t = Target { account, region: r, requested_model: model, foundation_model: model };
+            let t = Target {
+                account,
+                region: r,
+                requested_model: model,
+                foundation_model: model,
+            };
             !state.faults.any(&t, |k| matches!(k, FaultKind::Outage { .. }))
         })
         .collect();
@@ -145,7 +167,11 @@ pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) 
     let source = placement.source_target();
     if !state.faults.is_empty() {
         let outage = |k: &FaultKind| matches!(k, FaultKind::Outage { .. });
-        if let Some(FaultKind::Outage { mode }) = state.faults.take(&source, outage).or_else(|| state.faults.take(&target, outage)) {
+        if let Some(FaultKind::Outage { mode }) = state
+            .faults
+            .take(&source, outage)
+            .or_else(|| state.faults.take(&target, outage))
+        {
             return Err(match mode {
                 OutageMode::Drop => Refusal::Drop,
                 OutageMode::Unavailable => Refusal::Error(AwsError::new(
@@ -154,8 +180,9 @@ pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) 
                 )),
             });
         }
-        if let Some(FaultKind::CatalogLie { error }) =
-            state.faults.take(&source, |k| matches!(k, FaultKind::CatalogLie { .. }))
+        if let Some(FaultKind::CatalogLie { error }) = state
+            .faults
+            .take(&source, |k| matches!(k, FaultKind::CatalogLie { .. }))
         {
             let kind = BedrockErrorKind::from_name(&error).unwrap_or(BedrockErrorKind::ValidationException);
             return Err(AwsError::new(kind, "The provided model identifier is invalid.").into());
@@ -186,7 +213,12 @@ pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) 
             return Err(AwsError::new(BedrockErrorKind::AccessDeniedException, message).into());
         }
     }
-    let quota = state.quota_for(placement.account, &placement.source_region, &placement.quota_key.model, placement.quota_key.cross_region);
+    let quota = state.quota_for(
+        placement.account,
+        &placement.source_region,
+        &placement.quota_key.model,
+        placement.quota_key.cross_region,
+    );
     if !state.quotas.try_acquire(&placement.quota_key, quota, reserve_tokens) {
         return Err(AwsError::throttled().into());
     }
@@ -200,9 +232,15 @@ fn roll(rate: f64) -> bool {
 fn injected_message(kind: BedrockErrorKind) -> &'static str {
     match kind {
         BedrockErrorKind::ThrottlingException => "Too many requests, please wait before trying again.",
-        BedrockErrorKind::ModelNotReadyException => "Model is not ready for inference. Wait and try your request again.",
-        BedrockErrorKind::ServiceUnavailableException => "The service is temporarily unable to handle the request. Please try again later.",
-        BedrockErrorKind::ModelTimeoutException => "Model has timed out in processing the request. Try your request again.",
+        BedrockErrorKind::ModelNotReadyException => {
+            "Model is not ready for inference. Wait and try your request again."
+        }
+        BedrockErrorKind::ServiceUnavailableException => {
+            "The service is temporarily unable to handle the request. Please try again later."
+        }
+        BedrockErrorKind::ModelTimeoutException => {
+            "Model has timed out in processing the request. Try your request again."
+        }
         BedrockErrorKind::AccessDeniedException => "You don't have access to the model with the specified model ID.",
         BedrockErrorKind::ValidationException => "The provided model identifier is invalid.",
         BedrockErrorKind::ServiceQuotaExceededException => "Your request exceeded the service quota for your account.",

@@ -50,7 +50,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(SimState::new(fleet, SimOptions { zero_latency: args.zero_latency }));
+        let state = Arc::new(SimState::new(
+            fleet,
+            SimOptions {
+                zero_latency: args.zero_latency,
+            },
+        ));
         eprintln!("strata sim listening on http://{addr}");
         strata_sim::serve(listener, state, shutdown_signal()).await?;
         Ok(())
