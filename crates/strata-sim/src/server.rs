@@ -25,6 +25,9 @@ use crate::{admin, control_plane};
 /// Largest request body accepted (Bedrock's own limit is of this order).
 pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 
+/// A client that does not finish sending its body within this time is answered and dropped.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Marker on a response: close the connection instead of answering.
 #[derive(Debug, Clone, Copy)]
 pub struct DropConnection;
@@ -98,9 +101,14 @@ pub async fn handle(state: Arc<SimState>, req: Request<Body>) -> Response {
 
 async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(b)) => b,
+        Err(_elapsed) => {
+            let mut r = AwsError::validation("The request body was not received in time.").into_response();
+            *r.status_mut() = axum::http::StatusCode::REQUEST_TIMEOUT;
+            return r;
+        }
+        Ok(Err(_)) => {
             let mut r = AwsError::validation(format!(
                 "The request body is larger than the maximum of {MAX_BODY_BYTES} bytes."
             ))
@@ -149,7 +157,7 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
     if runtime_call.is_none() && !is_control {
         return unknown_operation(&parts.method, raw_path);
     }
-    let caller = match authenticate(state, &request) {
+    let caller = match authenticate(state, &request, "bedrock") {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };

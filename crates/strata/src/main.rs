@@ -2,6 +2,11 @@
 
 mod commands;
 
+/// mimalloc: the request path allocates many small short-lived buffers; glibc's malloc was
+/// a tenth of the emulator's profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

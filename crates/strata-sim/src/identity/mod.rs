@@ -49,7 +49,7 @@ fn err(kind: BedrockErrorKind, message: &str) -> AwsError {
 }
 
 /// Authenticates a request signed with SigV4 or carrying a Bedrock API key.
-pub fn authenticate(state: &SimState, req: &RequestParts<'_>) -> Result<Caller, AwsError> {
+pub fn authenticate(state: &SimState, req: &RequestParts<'_>, service: &str) -> Result<Caller, AwsError> {
     let Some(auth) = req.headers.get("authorization") else {
         return Err(err(
             BedrockErrorKind::MissingAuthenticationTokenException,
@@ -75,6 +75,12 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>) -> Result<Caller, 
             ),
         ),
     })?;
+    if header.service != service {
+        return Err(err(
+            BedrockErrorKind::InvalidSignatureException,
+            &format!("Credential should be scoped to correct service: '{service}'."),
+        ));
+    }
     let fleet = state.fleet();
     let (secret, session_token, account, arn) =
         if let Some(account) = fleet.account_by_access_key(&header.access_key_id) {
@@ -156,7 +162,7 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>) -> Result<Caller, 
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
         ));
     }
-    if !fleet.has_region(&header.region) && header.service != "sts" {
+    if !fleet.has_region(&header.region) && service != "sts" {
         return Err(err(
             BedrockErrorKind::UnrecognizedClientException,
             &format!("The region '{}' is not served by this emulated fleet.", header.region),

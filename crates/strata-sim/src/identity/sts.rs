@@ -15,7 +15,7 @@ use crate::state::SimState;
 
 /// Serves `POST /` (or `GET /?Action=…`) for STS.
 pub fn handle(state: &SimState, req: &RequestParts<'_>, params: &[(String, String)]) -> Response {
-    let caller = match authenticate(state, req) {
+    let caller = match authenticate(state, req, "sts") {
         Ok(c) => c,
         Err(e) => return sts_auth_error(e).into_response(),
     };

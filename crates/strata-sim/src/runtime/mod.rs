@@ -115,11 +115,6 @@ pub struct Generated {
     pub reply: Reply,
 }
 
-/// A parsed request, ready to run.
-pub trait RuntimeCall {
-    fn prompt(&self) -> &Prompt;
-}
-
 /// Handles `POST /model/{id}/{action}` for an authenticated caller.
 pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: Operation, body: &[u8]) -> Response {
     let started = Instant::now();
@@ -230,7 +225,7 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
                 after: after.min(frames.len()),
             },
         });
-        let body = stream::paced_body(frames, cut);
+        let body = stream::paced_body(frames, cut, flight);
         let mut response = Response::new(body);
         let headers = response.headers_mut();
         headers.insert(
@@ -243,7 +238,6 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
                 HeaderValue::from_static("application/json"),
             );
         }
-        drop(flight);
         return response;
     }
 

@@ -17,11 +17,11 @@ pub enum Cut {
 }
 
 /// A body that sends each frame after its delay. Dropping the body (the client went away)
-/// stops the sending at once.
-pub fn paced_body(frames: Vec<(Duration, Bytes)>, cut: Option<Cut>) -> Body {
+/// stops the sending at once. `guard` lives as long as the stream (the in-flight count).
+pub fn paced_body<G: Send + 'static>(frames: Vec<(Duration, Bytes)>, cut: Option<Cut>, guard: G) -> Body {
     let queue: VecDeque<(Duration, Bytes)> = frames.into();
     let state = (queue, 0usize, cut, false);
-    let s = stream::unfold(state, |(mut queue, sent, cut, done)| async move {
+    let s = stream::unfold(state, move |(mut queue, sent, cut, done)| async move {
         if done {
             return None;
         }
@@ -42,5 +42,9 @@ pub fn paced_body(frames: Vec<(Duration, Bytes)>, cut: Option<Cut>) -> Body {
         }
         Some((Ok::<Bytes, std::io::Error>(frame), (queue, sent + 1, cut, false)))
     });
-    Body::from_stream(s)
+    let guarded = futures::StreamExt::map(s, move |item| {
+        let _ = &guard;
+        item
+    });
+    Body::from_stream(guarded)
 }
