@@ -176,3 +176,29 @@ mod tests {
         assert!(reader.next_frame().is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let mut reader = FrameReader::new();
+            reader.push(&bytes);
+            for _ in 0..4 {
+                if !matches!(reader.next_frame(), Ok(Some(_))) { break; }
+            }
+        }
+
+        #[test]
+        fn any_payload_round_trips(event in "[a-zA-Z]{1,20}", payload in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let frame = event_frame(&event, payload.clone()).unwrap();
+            let mut reader = FrameReader::new();
+            reader.push(&frame);
+            let decoded = reader.next_frame().unwrap().unwrap();
+            prop_assert_eq!(decoded, StreamFrame::Event { event_type: event, payload: Bytes::from(payload) });
+        }
+    }
+}

@@ -234,3 +234,30 @@ mod tests {
         assert!(AccountId::parse("111111111111").is_ok());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(raw in "\\PC{0,80}") {
+            let _ = ModelRef::parse(&raw);
+            let _ = AccountId::parse(&raw);
+            let _ = Region::parse(&raw);
+        }
+
+        #[test]
+        fn profile_ids_keep_their_model(geo in prop::sample::select(vec!["us", "eu", "apac", "jp", "au", "global"]),
+                                        model in "[a-z]{2,8}\\.[a-z0-9-]{1,20}-v[0-9]:[0-9]") {
+            let id = format!("{geo}.{model}");
+            let parsed = ModelRef::parse(&id).unwrap();
+            prop_assert_eq!(parsed.foundation_model_id(), Some(model.as_str()));
+            prop_assert!(
+                matches!(parsed, ModelRef::Profile { .. }),
+                "expected a profile"
+            );
+        }
+    }
+}

@@ -29,8 +29,8 @@ fn not_found(path: &str) -> Response {
     r
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| Box::new(bad_request(format!("invalid JSON body: {e}"))))
 }
 
 #[derive(Deserialize)]
@@ -77,7 +77,7 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
         ("POST", "/_sim/faults") => {
             let spec: FaultSpec = match parse(body) {
                 Ok(s) => s,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             if let Err(e) = spec.validate() {
                 return bad_request(e);
@@ -113,7 +113,7 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
         ("POST", "/_sim/access") => {
             let change: AccessChange = match parse(body) {
                 Ok(c) => c,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             let Some(account) = fleet.account_by_id_or_name(&change.account) else {
                 return bad_request(format!("unknown account '{}'", change.account));
@@ -130,7 +130,7 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
         ("POST", "/_sim/quotas") => {
             let change: QuotaChange = match parse(body) {
                 Ok(c) => c,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             let Some(account) = fleet.account_by_id_or_name(&change.account) else {
                 return bad_request(format!("unknown account '{}'", change.account));
@@ -152,7 +152,7 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
         ("POST", "/_sim/latency") => {
             let latency: LatencySpec = match parse(body) {
                 Ok(l) => l,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             if !(0.0..=1.0).contains(&latency.jitter) {
                 return bad_request("jitter must be between 0 and 1");

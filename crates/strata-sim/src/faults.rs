@@ -97,10 +97,8 @@ impl FaultSpec {
                     return Err(format!("unknown error '{error}'"));
                 }
             }
-            FaultKind::CatalogLie { error } => {
-                if BedrockErrorKind::from_name(error).is_none() {
-                    return Err(format!("unknown error '{error}'"));
-                }
+            FaultKind::CatalogLie { error } if BedrockErrorKind::from_name(error).is_none() => {
+                return Err(format!("unknown error '{error}'"));
             }
             FaultKind::Throttle { rate } => check_rate(*rate)?,
             _ => {}

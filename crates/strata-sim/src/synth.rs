@@ -230,7 +230,7 @@ pub fn respond(prompt: &Prompt) -> Reply {
             text.push_str(word);
         }
         words += 1;
-        if words % 11 == 0 || words == natural {
+        if words.is_multiple_of(11) || words == natural {
             text.push('.');
         }
         if let Some((cut, seq)) = first_stop(&text, &prompt.stop_sequences) {

@@ -40,6 +40,17 @@ fn opt_u32(body: &Value, key: &str) -> Result<Option<u32>, AwsError> {
     }
 }
 
+/// A sampling parameter that must be a number in [0, 1] when present.
+fn check_unit_range(body: &Value, key: &str) -> Result<(), AwsError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) => match v.as_f64() {
+            Some(x) if (0.0..=1.0).contains(&x) => Ok(()),
+            _ => Err(malformed(&format!("#/{key}: {v} is not a number between 0 and 1"))),
+        },
+    }
+}
+
 fn string_list(body: &Value, key: &str) -> Result<Vec<String>, AwsError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -62,6 +73,10 @@ pub fn parse(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsError> {
         return Err(malformed("#: expected type: JSONObject"));
     }
     let mut prompt = Prompt::new(&model.id);
+    let sampling = value.get("inferenceConfig").unwrap_or(&value);
+    for key in ["temperature", "top_p", "topP"] {
+        check_unit_range(sampling, key)?;
+    }
     match model.body {
         BodyDialect::Anthropic => parse_anthropic(&value, &mut prompt)?,
         BodyDialect::Nova => parse_nova(&value, &mut prompt)?,
@@ -211,10 +226,15 @@ fn read_chat_messages(messages: &Value, prompt: &mut Prompt) -> Result<(), AwsEr
             Value::String(s) => text.push_str(s),
             Value::Array(blocks) => {
                 for block in blocks {
-                    if let Some(t) = block.get("text").and_then(Value::as_str) {
+                    if let Some(t) = block.get("text") {
+                        let t = t
+                            .as_str()
+                            .ok_or_else(|| malformed("#/messages/content/text: expected type: String"))?;
                         text.push_str(t);
                     } else if block.get("image").is_some() || block.get("video").is_some() {
                         prompt.images += 1;
+                    } else {
+                        return Err(malformed("#/messages/content: unknown content block"));
                     }
                 }
             }
@@ -272,7 +292,7 @@ fn plain_stop(reason: StopReason) -> &'static str {
 fn message_id(generated: &Generated) -> String {
     format!(
         "msg_bdrk_{:016x}",
-        generated.prompt.input_tokens() as u64 * 0x9e37_79b9 ^ generated.reply.output_tokens() as u64
+        (generated.prompt.input_tokens() as u64 * 0x9e37_79b9) ^ generated.reply.output_tokens() as u64
     )
 }
 

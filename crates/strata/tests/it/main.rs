@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Integration tests: spawn the real `strata` binary and drive it with real clients.
 //! One test binary so the dependency graph links once.
 

@@ -187,3 +187,6 @@ fn unknown_operation(method: &Method, path: &str) -> Response {
     );
     r
 }
+
+#[cfg(test)]
+mod tests;
