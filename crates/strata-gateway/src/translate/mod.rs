@@ -1,0 +1,1 @@
+//! Translation between the OpenAI chat-completions shapes and Bedrock's Converse shapes.
