@@ -2,6 +2,7 @@
 //! Integration tests: spawn the real `strata` binary and drive it with real clients.
 //! One test binary so the dependency graph links once.
 
+mod aws_credentials;
 mod sim_process;
 mod sim_sdk_control_plane;
 mod sim_sdk_runtime;

@@ -1,0 +1,13 @@
+//! Strata's AWS edge: SigV4 signing with `aws-sigv4`, per-account credentials from the standard
+//! chain (env, profile, static, AssumeRole with session tokens) via `aws-config`, and the
+//! classification of Bedrock errors into retry classes.
+//!
+//! Nothing here knows whether it talks to AWS or to the emulator: an endpoint override is just a
+//! different base URL.
+
+pub mod credentials;
+pub mod endpoint;
+pub mod signing;
+
+pub use credentials::{AccountCredentials, CredentialSource, CredentialsError};
+pub use endpoint::Endpoints;
