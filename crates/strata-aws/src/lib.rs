@@ -7,7 +7,9 @@
 
 pub mod credentials;
 pub mod endpoint;
+pub mod runtime;
 pub mod signing;
 
 pub use credentials::{AccountCredentials, CredentialSource, CredentialsError};
 pub use endpoint::Endpoints;
+pub use runtime::{BedrockRuntime, RuntimeAnswer, RuntimeCall, RuntimeOperation, UpstreamError};

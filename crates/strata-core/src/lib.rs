@@ -5,12 +5,14 @@
 //! retry class; [`wire`] holds the serde shapes of Bedrock's JSON and [`eventstream`] its binary
 //! stream framing. Nothing here does I/O.
 
+pub mod error_class;
 pub mod error_kind;
 pub mod eventstream;
 pub mod ids;
 pub mod region;
 pub mod wire;
 
+pub use error_class::ErrorClass;
 pub use error_kind::BedrockErrorKind;
 pub use ids::{AccountId, IdError, ModelRef};
 pub use region::{Geography, Region};

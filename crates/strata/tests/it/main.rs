@@ -3,6 +3,7 @@
 //! One test binary so the dependency graph links once.
 
 mod aws_credentials;
+mod aws_runtime;
 mod sim_process;
 mod sim_sdk_control_plane;
 mod sim_sdk_runtime;

@@ -1,0 +1,345 @@
+//! The Bedrock runtime client: signed calls to Converse, ConverseStream, InvokeModel and
+//! InvokeModelWithResponseStream over one pooled keep-alive HTTP client, with every failure
+//! classified once by its structured error type.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use strata_core::{BedrockErrorKind, ErrorClass};
+
+use crate::endpoint::Endpoints;
+use crate::signing::{sign_headers, Scope};
+
+/// Characters escaped in the `{modelId}` path label, as the SDKs do (`:` and `/` included).
+const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A runtime operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuntimeOperation {
+    Converse,
+    ConverseStream,
+    InvokeModel,
+    InvokeModelWithResponseStream,
+}
+
+impl RuntimeOperation {
+    /// The path suffix after `/model/{id}/`.
+    pub fn action(self) -> &'static str {
+        match self {
+            RuntimeOperation::Converse => "converse",
+            RuntimeOperation::ConverseStream => "converse-stream",
+            RuntimeOperation::InvokeModel => "invoke",
+            RuntimeOperation::InvokeModelWithResponseStream => "invoke-with-response-stream",
+        }
+    }
+
+    pub fn from_action(action: &str) -> Option<Self> {
+        Some(match action {
+            "converse" => RuntimeOperation::Converse,
+            "converse-stream" => RuntimeOperation::ConverseStream,
+            "invoke" => RuntimeOperation::InvokeModel,
+            "invoke-with-response-stream" => RuntimeOperation::InvokeModelWithResponseStream,
+            _ => return None,
+        })
+    }
+
+    pub fn streams(self) -> bool {
+        matches!(
+            self,
+            RuntimeOperation::ConverseStream | RuntimeOperation::InvokeModelWithResponseStream
+        )
+    }
+}
+
+/// A failed upstream call, classified.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{class:?} from Bedrock ({}): {message}", kind.map(|k| k.name()).unwrap_or("no error type"))]
+pub struct UpstreamError {
+    pub class: ErrorClass,
+    /// The Bedrock error type, when the upstream sent one.
+    pub kind: Option<BedrockErrorKind>,
+    pub status: Option<u16>,
+    pub message: String,
+    /// From a `retry-after` header.
+    pub retry_after: Option<Duration>,
+}
+
+impl UpstreamError {
+    fn connect(message: String) -> Self {
+        UpstreamError {
+            class: ErrorClass::Connect,
+            kind: None,
+            status: None,
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+/// A call to make.
+#[derive(Debug, Clone)]
+pub struct RuntimeCall<'a> {
+    pub region: &'a str,
+    /// Model ID, profile ID or ARN, not yet percent-encoded.
+    pub model_id: &'a str,
+    pub operation: RuntimeOperation,
+    pub body: Bytes,
+    /// For InvokeModel: the body's content type and the accepted answer type.
+    pub content_type: Option<&'a str>,
+    pub accept: Option<&'a str>,
+    /// Total time allowed for the answer's head (and whole body, when not streaming).
+    pub timeout: Duration,
+}
+
+/// A successful answer.
+pub enum RuntimeAnswer {
+    /// The whole body (Converse, InvokeModel).
+    Complete { headers: HeaderMap, body: Bytes },
+    /// An event stream, relayed as it arrives.
+    Stream {
+        headers: HeaderMap,
+        body: BoxStream<'static, Result<Bytes, UpstreamError>>,
+    },
+}
+
+impl std::fmt::Debug for RuntimeAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuntimeAnswer::Complete { body, .. } => write!(f, "Complete({} bytes)", body.len()),
+            RuntimeAnswer::Stream { .. } => f.write_str("Stream"),
+        }
+    }
+}
+
+/// The pooled runtime client.
+#[derive(Debug, Clone)]
+pub struct BedrockRuntime {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+}
+
+impl BedrockRuntime {
+    pub fn new(endpoints: Endpoints) -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| UpstreamError::connect(format!("cannot build the HTTP client: {e}")))?;
+        Ok(BedrockRuntime { http, endpoints })
+    }
+
+    /// The URL of a call.
+    pub fn url(&self, region: &str, model_id: &str, operation: RuntimeOperation) -> String {
+        format!(
+            "{}/model/{}/{}",
+            self.endpoints.runtime(region),
+            utf8_percent_encode(model_id, LABEL),
+            operation.action()
+        )
+    }
+
+    /// Signs and sends a call.
+    pub async fn send(&self, call: RuntimeCall<'_>, credentials: &Credentials) -> Result<RuntimeAnswer, UpstreamError> {
+        let url = self.url(call.region, call.model_id, call.operation);
+        let mut headers = HeaderMap::new();
+        let content_type = call.content_type.unwrap_or("application/json");
+        headers.insert(
+            "content-type",
+            HeaderValue::from_str(content_type).map_err(|e| invalid(e.to_string()))?,
+        );
+        if let Some(accept) = call.accept {
+            headers.insert(
+                "accept",
+                HeaderValue::from_str(accept).map_err(|e| invalid(e.to_string()))?,
+            );
+        }
+        let host = url_host(&url).ok_or_else(|| invalid(format!("bad endpoint URL {url}")))?;
+        headers.insert("host", HeaderValue::from_str(host).map_err(|e| invalid(e.to_string()))?);
+        sign_headers(
+            "POST",
+            &url,
+            &mut headers,
+            &call.body,
+            credentials,
+            Scope {
+                region: call.region,
+                service: "bedrock",
+            },
+            SystemTime::now(),
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        headers.remove("host");
+        let request = self.http.post(&url).headers(headers).body(call.body.clone());
+        let request = if call.operation.streams() {
+            request
+        } else {
+            request.timeout(call.timeout)
+        };
+        let response = match tokio::time::timeout(call.timeout, request.send()).await {
+            Err(_) => {
+                return Err(UpstreamError {
+                    class: ErrorClass::Timeout,
+                    kind: None,
+                    status: None,
+                    message: format!("no answer from {url} within {:?}", call.timeout),
+                    retry_after: None,
+                })
+            }
+            Ok(Err(e)) if e.is_timeout() => {
+                return Err(UpstreamError {
+                    class: ErrorClass::Timeout,
+                    kind: None,
+                    status: None,
+                    message: e.to_string(),
+                    retry_after: None,
+                })
+            }
+            Ok(Err(e)) => return Err(UpstreamError::connect(error_chain(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        if status != 200 {
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(classify_error(status, &headers, &body));
+        }
+        if call.operation.streams() {
+            let body = response
+                .bytes_stream()
+                .map(|chunk| chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", error_chain(&e)))))
+                .boxed();
+            Ok(RuntimeAnswer::Stream { headers, body })
+        } else {
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::connect(error_chain(&e)))?;
+            Ok(RuntimeAnswer::Complete { headers, body })
+        }
+    }
+}
+
+fn invalid(message: String) -> UpstreamError {
+    UpstreamError {
+        class: ErrorClass::Invalid,
+        kind: None,
+        status: None,
+        message,
+        retry_after: None,
+    }
+}
+
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Classifies an error answer by its `x-amzn-ErrorType` (the structured code), falling back to
+/// the status only when no type was sent. Message text is never used for the decision.
+pub fn classify_error(status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
+    let kind = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .and_then(BedrockErrorKind::from_name)
+        .or_else(|| {
+            serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v.get("__type")
+                        .and_then(|t| t.as_str())
+                        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
+                })
+                .and_then(|t| BedrockErrorKind::from_name(&t))
+        });
+    let class = kind
+        .map(ErrorClass::of_bedrock)
+        .unwrap_or_else(|| ErrorClass::of_status(status));
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .or_else(|| v.get("Message"))
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned());
+    let retry_after = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+    UpstreamError {
+        class,
+        kind,
+        status: Some(status),
+        message,
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_encoded_like_the_sdks_do() {
+        let rt = BedrockRuntime::new(Endpoints::with_override("http://127.0.0.1:4566")).unwrap();
+        assert_eq!(
+            rt.url(
+                "eu-west-1",
+                "eu.anthropic.claude-sonnet-4-20250514-v1:0",
+                RuntimeOperation::ConverseStream
+            ),
+            "http://127.0.0.1:4566/model/eu.anthropic.claude-sonnet-4-20250514-v1%3A0/converse-stream"
+        );
+        assert_eq!(
+            rt.url(
+                "us-east-1",
+                "arn:aws:bedrock:us-east-1:111111111111:imported-model/abc",
+                RuntimeOperation::InvokeModel
+            ),
+            "http://127.0.0.1:4566/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A111111111111%3Aimported-model%2Fabc/invoke"
+        );
+    }
+
+    #[test]
+    fn errors_are_classified_by_type_not_text() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static("ThrottlingException:http://internal.amazon.com/"),
+        );
+        headers.insert("retry-after", HeaderValue::from_static("2"));
+        let e = classify_error(400, &headers, br#"{"message":"validation failed"}"#);
+        assert_eq!(e.class, ErrorClass::Throttled);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(2)));
+        assert_eq!(e.message, "validation failed");
+        let e = classify_error(503, &HeaderMap::new(), b"oops");
+        assert_eq!((e.class, e.kind), (ErrorClass::Unavailable, None));
+        let e = classify_error(
+            400,
+            &HeaderMap::new(),
+            br#"{"__type":"com.amazon#ModelNotReadyException","message":"x"}"#,
+        );
+        assert_eq!(e.class, ErrorClass::ColdStart);
+    }
+}
