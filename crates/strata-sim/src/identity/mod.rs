@@ -42,6 +42,8 @@ pub struct RequestParts<'a> {
     pub path_and_query: &'a str,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
+    /// A region named by a `/region/{region}` path prefix.
+    pub path_region: Option<&'a str>,
 }
 
 fn err(kind: BedrockErrorKind, message: &str) -> AwsError {
@@ -63,7 +65,7 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>, service: &str) -> 
         ));
     };
     if let Some(token) = auth.strip_prefix("Bearer ") {
-        return authenticate_bearer(state, token.trim(), req.headers);
+        return authenticate_bearer(state, token.trim(), req.headers, req.path_region);
     }
     let header = sigv4::parse_authorization(auth).map_err(|e| match e {
         sigv4::HeaderError::Incomplete => err(BedrockErrorKind::IncompleteSignatureException, &e.to_string()),
@@ -176,7 +178,12 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>, service: &str) -> 
     })
 }
 
-fn authenticate_bearer(state: &SimState, token: &str, headers: &HeaderMap) -> Result<Caller, AwsError> {
+fn authenticate_bearer(
+    state: &SimState,
+    token: &str,
+    headers: &HeaderMap,
+    path_region: Option<&str>,
+) -> Result<Caller, AwsError> {
     let fleet = state.fleet();
     let Some(account) = fleet.account_by_token(token) else {
         return Err(err(
@@ -205,7 +212,9 @@ fn authenticate_bearer(state: &SimState, token: &str, headers: &HeaderMap) -> Re
         .find(|k| k.token == token)
         .and_then(|k| k.region.as_ref())
         .map(|r| r.to_string());
-    let region = from_host
+    let region = path_region
+        .map(str::to_string)
+        .or(from_host)
         .or(from_header)
         .or(from_key)
         .unwrap_or_else(|| "us-east-1".to_string());

@@ -117,7 +117,9 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
             return r;
         }
     };
-    let raw_path = parts.uri.path();
+    // `/region/{region}/…` pins the region for clients whose credentials carry none (Bedrock
+    // API keys): point `endpoint_url` at `http://HOST:PORT/region/eu-west-1`.
+    let (path_region, raw_path) = split_region_prefix(parts.uri.path());
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let query: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .into_owned()
@@ -131,6 +133,7 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         path_and_query,
         headers: &parts.headers,
         body: &body,
+        path_region: path_region.as_deref(),
     };
 
     if raw_path == "/" {
@@ -170,6 +173,16 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         return runtime::handle(state, &caller, &model_id, op, &body).await;
     }
     control_plane::handle(state, &caller, &decoded, &query)
+}
+
+/// Splits `/region/{region}/rest` into the region and `/rest`.
+fn split_region_prefix(path: &str) -> (Option<String>, &str) {
+    if let Some(rest) = path.strip_prefix("/region/") {
+        if let Some((region, tail)) = rest.split_once('/') {
+            return (Some(region.to_string()), &path[path.len() - tail.len() - 1..]);
+        }
+    }
+    (None, path)
 }
 
 fn unknown_operation(method: &Method, path: &str) -> Response {

@@ -189,3 +189,16 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn region_prefix_is_split_off() {
+    assert_eq!(
+        super::split_region_prefix("/region/eu-west-1/model/x/converse"),
+        (Some("eu-west-1".into()), "/model/x/converse")
+    );
+    assert_eq!(
+        super::split_region_prefix("/model/x/converse"),
+        (None, "/model/x/converse")
+    );
+    assert_eq!(super::split_region_prefix("/region/"), (None, "/region/"));
+}
