@@ -48,3 +48,12 @@ fn quota_overrides_win_over_defaults() {
         fleet.quotas.cross_region
     );
 }
+
+#[test]
+fn parse_errors_name_the_line() {
+    let err = serde_saphyr::from_str::<FleetFile>("accounts:\n  - id: \"111111111111\"\n    name: a\n    bogus: 1\n")
+        .unwrap_err()
+        .to_string();
+    eprintln!("{err}");
+    assert!(err.contains('4'), "{err}");
+}
