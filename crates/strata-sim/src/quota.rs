@@ -51,10 +51,10 @@ pub struct QuotaBook {
 }
 
 impl QuotaBook {
-    /// Takes one request and `tokens` tokens, or refuses without taking anything.
-    /// A request bigger than the whole token quota passes when the bucket is full, as a
-    /// minute's worth of tokens is all a bucket can ever hold.
-    pub fn try_acquire(&self, key: &QuotaKey, quota: Quota, tokens: u64) -> bool {
+    /// Takes one request and `tokens` tokens and returns the tokens taken, or refuses without
+    /// taking anything. A request bigger than the whole token quota passes only when the bucket
+    /// is full, and then takes all of it: a minute's worth is all a bucket can ever hold.
+    pub fn try_acquire(&self, key: &QuotaKey, quota: Quota, tokens: u64) -> Option<u64> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock();
         let b = match buckets.get_mut(key) {
@@ -65,13 +65,13 @@ impl QuotaBook {
             *b = Buckets::new(quota, now);
         }
         b.refill(now);
-        let tokens = (tokens as f64).min(quota.tpm as f64);
-        if b.requests >= 1.0 && b.tokens >= tokens {
+        let taken = tokens.min(u64::from(quota.tpm));
+        if b.requests >= 1.0 && b.tokens >= taken as f64 {
             b.requests -= 1.0;
-            b.tokens -= tokens;
-            true
+            b.tokens -= taken as f64;
+            Some(taken)
         } else {
-            false
+            None
         }
     }
 
@@ -116,19 +116,27 @@ mod tests {
             cross_region: false,
         };
         let quota = Quota { rpm: 2, tpm: 1000 };
-        assert!(book.try_acquire(&key, quota, 100));
-        assert!(book.try_acquire(&key, quota, 100));
-        assert!(!book.try_acquire(&key, quota, 1), "third request in a minute");
+        assert_eq!(book.try_acquire(&key, quota, 100), Some(100));
+        assert_eq!(book.try_acquire(&key, quota, 100), Some(100));
+        assert_eq!(book.try_acquire(&key, quota, 1), None, "third request in a minute");
         let other = QuotaKey {
             cross_region: true,
             ..key.clone()
         };
-        assert!(book.try_acquire(&other, Quota { rpm: 10, tpm: 100 }, 60));
-        assert!(
-            !book.try_acquire(&other, Quota { rpm: 10, tpm: 100 }, 60),
-            "tokens exhausted"
-        );
+        let small = Quota { rpm: 10, tpm: 100 };
+        assert_eq!(book.try_acquire(&other, small, 60), Some(60));
+        assert_eq!(book.try_acquire(&other, small, 60), None, "tokens exhausted");
         book.refund(&other, 60);
-        assert!(book.try_acquire(&other, Quota { rpm: 10, tpm: 100 }, 60));
+        assert_eq!(book.try_acquire(&other, small, 60), Some(60));
+        let huge = QuotaKey {
+            model: "huge".into(),
+            ..key
+        };
+        assert_eq!(
+            book.try_acquire(&huge, small, 5000),
+            Some(100),
+            "a full bucket admits an oversize request once"
+        );
+        assert_eq!(book.try_acquire(&huge, small, 5000), None);
     }
 }

@@ -56,7 +56,12 @@ pub fn parse_count_tokens(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsE
         .and_then(|i| i.get("body"))
         .and_then(Value::as_str)
     {
-        return super::invoke::parse(body.as_bytes(), model);
+        // `body` is a blob: base64 on the wire. Raw JSON text is accepted too, for hand-made calls.
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap_or_else(|_| body.as_bytes().to_vec());
+        return super::invoke::parse(&decoded, model);
     }
     Err(AwsError::validation(
         "The input must hold either 'converse' or 'invokeModel'.",

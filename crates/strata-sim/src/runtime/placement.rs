@@ -161,7 +161,7 @@ fn choose_destination(
 
 /// Runs the checks AWS makes before a model runs: outages, injected errors and throttling,
 /// catalog lies, access in the source and executing regions, then the quota.
-/// Returns the tokens reserved against the quota.
+/// Returns the tokens taken from the quota (the reservation, capped at a minute's worth).
 pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) -> Result<u64, Refusal> {
     let target = placement.target();
     let source = placement.source_target();
@@ -219,10 +219,10 @@ pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) 
         &placement.quota_key.model,
         placement.quota_key.cross_region,
     );
-    if !state.quotas.try_acquire(&placement.quota_key, quota, reserve_tokens) {
-        return Err(AwsError::throttled().into());
-    }
-    Ok(reserve_tokens)
+    state
+        .quotas
+        .try_acquire(&placement.quota_key, quota, reserve_tokens)
+        .ok_or_else(|| AwsError::throttled().into())
 }
 
 fn roll(rate: f64) -> bool {

@@ -7,6 +7,9 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures::stream;
 
+/// Pause before a `drop` cut so what was sent reaches the client first.
+const FLUSH_BEFORE_DROP: Duration = Duration::from_millis(50);
+
 /// How a stream ends early.
 #[derive(Debug, Clone)]
 pub enum Cut {
@@ -31,6 +34,9 @@ pub fn paced_body<G: Send + 'static>(frames: Vec<(Duration, Bytes)>, cut: Option
                 return Some((Ok(frame), (queue, sent + 1, cut, true)));
             }
             Some(Cut::Drop { after }) if sent == *after => {
+                // Let the server flush the head and the frames sent so far, so the client sees
+                // a stream that starts and then breaks, not a connection refused outright.
+                tokio::time::sleep(FLUSH_BEFORE_DROP).await;
                 let err = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "stream cut by fault injection");
                 return Some((Err(err), (queue, sent, cut, true)));
             }
