@@ -10,9 +10,11 @@ pub mod error_kind;
 pub mod eventstream;
 pub mod ids;
 pub mod region;
+pub mod residency;
 pub mod wire;
 
 pub use error_class::ErrorClass;
 pub use error_kind::BedrockErrorKind;
 pub use ids::{AccountId, IdError, ModelRef};
 pub use region::{Geography, Region};
+pub use residency::{ExecutionSet, ResidencyPolicy, Verdict};

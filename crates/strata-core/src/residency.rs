@@ -1,0 +1,149 @@
+//! Residency: where a tenant's requests may run. A target is allowed only if *every* region it
+//! may execute in (its execution set) is allowed — a proof over the set, not a label check.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::region::{Geography, Region};
+
+/// The regions a request may run in: `{region}` for an in-region model ID, every destination
+/// region for an inference profile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExecutionSet(BTreeSet<Region>);
+
+impl ExecutionSet {
+    pub fn single(region: Region) -> Self {
+        ExecutionSet(BTreeSet::from([region]))
+    }
+
+    pub fn of(regions: impl IntoIterator<Item = Region>) -> Self {
+        ExecutionSet(regions.into_iter().collect())
+    }
+
+    pub fn regions(&self) -> impl Iterator<Item = &Region> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One allowed place: a whole geography or a single region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Place {
+    Zone(Geography),
+    Region(Region),
+}
+
+/// Where a tenant's requests may run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResidencyPolicy {
+    /// No restriction.
+    Any,
+    /// Only these zones and regions.
+    Only(BTreeSet<Place>),
+}
+
+/// A policy entry that is neither `any`, a zone nor a region name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a residency zone (us, eu, apac, jp, au, ca, sa, me, af, us-gov), a region name, or 'any'")]
+pub struct PlaceError(pub String);
+
+/// Why a target is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Allowed,
+    /// The first region of the execution set the policy does not allow.
+    Excluded {
+        region: Region,
+    },
+    /// A target with no known execution set is never allowed under a restrictive policy.
+    Unknown,
+}
+
+impl ResidencyPolicy {
+    /// Reads `["eu", "us-east-1"]` or `["any"]`.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, PlaceError> {
+        let mut places = BTreeSet::new();
+        for raw in entries {
+            let raw = raw.as_ref().trim();
+            if raw == "any" || raw == "*" {
+                return Ok(ResidencyPolicy::Any);
+            }
+            let place = match Geography::from_prefix(raw).filter(|g| *g != Geography::Global) {
+                Some(g) => Place::Zone(g),
+                None => Place::Region(Region::parse(raw).map_err(|_| PlaceError(raw.to_string()))?),
+            };
+            places.insert(place);
+        }
+        Ok(ResidencyPolicy::Only(places))
+    }
+
+    /// Whether a single region is allowed. Japan and Australia regions belong to both their
+    /// country zone (`jp`, `au`) and to `apac`.
+    pub fn allows_region(&self, region: &Region) -> bool {
+        match self {
+            ResidencyPolicy::Any => true,
+            ResidencyPolicy::Only(places) => places.iter().any(|p| match p {
+                Place::Region(r) => r == region,
+                Place::Zone(Geography::Jp) => matches!(region.as_str(), "ap-northeast-1" | "ap-northeast-3"),
+                Place::Zone(Geography::Au) => matches!(region.as_str(), "ap-southeast-2" | "ap-southeast-4"),
+                Place::Zone(g) => region.geography() == *g,
+            }),
+        }
+    }
+
+    /// The residency rule: allowed iff every region of the execution set is allowed.
+    pub fn check(&self, execution: &ExecutionSet) -> Verdict {
+        if matches!(self, ResidencyPolicy::Any) {
+            return Verdict::Allowed;
+        }
+        if execution.is_empty() {
+            return Verdict::Unknown;
+        }
+        match execution.regions().find(|r| !self.allows_region(r)) {
+            Some(region) => Verdict::Excluded { region: region.clone() },
+            None => Verdict::Allowed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions(names: &[&str]) -> ExecutionSet {
+        ExecutionSet::of(names.iter().map(|n| Region::parse(n).unwrap()))
+    }
+
+    #[test]
+    fn a_profile_is_allowed_only_if_every_destination_is() {
+        let eu = ResidencyPolicy::parse(&["eu"]).unwrap();
+        assert_eq!(eu.check(&regions(&["eu-west-1", "eu-central-1"])), Verdict::Allowed);
+        assert_eq!(
+            eu.check(&regions(&["eu-west-1", "us-east-1"])),
+            Verdict::Excluded {
+                region: Region::parse("us-east-1").unwrap()
+            }
+        );
+        assert_eq!(eu.check(&ExecutionSet::of([])), Verdict::Unknown);
+        let any = ResidencyPolicy::parse(&["any"]).unwrap();
+        assert_eq!(any.check(&regions(&["us-east-1", "ap-south-1"])), Verdict::Allowed);
+    }
+
+    #[test]
+    fn zones_regions_and_countries() {
+        let p = ResidencyPolicy::parse(&["jp", "us-east-1"]).unwrap();
+        assert!(p.allows_region(&Region::parse("ap-northeast-3").unwrap()));
+        assert!(!p.allows_region(&Region::parse("ap-south-1").unwrap()));
+        assert!(p.allows_region(&Region::parse("us-east-1").unwrap()));
+        assert!(!p.allows_region(&Region::parse("us-west-2").unwrap()));
+        assert!(ResidencyPolicy::parse(&["mars"]).is_err());
+        assert!(
+            ResidencyPolicy::parse(&["global"]).is_err(),
+            "global is a profile prefix, not a place"
+        );
+    }
+}
