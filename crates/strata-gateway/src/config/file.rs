@@ -1,0 +1,238 @@
+//! The gateway's YAML config as written. Every struct denies unknown keys, so a typo is an
+//! error with its line, never a silently ignored setting. See `docs/configuration.md`.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use strata_aws::CredentialSource;
+use strata_core::{AccountId, Region};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Address to serve on (overridden by `--listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub aws: AwsSettings,
+    /// Bedrock accounts the gateway calls into.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    /// OpenAI-compatible upstreams (vLLM, other gateways, OpenAI itself).
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Logical models clients ask for.
+    pub models: Vec<ModelConfig>,
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// One base URL for every Bedrock region (the emulator, a VPC endpoint or a proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// STS endpoint for AssumeRole (defaults to `endpoint_url` when that is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sts_endpoint: Option<String>,
+    /// Region for STS calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<AccountId>,
+    pub credentials: CredentialSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// An OpenAI-compatible `/v1/chat/completions` server.
+    Openai,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ProviderKind,
+    /// Base URL up to and including `/v1`.
+    pub base_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// How a logical model picks among its deployments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Lowest `priority` first; the next only when it fails or cools down.
+    Priority,
+    /// Random, in proportion to `weight`.
+    #[default]
+    Weighted,
+    /// Uniformly random order per request.
+    Shuffle,
+    /// The deployment with the fewest requests in flight.
+    LeastBusy,
+    /// The deployment with the lowest latency moving average.
+    Latency,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    pub deployments: Vec<DeploymentConfig>,
+    /// Logical models to try, in order, when every deployment of this one failed.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// `bedrock` (default) or the name of an OpenAI-compatible provider.
+    #[serde(default = "bedrock")]
+    pub provider: String,
+    /// Bedrock account name (required for Bedrock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Bedrock region to call (required for Bedrock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// Model ID, inference profile ID or ARN (Bedrock), or the upstream's model name.
+    pub model: String,
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default)]
+    pub priority: u32,
+    /// Requests per minute this deployment may take from the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute this deployment may take from the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+}
+
+fn bedrock() -> String {
+    "bedrock".to_string()
+}
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub name: String,
+    /// API keys that authenticate as this tenant.
+    pub keys: Vec<String>,
+    /// Logical models the tenant may use; `*` for all.
+    #[serde(default = "all_models")]
+    pub models: Vec<String>,
+    /// Where the tenant's requests may run: zones (`us`, `eu`, `apac`, `jp`, `au`, `ca`, …),
+    /// region names, or `any`.
+    #[serde(default = "anywhere")]
+    pub residency: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+}
+
+fn all_models() -> Vec<String> {
+    vec!["*".to_string()]
+}
+fn anywhere() -> Vec<String> {
+    vec!["any".to_string()]
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Keys for `/admin/*`.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Total time a request may take, retries included.
+    #[serde(default = "sixty_seconds")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub retries: RetryConfig,
+    #[serde(default)]
+    pub cooldown: CooldownConfig,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            strategy: Strategy::default(),
+            timeout_ms: sixty_seconds(),
+            retries: RetryConfig::default(),
+            cooldown: CooldownConfig::default(),
+        }
+    }
+}
+
+fn sixty_seconds() -> u64 {
+    60_000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per request in all, across candidates (the AWS SDK's standard mode makes 3).
+    pub max_attempts: u32,
+    /// First backoff; doubles each retry, with full jitter.
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 4,
+            base_delay_ms: 50,
+            max_delay_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CooldownConfig {
+    /// Failures within `window_ms` that put a deployment in cooldown.
+    pub failures: u32,
+    pub window_ms: u64,
+    /// How long a cooled-down deployment is skipped.
+    pub duration_ms: u64,
+}
+
+impl Default for CooldownConfig {
+    fn default() -> Self {
+        CooldownConfig {
+            failures: 3,
+            window_ms: 30_000,
+            duration_ms: 30_000,
+        }
+    }
+}

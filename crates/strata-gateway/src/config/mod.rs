@@ -1,0 +1,56 @@
+//! Gateway configuration: read YAML (with `${ENV}` interpolation), deny unknown keys with file
+//! and line, then validate every cross-reference once into a [`Config`] the hot path can trust.
+
+pub mod file;
+pub mod interpolate;
+mod validate;
+
+use std::path::Path;
+
+pub use file::ConfigFile;
+pub use validate::{Config, Deployment, Model, Target, Tenant};
+
+/// A config that cannot be used, with what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Interpolate {
+        path: String,
+        source: interpolate::InterpolationError,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {problems}", problems = .problems.join("\n  "))]
+    Invalid { path: String, problems: Vec<String> },
+}
+
+/// Reads, interpolates, parses and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    from_text(&text, &shown, |name| std::env::var(name).ok())
+}
+
+/// Like [`load`] for text already in memory; `lookup` resolves `${NAME}`.
+pub fn from_text(text: &str, shown_path: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let text = interpolate::interpolate(text, lookup).map_err(|source| ConfigError::Interpolate {
+        path: shown_path.to_string(),
+        source,
+    })?;
+    let file: ConfigFile = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: shown_path.to_string(),
+        message: e.to_string(),
+    })?;
+    Config::validate(file).map_err(|problems| ConfigError::Invalid {
+        path: shown_path.to_string(),
+        problems,
+    })
+}
+
+#[cfg(test)]
+mod tests;

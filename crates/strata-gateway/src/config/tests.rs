@@ -1,0 +1,101 @@
+use super::*;
+
+const GOOD: &str = r#"
+aws:
+  endpoint_url: http://127.0.0.1:4566
+accounts:
+  - name: prod-us
+    credentials: {type: static, access_key_id: "${AKID}", secret_access_key: "${SECRET:-dev}"}
+providers:
+  - {name: local-vllm, type: openai, base_url: "http://127.0.0.1:8000/v1"}
+models:
+  - name: claude
+    strategy: priority
+    deployments:
+      - {account: prod-us, region: us-east-1, model: us.anthropic.claude-sonnet-4-20250514-v1:0, priority: 0}
+      - {provider: local-vllm, model: llama, priority: 1}
+    fallbacks: [small]
+  - name: small
+    deployments:
+      - {account: prod-us, region: us-east-1, model: amazon.nova-micro-v1:0}
+tenants:
+  - {name: us-apps, keys: [sk-test-us-0001], residency: [us], models: [claude]}
+admin:
+  keys: [sk-test-admin-01]
+"#;
+
+fn env(name: &str) -> Option<String> {
+    (name == "AKID").then(|| "AKIAEXAMPLE".to_string())
+}
+
+#[test]
+fn a_good_config_validates_with_references_resolved() {
+    let config = from_text(GOOD, "good.yaml", env).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    let claude = &config.models[config.model_by_name["claude"]];
+    assert_eq!(claude.strategy, file::Strategy::Priority);
+    assert_eq!(claude.fallbacks, vec![config.model_by_name["small"]]);
+    assert!(matches!(
+        claude.deployments[1].target,
+        Target::OpenAi { provider: 0, .. }
+    ));
+    let tenant = &config.tenants[config.tenant_by_key["sk-test-us-0001"]];
+    assert!(tenant.may_use(config.model_by_name["claude"]));
+    assert!(!tenant.may_use(config.model_by_name["small"]));
+    let strata_aws::CredentialSource::Static {
+        access_key_id,
+        secret_access_key,
+        ..
+    } = &config.file.accounts[0].credentials
+    else {
+        panic!("static credentials")
+    };
+    assert_eq!(
+        (access_key_id.as_str(), secret_access_key.as_str()),
+        ("AKIAEXAMPLE", "dev")
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_line() {
+    let text = GOOD.replace(
+        "    strategy: priority",
+        "    strategy: priority\n    stratgey: weighted",
+    );
+    let err = from_text(&text, "bad.yaml", env).unwrap_err().to_string();
+    assert!(
+        err.contains("bad.yaml") && err.contains("stratgey") && err.contains("line"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_values_are_rejected_with_a_plain_explanation() {
+    let text = GOOD.replace("strategy: priority", "strategy: fastest");
+    let err = from_text(&text, "bad.yaml", env).unwrap_err().to_string();
+    assert!(err.contains("fastest"), "{err}");
+    let text = GOOD.replace("region: us-east-1, model: us.", "region: Moon-1, model: us.");
+    assert!(from_text(&text, "bad.yaml", env).is_err());
+}
+
+#[test]
+fn missing_env_names_the_variable() {
+    let err = from_text(GOOD, "good.yaml", |_| None).unwrap_err().to_string();
+    assert!(err.contains("AKID") && err.contains("line 6"), "{err}");
+}
+
+#[test]
+fn cross_reference_problems_are_all_reported() {
+    let text = GOOD
+        .replace(
+            "account: prod-us, region: us-east-1, model: us.",
+            "account: prod-xx, region: us-east-1, model: us.",
+        )
+        .replace("fallbacks: [small]", "fallbacks: [nope]")
+        .replace("models: [claude]", "models: [claude, ghost]")
+        .replace("provider: local-vllm, model: llama", "provider: other, model: llama");
+    let err = from_text(&text, "x.yaml", env).unwrap_err().to_string();
+    for needle in ["prod-xx", "nope", "ghost", "other"] {
+        assert!(err.contains(needle), "{needle} missing in: {err}");
+    }
+}

@@ -1,0 +1,303 @@
+//! Cross-reference checks that turn a [`ConfigFile`] into a [`Config`]: accounts, providers,
+//! fallbacks and tenants' models must exist, keys must be unique, numbers must make sense.
+//! All problems are reported at once, each with its path in the file.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use strata_core::{ModelRef, Region, ResidencyPolicy};
+
+use super::file::{ConfigFile, DeploymentConfig, ProviderConfig, RoutingConfig, Strategy};
+
+/// Where a deployment sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Bedrock {
+        account: usize,
+        region: Region,
+        model_id: String,
+    },
+    OpenAi {
+        provider: usize,
+        model: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub target: Target,
+    pub weight: u32,
+    pub priority: u32,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub strategy: Strategy,
+    pub deployments: Vec<Deployment>,
+    /// Indexes into [`Config::models`].
+    pub fallbacks: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    /// `None`: every model.
+    pub models: Option<HashSet<usize>>,
+    pub residency: ResidencyPolicy,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+}
+
+impl Tenant {
+    pub fn may_use(&self, model: usize) -> bool {
+        self.models.as_ref().is_none_or(|m| m.contains(&model))
+    }
+}
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: ConfigFile,
+    pub listen: SocketAddr,
+    pub models: Vec<Model>,
+    pub model_by_name: HashMap<String, usize>,
+    pub tenants: Vec<Tenant>,
+    pub tenant_by_key: HashMap<String, usize>,
+    pub admin_keys: HashSet<String>,
+    pub providers: Vec<ProviderConfig>,
+    pub routing: RoutingConfig,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Config {
+    pub fn validate(file: ConfigFile) -> Result<Config, Vec<String>> {
+        let mut problems = Vec::new();
+        let accounts = index(file.accounts.iter().map(|a| a.name.as_str()), "accounts", &mut problems);
+        let providers = index(
+            file.providers.iter().map(|p| p.name.as_str()),
+            "providers",
+            &mut problems,
+        );
+        if providers.contains_key("bedrock") {
+            problems
+                .push("providers: 'bedrock' is reserved for Bedrock deployments; name the provider otherwise".into());
+        }
+        for (i, p) in file.providers.iter().enumerate() {
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                problems.push(format!(
+                    "providers[{i}].base_url: '{}' must start with http:// or https://",
+                    p.base_url
+                ));
+            }
+        }
+        let model_by_name = index(file.models.iter().map(|m| m.name.as_str()), "models", &mut problems);
+        let mut models = Vec::new();
+        for (mi, m) in file.models.iter().enumerate() {
+            if m.deployments.is_empty() {
+                problems.push(format!("models[{mi}] ({}): needs at least one deployment", m.name));
+            }
+            let mut deployments = Vec::new();
+            for (di, d) in m.deployments.iter().enumerate() {
+                let at = format!("models[{mi}].deployments[{di}]");
+                if let Some(dep) = check_deployment(d, &at, &accounts, &providers, &mut problems) {
+                    deployments.push(dep);
+                }
+            }
+            let mut fallbacks = Vec::new();
+            for (fi, f) in m.fallbacks.iter().enumerate() {
+                match model_by_name.get(f) {
+                    Some(&target) if target == mi => problems.push(format!(
+                        "models[{mi}].fallbacks[{fi}]: a model cannot fall back to itself"
+                    )),
+                    Some(&target) => fallbacks.push(target),
+                    None => problems.push(format!(
+                        "models[{mi}].fallbacks[{fi}]: unknown model '{f}' (known: {})",
+                        known(file.models.iter().map(|m| m.name.as_str()))
+                    )),
+                }
+            }
+            models.push(Model {
+                name: m.name.clone(),
+                strategy: m.strategy.unwrap_or(file.routing.strategy),
+                deployments,
+                fallbacks,
+            });
+        }
+        let mut tenants = Vec::new();
+        let mut tenant_by_key = HashMap::new();
+        let admin_keys: HashSet<String> = file.admin.keys.iter().cloned().collect();
+        index(file.tenants.iter().map(|t| t.name.as_str()), "tenants", &mut problems);
+        for (ti, t) in file.tenants.iter().enumerate() {
+            if t.keys.is_empty() {
+                problems.push(format!("tenants[{ti}] ({}): needs at least one key", t.name));
+            }
+            for (ki, key) in t.keys.iter().enumerate() {
+                if key.len() < 8 {
+                    problems.push(format!("tenants[{ti}].keys[{ki}]: keys must be at least 8 characters"));
+                }
+                if tenant_by_key.insert(key.clone(), ti).is_some() || admin_keys.contains(key) {
+                    problems.push(format!(
+                        "tenants[{ti}].keys[{ki}]: this key is already used by another tenant or as an admin key"
+                    ));
+                }
+            }
+            let grant = if t.models.iter().any(|m| m == "*") {
+                None
+            } else {
+                let mut set = HashSet::new();
+                for (gi, name) in t.models.iter().enumerate() {
+                    match model_by_name.get(name) {
+                        Some(&i) => {
+                            set.insert(i);
+                        }
+                        None => problems.push(format!("tenants[{ti}].models[{gi}]: unknown model '{name}'")),
+                    }
+                }
+                Some(set)
+            };
+            let residency = match ResidencyPolicy::parse(&t.residency) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(format!("tenants[{ti}].residency: {e}"));
+                    ResidencyPolicy::Any
+                }
+            };
+            tenants.push(Tenant {
+                name: t.name.clone(),
+                models: grant,
+                residency,
+                rpm: t.rpm,
+                tpm: t.tpm,
+            });
+        }
+        let r = &file.routing;
+        if r.retries.max_attempts == 0 {
+            problems.push("routing.retries.max_attempts: must be at least 1".into());
+        }
+        if r.retries.base_delay_ms > r.retries.max_delay_ms {
+            problems.push("routing.retries: base_delay_ms must not exceed max_delay_ms".into());
+        }
+        if r.timeout_ms == 0 {
+            problems.push("routing.timeout_ms: must be more than 0".into());
+        }
+        if r.cooldown.failures == 0 {
+            problems.push("routing.cooldown.failures: must be at least 1".into());
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let listen = match file.listen {
+            Some(l) => l,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| vec!["internal: bad default listen address".to_string()])?,
+        };
+        Ok(Config {
+            listen,
+            models,
+            model_by_name,
+            tenants,
+            tenant_by_key,
+            admin_keys,
+            providers: file.providers.clone(),
+            routing: file.routing.clone(),
+            file,
+        })
+    }
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<&str> = names.collect();
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn index<'a>(names: impl Iterator<Item = &'a str>, what: &str, problems: &mut Vec<String>) -> HashMap<String, usize> {
+    let mut map = HashMap::new();
+    for (i, name) in names.enumerate() {
+        if name.trim().is_empty() {
+            problems.push(format!("{what}[{i}].name: must not be empty"));
+        } else if map.insert(name.to_string(), i).is_some() {
+            problems.push(format!("{what}[{i}].name: '{name}' is used twice"));
+        }
+    }
+    map
+}
+
+fn check_deployment(
+    d: &DeploymentConfig,
+    at: &str,
+    accounts: &HashMap<String, usize>,
+    providers: &HashMap<String, usize>,
+    problems: &mut Vec<String>,
+) -> Option<Deployment> {
+    if d.weight == 0 {
+        problems.push(format!(
+            "{at}.weight: must be at least 1 (remove the deployment to disable it)"
+        ));
+    }
+    let target = if d.provider == "bedrock" {
+        let account = match &d.account {
+            None => {
+                problems.push(format!("{at}.account: Bedrock deployments need an account"));
+                None
+            }
+            Some(name) => match accounts.get(name) {
+                Some(&i) => Some(i),
+                None => {
+                    let mut names: Vec<&String> = accounts.keys().collect();
+                    names.sort();
+                    problems.push(format!(
+                        "{at}.account: unknown account '{name}' (known: {})",
+                        known(names.iter().map(|s| s.as_str()))
+                    ));
+                    None
+                }
+            },
+        };
+        if d.region.is_none() {
+            problems.push(format!("{at}.region: Bedrock deployments need a region"));
+        }
+        if ModelRef::parse(&d.model).is_err() {
+            problems.push(format!(
+                "{at}.model: '{}' is not a Bedrock model ID, inference profile ID or ARN",
+                d.model
+            ));
+        }
+        Target::Bedrock {
+            account: account?,
+            region: d.region.clone()?,
+            model_id: d.model.clone(),
+        }
+    } else {
+        let Some(&provider) = providers.get(&d.provider) else {
+            problems.push(format!(
+                "{at}.provider: unknown provider '{}' (use 'bedrock' or a name from providers)",
+                d.provider
+            ));
+            return None;
+        };
+        if d.account.is_some() || d.region.is_some() {
+            problems.push(format!("{at}: account and region apply to Bedrock deployments only"));
+        }
+        Target::OpenAi {
+            provider,
+            model: d.model.clone(),
+        }
+    };
+    Some(Deployment {
+        target,
+        weight: d.weight,
+        priority: d.priority,
+        rpm: d.rpm,
+        tpm: d.tpm,
+    })
+}
