@@ -1,5 +1,11 @@
 //! The Strata gateway: inbound adapters (OpenAI-compatible, Bedrock-native), the request
 //! pipeline, translation between API shapes, admin API and metrics.
 
+pub mod auth;
 pub mod config;
+pub mod inbound;
+pub mod pipeline;
+pub mod routes;
+pub mod state;
 pub mod translate;
+pub mod upstream;

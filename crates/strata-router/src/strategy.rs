@@ -10,11 +10,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
+    /// Lowest `priority` first; the next only when it fails or cools down (equal priorities
+    /// share load by weight).
     Priority,
+    /// Random, in proportion to `weight`.
     #[default]
     Weighted,
+    /// Uniformly random order per request.
     Shuffle,
+    /// The deployment with the fewest requests in flight.
     LeastBusy,
+    /// The deployment with the lowest latency moving average.
     Latency,
 }
 

@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway on a config file.
+    Serve(commands::serve::ServeArgs),
     /// Run the Bedrock emulator: many accounts and regions on one address.
     Sim(commands::sim::SimArgs),
 }
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),
     }
 }

@@ -73,21 +73,7 @@ pub struct ProviderConfig {
 }
 
 /// How a logical model picks among its deployments.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Lowest `priority` first; the next only when it fails or cools down.
-    Priority,
-    /// Random, in proportion to `weight`.
-    #[default]
-    Weighted,
-    /// Uniformly random order per request.
-    Shuffle,
-    /// The deployment with the fewest requests in flight.
-    LeastBusy,
-    /// The deployment with the lowest latency moving average.
-    Latency,
-}
+pub use strata_router::Strategy;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,62 @@
+//! Who is calling: an API key from `Authorization: Bearer`, `x-api-key` or `api-key` mapped to a
+//! tenant, or an admin key.
+
+use http::HeaderMap;
+
+/// The caller of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Tenant(usize),
+    Admin,
+}
+
+/// Why a caller is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'")]
+    Missing,
+    #[error("the API key is not valid")]
+    Unknown,
+}
+
+/// The API key a request carries.
+pub fn api_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Some(key) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            return Some(key.trim());
+        }
+    }
+    ["x-api-key", "api-key"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::trim))
+}
+
+/// Resolves a request's key against the config.
+pub fn authenticate(config: &crate::config::Config, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    let key = api_key(headers).filter(|k| !k.is_empty()).ok_or(AuthError::Missing)?;
+    if let Some(&tenant) = config.tenant_by_key.get(key) {
+        return Ok(Principal::Tenant(tenant));
+    }
+    if config.admin_keys.contains(key) {
+        return Ok(Principal::Admin);
+    }
+    Err(AuthError::Unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bearer_and_api_key_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(api_key(&h), None);
+        h.insert("x-api-key", "k1".parse().unwrap());
+        assert_eq!(api_key(&h), Some("k1"));
+        h.insert("authorization", "Bearer  k2 ".parse().unwrap());
+        assert_eq!(api_key(&h), Some("k2"));
+        h.insert("authorization", "AWS4-HMAC-SHA256 Credential=x".parse().unwrap());
+        assert_eq!(api_key(&h), Some("k1"));
+    }
+}

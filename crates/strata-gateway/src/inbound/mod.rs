@@ -1,0 +1,54 @@
+//! Inbound HTTP: the router of every API the gateway serves.
+
+pub mod bedrock;
+pub mod errors;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::GatewayState;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// The gateway as an axum router (tests call it without a socket).
+pub fn app(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route("/model/{*rest}", post(bedrock::handle))
+        .route("/health", get(|| async { "ok" }))
+        .layer(middleware::from_fn(request_id))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Puts a request ID on every response (`x-request-id`, and `x-amzn-requestid` for SDKs).
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = new_request_id();
+    let mut response = next.run(request).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v.clone());
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+fn new_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let prefix = *PREFIX.get_or_init(rand::random::<u32>);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{prefix:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        (n >> 48) & 0xffff,
+        (n >> 36) & 0xfff,
+        (n >> 24) & 0xfff,
+        n & 0xff_ffff_ffff
+    )
+}

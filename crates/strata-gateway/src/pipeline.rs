@@ -1,0 +1,313 @@
+//! The request pipeline after authentication: pick candidates of the logical model (and then of
+//! its fallbacks) in strategy order, skip those residency or local budgets forbid, call, and on
+//! a retryable failure back off and move on — until one answers, a non-retryable error ends the
+//! request, attempts run out, or the deadline passes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use http::HeaderMap;
+use strata_aws::{RuntimeAnswer, RuntimeCall, RuntimeOperation, UpstreamError};
+use strata_core::eventstream::{FrameReader, StreamFrame};
+use strata_core::{BedrockErrorKind, ErrorClass};
+use strata_router::{order_candidates, Backoff, CandidateView, CooldownPolicy};
+
+use crate::config::Target;
+use crate::routes::Route;
+use crate::state::GatewayState;
+use crate::upstream::remaining;
+
+/// What the caller asks the upstream to do.
+#[derive(Debug, Clone)]
+pub struct CallSpec {
+    pub operation: RuntimeOperation,
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    pub accept: Option<String>,
+    /// Estimated tokens, for local TPM budgets.
+    pub estimated_tokens: u64,
+}
+
+/// A successful answer and where it came from.
+pub struct Outcome {
+    pub route: Arc<Route>,
+    /// Index of the logical model that answered (differs from the asked one after a fallback).
+    pub model: usize,
+    pub attempts: u32,
+    pub answer: Answer,
+}
+
+/// The upstream answer, with a stream's first frame already read (so a failure before the first
+/// byte could still be retried).
+pub enum Answer {
+    Complete {
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    Stream {
+        headers: HeaderMap,
+        first: Bytes,
+        rest: BoxStream<'static, Result<Bytes, UpstreamError>>,
+    },
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("model '{0}' is not available to this API key")]
+    ModelNotAllowed(String),
+    #[error("no deployment of '{model}' may serve this request: {reasons}")]
+    NoCandidate { model: String, reasons: String },
+    #[error("{0}")]
+    Upstream(UpstreamError),
+    #[error("the request deadline of {0:?} passed before any deployment answered")]
+    Deadline(Duration),
+}
+
+/// The candidate routes of the requested model, then of its fallbacks, as (model, routes).
+fn chain(state: &GatewayState, model: usize, tenant: usize) -> Vec<(usize, Vec<Arc<Route>>)> {
+    let config = &state.config;
+    let tenant = &config.tenants[tenant];
+    let mut order = vec![model];
+    for &f in &config.models[model].fallbacks {
+        if !order.contains(&f) && tenant.may_use(f) {
+            order.push(f);
+        }
+    }
+    order.into_iter().map(|m| (m, state.routes.models[m].clone())).collect()
+}
+
+/// Runs a call for a tenant against a logical model.
+pub async fn run(state: &GatewayState, tenant: usize, model: usize, spec: &CallSpec) -> Result<Outcome, PipelineError> {
+    run_over(state, tenant, chain(state, model, tenant), spec).await
+}
+
+/// Runs a call over explicit candidate groups (a concrete Bedrock ID names its own group).
+pub async fn run_over(
+    state: &GatewayState,
+    tenant_index: usize,
+    groups: Vec<(usize, Vec<Arc<Route>>)>,
+    spec: &CallSpec,
+) -> Result<Outcome, PipelineError> {
+    let config = &state.config;
+    let routing = &config.routing;
+    let tenant = &config.tenants[tenant_index];
+    let deadline_after = Duration::from_millis(routing.timeout_ms);
+    let deadline = Instant::now() + deadline_after;
+    let backoff = Backoff {
+        base: Duration::from_millis(routing.retries.base_delay_ms),
+        max: Duration::from_millis(routing.retries.max_delay_ms),
+    };
+    let cooldown = CooldownPolicy {
+        failures: routing.cooldown.failures,
+        window: Duration::from_millis(routing.cooldown.window_ms),
+        duration: Duration::from_millis(routing.cooldown.duration_ms),
+    };
+    let first_model = groups
+        .first()
+        .map(|(m, _)| config.models[*m].name.clone())
+        .unwrap_or_default();
+    let mut attempts = 0u32;
+    let mut last_error: Option<UpstreamError> = None;
+    let mut reasons: Vec<String> = Vec::new();
+    for (model, routes) in groups {
+        let now = Instant::now();
+        let views: Vec<CandidateView> = routes
+            .iter()
+            .map(|r| CandidateView {
+                weight: r.deployment.weight,
+                priority: r.deployment.priority,
+                in_flight: r.health.in_flight(),
+                latency: r.health.latency(),
+                cooling_down: r.health.cooling_down(now),
+            })
+            .collect();
+        for (i, r) in routes.iter().enumerate() {
+            if views[i].cooling_down {
+                reasons.push(format!("{} is cooling down after repeated failures", r.label));
+            }
+        }
+        let order = order_candidates(config.models[model].strategy, &views, &mut rand::rng());
+        for index in order {
+            let route = &routes[index];
+            if !route.reach.allowed_by(&tenant.residency) {
+                reasons.push(format!("{} may run outside the tenant's residency", route.label));
+                continue;
+            }
+            if !route.limiter.try_take(spec.estimated_tokens, Instant::now()) {
+                reasons.push(format!("{} is at its local rate limit", route.label));
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return Err(PipelineError::Deadline(deadline_after));
+            }
+            if attempts > 0 {
+                let wait = backoff.delay(
+                    attempts,
+                    last_error.as_ref().and_then(|e| e.retry_after),
+                    &mut rand::rng(),
+                );
+                let wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            attempts += 1;
+            let started = Instant::now();
+            let result = {
+                let _in_flight = route.health.start();
+                attempt(state, route, spec, deadline).await
+            };
+            match result {
+                Ok(answer) => {
+                    route.health.record_success(started.elapsed());
+                    return Ok(Outcome {
+                        route: Arc::clone(route),
+                        model,
+                        attempts,
+                        answer,
+                    });
+                }
+                Err(e) => {
+                    tracing::info!(route = %route.label, class = ?e.class, error = %e.message, "attempt failed");
+                    if e.class.counts_against_target() {
+                        route.health.record_failure(&cooldown, Instant::now());
+                    }
+                    if !e.class.try_other_candidates() {
+                        return Err(PipelineError::Upstream(e));
+                    }
+                    reasons.push(format!("{} failed: {}", route.label, e.message));
+                    last_error = Some(e);
+                    if attempts >= routing.retries.max_attempts {
+                        break;
+                    }
+                }
+            }
+        }
+        if attempts >= routing.retries.max_attempts {
+            break;
+        }
+    }
+    match last_error {
+        Some(e) => Err(PipelineError::Upstream(e)),
+        None => Err(PipelineError::NoCandidate {
+            model: first_model,
+            reasons: reasons.join("; "),
+        }),
+    }
+}
+
+async fn attempt(
+    state: &GatewayState,
+    route: &Route,
+    spec: &CallSpec,
+    deadline: Instant,
+) -> Result<Answer, UpstreamError> {
+    match &route.deployment.target {
+        Target::Bedrock {
+            account,
+            region,
+            model_id,
+        } => {
+            let call = RuntimeCall {
+                region: region.as_str(),
+                model_id,
+                operation: spec.operation,
+                body: spec.body.clone(),
+                content_type: spec.content_type.as_deref(),
+                accept: spec.accept.as_deref(),
+                timeout: remaining(deadline),
+            };
+            match state.upstreams.call_bedrock(*account, call).await? {
+                RuntimeAnswer::Complete { headers, body } => Ok(Answer::Complete { headers, body }),
+                RuntimeAnswer::Stream { headers, body } => {
+                    let (first, rest) = first_event(body, deadline).await?;
+                    Ok(Answer::Stream { headers, first, rest })
+                }
+            }
+        }
+        Target::OpenAi { .. } => Err(UpstreamError {
+            class: ErrorClass::Invalid,
+            kind: None,
+            status: None,
+            message: "OpenAI-compatible upstreams are not wired into the Bedrock-native API".into(),
+            retry_after: None,
+        }),
+    }
+}
+
+/// Reads an event stream until its first whole frame. An exception as the first frame is a
+/// failure like an HTTP error (so it is retried invisibly); otherwise the bytes read so far are
+/// handed back to be sent first.
+async fn first_event(
+    mut body: BoxStream<'static, Result<Bytes, UpstreamError>>,
+    deadline: Instant,
+) -> Result<(Bytes, BoxStream<'static, Result<Bytes, UpstreamError>>), UpstreamError> {
+    let mut reader = FrameReader::new();
+    let mut seen = BytesMut::new();
+    loop {
+        let next = tokio::time::timeout(remaining(deadline), body.next())
+            .await
+            .map_err(|_| UpstreamError {
+                class: ErrorClass::Timeout,
+                kind: None,
+                status: Some(200),
+                message: "no first event before the deadline".into(),
+                retry_after: None,
+            })?;
+        let Some(chunk) = next else {
+            return Err(UpstreamError {
+                class: ErrorClass::Connect,
+                kind: None,
+                status: Some(200),
+                message: "the stream ended before its first event".into(),
+                retry_after: None,
+            });
+        };
+        let chunk = chunk?;
+        seen.extend_from_slice(&chunk);
+        reader.push(&chunk);
+        match reader.next_frame() {
+            Ok(None) => continue,
+            Ok(Some(StreamFrame::Event { .. })) => return Ok((seen.freeze(), body)),
+            Ok(Some(StreamFrame::Exception {
+                exception_type,
+                payload,
+            })) => {
+                let kind = BedrockErrorKind::from_name(&exception_type);
+                let message = serde_json::from_slice::<serde_json::Value>(&payload)
+                    .ok()
+                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                    .unwrap_or(exception_type);
+                return Err(UpstreamError {
+                    class: kind.map(ErrorClass::of_bedrock).unwrap_or(ErrorClass::Unavailable),
+                    kind,
+                    status: Some(200),
+                    message,
+                    retry_after: None,
+                });
+            }
+            Ok(Some(StreamFrame::Error { code, message })) => {
+                return Err(UpstreamError {
+                    class: ErrorClass::Unavailable,
+                    kind: BedrockErrorKind::from_name(&code),
+                    status: Some(200),
+                    message,
+                    retry_after: None,
+                })
+            }
+            Err(e) => {
+                return Err(UpstreamError {
+                    class: ErrorClass::Unavailable,
+                    kind: None,
+                    status: Some(200),
+                    message: e.to_string(),
+                    retry_after: None,
+                })
+            }
+        }
+    }
+}

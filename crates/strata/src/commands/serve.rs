@@ -1,0 +1,40 @@
+//! `strata serve`: runs the gateway on a config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use strata_gateway::state::GatewayState;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Gateway config (YAML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Address to serve on (overrides `listen` in the config).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = strata_gateway::config::load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listen = args.listen.unwrap_or(config.listen);
+        let state = Arc::new(GatewayState::build(config).await?);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!("strata gateway listening on http://{addr}");
+        axum::serve(listener, strata_gateway::inbound::app(state))
+            .with_graceful_shutdown(super::sim::shutdown_signal())
+            .await?;
+        Ok(())
+    })
+}
