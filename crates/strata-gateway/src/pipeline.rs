@@ -114,81 +114,101 @@ pub async fn run_over(
     let mut last_error: Option<UpstreamError> = None;
     let mut reasons: Vec<String> = Vec::new();
     for (model, routes) in groups {
-        let now = Instant::now();
-        let views: Vec<CandidateView> = routes
-            .iter()
-            .map(|r| CandidateView {
-                weight: r.deployment.weight,
-                priority: r.deployment.priority,
-                in_flight: r.health.in_flight(),
-                latency: r.health.latency(),
-                cooling_down: r.health.cooling_down(now),
-            })
-            .collect();
-        for (i, r) in routes.iter().enumerate() {
-            if views[i].cooling_down {
-                reasons.push(format!("{} is cooling down after repeated failures", r.label));
-            }
-        }
-        let order = order_candidates(config.models[model].strategy, &views, &mut rand::rng());
-        for index in order {
-            let route = &routes[index];
-            if !route.reach.allowed_by(&tenant.residency) {
-                reasons.push(format!("{} may run outside the tenant's residency", route.label));
-                continue;
-            }
-            if !route.limiter.try_take(spec.estimated_tokens, Instant::now()) {
-                reasons.push(format!("{} is at its local rate limit", route.label));
-                continue;
-            }
-            if Instant::now() >= deadline {
-                return Err(PipelineError::Deadline(deadline_after));
-            }
-            if attempts > 0 {
-                let wait = backoff.delay(
-                    attempts,
-                    last_error.as_ref().and_then(|e| e.retry_after),
-                    &mut rand::rng(),
-                );
-                let wait = wait.min(deadline.saturating_duration_since(Instant::now()));
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-            }
-            attempts += 1;
-            let started = Instant::now();
-            let result = {
-                let _in_flight = route.health.start();
-                attempt(state, route, spec, deadline).await
-            };
-            match result {
-                Ok(answer) => {
-                    route.health.record_success(started.elapsed());
-                    return Ok(Outcome {
-                        route: Arc::clone(route),
-                        model,
-                        attempts,
-                        answer,
-                    });
-                }
-                Err(e) => {
-                    tracing::info!(route = %route.label, class = ?e.class, error = %e.message, "attempt failed");
-                    if e.class.counts_against_target() {
-                        route.health.record_failure(&cooldown, Instant::now());
-                    }
-                    if !e.class.try_other_candidates() {
-                        return Err(PipelineError::Upstream(e));
-                    }
-                    reasons.push(format!("{} failed: {}", route.label, e.message));
-                    last_error = Some(e);
-                    if attempts >= routing.retries.max_attempts {
-                        break;
+        // Candidates that failed in a way retrying them cannot fix (access, not found).
+        let mut given_up: Vec<bool> = vec![false; routes.len()];
+        let mut group_attempts = 0u32;
+        let mut first_pass = true;
+        // Passes over the candidates: after every candidate had its turn, a retryable failure
+        // is retried (after backoff) on those still healthy, until the group's attempts run out;
+        // then the next fallback model gets its turn.
+        loop {
+            let now = Instant::now();
+            let views: Vec<CandidateView> = routes
+                .iter()
+                .enumerate()
+                .map(|(i, r)| CandidateView {
+                    weight: r.deployment.weight,
+                    priority: r.deployment.priority,
+                    in_flight: r.health.in_flight(),
+                    latency: r.health.latency(),
+                    cooling_down: given_up[i] || r.health.cooling_down(now),
+                })
+                .collect();
+            if first_pass {
+                for (i, r) in routes.iter().enumerate() {
+                    if views[i].cooling_down {
+                        reasons.push(format!("{} is cooling down after repeated failures", r.label));
                     }
                 }
             }
-        }
-        if attempts >= routing.retries.max_attempts {
-            break;
+            let order = order_candidates(config.models[model].strategy, &views, &mut rand::rng());
+            let mut tried = false;
+            for index in order {
+                let route = &routes[index];
+                if !route.reach.allowed_by(&tenant.residency) {
+                    if first_pass {
+                        reasons.push(format!("{} may run outside the tenant's residency", route.label));
+                    }
+                    continue;
+                }
+                if !route.limiter.try_take(spec.estimated_tokens, Instant::now()) {
+                    if first_pass {
+                        reasons.push(format!("{} is at its local rate limit", route.label));
+                    }
+                    continue;
+                }
+                if Instant::now() >= deadline {
+                    return Err(PipelineError::Deadline(deadline_after));
+                }
+                if attempts > 0 {
+                    let retry_after = last_error.as_ref().and_then(|e| e.retry_after);
+                    let wait = backoff.delay(attempts, retry_after, &mut rand::rng());
+                    let wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                attempts += 1;
+                group_attempts += 1;
+                tried = true;
+                let started = Instant::now();
+                let result = {
+                    let _in_flight = route.health.start();
+                    attempt(state, route, spec, deadline).await
+                };
+                match result {
+                    Ok(answer) => {
+                        route.health.record_success(started.elapsed());
+                        return Ok(Outcome {
+                            route: Arc::clone(route),
+                            model,
+                            attempts,
+                            answer,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::info!(route = %route.label, class = ?e.class, error = %e.message, "attempt failed");
+                        if e.class.counts_against_target() {
+                            route.health.record_failure(&cooldown, Instant::now());
+                        }
+                        if !e.class.try_other_candidates() {
+                            return Err(PipelineError::Upstream(e));
+                        }
+                        if !e.class.retryable() {
+                            given_up[index] = true;
+                        }
+                        reasons.push(format!("{} failed: {}", route.label, e.message));
+                        last_error = Some(e);
+                        if group_attempts >= routing.retries.max_attempts {
+                            break;
+                        }
+                    }
+                }
+            }
+            first_pass = false;
+            if !tried || group_attempts >= routing.retries.max_attempts {
+                break;
+            }
         }
     }
     match last_error {

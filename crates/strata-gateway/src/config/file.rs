@@ -186,7 +186,8 @@ fn sixty_seconds() -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
-    /// Attempts per request in all, across candidates (the AWS SDK's standard mode makes 3).
+    /// Attempts per logical model (its candidates, then retries of the healthy ones); each
+    /// fallback model gets as many again. The AWS SDK's standard mode makes 3.
     pub max_attempts: u32,
     /// First backoff; doubles each retry, with full jitter.
     pub base_delay_ms: u64,

@@ -1,0 +1,84 @@
+"""Starting `strata serve` in front of the test emulator, with a config written per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import requests
+from botocore.config import Config
+
+from simlib import NO_RETRIES, free_port
+
+
+class Gateway:
+    """A running `strata serve` process on a free port."""
+
+    def __init__(self, binary: Path, config_text: str, workdir: Path):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.config_path = workdir / f"gateway-{self.port}.yaml"
+        self.config_path.write_text(config_text)
+        self.stderr_path = workdir / f"gateway-{self.port}.err"
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--config", str(self.config_path), "--listen", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=self._err, stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"strata serve exited with {self.proc.returncode}:\n{self.stderr()}")
+            try:
+                if requests.get(self.endpoint + "/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"strata serve did not start:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._err.close()
+
+    def bedrock(self, key: str, read_timeout: int = 15):
+        """A boto3 bedrock-runtime client that authenticates with a Strata key as a Bedrock API
+        key (AWS_BEARER_TOKEN_BEDROCK), exactly as an unmodified app would."""
+        # botocore reads the key when a request is signed, so it stays in the environment (each
+        # test uses a client right after making it).
+        os.environ["AWS_BEARER_TOKEN_BEDROCK"] = key
+        session = boto3.session.Session()
+        # botocore only sends bearer tokens to https endpoints (a TLS terminator sits in front of
+        # a production gateway); build the request for https://, send it to our http port.
+        client = session.client(
+            "bedrock-runtime", region_name="us-east-1", endpoint_url=self.endpoint.replace("http://", "https://"),
+            config=Config(retries=NO_RETRIES, read_timeout=read_timeout, connect_timeout=5),
+        )
+
+        def to_http(request, **kw):
+            request.url = request.url.replace("https://", "http://", 1)
+
+        client.meta.events.register("before-send", to_http)
+        return client
+
+
+def account(fleet, name: str) -> dict:
+    return next(a for a in fleet.accounts if a["name"] == name)
+
+
+def static_account(fleet, name: str) -> str:
+    a = account(fleet, name)
+    return (f"  - name: {name}\n    credentials: {{type: static, access_key_id: {a['access_key_id']}, "
+            f"secret_access_key: {a['secret_access_key']}}}\n")
