@@ -58,7 +58,10 @@ routing:
 
 
 @pytest.fixture
-def gateway(sim, tmp_path):
+def gateway(sim, tmp_path, monkeypatch):
+    # Clients made by Gateway.bedrock() put their key in AWS_BEARER_TOKEN_BEDROCK; monkeypatch
+    # restores the environment afterwards so no other test sees it.
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "unset-until-a-client-is-made")
     started = []
 
     def start(text=None):
