@@ -6,6 +6,7 @@ pub mod config;
 pub mod inbound;
 pub mod pipeline;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod translate;
 pub mod upstream;

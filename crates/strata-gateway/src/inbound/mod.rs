@@ -2,6 +2,7 @@
 
 pub mod bedrock;
 pub mod errors;
+pub mod openai;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/model/{*rest}", post(bedrock::handle))
+        .route("/v1/models", get(openai::list_models))
         .route("/health", get(|| async { "ok" }))
         .layer(middleware::from_fn(request_id))
         .layer(axum::extract::DefaultBodyLimit::disable())

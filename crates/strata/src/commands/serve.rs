@@ -32,9 +32,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!("strata gateway listening on http://{addr}");
-        axum::serve(listener, strata_gateway::inbound::app(state))
-            .with_graceful_shutdown(super::sim::shutdown_signal())
-            .await?;
+        strata_gateway::server::serve(
+            listener,
+            strata_gateway::inbound::app(state),
+            super::sim::shutdown_signal(),
+        )
+        .await?;
         Ok(())
     })
 }
