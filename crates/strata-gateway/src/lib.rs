@@ -8,5 +8,6 @@ pub mod pipeline;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod translate;
 pub mod upstream;

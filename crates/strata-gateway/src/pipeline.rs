@@ -179,6 +179,7 @@ pub async fn run_over(
                 match result {
                     Ok(answer) => {
                         route.health.record_success(started.elapsed());
+                        crate::telemetry::attempt_done(&route.label, "ok");
                         return Ok(Outcome {
                             route: Arc::clone(route),
                             model,
@@ -188,6 +189,7 @@ pub async fn run_over(
                     }
                     Err(e) => {
                         tracing::info!(route = %route.label, class = ?e.class, error = %e.message, "attempt failed");
+                        crate::telemetry::attempt_done(&route.label, class_name(e.class));
                         if e.class.counts_against_target() {
                             route.health.record_failure(&cooldown, Instant::now());
                         }
@@ -329,5 +331,19 @@ async fn first_event(
                 })
             }
         }
+    }
+}
+
+/// The label of an error class in metrics.
+pub fn class_name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::Throttled => "throttled",
+        ErrorClass::ColdStart => "cold_start",
+        ErrorClass::Unavailable => "unavailable",
+        ErrorClass::Connect => "connect",
+        ErrorClass::Timeout => "timeout",
+        ErrorClass::Invalid => "invalid",
+        ErrorClass::Denied => "denied",
+        ErrorClass::NotFound => "not_found",
     }
 }

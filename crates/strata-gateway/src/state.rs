@@ -13,6 +13,7 @@ pub struct GatewayState {
 
 impl GatewayState {
     pub async fn build(config: Config) -> Result<Self, SetupError> {
+        let _ = crate::telemetry::prometheus();
         let upstreams = Upstreams::build(&config).await?;
         let routes = RouteTable::compile(&config);
         Ok(GatewayState {

@@ -113,9 +113,26 @@ pub async fn handle(
         accept: header("accept"),
         body,
     };
+    let started = std::time::Instant::now();
+    let asked = groups.first().map(|(m, _)| *m);
+    let asked_name = asked.map(|m| config.models[m].name.clone()).unwrap_or_default();
     match pipeline::run_over(&state, tenant, groups, &spec).await {
-        Ok(outcome) => answer_response(outcome.answer, &outcome.route.label),
-        Err(e) => pipeline_error_bedrock(&e),
+        Ok(outcome) => {
+            if Some(outcome.model) != asked {
+                crate::telemetry::fell_back(&asked_name, &config.models[outcome.model].name);
+            }
+            crate::telemetry::request_done(&asked_name, "bedrock", "ok", started.elapsed());
+            answer_response(outcome.answer, &outcome.route.label)
+        }
+        Err(e) => {
+            let outcome = match &e {
+                pipeline::PipelineError::Upstream(u) => pipeline::class_name(u.class),
+                pipeline::PipelineError::Deadline(_) => "deadline",
+                _ => "refused",
+            };
+            crate::telemetry::request_done(&asked_name, "bedrock", outcome, started.elapsed());
+            pipeline_error_bedrock(&e)
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/model/{*rest}", post(bedrock::handle))
         .route("/v1/models", get(openai::list_models))
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(|| async { crate::telemetry::render() }))
         .layer(middleware::from_fn(request_id))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
