@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the emulator and a gateway on a built-in demo config.
+    Demo(commands::demo::DemoArgs),
     /// Run the gateway on a config file.
     Serve(commands::serve::ServeArgs),
     /// Run the Bedrock emulator: many accounts and regions on one address.
@@ -34,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),
     }

@@ -1,6 +1,7 @@
 //! Inbound HTTP: the router of every API the gateway serves.
 
 pub mod bedrock;
+pub mod dashboard;
 pub mod errors;
 pub mod openai;
 
@@ -23,6 +24,7 @@ pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/model/{*rest}", post(bedrock::handle))
         .route("/v1/models", get(openai::list_models))
+        .route("/dashboard", get(dashboard::page))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(|| async { crate::telemetry::render() }))
         .layer(middleware::from_fn(request_id))

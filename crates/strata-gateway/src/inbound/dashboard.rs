@@ -1,0 +1,82 @@
+//! `GET /dashboard`: one page with every logical model, its deployments, where each may run and
+//! their live health. Server-rendered, no scripts or assets from elsewhere.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::Html;
+
+use crate::routes::Reach;
+use crate::state::GatewayState;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
+    let config = &state.config;
+    let now = Instant::now();
+    let mut rows = String::new();
+    for (m, model) in config.models.iter().enumerate() {
+        for route in &state.routes.models[m] {
+            let reach = match &route.reach {
+                Reach::Regions(set) => set.regions().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+                Reach::Zone(g) => format!("{} geography", g.prefix()),
+                Reach::Anywhere => "anywhere".to_string(),
+            };
+            let health = if route.health.cooling_down(now) {
+                "cooling down"
+            } else {
+                "ready"
+            };
+            let latency = route
+                .health
+                .latency()
+                .map(|l| format!("{:.1} ms", l.as_secs_f64() * 1000.0))
+                .unwrap_or_else(|| "–".into());
+            let _ = write!(
+                rows,
+                "<tr><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&model.name),
+                model.strategy,
+                escape(&route.label),
+                escape(&reach),
+                if health == "ready" { "ok" } else { "bad" },
+                health,
+                route.health.in_flight(),
+                latency
+            );
+        }
+    }
+    let mut tenants = String::new();
+    for t in &config.tenants {
+        let models = match &t.models {
+            None => "all".to_string(),
+            Some(set) => {
+                let mut names: Vec<&str> = set.iter().map(|&i| config.models[i].name.as_str()).collect();
+                names.sort();
+                names.join(", ")
+            }
+        };
+        let _ = write!(
+            tenants,
+            "<tr><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+            escape(&t.name),
+            t.residency,
+            escape(&models)
+        );
+    }
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Strata</title><meta http-equiv=\"refresh\" content=\"5\">\
+<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin-bottom:2em}}\
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3f3f3}}.ok{{color:#070}}.bad{{color:#b00}}</style></head>\
+<body><h1>Strata gateway</h1><p>Routes and their live health (refreshes every 5 s). Metrics: <a href=\"/metrics\">/metrics</a>.</p>\
+<h2>Routes</h2><table><tr><th>model</th><th>strategy</th><th>deployment</th><th>may run in</th><th>health</th><th>in flight</th><th>latency (EWMA)</th></tr>{rows}</table>\
+<h2>Tenants</h2><table><tr><th>tenant</th><th>residency</th><th>models</th></tr>{tenants}</table></body></html>"
+    ))
+}

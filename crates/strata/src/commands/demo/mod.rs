@@ -1,0 +1,76 @@
+//! `strata demo`: the emulator and a gateway in one process, on a built-in config, so a
+//! newcomer sees routing, residency and fallbacks work within a minute.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use strata_gateway::state::GatewayState;
+use strata_sim::{Fleet, SimOptions, SimState};
+
+const DEMO_CONFIG: &str = include_str!("demo.yaml");
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Gateway address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Emulator address.
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    pub sim_listen: SocketAddr,
+    /// Run the emulator without its latency model (answers at once).
+    #[arg(long)]
+    pub zero_latency: bool,
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let sim_listener = tokio::net::TcpListener::bind(args.sim_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the emulator (try --sim-listen)", args.sim_listen))?;
+        let sim_addr = sim_listener.local_addr()?;
+        let sim_state = Arc::new(SimState::new(Fleet::builtin()?, SimOptions { zero_latency: args.zero_latency }));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut sim_stop = stop_rx.clone();
+        let sim_task = tokio::spawn(strata_sim::serve(sim_listener, sim_state, async move {
+            let _ = sim_stop.changed().await;
+        }));
+
+        let sim_url = format!("http://{sim_addr}");
+        let config = strata_gateway::config::from_text(DEMO_CONFIG, "<demo config>", |name| match name {
+            "SIM" => Some(sim_url.clone()),
+            _ => None,
+        })?;
+        let state = Arc::new(GatewayState::build(config).await?);
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the gateway (try --listen)", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("Strata demo: a gateway in front of an emulated Bedrock fleet (4 accounts, many regions).");
+        println!();
+        println!("gateway:   http://{addr}");
+        println!("emulator:  {sim_url}");
+        println!("dashboard: http://{addr}/dashboard");
+        println!("metrics:   http://{addr}/metrics");
+        println!();
+        println!("API keys:  sk-demo-us (tenant us-apps, US residency), sk-demo-eu (tenant eu-bank, EU residency),");
+        println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
+        println!("models:    claude-sonnet-4, claude-haiku, nova-pro, llama-70b");
+        println!();
+        println!("try:");
+        println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
+        println!("       -H 'content-type: application/json' -d '{{\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"hello\"}}]}}]}}'");
+        println!("  curl -s {sim_url}/_sim/stats     # which account and region ran it");
+        println!();
+        println!("Ctrl-C stops.");
+        strata_gateway::server::serve(listener, strata_gateway::inbound::app(state), super::sim::shutdown_signal()).await?;
+        let _ = stop_tx.send(true);
+        let _ = sim_task.await;
+        Ok(())
+    })
+}
