@@ -94,7 +94,7 @@ impl AccountCredentials {
             .provider
             .provide_credentials()
             .await
-            .map_err(|e| CredentialsError::Provider(error_chain(&e)))?;
+            .map_err(|e| CredentialsError::Provider(crate::error_chain(&e)))?;
         *self.cached.write() = Some(credentials.clone());
         Ok(credentials)
     }
@@ -112,17 +112,6 @@ impl AccountCredentials {
             _ => Some(c.clone()),
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 async fn base_loader(settings: &CredentialSettings) -> aws_config::ConfigLoader {

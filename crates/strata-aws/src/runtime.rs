@@ -201,7 +201,7 @@ impl BedrockRuntime {
                     retry_after: None,
                 })
             }
-            Ok(Err(e)) => return Err(UpstreamError::connect(error_chain(&e))),
+            Ok(Err(e)) => return Err(UpstreamError::connect(crate::error_chain(&e))),
             Ok(Ok(r)) => r,
         };
         let status = response.status().as_u16();
@@ -213,14 +213,16 @@ impl BedrockRuntime {
         if call.operation.streams() {
             let body = response
                 .bytes_stream()
-                .map(|chunk| chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", error_chain(&e)))))
+                .map(|chunk| {
+                    chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e))))
+                })
                 .boxed();
             Ok(RuntimeAnswer::Stream { headers, body })
         } else {
             let body = response
                 .bytes()
                 .await
-                .map_err(|e| UpstreamError::connect(error_chain(&e)))?;
+                .map_err(|e| UpstreamError::connect(crate::error_chain(&e)))?;
             Ok(RuntimeAnswer::Complete { headers, body })
         }
     }
@@ -239,17 +241,6 @@ fn invalid(message: String) -> UpstreamError {
 fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     Some(rest.split('/').next().unwrap_or(rest))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Classifies an error answer by its `x-amzn-ErrorType` (the structured code), falling back to

@@ -91,7 +91,7 @@ impl IntoResponse for StsError {
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
             self.code,
             xml_escape(&self.message),
-            crate::request_id::new_request_id()
+            strata_http::new_request_id()
         );
         let mut response = (self.status, body).into_response();
         response

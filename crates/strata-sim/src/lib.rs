@@ -13,7 +13,6 @@ pub mod faults;
 pub mod fleet;
 pub mod identity;
 pub mod quota;
-pub mod request_id;
 pub mod runtime;
 pub mod server;
 pub mod state;

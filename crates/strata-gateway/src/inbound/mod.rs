@@ -34,26 +34,11 @@ pub fn app(state: Arc<GatewayState>) -> Router {
 
 /// Puts a request ID on every response (`x-request-id`, and `x-amzn-requestid` for SDKs).
 async fn request_id(request: Request, next: Next) -> Response {
-    let id = new_request_id();
+    let id = strata_http::new_request_id();
     let mut response = next.run(request).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v.clone());
         response.headers_mut().insert("x-amzn-requestid", v);
     }
     response
-}
-
-fn new_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(1);
-    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let prefix = *PREFIX.get_or_init(rand::random::<u32>);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{prefix:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-        (n >> 48) & 0xffff,
-        (n >> 36) & 0xfff,
-        (n >> 24) & 0xfff,
-        n & 0xff_ffff_ffff
-    )
 }

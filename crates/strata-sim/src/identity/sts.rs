@@ -10,8 +10,8 @@ use strata_core::BedrockErrorKind;
 
 use super::{authenticate, Caller, RequestParts, SessionCredentials};
 use crate::error::{xml_escape, AwsError, StsError};
-use crate::request_id::new_request_id;
 use crate::state::SimState;
+use strata_http::new_request_id;
 
 /// Serves `POST /` (or `GET /?Action=…`) for STS.
 pub fn handle(state: &SimState, req: &RequestParts<'_>, params: &[(String, String)]) -> Response {

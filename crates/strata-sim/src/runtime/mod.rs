@@ -121,16 +121,7 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
     let placement = match place(state, caller, model_id) {
         Ok(p) => p,
         Err(e) => {
-            record(
-                state,
-                caller,
-                None,
-                model_id,
-                op,
-                e.status().as_u16(),
-                Some(e.kind.name()),
-            );
-            return e.into_response();
+            return refuse(state, caller, None, model_id, op, e);
         }
     };
     let parsed = match op {
@@ -141,16 +132,7 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
     let prompt = match parsed {
         Ok(p) => p,
         Err(e) => {
-            record(
-                state,
-                caller,
-                Some(&placement),
-                model_id,
-                op,
-                e.status().as_u16(),
-                Some(e.kind.name()),
-            );
-            return e.into_response();
+            return refuse(state, caller, Some(&placement), model_id, op, e);
         }
     };
     if op == Operation::CountTokens {
@@ -159,8 +141,7 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
     }
     if op.streams() && !placement.model.streaming {
         let e = AwsError::validation("The model is unsupported for streaming.");
-        record(state, caller, Some(&placement), model_id, op, 400, Some(e.kind.name()));
-        return e.into_response();
+        return refuse(state, caller, Some(&placement), model_id, op, e);
     }
     let weight = u64::from(placement.model.output_token_weight.max(1));
     let input_tokens = prompt.input_tokens();
@@ -182,16 +163,7 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
             return response;
         }
         Err(Refusal::Error(e)) => {
-            record(
-                state,
-                caller,
-                Some(&placement),
-                model_id,
-                op,
-                e.status().as_u16(),
-                Some(e.kind.name()),
-            );
-            return e.into_response();
+            return refuse(state, caller, Some(&placement), model_id, op, e);
         }
     };
     let reply = crate::synth::respond(&prompt);
@@ -252,6 +224,27 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
         Operation::Converse => json_response(converse::response_json(&generated, latency_ms)),
         _ => invoke::response(&placement.model, &generated, latency_ms),
     }
+}
+
+/// Counts a refused call and answers with its error.
+fn refuse(
+    state: &SimState,
+    caller: &Caller,
+    placement: Option<&Placement>,
+    model_id: &str,
+    op: Operation,
+    e: AwsError,
+) -> Response {
+    record(
+        state,
+        caller,
+        placement,
+        model_id,
+        op,
+        e.status().as_u16(),
+        Some(e.kind.name()),
+    );
+    e.into_response()
 }
 
 fn stream_cut(state: &SimState, placement: &Placement) -> Option<Cut> {

@@ -2,25 +2,22 @@
 //! path to the admin API, STS, the control plane and the runtime, and closes connections on
 //! demand (outage faults in `drop` mode).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request};
 use axum::response::{IntoResponse, Response};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use percent_encoding::percent_decode_str;
 use strata_core::BedrockErrorKind;
 use tokio::net::TcpListener;
 
 use crate::error::AwsError;
 use crate::identity::{authenticate, sts, RequestParts};
-use crate::request_id::new_request_id;
 use crate::runtime::{self, Operation};
 use crate::state::SimState;
 use crate::{admin, control_plane};
+use strata_http::new_request_id;
 
 /// Largest request body accepted (Bedrock's own limit is of this order).
 pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
@@ -47,46 +44,21 @@ pub async fn serve(
     state: Arc<SimState>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _peer): (_, SocketAddr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return Ok(()),
-        };
-        let _ = stream.set_nodelay(true);
+    let handler = move |request: Request<Body>| {
         let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let state = Arc::clone(&state);
-                async move {
-                    let response = handle(state, req.map(Body::new)).await;
-                    if response.extensions().get::<DropConnection>().is_some() {
-                        Err(std::io::Error::new(
-                            std::io::ErrorKind::ConnectionAborted,
-                            "connection dropped by fault",
-                        ))
-                    } else {
-                        Ok::<_, std::io::Error>(response)
-                    }
-                }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .keep_alive(true);
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(error = %e, "connection ended");
+        async move {
+            let response = handle(state, request).await;
+            if response.extensions().get::<DropConnection>().is_some() {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "connection dropped by fault",
+                ))
+            } else {
+                Ok(response)
             }
-        });
-    }
+        }
+    };
+    strata_http::serve(listener, handler, shutdown).await
 }
 
 /// Handles one request.
