@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod endpoint;
+pub mod fast_signing;
 pub mod runtime;
 pub mod signing;
 

@@ -2,6 +2,7 @@
 //! InvokeModelWithResponseStream over one pooled keep-alive HTTP client, with every failure
 //! classified once by its structured error type.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -13,7 +14,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use strata_core::{BedrockErrorKind, ErrorClass};
 
 use crate::endpoint::Endpoints;
-use crate::signing::{sign_headers, Scope};
+use crate::fast_signing::{sign_fixed, FixedRequest, SigningKeyCache};
+use crate::signing::Scope;
 
 /// Characters escaped in the `{modelId}` path label, as the SDKs do (`:` and `/` included).
 const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -121,6 +123,7 @@ impl std::fmt::Debug for RuntimeAnswer {
 pub struct BedrockRuntime {
     http: reqwest::Client,
     endpoints: Endpoints,
+    signing_keys: Arc<SigningKeyCache>,
 }
 
 impl BedrockRuntime {
@@ -132,7 +135,11 @@ impl BedrockRuntime {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| UpstreamError::connect(format!("cannot build the HTTP client: {e}")))?;
-        Ok(BedrockRuntime { http, endpoints })
+        Ok(BedrockRuntime {
+            http,
+            endpoints,
+            signing_keys: Arc::default(),
+        })
     }
 
     /// The URL of a call.
@@ -148,34 +155,39 @@ impl BedrockRuntime {
     /// Signs and sends a call.
     pub async fn send(&self, call: RuntimeCall<'_>, credentials: &Credentials) -> Result<RuntimeAnswer, UpstreamError> {
         let url = self.url(call.region, call.model_id, call.operation);
-        let mut headers = HeaderMap::new();
         let content_type = call.content_type.unwrap_or("application/json");
-        headers.insert(
-            "content-type",
-            HeaderValue::from_str(content_type).map_err(|e| invalid(e.to_string()))?,
-        );
-        if let Some(accept) = call.accept {
-            headers.insert(
-                "accept",
-                HeaderValue::from_str(accept).map_err(|e| invalid(e.to_string()))?,
-            );
-        }
         let host = url_host(&url).ok_or_else(|| invalid(format!("bad endpoint URL {url}")))?;
-        headers.insert("host", HeaderValue::from_str(host).map_err(|e| invalid(e.to_string()))?);
-        sign_headers(
-            "POST",
-            &url,
-            &mut headers,
-            &call.body,
-            credentials,
-            Scope {
-                region: call.region,
-                service: "bedrock",
-            },
-            SystemTime::now(),
-        )
-        .map_err(|e| invalid(e.to_string()))?;
-        headers.remove("host");
+        let path = url_path(&url);
+        let mut to_sign: Vec<(&str, &str)> = vec![("content-type", content_type)];
+        if let Some(accept) = call.accept {
+            to_sign.push(("accept", accept));
+        }
+        let fixed = FixedRequest {
+            method: "POST",
+            host,
+            path,
+            headers: &to_sign,
+            body: &call.body,
+        };
+        let scope = Scope {
+            region: call.region,
+            service: "bedrock",
+        };
+        let signature = sign_fixed(&fixed, credentials, scope, SystemTime::now(), &self.signing_keys);
+        let mut headers = HeaderMap::with_capacity(6);
+        for (name, value) in &to_sign {
+            headers.insert(*name, HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?);
+        }
+        let header = |v: &str| HeaderValue::from_str(v).map_err(|e| invalid(e.to_string()));
+        let mut authorization = header(&signature.authorization)?;
+        authorization.set_sensitive(true);
+        headers.insert("authorization", authorization);
+        headers.insert("x-amz-date", header(&signature.amz_date)?);
+        if let Some(token) = &signature.security_token {
+            let mut token = header(token)?;
+            token.set_sensitive(true);
+            headers.insert("x-amz-security-token", token);
+        }
         let request = self.http.post(&url).headers(headers).body(call.body.clone());
         let request = if call.operation.streams() {
             request
@@ -236,6 +248,12 @@ fn invalid(message: String) -> UpstreamError {
         message,
         retry_after: None,
     }
+}
+
+/// The path of a URL (everything after the authority).
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.find('/').map(|i| &rest[i..]).unwrap_or("/")
 }
 
 fn url_host(url: &str) -> Option<&str> {
