@@ -90,7 +90,7 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
                 },
             };
             if let Some(r) = &spec.region {
-                if !fleet.has_region(r) {
+                if !fleet.has_region(r) && r != crate::openai_compat::LOCAL_REGION {
                     return bad_request(format!("unknown region '{r}'"));
                 }
             }

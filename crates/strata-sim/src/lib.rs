@@ -12,6 +12,7 @@ pub mod error;
 pub mod faults;
 pub mod fleet;
 pub mod identity;
+pub mod openai_compat;
 pub mod quota;
 pub mod runtime;
 pub mod server;

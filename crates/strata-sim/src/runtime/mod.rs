@@ -77,7 +77,8 @@ impl Timing {
     }
 }
 
-fn timing(state: &SimState, placement: &Placement) -> Timing {
+/// The timing of one generation: the latency model with jitter, plus any added-latency fault.
+pub(crate) fn timing(state: &SimState, target: &crate::faults::Target<'_>) -> Timing {
     let latency = state.latency();
     let jitter = |d: f64| -> f64 {
         if latency.jitter > 0.0 {
@@ -89,10 +90,7 @@ fn timing(state: &SimState, placement: &Placement) -> Timing {
     let added = if state.faults.is_empty() {
         0
     } else {
-        match state
-            .faults
-            .take(&placement.target(), |k| matches!(k, FaultKind::Latency { .. }))
-        {
+        match state.faults.take(target, |k| matches!(k, FaultKind::Latency { .. })) {
             Some(FaultKind::Latency { added_ms }) => added_ms,
             _ => 0,
         }
@@ -169,7 +167,7 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
     let reply = crate::synth::respond(&prompt);
     let used = u64::from(input_tokens) + u64::from(reply.output_tokens()) * weight;
     state.quotas.refund(&placement.quota_key, reserved.saturating_sub(used));
-    let timing = timing(state, &placement);
+    let timing = timing(state, &placement.target());
     let flight = state.start_flight(&placement.region, &placement.model.id);
     let generated = Generated { prompt, reply };
 

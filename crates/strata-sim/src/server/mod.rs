@@ -108,6 +108,12 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         path_region: path_region.as_deref(),
     };
 
+    if raw_path == "/v1/chat/completions" && parts.method == Method::POST {
+        return crate::openai_compat::chat_completions(state, &parts.headers, &body).await;
+    }
+    if raw_path == "/v1/models" && parts.method == Method::GET {
+        return crate::openai_compat::list_models(state);
+    }
     if raw_path == "/" {
         let mut params = query;
         if parts.method == Method::POST {
