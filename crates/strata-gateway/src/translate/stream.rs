@@ -1,0 +1,194 @@
+//! ConverseStream events → OpenAI `chat.completion.chunk`s, with tool-call deltas indexed per
+//! call and one finish reason, then the usage chunk when asked.
+
+use serde_json::{json, Value};
+use strata_core::wire::converse::{
+    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent, MessageStopEvent,
+    MetadataEvent,
+};
+
+use super::finish_reason;
+
+/// Turns Converse stream events into chunk JSON strings (each becomes one `data:` line).
+#[derive(Debug)]
+pub struct StreamTranslator {
+    model: String,
+    id: String,
+    created: u64,
+    include_usage: bool,
+    started: bool,
+    finished: bool,
+    /// Converse content-block index → OpenAI tool-call index.
+    tool_blocks: Vec<(u32, usize)>,
+}
+
+impl StreamTranslator {
+    pub fn new(model: &str, id: &str, created: u64, include_usage: bool) -> Self {
+        StreamTranslator {
+            model: model.to_string(),
+            id: id.to_string(),
+            created,
+            include_usage,
+            started: false,
+            finished: false,
+            tool_blocks: Vec::new(),
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
+        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]})
+        .to_string()
+    }
+
+    fn start(&mut self, out: &mut Vec<String>) {
+        if !self.started {
+            self.started = true;
+            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+        }
+    }
+
+    /// Feeds one event (by its `:event-type` and JSON payload). Unknown events are skipped.
+    pub fn on_event(&mut self, event_type: &str, payload: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        match event_type {
+            "messageStart" => self.start(&mut out),
+            "contentBlockStart" => {
+                self.start(&mut out);
+                if let Ok(e) = serde_json::from_slice::<ContentBlockStartEvent>(payload) {
+                    let ContentBlockStart::ToolUse(t) = e.start;
+                    let index = self.tool_blocks.len();
+                    self.tool_blocks.push((e.content_block_index, index));
+                    out.push(self.chunk(
+                        json!({"tool_calls": [{"index": index, "id": t.tool_use_id, "type": "function",
+                        "function": {"name": t.name, "arguments": ""}}]}),
+                        None,
+                    ));
+                }
+            }
+            "contentBlockDelta" => {
+                self.start(&mut out);
+                if let Ok(e) = serde_json::from_slice::<ContentBlockDeltaEvent>(payload) {
+                    match e.delta {
+                        ContentBlockDelta::Text(t) => out.push(self.chunk(json!({"content": t}), None)),
+                        ContentBlockDelta::ToolUse(t) => {
+                            if let Some(&(_, index)) =
+                                self.tool_blocks.iter().find(|(b, _)| *b == e.content_block_index)
+                            {
+                                out.push(self.chunk(
+                                    json!({"tool_calls": [{"index": index, "function": {"arguments": t.input}}]}),
+                                    None,
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            "messageStop" => {
+                self.start(&mut out);
+                if let Ok(e) = serde_json::from_slice::<MessageStopEvent>(payload) {
+                    if !self.finished {
+                        self.finished = true;
+                        out.push(self.chunk(json!({}), Some(finish_reason(e.stop_reason))));
+                    }
+                }
+            }
+            "metadata" => {
+                if self.include_usage {
+                    if let Ok(e) = serde_json::from_slice::<MetadataEvent>(payload) {
+                        let u = e.usage;
+                        out.push(
+                            json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                                   "choices": [], "usage": {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
+                                   "total_tokens": u.total_tokens}})
+                            .to_string(),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Whether the finish reason was sent.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_of(chunks: &[String]) -> String {
+        chunks
+            .iter()
+            .filter_map(|c| serde_json::from_str::<Value>(c).ok())
+            .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn text_stream_with_usage() {
+        let mut t = StreamTranslator::new("m", "id", 1, true);
+        let mut out = Vec::new();
+        out.extend(t.on_event("messageStart", br#"{"role":"assistant"}"#));
+        out.extend(t.on_event(
+            "contentBlockDelta",
+            br#"{"delta":{"text":"Hello"},"contentBlockIndex":0}"#,
+        ));
+        out.extend(t.on_event(
+            "contentBlockDelta",
+            br#"{"delta":{"text":" world"},"contentBlockIndex":0}"#,
+        ));
+        out.extend(t.on_event("contentBlockStop", br#"{"contentBlockIndex":0}"#));
+        out.extend(t.on_event("messageStop", br#"{"stopReason":"max_tokens"}"#));
+        out.extend(t.on_event("messageStop", br#"{"stopReason":"end_turn"}"#));
+        out.extend(t.on_event(
+            "metadata",
+            br#"{"usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3},"metrics":{"latencyMs":1}}"#,
+        ));
+        assert_eq!(text_of(&out), "Hello world");
+        let finishes: Vec<Value> = out
+            .iter()
+            .map(|c| serde_json::from_str::<Value>(c).unwrap())
+            .filter(|v| v["choices"][0]["finish_reason"].is_string())
+            .collect();
+        assert_eq!(finishes.len(), 1, "one finish reason");
+        assert_eq!(finishes[0]["choices"][0]["finish_reason"], "length");
+        let last: Value = serde_json::from_str(out.last().unwrap()).unwrap();
+        assert_eq!(last["usage"]["total_tokens"], 3);
+    }
+
+    #[test]
+    fn tool_call_deltas_concatenate_to_json() {
+        let mut t = StreamTranslator::new("m", "id", 1, false);
+        let mut out = Vec::new();
+        out.extend(t.on_event(
+            "contentBlockStart",
+            br#"{"start":{"toolUse":{"toolUseId":"t1","name":"f"}},"contentBlockIndex":1}"#,
+        ));
+        out.extend(t.on_event(
+            "contentBlockDelta",
+            br#"{"delta":{"toolUse":{"input":"{\"a\":"}},"contentBlockIndex":1}"#,
+        ));
+        out.extend(t.on_event(
+            "contentBlockDelta",
+            br#"{"delta":{"toolUse":{"input":"1}"}},"contentBlockIndex":1}"#,
+        ));
+        out.extend(t.on_event("messageStop", br#"{"stopReason":"tool_use"}"#));
+        let args: String = out
+            .iter()
+            .map(|c| serde_json::from_str::<Value>(c).unwrap())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"a": 1}));
+        assert!(t.finished());
+    }
+}
