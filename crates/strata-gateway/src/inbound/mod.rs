@@ -24,6 +24,7 @@ pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/model/{*rest}", post(bedrock::handle))
         .route("/v1/models", get(openai::list_models))
+        .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/dashboard", get(dashboard::page))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(|| async { crate::telemetry::render() }))

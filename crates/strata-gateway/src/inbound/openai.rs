@@ -52,7 +52,291 @@ pub async fn list_models(State(state): State<Arc<GatewayState>>, headers: Header
         .iter()
         .enumerate()
         .filter(|(i, _)| config.tenants[tenant].may_use(*i))
+        // Only models the key can reach: at least one deployment inside its residency.
+        .filter(|(i, _)| {
+            state.routes.models[*i]
+                .iter()
+                .any(|r| r.reach.allowed_by(&config.tenants[tenant].residency))
+        })
         .map(|(_, m)| json!({"id": m.name, "object": "model", "created": 0, "owned_by": "strata"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// The OpenAI error for a pipeline failure.
+fn pipeline_error_openai(e: &crate::pipeline::PipelineError) -> Response {
+    use crate::pipeline::PipelineError as P;
+    use strata_core::ErrorClass as C;
+    match e {
+        P::ModelNotAllowed(m) => openai_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            Some("model"),
+            format!("The model `{m}` does not exist or you do not have access to it."),
+        ),
+        P::NoCandidate { reasons, .. } if super::errors::busy(reasons) => openai_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            Some("rate_limit_exceeded"),
+            None,
+            e.to_string(),
+        ),
+        P::NoCandidate { .. } => openai_error(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            Some("no_allowed_deployment"),
+            Some("model"),
+            e.to_string(),
+        ),
+        P::Deadline(_) => openai_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout_error",
+            Some("timeout"),
+            None,
+            e.to_string(),
+        ),
+        P::Upstream(u) => {
+            let (status, kind, code) = match u.class {
+                C::Throttled => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "rate_limit_exceeded"),
+                C::ColdStart => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "model_not_ready"),
+                C::Unavailable | C::Connect => (StatusCode::BAD_GATEWAY, "server_error", "upstream_unavailable"),
+                C::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout_error", "timeout"),
+                C::Invalid => (StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request"),
+                C::Denied => (StatusCode::FORBIDDEN, "permission_error", "upstream_access_denied"),
+                C::NotFound => (StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found"),
+            };
+            openai_error(status, kind, Some(code), None, u.message.clone())
+        }
+    }
+}
+
+/// `POST /v1/chat/completions`: translated to Converse / ConverseStream and routed like any
+/// Bedrock call; the answer (or stream) is translated back.
+pub async fn chat_completions(
+    State(state): State<Arc<GatewayState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let tenant = match tenant_of(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let body = match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return openai_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                Some("request_too_large"),
+                None,
+                format!("The request body is larger than {} bytes.", super::MAX_BODY_BYTES),
+            )
+        }
+    };
+    let request: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("invalid_json"),
+                None,
+                format!("The body is not valid JSON: {e}"),
+            )
+        }
+    };
+    let (converse, options) = match crate::translate::request::chat_to_converse(&request) {
+        Ok(t) => t,
+        Err(e) => {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("invalid_request"),
+                e.param.as_deref(),
+                e.message,
+            )
+        }
+    };
+    let config = &state.config;
+    let Some(&model) = config
+        .model_by_name
+        .get(&options.model)
+        .filter(|&&m| config.tenants[tenant].may_use(m))
+    else {
+        return pipeline_error_openai(&crate::pipeline::PipelineError::ModelNotAllowed(options.model));
+    };
+    let converse_body = match serde_json::to_vec(&converse) {
+        Ok(b) => bytes::Bytes::from(b),
+        Err(e) => {
+            return openai_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                None,
+                None,
+                e.to_string(),
+            )
+        }
+    };
+    let max_tokens = converse
+        .inference_config
+        .as_ref()
+        .and_then(|c| c.max_tokens)
+        .unwrap_or(1000);
+    let spec = crate::pipeline::CallSpec {
+        operation: if options.stream {
+            strata_aws::RuntimeOperation::ConverseStream
+        } else {
+            strata_aws::RuntimeOperation::Converse
+        },
+        estimated_tokens: (body.len() as u64 / 4).max(1) + u64::from(max_tokens),
+        body: converse_body,
+        content_type: None,
+        accept: None,
+    };
+    let started = std::time::Instant::now();
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let id = format!("chatcmpl-{}", strata_http::new_request_id().replace('-', ""));
+    let outcome = match crate::pipeline::run(&state, tenant, model, &spec).await {
+        Ok(o) => o,
+        Err(e) => {
+            crate::telemetry::request_done(&options.model, "openai", "error", started.elapsed());
+            return pipeline_error_openai(&e);
+        }
+    };
+    if outcome.model != model {
+        crate::telemetry::fell_back(&options.model, &config.models[outcome.model].name);
+    }
+    crate::telemetry::request_done(&options.model, "openai", "ok", started.elapsed());
+    let route = outcome.route.label.clone();
+    let mut response = match outcome.answer {
+        crate::pipeline::Answer::Complete { body, .. } => {
+            match serde_json::from_slice::<strata_core::wire::converse::ConverseResponse>(&body) {
+                Ok(r) => axum::Json(crate::translate::response::converse_to_chat(
+                    &r,
+                    &options.model,
+                    &id,
+                    created,
+                ))
+                .into_response(),
+                Err(e) => openai_error(
+                    StatusCode::BAD_GATEWAY,
+                    "server_error",
+                    Some("bad_upstream_answer"),
+                    None,
+                    format!("the upstream answer could not be read: {e}"),
+                ),
+            }
+        }
+        crate::pipeline::Answer::Stream { first, rest, .. } => {
+            let translator =
+                crate::translate::stream::StreamTranslator::new(&options.model, &id, created, options.include_usage);
+            let mut response = Response::new(axum::body::Body::from_stream(sse_stream(first, rest, translator)));
+            response.headers_mut().insert(
+                "content-type",
+                axum::http::HeaderValue::from_static("text/event-stream"),
+            );
+            response
+                .headers_mut()
+                .insert("cache-control", axum::http::HeaderValue::from_static("no-cache"));
+            response
+        }
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&route) {
+        response.headers_mut().insert("x-strata-route", v);
+    }
+    response
+}
+
+/// Decodes the upstream event stream as it arrives and sends each translated chunk as an SSE
+/// `data:` line; a failure mid-stream ends with an error event, never a silent truncation.
+fn sse_stream(
+    first: bytes::Bytes,
+    rest: futures::stream::BoxStream<'static, Result<bytes::Bytes, strata_aws::UpstreamError>>,
+    translator: crate::translate::stream::StreamTranslator,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    use futures::StreamExt;
+    use strata_core::eventstream::{FrameReader, StreamFrame};
+    struct State {
+        reader: FrameReader,
+        translator: crate::translate::stream::StreamTranslator,
+        rest: futures::stream::BoxStream<'static, Result<bytes::Bytes, strata_aws::UpstreamError>>,
+        pending: Option<bytes::Bytes>,
+        done: bool,
+    }
+    fn data(json: &str) -> String {
+        format!("data: {json}\n\n")
+    }
+    fn error_event(message: &str) -> String {
+        data(&serde_json::json!({"error": {"message": message, "type": "server_error", "code": "upstream_stream_error"}}).to_string())
+    }
+    let state = State {
+        reader: FrameReader::new(),
+        translator,
+        rest,
+        pending: Some(first),
+        done: false,
+    };
+    futures::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let chunk = match s.pending.take() {
+            Some(c) => Some(Ok(c)),
+            None => s.rest.next().await,
+        };
+        let mut out = String::new();
+        match chunk {
+            None => {
+                if !s.translator.finished() {
+                    out.push_str(&error_event("the upstream stream ended before the answer was complete"));
+                }
+                out.push_str("data: [DONE]\n\n");
+                s.done = true;
+            }
+            Some(Err(e)) => {
+                out.push_str(&error_event(&e.message));
+                s.done = true;
+            }
+            Some(Ok(bytes)) => {
+                s.reader.push(&bytes);
+                loop {
+                    match s.reader.next_frame() {
+                        Ok(None) => break,
+                        Ok(Some(StreamFrame::Event { event_type, payload })) => {
+                            for c in s.translator.on_event(&event_type, &payload) {
+                                out.push_str(&data(&c));
+                            }
+                        }
+                        Ok(Some(StreamFrame::Exception {
+                            exception_type,
+                            payload,
+                        })) => {
+                            let message = serde_json::from_slice::<serde_json::Value>(&payload)
+                                .ok()
+                                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                                .unwrap_or(exception_type);
+                            out.push_str(&error_event(&message));
+                            s.done = true;
+                            break;
+                        }
+                        Ok(Some(StreamFrame::Error { message, .. })) => {
+                            out.push_str(&error_event(&message));
+                            s.done = true;
+                            break;
+                        }
+                        Err(e) => {
+                            out.push_str(&error_event(&e.to_string()));
+                            s.done = true;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Some((Ok(bytes::Bytes::from(out)), s))
+    })
 }

@@ -1,0 +1,98 @@
+"""`strata serve` in front of the emulator, driven by the real `openai` client through
+/v1/chat/completions: text, streaming with usage, tool calls both ways, residency, fallbacks,
+errors in OpenAI's shape."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from openai import OpenAI
+
+from gatewaylib import Gateway
+from simlib import find_binary
+from test_gateway_bedrock import NOVA, US_SONNET, config
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "weather by city", "parameters": {
+    "type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}}]
+
+
+@pytest.fixture
+def gw(sim, tmp_path):
+    g = Gateway(find_binary(), config(sim), tmp_path)
+    yield g
+    alive = g.proc.poll() is None
+    g.stop()
+    assert alive, g.stderr()
+
+
+def client(gw, key="sk-test-us-000001"):
+    return OpenAI(base_url=gw.endpoint + "/v1", api_key=key, max_retries=0, timeout=20)
+
+
+def test_chat_and_stream_agree(gw):
+    c = client(gw)
+    r = c.chat.completions.create(model="claude", messages=[{"role": "system", "content": "be brief"},
+                                                             {"role": "user", "content": "hello"}])
+    text = r.choices[0].message.content
+    assert text and r.choices[0].finish_reason == "stop"
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    chunks = list(c.chat.completions.create(model="claude", stream=True, stream_options={"include_usage": True},
+                                            messages=[{"role": "system", "content": "be brief"},
+                                                      {"role": "user", "content": "hello"}]))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == text
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage.completion_tokens == r.usage.completion_tokens
+    short = c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "hello"}], max_completion_tokens=4)
+    assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 4
+
+
+def test_tool_calls_both_directions(gw):
+    c = client(gw)
+    first = c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "weather in Oslo"}],
+                                      tools=TOOLS, tool_choice="required")
+    assert first.choices[0].finish_reason == "tool_calls"
+    call = first.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
+    follow = c.chat.completions.create(model="claude", tools=TOOLS, messages=[
+        {"role": "user", "content": "weather in Oslo"},
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "cold"}])
+    assert follow.choices[0].finish_reason == "stop" and follow.choices[0].message.content
+    streamed = c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "weather"}],
+                                         tools=TOOLS, tool_choice={"type": "function", "function": {"name": "get_weather"}},
+                                         stream=True)
+    args = "".join(ch.choices[0].delta.tool_calls[0].function.arguments or ""
+                   for ch in streamed if ch.choices and ch.choices[0].delta.tool_calls)
+    assert "city" in json.loads(args)
+
+
+def test_openai_shaped_errors(gw):
+    c = client(gw)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}], n=2)
+    assert e.value.body["param"] == "n"
+    with pytest.raises(openai.NotFoundError):
+        c.chat.completions.create(model="missing", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.AuthenticationError):
+        client(gw, "sk-not-a-key-000").chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="claude", messages=[])
+
+
+def test_throttling_retried_and_outage_falls_back(sim, gw):
+    c = client(gw)
+    sim.add_fault(kind="throttle", account="prod-us", model=US_SONNET, count=1)
+    assert c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}]).choices
+    sim.add_fault(kind="outage", model=US_SONNET)
+    r = c.chat.completions.with_raw_response.create(model="claude", messages=[{"role": "user", "content": "x"}])
+    assert r.headers["x-strata-route"].endswith(NOVA)
+
+
+def test_models_lists_only_reachable_models(gw):
+    us = {m.id for m in client(gw).models.list()}
+    eu = {m.id for m in client(gw, "sk-test-eu-000001").models.list()}
+    assert {"claude", "nova", "claude-eu"} <= us
+    assert eu == {"claude-eu"}, eu
