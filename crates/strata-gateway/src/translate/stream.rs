@@ -94,17 +94,15 @@ impl StreamTranslator {
                     }
                 }
             }
-            "metadata" => {
-                if self.include_usage {
-                    if let Ok(e) = serde_json::from_slice::<MetadataEvent>(payload) {
-                        let u = e.usage;
-                        out.push(
+            "metadata" if self.include_usage => {
+                if let Ok(e) = serde_json::from_slice::<MetadataEvent>(payload) {
+                    let u = e.usage;
+                    out.push(
                             json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                                    "choices": [], "usage": {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
                                    "total_tokens": u.total_tokens}})
                             .to_string(),
                         );
-                    }
                 }
             }
             _ => {}
