@@ -96,3 +96,33 @@ def test_models_lists_only_reachable_models(gw):
     eu = {m.id for m in client(gw, "sk-test-eu-000001").models.list()}
     assert {"claude", "nova", "claude-eu"} <= us
     assert eu == {"claude-eu"}, eu
+
+
+def test_openai_compatible_upstream_for_an_unrestricted_tenant(sim, fleet, tmp_path):
+    key = next(k["token"] for a in fleet.accounts for k in a.get("api_keys", []))
+    text = config(sim).replace("models:", f"""providers:
+  - {{name: local-vllm, type: openai, base_url: "{sim.endpoint}/v1", api_key: "{key}"}}
+models:
+  - name: local-llama
+    deployments:
+      - {{provider: local-vllm, model: meta.llama3-3-70b-instruct-v1:0}}""", 1).replace(
+        "models: [nova]}", "models: [nova, local-llama]}")
+    g = Gateway(find_binary(), text, tmp_path)
+    try:
+        lab = client(g, "sk-test-any-00001")
+        r = lab.chat.completions.with_raw_response.create(model="local-llama", messages=[{"role": "user", "content": "hi"}])
+        assert r.headers["x-strata-route"] == "local-vllm/meta.llama3-3-70b-instruct-v1:0"
+        assert r.parse().model == "local-llama" and r.parse().choices[0].message.content
+        chunks = list(lab.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "hi"}], stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == r.parse().choices[0].message.content
+        assert {i["region"] for i in sim.invocations()} == {"local"}
+        # Where a self-hosted server runs is unknown, so a residency-bound tenant never reaches it.
+        us = client(g)
+        with pytest.raises(openai.PermissionDeniedError):
+            us.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "hi"}])
+        # Upstream throttling comes back as OpenAI's 429 once retries are spent.
+        sim.add_fault(kind="throttle", model="meta.llama3-3-70b-instruct-v1:0", region="local")
+        with pytest.raises(openai.RateLimitError):
+            lab.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        g.stop()

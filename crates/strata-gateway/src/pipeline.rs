@@ -29,6 +29,9 @@ pub struct CallSpec {
     pub accept: Option<String>,
     /// Estimated tokens, for local TPM budgets.
     pub estimated_tokens: u64,
+    /// The original OpenAI chat request, when the call came through `/v1/chat/completions`:
+    /// OpenAI-compatible deployments get it (with their model name) instead of the Converse body.
+    pub openai_request: Option<serde_json::Value>,
 }
 
 /// A successful answer and where it came from.
@@ -50,6 +53,14 @@ pub enum Answer {
     Stream {
         headers: HeaderMap,
         first: Bytes,
+        rest: BoxStream<'static, Result<Bytes, UpstreamError>>,
+    },
+    /// An OpenAI-compatible upstream's `chat.completion` JSON.
+    OpenAiComplete {
+        body: Bytes,
+    },
+    /// An OpenAI-compatible upstream's SSE stream, relayed as is.
+    OpenAiStream {
         rest: BoxStream<'static, Result<Bytes, UpstreamError>>,
     },
 }
@@ -145,6 +156,12 @@ pub async fn run_over(
             let mut tried = false;
             for index in order {
                 let route = &routes[index];
+                if spec.openai_request.is_none() && matches!(route.deployment.target, Target::OpenAi { .. }) {
+                    if first_pass {
+                        reasons.push(format!("{} speaks only the OpenAI API", route.label));
+                    }
+                    continue;
+                }
                 if !route.reach.allowed_by(&tenant.residency) {
                     if first_pass {
                         reasons.push(format!("{} may run outside the tenant's residency", route.label));
@@ -251,13 +268,23 @@ async fn attempt(
                 }
             }
         }
-        Target::OpenAi { .. } => Err(UpstreamError {
-            class: ErrorClass::Invalid,
-            kind: None,
-            status: None,
-            message: "OpenAI-compatible upstreams are not wired into the Bedrock-native API".into(),
-            retry_after: None,
-        }),
+        Target::OpenAi { provider, model } => {
+            let Some(request) = &spec.openai_request else {
+                return Err(UpstreamError {
+                    class: ErrorClass::NotFound,
+                    kind: None,
+                    status: None,
+                    message: "OpenAI-compatible deployments serve only the /v1 API".into(),
+                    retry_after: None,
+                });
+            };
+            let mut request = request.clone();
+            request["model"] = serde_json::Value::String(model.clone());
+            state
+                .upstreams
+                .call_openai(*provider, &request, remaining(deadline))
+                .await
+        }
     }
 }
 

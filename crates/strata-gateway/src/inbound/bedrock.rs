@@ -112,6 +112,7 @@ pub async fn handle(
         content_type: header("content-type"),
         accept: header("accept"),
         body,
+        openai_request: None,
     };
     let started = std::time::Instant::now();
     let asked = groups.first().map(|(m, _)| *m);
@@ -159,6 +160,13 @@ fn concrete_id_routes(state: &GatewayState, tenant: usize, model_id: &str) -> Ve
 fn answer_response(answer: Answer, route_label: &str) -> Response {
     let (headers, body) = match answer {
         Answer::Complete { headers, body } => (headers, Body::from(body)),
+        // The pipeline never picks OpenAI-compatible deployments for Bedrock-native calls.
+        Answer::OpenAiComplete { .. } | Answer::OpenAiStream { .. } => {
+            return bedrock_error(
+                BedrockErrorKind::InternalServerException,
+                "an OpenAI-compatible upstream answered a Bedrock call",
+            )
+        }
         Answer::Stream { headers, first, rest } => {
             let relayed = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(first) }).chain(rest.scan(
                 false,

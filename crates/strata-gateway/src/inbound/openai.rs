@@ -193,6 +193,7 @@ pub async fn chat_completions(
         body: converse_body,
         content_type: None,
         accept: None,
+        openai_request: Some(request.clone()),
     };
     let started = std::time::Instant::now();
     let created = std::time::SystemTime::now()
@@ -230,6 +231,36 @@ pub async fn chat_completions(
                     format!("the upstream answer could not be read: {e}"),
                 ),
             }
+        }
+        crate::pipeline::Answer::OpenAiComplete { body } => match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(mut answer) => {
+                answer["model"] = serde_json::Value::String(options.model.clone());
+                axum::Json(answer).into_response()
+            }
+            Err(e) => openai_error(
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                Some("bad_upstream_answer"),
+                None,
+                format!("the upstream answer could not be read: {e}"),
+            ),
+        },
+        crate::pipeline::Answer::OpenAiStream { rest } => {
+            use futures::StreamExt;
+            let relayed = rest.map(|chunk| {
+                Ok::<bytes::Bytes, std::io::Error>(chunk.unwrap_or_else(|e| {
+                    bytes::Bytes::from(format!(
+                        "data: {}\n\n",
+                        serde_json::json!({"error": {"message": format!("upstream stream failed: {}", e.message), "type": "server_error"}})
+                    ))
+                }))
+            });
+            let mut response = Response::new(axum::body::Body::from_stream(relayed));
+            response.headers_mut().insert(
+                "content-type",
+                axum::http::HeaderValue::from_static("text/event-stream"),
+            );
+            response
         }
         crate::pipeline::Answer::Stream { first, rest, .. } => {
             let translator =

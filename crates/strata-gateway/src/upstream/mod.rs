@@ -25,6 +25,10 @@ pub enum SetupError {
 #[derive(Debug)]
 pub struct Upstreams {
     pub bedrock: BedrockRuntime,
+    /// Pooled client for OpenAI-compatible providers.
+    pub http: reqwest::Client,
+    /// (base URL, API key) per provider, indexed like `config.providers`.
+    pub providers: Vec<(String, Option<String>)>,
     /// Indexed like `config.file.accounts`.
     pub accounts: Vec<AccountCredentials>,
 }
@@ -54,8 +58,21 @@ impl Upstreams {
                 })?;
             accounts.push(creds);
         }
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| SetupError::Client(openai_error(ErrorClass::Connect, None, e.to_string())))?;
+        let providers = config
+            .providers
+            .iter()
+            .map(|p| (p.base_url.trim_end_matches('/').to_string(), p.api_key.clone()))
+            .collect();
         Ok(Upstreams {
             bedrock: BedrockRuntime::new(endpoints).map_err(SetupError::Client)?,
+            http,
+            providers,
             accounts,
         })
     }
@@ -79,6 +96,74 @@ impl Upstreams {
             }
         }
         result
+    }
+    /// Calls an OpenAI-compatible provider's `/chat/completions` with an OpenAI request.
+    pub async fn call_openai(
+        &self,
+        provider: usize,
+        request: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<crate::pipeline::Answer, UpstreamError> {
+        use futures::StreamExt;
+        let Some((base, key)) = self.providers.get(provider) else {
+            return Err(denied(format!("provider #{provider} is not configured")));
+        };
+        let stream = request
+            .get("stream")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        let mut call = self.http.post(format!("{base}/chat/completions")).json(request);
+        if let Some(key) = key {
+            call = call.bearer_auth(key);
+        }
+        if !stream {
+            call = call.timeout(timeout);
+        }
+        let response = match tokio::time::timeout(timeout, call.send()).await {
+            Err(_) => {
+                return Err(openai_error(
+                    ErrorClass::Timeout,
+                    None,
+                    format!("no answer from {base} within {timeout:?}"),
+                ))
+            }
+            Ok(Err(e)) if e.is_timeout() => return Err(openai_error(ErrorClass::Timeout, None, e.to_string())),
+            Ok(Err(e)) => return Err(openai_error(ErrorClass::Connect, None, e.to_string())),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let message = body
+                .pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("upstream error")
+                .to_string();
+            return Err(openai_error(ErrorClass::of_status(status), Some(status), message));
+        }
+        if stream {
+            let rest = response
+                .bytes_stream()
+                .map(|c| c.map_err(|e| openai_error(ErrorClass::Connect, Some(200), e.to_string())))
+                .boxed();
+            Ok(crate::pipeline::Answer::OpenAiStream { rest })
+        } else {
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| openai_error(ErrorClass::Connect, Some(200), e.to_string()))?;
+            Ok(crate::pipeline::Answer::OpenAiComplete { body })
+        }
+    }
+}
+
+fn openai_error(class: ErrorClass, status: Option<u16>, message: String) -> UpstreamError {
+    UpstreamError {
+        class,
+        kind: None,
+        status,
+        message,
+        retry_after: None,
     }
 }
 
