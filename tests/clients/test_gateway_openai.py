@@ -126,3 +126,31 @@ models:
             lab.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "hi"}])
     finally:
         g.stop()
+
+
+def test_bad_input_never_breaks_the_gateway(gw):
+    import socket
+
+    import requests
+    url = gw.endpoint + "/v1/chat/completions"
+    auth = {"Authorization": "Bearer sk-test-us-000001", "content-type": "application/json"}
+    # A slow client holding a half-sent request does not block anyone else.
+    slow = socket.create_connection(("127.0.0.1", gw.port))
+    slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    cases = [
+        (b"{not json", 400),
+        (b'{"model": 5, "messages": []}', 400),
+        (b'{"model": "claude", "messages": "hi"}', 400),
+        (b'{"model": "claude", "messages": [{"role": "user", "content": "hi"}], "max_tokens": "many"}', 400),
+        (b"[1,2,3]", 400),
+    ]
+    for body, status in cases:
+        r = requests.post(url, data=body, headers=auth, timeout=10)
+        assert r.status_code == status, (body, r.text)
+        assert r.json()["error"]["message"]
+    huge = b'{"model":"claude","messages":[{"role":"user","content":"' + b"x" * (21 * 1024 * 1024) + b'"}]}'
+    r = requests.post(url, data=huge, headers=auth, timeout=30)
+    assert r.status_code == 413 and r.json()["error"]["type"] == "invalid_request_error"
+    r = requests.post(url, json={"model": "claude", "messages": [{"role": "user", "content": "still fine?"}]}, headers=auth, timeout=10)
+    assert r.status_code == 200 and r.headers["x-request-id"]
+    slow.close()
