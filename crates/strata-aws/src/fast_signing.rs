@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
@@ -79,22 +79,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `20250102T030405Z` and `20250102` for a time.
 pub fn amz_date(time: SystemTime) -> (String, String) {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d, h, mi, sec) = strata_core::clock::utc_parts(time);
     let day = format!("{y:04}{m:02}{d:02}");
-    (
-        format!("{day}T{:02}{:02}{:02}Z", rem / 3600, rem / 60 % 60, rem % 60),
-        day,
-    )
+    (format!("{day}T{h:02}{mi:02}{sec:02}Z"), day)
 }
 
 /// URI-encodes the already-encoded path once more, as SigV4 does for every service but S3.
@@ -170,7 +157,7 @@ mod tests {
     use super::*;
     use http::{HeaderMap, HeaderValue};
     use proptest::prelude::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn reference(request: &FixedRequest<'_>, creds: &Credentials, scope: Scope<'_>, time: SystemTime) -> String {
         let mut headers = HeaderMap::new();

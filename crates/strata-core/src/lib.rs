@@ -5,6 +5,7 @@
 //! retry class; [`wire`] holds the serde shapes of Bedrock's JSON and [`eventstream`] its binary
 //! stream framing. Nothing here does I/O.
 
+pub mod clock;
 pub mod error_class;
 pub mod error_kind;
 pub mod eventstream;
