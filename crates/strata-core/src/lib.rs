@@ -5,6 +5,7 @@
 //! retry class; [`wire`] holds the serde shapes of Bedrock's JSON and [`eventstream`] its binary
 //! stream framing. Nothing here does I/O.
 
+pub mod catalog;
 pub mod clock;
 pub mod error_class;
 pub mod error_kind;
@@ -14,6 +15,7 @@ pub mod region;
 pub mod residency;
 pub mod wire;
 
+pub use catalog::{Access, AccessState, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, RegionScan};
 pub use error_class::ErrorClass;
 pub use error_kind::BedrockErrorKind;
 pub use ids::{AccountId, IdError, ModelRef};

@@ -1,14 +1,17 @@
-//! Routing decisions, free of I/O: in what order to try a logical model's candidates
+//! Routing decisions, free of I/O: which candidates a logical model has given the availability
+//! catalog ([`compile`]), in what order to try a logical model's candidates
 //! ([`strategy`]), which are cooling down after failures ([`health`]), how long to wait before a
 //! retry ([`backoff`]), and whether a candidate's own request/token budget allows a call
 //! ([`limits`]).
 
 pub mod backoff;
+pub mod compile;
 pub mod health;
 pub mod limits;
 pub mod strategy;
 
 pub use backoff::Backoff;
+pub use compile::{admit, check_configured, compile_intent, AccountShare, Candidate, Compiled, Exclusion, Intent, Layer, Origin, ProfileIndex, Reach};
 pub use health::{CooldownPolicy, Health};
 pub use limits::{Budget, LocalLimiter};
 pub use strategy::{order_candidates, CandidateView, Strategy};
