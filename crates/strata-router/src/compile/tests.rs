@@ -342,10 +342,13 @@ proptest! {
             if !allowed.is_empty() {
                 match &c.reach {
                     Reach::Regions(set) => for x in set.regions() { prop_assert!(policy.allows_region(x)); },
-                    Reach::Zone(zone) => prop_assert!(match &policy {
-                        ResidencyPolicy::Any => true,
-                        ResidencyPolicy::Only(places) => places.contains(&Place::Zone(*zone)),
-                    }),
+                    Reach::Zone(zone) => {
+                        let inside = match &policy {
+                            ResidencyPolicy::Any => true,
+                            ResidencyPolicy::Only(places) => places.contains(&Place::Zone(*zone)),
+                        };
+                        prop_assert!(inside, "zone {zone:?} admitted under {policy:?}");
+                    }
                     Reach::Anywhere => prop_assert_eq!(&policy, &ResidencyPolicy::Any),
                 }
             }
