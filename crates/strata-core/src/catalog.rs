@@ -364,10 +364,22 @@ mod tests {
         ));
         c.insert(scan("a", "eu-north-1", None));
         assert_eq!(c.access("a", &region("eu-west-1"), "m.one"), AccessState::Granted);
-        assert!(matches!(c.access("a", &region("eu-west-3"), "m.one"), AccessState::Denied(_)));
-        assert!(matches!(c.access("a", &region("eu-north-1"), "m.one"), AccessState::Unknown(_)));
-        assert!(matches!(c.access("a", &region("us-east-1"), "m.one"), AccessState::Unknown(_)));
-        assert!(matches!(c.access("a", &region("eu-west-1"), "m.two"), AccessState::Denied(_)));
+        assert!(matches!(
+            c.access("a", &region("eu-west-3"), "m.one"),
+            AccessState::Denied(_)
+        ));
+        assert!(matches!(
+            c.access("a", &region("eu-north-1"), "m.one"),
+            AccessState::Unknown(_)
+        ));
+        assert!(matches!(
+            c.access("a", &region("us-east-1"), "m.one"),
+            AccessState::Unknown(_)
+        ));
+        assert!(matches!(
+            c.access("a", &region("eu-west-1"), "m.two"),
+            AccessState::Denied(_)
+        ));
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub mod region;
 pub mod residency;
 pub mod wire;
 
-pub use catalog::{Access, AccessState, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, RegionScan};
+pub use catalog::{
+    Access, AccessState, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, RegionScan,
+};
 pub use error_class::ErrorClass;
 pub use error_kind::BedrockErrorKind;
 pub use ids::{AccountId, IdError, ModelRef};

@@ -11,7 +11,10 @@ pub mod limits;
 pub mod strategy;
 
 pub use backoff::Backoff;
-pub use compile::{admit, check_configured, compile_intent, AccountShare, Candidate, Compiled, Exclusion, Intent, Layer, Origin, ProfileIndex, Reach};
+pub use compile::{
+    admit, check_configured, compile_intent, AccountShare, Candidate, Compiled, Exclusion, Intent, Layer, Origin,
+    ProfileIndex, Reach,
+};
 pub use health::{CooldownPolicy, Health};
 pub use limits::{Budget, LocalLimiter};
 pub use strategy::{order_candidates, CandidateView, Strategy};

@@ -15,7 +15,9 @@ mod tests;
 use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
-use strata_core::{AccessState, Catalog, ExecutionSet, Geography, ModelRef, ProfileEntry, Region, RegionScan, ResidencyPolicy};
+use strata_core::{
+    AccessState, Catalog, ExecutionSet, Geography, ModelRef, ProfileEntry, Region, RegionScan, ResidencyPolicy,
+};
 
 pub use reach::Reach;
 
@@ -160,7 +162,10 @@ pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileInde
     let wanted = |region: &Region| intent.regions.as_ref().is_none_or(|r| r.contains(region));
     for share in &intent.accounts {
         if let Some(priority) = position(&intent.layers, Layer::InRegion) {
-            for scan in catalog.scans_of(&share.account).filter(|s| s.has_data() && wanted(&s.region)) {
+            for scan in catalog
+                .scans_of(&share.account)
+                .filter(|s| s.has_data() && wanted(&s.region))
+            {
                 let Some(entry) = scan.models.get(base) else {
                     continue;
                 };

@@ -47,7 +47,8 @@ impl Reach {
             },
             Reach::Zone(zone) => {
                 let inside = places.contains(&Place::Zone(*zone))
-                    || (matches!(zone, Geography::Jp | Geography::Au) && places.contains(&Place::Zone(Geography::Apac)));
+                    || (matches!(zone, Geography::Jp | Geography::Au)
+                        && places.contains(&Place::Zone(Geography::Apac)));
                 if inside {
                     Ok(())
                 } else {
@@ -92,8 +93,13 @@ mod tests {
         assert!(eu_profile.check(&eu).is_ok() && in_region.check(&eu).is_ok());
         assert!(global.check(&eu).is_err() && global.check(&any).is_ok());
         assert!(in_region.check(&west1).is_ok());
-        assert!(eu_profile.check(&west1).is_err(), "destinations unknown: not provably inside eu-west-1");
+        assert!(
+            eu_profile.check(&west1).is_err(),
+            "destinations unknown: not provably inside eu-west-1"
+        );
         assert!(jp.check(&apac).is_ok());
-        assert!(Reach::guess(&region("us-east-1"), "us.amazon.nova-pro-v1:0").check(&eu).is_err());
+        assert!(Reach::guess(&region("us-east-1"), "us.amazon.nova-pro-v1:0")
+            .check(&eu)
+            .is_err());
     }
 }

@@ -87,8 +87,18 @@ fn compile(catalog: &Catalog, layers: &[Layer]) -> Compiled {
 fn a_profile_needs_access_in_every_destination() {
     let eu = profile("eu", &["eu-west-1", "eu-central-1", "eu-south-2"]);
     let mut catalog = Catalog::default();
-    catalog.insert(scan("prod", "eu-west-1", vec![model(true, Some(Access::GRANTED))], vec![eu.clone()]));
-    catalog.insert(scan("prod", "eu-central-1", vec![model(true, Some(Access::GRANTED))], vec![eu.clone()]));
+    catalog.insert(scan(
+        "prod",
+        "eu-west-1",
+        vec![model(true, Some(Access::GRANTED))],
+        vec![eu.clone()],
+    ));
+    catalog.insert(scan(
+        "prod",
+        "eu-central-1",
+        vec![model(true, Some(Access::GRANTED))],
+        vec![eu.clone()],
+    ));
     let denied = Access {
         authorized: false,
         ..Access::GRANTED
@@ -104,10 +114,15 @@ fn a_profile_needs_access_in_every_destination() {
     assert_eq!(ids, vec![("eu-central-1", BASE), ("eu-west-1", BASE)]);
     let reasons: Vec<&str> = compiled.excluded.iter().map(|e| e.reason.as_str()).collect();
     assert!(
-        reasons.iter().any(|r| r.contains("destination eu-south-2") && r.contains("not authorized")),
+        reasons
+            .iter()
+            .any(|r| r.contains("destination eu-south-2") && r.contains("not authorized")),
         "{reasons:?}"
     );
-    assert!(reasons.iter().any(|r| r.contains("only through a profile")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("only through a profile")),
+        "{reasons:?}"
+    );
     // Grant it, and the profile appears from all three source regions with its destinations.
     catalog.insert(scan(
         "prod",
@@ -116,7 +131,11 @@ fn a_profile_needs_access_in_every_destination() {
         vec![profile("eu", &["eu-west-1", "eu-central-1", "eu-south-2"])],
     ));
     let compiled = compile(&catalog, &all);
-    let profiles: Vec<&Candidate> = compiled.candidates.iter().filter(|c| c.layer == Layer::Geography).collect();
+    let profiles: Vec<&Candidate> = compiled
+        .candidates
+        .iter()
+        .filter(|c| c.layer == Layer::Geography)
+        .collect();
     assert_eq!(profiles.len(), 3);
     assert_eq!(profiles[0].priority, 1);
     assert_eq!(profiles[0].reach.regions().unwrap().regions().count(), 3);
@@ -137,7 +156,11 @@ fn layers_not_asked_for_are_not_compiled_and_unscanned_destinations_are_unknown(
     let compiled = compile(&catalog, &[Layer::Global]);
     assert!(compiled.candidates.is_empty());
     assert_eq!(compiled.excluded.len(), 1);
-    assert!(compiled.excluded[0].reason.contains("access unknown"), "{:?}", compiled.excluded);
+    assert!(
+        compiled.excluded[0].reason.contains("access unknown"),
+        "{:?}",
+        compiled.excluded
+    );
 }
 
 #[test]
@@ -198,15 +221,17 @@ fn scan_spec() -> impl Strategy<Value = ScanSpec> {
         0u8..4,
         proptest::collection::vec((0u8..4, proptest::collection::vec(0..REGIONS.len(), 0..5)), 0..3),
     )
-        .prop_map(|(account, region, state, listed, on_demand, access, profiles)| ScanSpec {
-            account,
-            region,
-            state,
-            listed,
-            on_demand,
-            access,
-            profiles,
-        })
+        .prop_map(
+            |(account, region, state, listed, on_demand, access, profiles)| ScanSpec {
+                account,
+                region,
+                state,
+                listed,
+                on_demand,
+                access,
+                profiles,
+            },
+        )
 }
 
 fn build(specs: &[ScanSpec]) -> Catalog {
@@ -224,7 +249,11 @@ fn build(specs: &[ScanSpec]) -> Catalog {
             }),
             _ => Some(Access::GRANTED),
         };
-        let models = if s.listed { vec![model(s.on_demand, access)] } else { vec![] };
+        let models = if s.listed {
+            vec![model(s.on_demand, access)]
+        } else {
+            vec![]
+        };
         let profiles = s
             .profiles
             .iter()
@@ -360,7 +389,17 @@ proptest! {
 fn unknown_zone_membership_is_never_assumed() {
     // A pinned eu. profile without catalog data passes an `eu` policy (the profile cannot leave
     // the EU) but not a policy of EU regions listed one by one.
-    let c = check_configured(&Catalog::default(), "prod", &region("eu-west-1"), &format!("eu.{BASE}"), Origin::Pinned).unwrap();
-    let by_region = ResidencyPolicy::Only(BTreeSet::from([Place::Region(region("eu-west-1")), Place::Region(region("eu-central-1"))]));
+    let c = check_configured(
+        &Catalog::default(),
+        "prod",
+        &region("eu-west-1"),
+        &format!("eu.{BASE}"),
+        Origin::Pinned,
+    )
+    .unwrap();
+    let by_region = ResidencyPolicy::Only(BTreeSet::from([
+        Place::Region(region("eu-west-1")),
+        Place::Region(region("eu-central-1")),
+    ]));
     assert!(admit(std::slice::from_ref(&c), &by_region).0.is_empty());
 }

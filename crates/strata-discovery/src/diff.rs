@@ -1,0 +1,268 @@
+//! What changed between two catalogs, as events: models added or removed, lifecycle changes,
+//! access gained or lost, profiles added or removed or re-pointed, scans gone stale or back.
+//! Pure: the refresh loop logs, counts and keeps them.
+
+use serde::Serialize;
+use strata_core::{Catalog, Freshness, Region, RegionScan};
+
+/// One change, with where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogEvent {
+    /// Unix seconds when the change was seen.
+    pub at: u64,
+    pub account: String,
+    pub region: Region,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Change {
+    ModelAdded {
+        model: String,
+    },
+    ModelRemoved {
+        model: String,
+    },
+    LifecycleChanged {
+        model: String,
+        from: String,
+        to: String,
+    },
+    AccessGained {
+        model: String,
+    },
+    AccessLost {
+        model: String,
+        reason: String,
+    },
+    ProfileAdded {
+        profile: String,
+    },
+    ProfileRemoved {
+        profile: String,
+    },
+    ProfileDestinationsChanged {
+        profile: String,
+        added: Vec<Region>,
+        removed: Vec<Region>,
+    },
+    ScanStale {
+        error: String,
+    },
+    ScanRecovered,
+}
+
+impl Change {
+    /// The metric label of this kind of change.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::ModelAdded { .. } => "model_added",
+            Change::ModelRemoved { .. } => "model_removed",
+            Change::LifecycleChanged { .. } => "lifecycle_changed",
+            Change::AccessGained { .. } => "access_gained",
+            Change::AccessLost { .. } => "access_lost",
+            Change::ProfileAdded { .. } => "profile_added",
+            Change::ProfileRemoved { .. } => "profile_removed",
+            Change::ProfileDestinationsChanged { .. } => "profile_destinations_changed",
+            Change::ScanStale { .. } => "scan_stale",
+            Change::ScanRecovered => "scan_recovered",
+        }
+    }
+}
+
+/// The events that turn `old` into `new`. Stale data is not compared (it did not change); only
+/// the staleness itself is reported.
+pub fn diff(old: &Catalog, new: &Catalog, at: u64) -> Vec<CatalogEvent> {
+    let mut events = Vec::new();
+    let empty = |s: &RegionScan| RegionScan::missing(&s.account, s.region.clone(), 0, String::new());
+    for scan in new.scans() {
+        let mut push = |change: Change| {
+            events.push(CatalogEvent {
+                at,
+                account: scan.account.clone(),
+                region: scan.region.clone(),
+                change,
+            })
+        };
+        let before = old
+            .scan(&scan.account, &scan.region)
+            .cloned()
+            .unwrap_or_else(|| empty(scan));
+        match (&before.freshness, &scan.freshness) {
+            (Freshness::Fresh, Freshness::Stale { error, .. } | Freshness::Missing { error, .. }) => {
+                push(Change::ScanStale { error: error.clone() })
+            }
+            (Freshness::Stale { .. }, Freshness::Fresh) => push(Change::ScanRecovered),
+            _ => {}
+        }
+        if !matches!(scan.freshness, Freshness::Fresh) {
+            continue;
+        }
+        for (id, m) in &scan.models {
+            match before.models.get(id) {
+                None => {
+                    push(Change::ModelAdded { model: id.clone() });
+                    if m.access.as_ref().is_some_and(|a| a.granted()) {
+                        push(Change::AccessGained { model: id.clone() });
+                    }
+                }
+                Some(was) => {
+                    if was.lifecycle != m.lifecycle {
+                        push(Change::LifecycleChanged {
+                            model: id.clone(),
+                            from: was.lifecycle.as_str().to_string(),
+                            to: m.lifecycle.as_str().to_string(),
+                        });
+                    }
+                    match (&was.access, &m.access) {
+                        (Some(a), Some(b)) if !a.granted() && b.granted() => {
+                            push(Change::AccessGained { model: id.clone() })
+                        }
+                        (None, Some(b)) if b.granted() => push(Change::AccessGained { model: id.clone() }),
+                        (Some(a), Some(b)) if a.granted() && !b.granted() => push(Change::AccessLost {
+                            model: id.clone(),
+                            reason: b.missing().unwrap_or("unknown").to_string(),
+                        }),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        for id in before.models.keys().filter(|id| !scan.models.contains_key(*id)) {
+            push(Change::ModelRemoved { model: id.clone() });
+        }
+        for (id, p) in &scan.profiles {
+            match before.profiles.get(id) {
+                None => push(Change::ProfileAdded { profile: id.clone() }),
+                Some(was) if was.destinations != p.destinations => push(Change::ProfileDestinationsChanged {
+                    profile: id.clone(),
+                    added: p.destinations.difference(&was.destinations).cloned().collect(),
+                    removed: was.destinations.difference(&p.destinations).cloned().collect(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for id in before.profiles.keys().filter(|id| !scan.profiles.contains_key(*id)) {
+            push(Change::ProfileRemoved { profile: id.clone() });
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use strata_core::{Access, InferenceType, Lifecycle, ModelEntry, ProfileEntry};
+
+    use super::*;
+
+    fn region(r: &str) -> Region {
+        Region::parse(r).unwrap()
+    }
+
+    fn scan(models: &[(&str, bool, &str)], profiles: &[(&str, &[&str])]) -> RegionScan {
+        RegionScan {
+            account: "prod".into(),
+            region: region("eu-west-1"),
+            scanned_at: 1,
+            freshness: Freshness::Fresh,
+            models: models
+                .iter()
+                .map(|(id, granted, lifecycle)| {
+                    (
+                        id.to_string(),
+                        ModelEntry {
+                            id: id.to_string(),
+                            name: String::new(),
+                            provider: String::new(),
+                            lifecycle: Lifecycle::parse(lifecycle),
+                            inference_types: BTreeSet::from([InferenceType::OnDemand]),
+                            streaming: true,
+                            access: Some(Access {
+                                authorized: *granted,
+                                ..Access::GRANTED
+                            }),
+                        },
+                    )
+                })
+                .collect(),
+            profiles: profiles
+                .iter()
+                .map(|(id, dests)| {
+                    (
+                        id.to_string(),
+                        ProfileEntry {
+                            id: id.to_string(),
+                            name: String::new(),
+                            status: "ACTIVE".into(),
+                            models: BTreeSet::from(["m.a".to_string()]),
+                            destinations: dests.iter().map(|r| region(r)).collect(),
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn catalog(s: RegionScan) -> Catalog {
+        let mut c = Catalog::default();
+        c.insert(s);
+        c
+    }
+
+    fn kinds(events: &[CatalogEvent]) -> Vec<&'static str> {
+        events.iter().map(|e| e.change.kind()).collect()
+    }
+
+    #[test]
+    fn every_kind_of_change_is_reported() {
+        let old = catalog(scan(
+            &[
+                ("m.a", true, "ACTIVE"),
+                ("m.b", true, "ACTIVE"),
+                ("m.c", false, "ACTIVE"),
+            ],
+            &[("eu.m.a", &["eu-west-1"]), ("eu.m.old", &["eu-west-1"])],
+        ));
+        let new = catalog(scan(
+            &[
+                ("m.a", false, "ACTIVE"),
+                ("m.c", true, "LEGACY"),
+                ("m.d", true, "ACTIVE"),
+            ],
+            &[("eu.m.a", &["eu-west-1", "eu-west-3"]), ("eu.m.new", &["eu-west-1"])],
+        ));
+        let events = diff(&old, &new, 7);
+        let mut got = kinds(&events);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "access_gained",
+                "access_gained",
+                "access_lost",
+                "lifecycle_changed",
+                "model_added",
+                "model_removed",
+                "profile_added",
+                "profile_destinations_changed",
+                "profile_removed",
+            ]
+        );
+        assert!(diff(&new, &new, 8).is_empty());
+    }
+
+    #[test]
+    fn a_failed_scan_reports_staleness_not_removals() {
+        let old = catalog(scan(&[("m.a", true, "ACTIVE")], &[]));
+        let failed = RegionScan::missing("prod", region("eu-west-1"), 9, "throttled".into());
+        let new = old.merged(vec![failed]);
+        assert_eq!(kinds(&diff(&old, &new, 9)), vec!["scan_stale"]);
+        let back = new.merged(vec![scan(&[("m.a", true, "ACTIVE")], &[])]);
+        assert_eq!(kinds(&diff(&new, &back, 10)), vec!["scan_recovered"]);
+    }
+}

@@ -1,0 +1,23 @@
+//! Availability discovery: for every configured account × region, the Bedrock control plane
+//! (ListFoundationModels, ListInferenceProfiles, GetFoundationModelAvailability) is asked what
+//! is invocable, and the answers become a [`strata_core::Catalog`].
+//!
+//! - [`collector`] — the bounded fan-out over accounts × regions;
+//! - [`scan`] — one region's three APIs, converted into catalog types at once;
+//! - [`retry`] — backoff on throttling and server errors;
+//! - [`diff`] — changes between catalogs as events;
+//! - [`store`] — the catalog cached on disk;
+//! - [`service`] — the refresh loop that merges, diffs, persists and publishes.
+
+pub mod collector;
+pub mod diff;
+pub mod retry;
+pub mod scan;
+pub mod service;
+pub mod settings;
+pub mod store;
+
+pub use collector::{unix_now, Collector, DiscoveryAccount, RoundProgress};
+pub use diff::{diff, CatalogEvent, Change};
+pub use service::{Discovery, RoundReport};
+pub use settings::DiscoverySettings;

@@ -1,0 +1,145 @@
+//! The refresh loop: scan every interval (with jitter), merge over the last catalog (failed
+//! scans keep their data, marked stale), diff into events, persist, and hand the new catalog to
+//! whoever compiles routes from it. The latest catalog is read lock-free.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use rand::Rng;
+use serde::Serialize;
+use strata_core::Catalog;
+
+use crate::collector::{unix_now, Collector, RoundProgress};
+use crate::diff::{diff, CatalogEvent};
+use crate::settings::DiscoverySettings;
+use crate::store;
+
+/// Events kept for the admin API.
+const EVENTS_KEPT: usize = 2_000;
+
+/// What one round did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundReport {
+    /// Unix seconds when the round finished.
+    pub finished_at: u64,
+    pub duration_ms: u64,
+    pub scanned: usize,
+    pub failed: usize,
+    pub events: usize,
+}
+
+/// The discovery service: the collector, the latest catalog and recent events.
+#[derive(Debug)]
+pub struct Discovery {
+    collector: Collector,
+    catalog: ArcSwap<Catalog>,
+    events: Mutex<VecDeque<CatalogEvent>>,
+    last_round: Mutex<Option<RoundReport>>,
+    /// Serialises rounds (a manual refresh and the loop never overlap).
+    round_lock: tokio::sync::Mutex<()>,
+    cache_file: Option<PathBuf>,
+    refresh: Duration,
+}
+
+impl Discovery {
+    /// A service starting from `initial` (a cached catalog, or empty).
+    pub fn new(collector: Collector, settings: &DiscoverySettings, initial: Catalog) -> Discovery {
+        Discovery {
+            collector,
+            catalog: ArcSwap::from_pointee(initial),
+            events: Mutex::new(VecDeque::new()),
+            last_round: Mutex::new(None),
+            round_lock: tokio::sync::Mutex::new(()),
+            cache_file: settings.cache_file.clone(),
+            refresh: Duration::from_secs(settings.refresh_seconds),
+        }
+    }
+
+    /// The latest catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    /// Recent events, oldest first.
+    pub fn events(&self) -> Vec<CatalogEvent> {
+        self.events.lock().iter().cloned().collect()
+    }
+
+    pub fn last_round(&self) -> Option<RoundReport> {
+        self.last_round.lock().clone()
+    }
+
+    pub fn refresh_interval(&self) -> Duration {
+        self.refresh
+    }
+
+    /// Runs one round and publishes its catalog; returns the new catalog and its events.
+    pub async fn refresh_once(&self, progress: &(dyn Fn(RoundProgress) + Sync)) -> (Arc<Catalog>, Vec<CatalogEvent>) {
+        let _one_round = self.round_lock.lock().await;
+        let started = Instant::now();
+        let scans = self.collector.scan_round(progress).await;
+        let failed = scans
+            .iter()
+            .filter(|s| !matches!(s.freshness, strata_core::Freshness::Fresh))
+            .count();
+        let scanned = scans.len();
+        let old = self.catalog.load_full();
+        let next = Arc::new(old.merged(scans));
+        let now = unix_now();
+        let events = diff(&old, &next, now);
+        for e in &events {
+            tracing::info!(account = %e.account, region = %e.region, event = ?e.change, "catalog changed");
+        }
+        {
+            let mut kept = self.events.lock();
+            kept.extend(events.iter().cloned());
+            while kept.len() > EVENTS_KEPT {
+                kept.pop_front();
+            }
+        }
+        if let Some(path) = &self.cache_file {
+            if let Err(e) = store::save(path, &next) {
+                tracing::warn!(error = %e, "catalog not cached");
+            }
+        }
+        self.catalog.store(Arc::clone(&next));
+        *self.last_round.lock() = Some(RoundReport {
+            finished_at: now,
+            duration_ms: started.elapsed().as_millis() as u64,
+            scanned,
+            failed,
+            events: events.len(),
+        });
+        (next, events)
+    }
+
+    /// Refreshes forever (first round at once), calling `publish` after each round, until
+    /// `shutdown` turns true.
+    pub async fn run(
+        self: Arc<Self>,
+        publish: impl Fn(Arc<Catalog>, &[CatalogEvent]) + Send + Sync,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let round = self.refresh_once(&|_| {});
+            let (catalog, events) = tokio::select! {
+                r = round => r,
+                _ = shutdown.changed() => return,
+            };
+            publish(catalog, &events);
+            let jitter = rand::rng().random_range(0.9..1.1);
+            let wait = self.refresh.mul_f64(jitter);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
