@@ -10,6 +10,12 @@ use std::path::Path;
 
 use strata_core::{AccountId, Region};
 
+pub mod changes;
+pub mod control_plane;
+pub mod generate;
+
+pub use control_plane::ControlPlaneSpec;
+
 const DEFAULT_CATALOG: &str = include_str!("default_catalog.json");
 const DEFAULT_FLEET: &str = include_str!("default_fleet.yaml");
 
@@ -40,15 +46,27 @@ pub struct FleetFile {
     pub quotas: Option<QuotaDefaults>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlaneSpec>,
 }
 
 /// The shape of the built-in catalog file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CatalogFile {
-    regions: Vec<Region>,
-    models: Vec<ModelSpec>,
-    profiles: Vec<ProfileSpec>,
+pub(crate) struct CatalogFile {
+    pub(crate) regions: Vec<Region>,
+    pub(crate) models: Vec<ModelSpec>,
+    pub(crate) profiles: Vec<ProfileSpec>,
+}
+
+impl CatalogFile {
+    /// The built-in catalog.
+    pub(crate) fn builtin() -> Result<CatalogFile, FleetError> {
+        serde_json::from_str(DEFAULT_CATALOG).map_err(|e| FleetError::Parse {
+            path: "<built-in catalog>".into(),
+            message: e.to_string(),
+        })
+    }
 }
 
 /// The request/response dialect of a model's InvokeModel body.
@@ -237,6 +255,7 @@ pub struct Fleet {
     pub accounts: Vec<AccountSpec>,
     pub quotas: QuotaDefaults,
     pub latency: LatencySpec,
+    pub control_plane: ControlPlaneSpec,
     model_by_id: HashMap<String, usize>,
     profile_by_id: HashMap<String, usize>,
     account_by_key: HashMap<String, usize>,
@@ -263,10 +282,7 @@ impl Fleet {
 
     /// Fills what the file leaves out from the built-in fleet, then validates.
     pub fn from_file(file: FleetFile) -> Result<Fleet, FleetError> {
-        let catalog: CatalogFile = serde_json::from_str(DEFAULT_CATALOG).map_err(|e| FleetError::Parse {
-            path: "<built-in catalog>".into(),
-            message: e.to_string(),
-        })?;
+        let catalog = CatalogFile::builtin()?;
         let accounts = match file.accounts {
             Some(accounts) => accounts,
             None => parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?
@@ -291,6 +307,7 @@ impl Fleet {
             accounts,
             quotas: file.quotas.unwrap_or_default(),
             latency: file.latency.unwrap_or_default(),
+            control_plane: file.control_plane.unwrap_or_default(),
         })
     }
 
@@ -302,7 +319,9 @@ impl Fleet {
             accounts,
             quotas,
             latency,
+            control_plane,
         } = parts;
+        control_plane.check().map_err(FleetError::Invalid)?;
         let invalid = |m: String| Err(FleetError::Invalid(m));
         let region_set: BTreeSet<&Region> = regions.iter().collect();
         let mut model_by_id = HashMap::new();
@@ -388,6 +407,7 @@ impl Fleet {
             accounts,
             quotas,
             latency,
+            control_plane,
             model_by_id,
             profile_by_id,
             account_by_key,
@@ -406,6 +426,7 @@ impl Fleet {
             accounts: Some(self.accounts.clone()),
             quotas: Some(self.quotas),
             latency: Some(self.latency),
+            control_plane: Some(self.control_plane),
         }
     }
 
@@ -463,6 +484,7 @@ impl Fleet {
     }
 }
 
+#[derive(Debug, Clone)]
 struct FleetParts {
     regions: Vec<Region>,
     models: Vec<ModelSpec>,
@@ -470,6 +492,7 @@ struct FleetParts {
     accounts: Vec<AccountSpec>,
     quotas: QuotaDefaults,
     latency: LatencySpec,
+    control_plane: ControlPlaneSpec,
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, FleetError> {
