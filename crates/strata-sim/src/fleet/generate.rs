@@ -137,16 +137,19 @@ pub fn generate_yaml(spec: &GenerateSpec) -> Result<String, FleetError> {
     ))
 }
 
-/// Uppercase letters and digits derived from (seed, label), `len` of them.
+/// Uppercase letters and digits derived from (seed, label), `len` of them (one hash block of
+/// 32 characters per counter value, so long strings do not repeat).
 fn derived(seed: u64, label: &str, len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let digest = Sha256::new()
-        .chain_update(seed.to_be_bytes())
-        .chain_update(label.as_bytes())
-        .finalize();
-    digest
-        .iter()
-        .cycle()
+    (0u32..)
+        .flat_map(|block| {
+            Sha256::new()
+                .chain_update(seed.to_be_bytes())
+                .chain_update(block.to_be_bytes())
+                .chain_update(label.as_bytes())
+                .finalize()
+                .into_iter()
+        })
         .take(len)
         .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
         .collect()
