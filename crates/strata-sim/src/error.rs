@@ -42,6 +42,16 @@ impl AwsError {
         )
     }
 
+    /// An injected failure of this kind, with AWS's usual message for it.
+    pub fn injected(kind: BedrockErrorKind) -> Self {
+        Self::new(kind, injected_message(kind))
+    }
+
+    /// A control-plane rate limit, as the service words it.
+    pub fn rate_exceeded() -> Self {
+        Self::new(BedrockErrorKind::ThrottlingException, "Rate exceeded")
+    }
+
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -59,6 +69,27 @@ impl IntoResponse for AwsError {
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         headers.insert("x-amzn-errortype", HeaderValue::from_static(self.kind.name()));
         response
+    }
+}
+
+/// The message AWS sends with an error of this kind when nothing more specific applies.
+pub fn injected_message(kind: BedrockErrorKind) -> &'static str {
+    match kind {
+        BedrockErrorKind::ThrottlingException => "Too many requests, please wait before trying again.",
+        BedrockErrorKind::ModelNotReadyException => {
+            "Model is not ready for inference. Wait and try your request again."
+        }
+        BedrockErrorKind::ServiceUnavailableException => {
+            "The service is temporarily unable to handle the request. Please try again later."
+        }
+        BedrockErrorKind::ModelTimeoutException => {
+            "Model has timed out in processing the request. Try your request again."
+        }
+        BedrockErrorKind::AccessDeniedException => "You don't have access to the model with the specified model ID.",
+        BedrockErrorKind::ValidationException => "The provided model identifier is invalid.",
+        BedrockErrorKind::ServiceQuotaExceededException => "Your request exceeded the service quota for your account.",
+        BedrockErrorKind::ModelErrorException => "The model returned an error while processing the request.",
+        _ => "The server encountered an internal error while processing the request.",
     }
 }
 

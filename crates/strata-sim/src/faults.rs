@@ -1,5 +1,10 @@
 //! Injected faults: outages, error rates, forced throttling, added latency, cut streams,
 //! catalog lies and revoked access, each scoped to an account, region and model.
+//!
+//! Outages, error rates, throttling and latency also have a plane: the runtime (the default),
+//! the control plane, or both. The other kinds are about what a model *is* (listed but broken,
+//! not granted) and match on both planes whatever the field says; a spec naming a plane for
+//! them is refused.
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -69,6 +74,47 @@ pub enum CutMode {
     Drop,
 }
 
+/// Which API a fault hits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultPlane {
+    /// `POST /model/…` calls (and the OpenAI-compatible mode).
+    #[default]
+    Runtime,
+    /// `GET /foundation-models…`, `/inference-profiles…`, `/foundation-model-availability/…`.
+    Control,
+    Any,
+}
+
+/// Which API a request is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    Runtime,
+    Control,
+}
+
+impl FaultPlane {
+    fn covers(self, plane: Plane) -> bool {
+        matches!(
+            (self, plane),
+            (FaultPlane::Any, _) | (FaultPlane::Runtime, Plane::Runtime) | (FaultPlane::Control, Plane::Control)
+        )
+    }
+}
+
+impl FaultKind {
+    /// Whether the kind is scoped by plane (the others match on both planes).
+    pub fn has_plane(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::Outage { .. }
+                | FaultKind::ErrorRate { .. }
+                | FaultKind::Throttle { .. }
+                | FaultKind::Latency { .. }
+        )
+    }
+}
+
 /// A fault as posted to `/_sim/faults`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultSpec {
@@ -85,6 +131,9 @@ pub struct FaultSpec {
     /// Apply to this many matching requests, then expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    /// Which API the fault hits (outage, error_rate, throttle and latency only).
+    #[serde(default)]
+    pub plane: FaultPlane,
 }
 
 impl FaultSpec {
@@ -103,11 +152,20 @@ impl FaultSpec {
             FaultKind::Throttle { rate } => check_rate(*rate)?,
             _ => {}
         }
+        if !self.kind.has_plane() && self.plane != FaultPlane::Runtime {
+            return Err("plane applies only to outage, error_rate, throttle and latency faults".into());
+        }
         if self.count == Some(0) {
             return Err("count must be at least 1".into());
         }
         Ok(())
     }
+}
+
+/// True with probability `rate` (always at 1, never at 0).
+pub fn roll(rate: f64) -> bool {
+    use rand::Rng;
+    rate >= 1.0 || (rate > 0.0 && rand::rng().random::<f64>() < rate)
 }
 
 fn check_rate(rate: f64) -> Result<(), String> {
@@ -134,13 +192,17 @@ pub struct Target<'a> {
     pub account: usize,
     /// The region that runs the request.
     pub region: &'a str,
+    /// The model or profile ID named; empty for calls about no model (the list calls), which
+    /// only faults without a model scope match.
     pub requested_model: &'a str,
     pub foundation_model: &'a str,
+    pub plane: Plane,
 }
 
 impl Fault {
     fn matches(&self, t: &Target<'_>) -> bool {
-        self.account_index.is_none_or(|a| a == t.account)
+        (!self.spec.kind.has_plane() || self.spec.plane.covers(t.plane))
+            && self.account_index.is_none_or(|a| a == t.account)
             && self.spec.region.as_deref().is_none_or(|r| r == t.region)
             && self
                 .spec
@@ -217,10 +279,11 @@ impl FaultBook {
             .any(|f| pick(&f.spec.kind) && f.matches(target))
     }
 
-    /// Whether a region has an outage for this account, whatever the model.
+    /// Whether a region's runtime has an outage for this account, whatever the model.
     pub fn region_down(&self, account: usize, region: &str) -> bool {
         self.faults.read().iter().any(|f| {
             matches!(f.spec.kind, FaultKind::Outage { .. })
+                && f.spec.plane.covers(Plane::Runtime)
                 && f.account_index.is_none_or(|a| a == account)
                 && f.spec.region.as_deref().is_none_or(|r| r == region)
                 && f.spec.model.is_none()
@@ -238,7 +301,65 @@ mod tests {
             region,
             requested_model: model,
             foundation_model: model,
+            plane: Plane::Runtime,
         }
+    }
+
+    fn on(plane: Plane, t: Target<'_>) -> Target<'_> {
+        Target { plane, ..t }
+    }
+
+    fn book_with(json: &str) -> FaultBook {
+        let spec: FaultSpec = serde_json::from_str(json).unwrap();
+        spec.validate().unwrap();
+        let book = FaultBook::default();
+        book.add(spec, None);
+        book
+    }
+
+    #[test]
+    fn faults_hit_the_runtime_unless_a_plane_is_named() {
+        let outage = |k: &FaultKind| matches!(k, FaultKind::Outage { .. });
+        let runtime = book_with(r#"{"kind":"outage","region":"eu-west-1"}"#);
+        assert!(runtime.any(&target("eu-west-1", "m"), outage));
+        assert!(!runtime.any(&on(Plane::Control, target("eu-west-1", "m")), outage));
+        assert!(runtime.region_down(0, "eu-west-1"));
+
+        let control = book_with(r#"{"kind":"outage","region":"eu-west-1","plane":"control"}"#);
+        assert!(!control.any(&target("eu-west-1", "m"), outage));
+        assert!(control.any(&on(Plane::Control, target("eu-west-1", "m")), outage));
+        assert!(
+            !control.region_down(0, "eu-west-1"),
+            "a control-plane outage leaves routing alone"
+        );
+
+        let any = book_with(r#"{"kind":"latency","added_ms":5,"plane":"any"}"#);
+        let latency = |k: &FaultKind| matches!(k, FaultKind::Latency { .. });
+        assert!(any.any(&target("us-east-1", "m"), latency));
+        assert!(any.any(&on(Plane::Control, target("us-east-1", "m")), latency));
+    }
+
+    #[test]
+    fn model_scoped_faults_skip_list_calls_and_model_free_faults_hit_them() {
+        let throttle = |k: &FaultKind| matches!(k, FaultKind::Throttle { .. });
+        let scoped = book_with(r#"{"kind":"throttle","model":"m","plane":"control"}"#);
+        assert!(scoped.any(&on(Plane::Control, target("us-east-1", "m")), throttle));
+        assert!(!scoped.any(&on(Plane::Control, target("us-east-1", "")), throttle));
+        let unscoped = book_with(r#"{"kind":"throttle","plane":"control"}"#);
+        assert!(unscoped.any(&on(Plane::Control, target("us-east-1", "")), throttle));
+    }
+
+    #[test]
+    fn plane_is_only_for_transport_faults_and_other_kinds_match_both_planes() {
+        let spec: FaultSpec = serde_json::from_str(r#"{"kind":"revoke_access","plane":"control"}"#).unwrap();
+        assert!(spec.validate().is_err());
+        let spec: FaultSpec = serde_json::from_str(r#"{"kind":"outage"}"#).unwrap();
+        assert_eq!(spec.plane, FaultPlane::Runtime);
+        assert!(serde_json::from_str::<FaultSpec>(r#"{"kind":"outage","plane":"sideways"}"#).is_err());
+        let revoke = book_with(r#"{"kind":"revoke_access"}"#);
+        let is_revoke = |k: &FaultKind| matches!(k, FaultKind::RevokeAccess);
+        assert!(revoke.any(&on(Plane::Control, target("us-east-1", "m")), is_revoke));
+        assert!(revoke.any(&target("us-east-1", "m"), is_revoke));
     }
 
     #[test]

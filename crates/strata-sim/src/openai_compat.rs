@@ -15,7 +15,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use strata_core::wire::converse::StopReason;
 
-use crate::faults::{CutMode, FaultKind, OutageMode, Target};
+use crate::faults::{CutMode, FaultKind, OutageMode, Plane, Target};
 use crate::runtime::stream::{paced_body, Cut};
 use crate::server::DropConnection;
 use crate::state::SimState;
@@ -90,6 +90,7 @@ pub async fn chat_completions(state: &Arc<SimState>, headers: &http::HeaderMap, 
         region: LOCAL_REGION,
         requested_model: model_id,
         foundation_model: model_id,
+        plane: Plane::Runtime,
     };
     let record = |status: u16, error: Option<&'static str>| {
         state.stats.count_invocation(InvocationKey {

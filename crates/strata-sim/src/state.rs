@@ -1,13 +1,20 @@
 //! The emulator's state: the fleet as configured plus everything that changes at run time
-//! (access changes, quota overrides, buckets, faults, sessions, counters, in-flight load).
+//! (the catalog, access changes, quota overrides, buckets, faults, sessions, counters,
+//! in-flight load, control-plane settings).
+//!
+//! The fleet in use is an `ArcSwap<Fleet>`: a request takes one cheap snapshot and reads it
+//! without a lock; a catalog change builds a whole new validated fleet and swaps it in
+//! (changes are serialised by `catalog_writer`, so two concurrent changes cannot lose one).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 
-use crate::faults::{FaultBook, FaultKind, Target};
-use crate::fleet::{Fleet, LatencySpec, Quota};
+use crate::control_plane::throttle::ControlPlaneBuckets;
+use crate::faults::{FaultBook, FaultKind, Plane, Target};
+use crate::fleet::{ControlPlaneSpec, Fleet, FleetError, LatencySpec, Quota};
 use crate::identity::SessionCredentials;
 use crate::quota::QuotaBook;
 use crate::stats::Stats;
@@ -21,8 +28,13 @@ pub struct SimOptions {
 /// Shared state of one emulator.
 #[derive(Debug)]
 pub struct SimState {
-    fleet: Arc<Fleet>,
+    /// The fleet as loaded; `POST /_sim/reset` returns to it.
+    configured: Arc<Fleet>,
+    fleet: ArcSwap<Fleet>,
+    catalog_writer: Mutex<()>,
     latency: RwLock<LatencySpec>,
+    control_plane: RwLock<ControlPlaneSpec>,
+    pub control_plane_buckets: ControlPlaneBuckets,
     access_changes: RwLock<HashMap<(usize, String, String), bool>>,
     quota_overrides: RwLock<HashMap<(usize, String, String), Quota>>,
     sessions: RwLock<HashMap<String, SessionCredentials>>,
@@ -39,9 +51,15 @@ impl SimState {
         } else {
             fleet.latency
         };
+        let control_plane = fleet.control_plane;
+        let fleet = Arc::new(fleet);
         SimState {
-            fleet: Arc::new(fleet),
+            configured: Arc::clone(&fleet),
+            fleet: ArcSwap::new(fleet),
+            catalog_writer: Mutex::new(()),
             latency: RwLock::new(latency),
+            control_plane: RwLock::new(control_plane),
+            control_plane_buckets: ControlPlaneBuckets::default(),
             access_changes: RwLock::default(),
             quota_overrides: RwLock::default(),
             sessions: RwLock::default(),
@@ -52,8 +70,29 @@ impl SimState {
         }
     }
 
-    pub fn fleet(&self) -> &Fleet {
-        &self.fleet
+    /// A snapshot of the fleet in use (catalog changes included). Cheap; hold it for one
+    /// request, not longer.
+    pub fn fleet(&self) -> Arc<Fleet> {
+        self.fleet.load_full()
+    }
+
+    /// Applies a catalog change to the fleet in use: `change` builds the new fleet from the
+    /// current one; on error nothing changes.
+    pub fn change_fleet(&self, change: impl FnOnce(&Fleet) -> Result<Fleet, FleetError>) -> Result<(), FleetError> {
+        let _writer = self.catalog_writer.lock();
+        let next = change(&self.fleet.load())?;
+        self.fleet.store(Arc::new(next));
+        Ok(())
+    }
+
+    pub fn control_plane(&self) -> ControlPlaneSpec {
+        *self.control_plane.read()
+    }
+
+    /// Replaces the control-plane settings; buckets start full under the new limit.
+    pub fn set_control_plane(&self, spec: ControlPlaneSpec) {
+        *self.control_plane.write() = spec;
+        self.control_plane_buckets.clear();
     }
 
     pub fn latency(&self) -> LatencySpec {
@@ -64,9 +103,15 @@ impl SimState {
         *self.latency.write() = latency;
     }
 
-    /// Clears counters, faults, buckets, quota overrides and access changes. Sessions survive,
-    /// so a client holding temporary credentials keeps working across tests.
+    /// Clears counters, faults, buckets, quota overrides and access changes, and restores the
+    /// configured catalog and control-plane settings. Sessions survive, so a client holding
+    /// temporary credentials keeps working across tests.
     pub fn reset(&self) {
+        {
+            let _writer = self.catalog_writer.lock();
+            self.fleet.store(Arc::clone(&self.configured));
+        }
+        self.set_control_plane(self.configured.control_plane);
         self.stats.clear();
         self.faults.clear();
         self.quotas.clear();
@@ -77,7 +122,8 @@ impl SimState {
     /// Whether the account may invoke the model in the region, counting runtime changes and
     /// revoke-access faults.
     pub fn has_access(&self, account: usize, model: &str, region: &str) -> bool {
-        if !self.fleet.account_in_region(account, region) {
+        let fleet = self.fleet.load();
+        if !fleet.account_in_region(account, region) {
             return false;
         }
         let target = Target {
@@ -85,6 +131,7 @@ impl SimState {
             region,
             requested_model: model,
             foundation_model: model,
+            plane: Plane::Runtime,
         };
         if self.faults.any(&target, |k| matches!(k, FaultKind::RevokeAccess)) {
             return false;
@@ -96,7 +143,7 @@ impl SimState {
         {
             return granted;
         }
-        self.fleet.configured_access(account, model, region)
+        fleet.configured_access(account, model, region)
     }
 
     pub fn set_access(&self, account: usize, model: &str, region: &str, granted: bool) {
@@ -119,7 +166,7 @@ impl SimState {
         {
             return *q;
         }
-        self.fleet.quota_for(account, region, model, cross_region)
+        self.fleet.load().quota_for(account, region, model, cross_region)
     }
 
     pub fn add_session(&self, access_key_id: String, session: SessionCredentials) {

@@ -4,11 +4,22 @@
 //! into a [`Fleet`] with lookup indexes. Without a file, the built-in fleet is used: the real
 //! catalog in `default_catalog.json` and the accounts in `default_fleet.yaml`.
 
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use strata_core::{AccountId, Region};
+use strata_core::Region;
+
+pub mod changes;
+pub mod control_plane;
+mod file;
+pub mod generate;
+
+pub use control_plane::ControlPlaneSpec;
+pub(crate) use file::CatalogFile;
+pub use file::{
+    AccountSpec, ApiKeySpec, BodyDialect, DeniedSpec, FleetFile, LatencySpec, ModelSpec, ProfileSpec, Quota,
+    QuotaDefaults, QuotaOverride, RoleSpec,
+};
 
 const DEFAULT_CATALOG: &str = include_str!("default_catalog.json");
 const DEFAULT_FLEET: &str = include_str!("default_fleet.yaml");
@@ -24,210 +35,6 @@ pub enum FleetError {
     Invalid(String),
 }
 
-/// The fleet file as written.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FleetFile {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regions: Option<Vec<Region>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub models: Option<Vec<ModelSpec>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profiles: Option<Vec<ProfileSpec>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accounts: Option<Vec<AccountSpec>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quotas: Option<QuotaDefaults>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<LatencySpec>,
-}
-
-/// The shape of the built-in catalog file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CatalogFile {
-    regions: Vec<Region>,
-    models: Vec<ModelSpec>,
-    profiles: Vec<ProfileSpec>,
-}
-
-/// The request/response dialect of a model's InvokeModel body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BodyDialect {
-    Anthropic,
-    Nova,
-    Llama,
-    Mistral,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    pub id: String,
-    pub name: String,
-    pub provider: String,
-    pub body: BodyDialect,
-    #[serde(default = "text_only")]
-    pub input_modalities: Vec<String>,
-    #[serde(default = "text_only")]
-    pub output_modalities: Vec<String>,
-    #[serde(default = "yes")]
-    pub streaming: bool,
-    #[serde(default = "active")]
-    pub lifecycle: String,
-    #[serde(default = "one")]
-    pub output_token_weight: u32,
-    /// Every region the model runs in, in-region or as a profile destination.
-    pub hosted_in: Vec<Region>,
-    /// Regions where the plain model ID may be called on demand.
-    #[serde(default)]
-    pub on_demand_in: Vec<Region>,
-}
-
-fn text_only() -> Vec<String> {
-    vec!["TEXT".to_string()]
-}
-fn yes() -> bool {
-    true
-}
-fn active() -> String {
-    "ACTIVE".to_string()
-}
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileSpec {
-    pub id: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub model: String,
-    /// Regions the profile may be called from; defaults to its destinations.
-    #[serde(default)]
-    pub sources: Vec<Region>,
-    pub destinations: Vec<Region>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountSpec {
-    pub id: AccountId,
-    pub name: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    #[serde(default)]
-    pub api_keys: Vec<ApiKeySpec>,
-    /// Regions enabled for the account; empty means every fleet region.
-    #[serde(default)]
-    pub regions: Vec<Region>,
-    /// (model, region) pairs the account has no access to.
-    #[serde(default)]
-    pub denied: Vec<DeniedSpec>,
-    #[serde(default)]
-    pub roles: Vec<RoleSpec>,
-    #[serde(default)]
-    pub quotas: Vec<QuotaOverride>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeySpec {
-    pub token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<Region>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeniedSpec {
-    pub model: String,
-    pub region: Region,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleSpec {
-    pub name: String,
-    /// Account IDs allowed to assume the role; `*` for any fleet account.
-    #[serde(default)]
-    pub trusted: Vec<String>,
-}
-
-/// A quota for matching (model, region); `*` matches any.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaOverride {
-    #[serde(default = "star")]
-    pub model: String,
-    #[serde(default = "star")]
-    pub region: String,
-    pub rpm: u32,
-    pub tpm: u32,
-}
-
-fn star() -> String {
-    "*".to_string()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Quota {
-    pub rpm: u32,
-    pub tpm: u32,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaDefaults {
-    pub on_demand: Quota,
-    pub cross_region: Quota,
-}
-
-impl Default for QuotaDefaults {
-    fn default() -> Self {
-        QuotaDefaults {
-            on_demand: Quota { rpm: 400, tpm: 800_000 },
-            cross_region: Quota {
-                rpm: 800,
-                tpm: 1_600_000,
-            },
-        }
-    }
-}
-
-/// The latency model: time to first token, then a token rate, each scaled by ±jitter.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LatencySpec {
-    pub ttft_ms: u64,
-    /// Tokens per second after the first; 0 means no pacing.
-    pub tokens_per_second: u32,
-    #[serde(default)]
-    pub jitter: f64,
-}
-
-impl LatencySpec {
-    pub const ZERO: LatencySpec = LatencySpec {
-        ttft_ms: 0,
-        tokens_per_second: 0,
-        jitter: 0.0,
-    };
-}
-
-impl Default for LatencySpec {
-    fn default() -> Self {
-        LatencySpec {
-            ttft_ms: 250,
-            tokens_per_second: 150,
-            jitter: 0.2,
-        }
-    }
-}
-
 /// A validated fleet with lookup indexes.
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -237,6 +44,7 @@ pub struct Fleet {
     pub accounts: Vec<AccountSpec>,
     pub quotas: QuotaDefaults,
     pub latency: LatencySpec,
+    pub control_plane: ControlPlaneSpec,
     model_by_id: HashMap<String, usize>,
     profile_by_id: HashMap<String, usize>,
     account_by_key: HashMap<String, usize>,
@@ -263,10 +71,7 @@ impl Fleet {
 
     /// Fills what the file leaves out from the built-in fleet, then validates.
     pub fn from_file(file: FleetFile) -> Result<Fleet, FleetError> {
-        let catalog: CatalogFile = serde_json::from_str(DEFAULT_CATALOG).map_err(|e| FleetError::Parse {
-            path: "<built-in catalog>".into(),
-            message: e.to_string(),
-        })?;
+        let catalog = CatalogFile::builtin()?;
         let accounts = match file.accounts {
             Some(accounts) => accounts,
             None => parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?
@@ -291,6 +96,7 @@ impl Fleet {
             accounts,
             quotas: file.quotas.unwrap_or_default(),
             latency: file.latency.unwrap_or_default(),
+            control_plane: file.control_plane.unwrap_or_default(),
         })
     }
 
@@ -302,7 +108,9 @@ impl Fleet {
             accounts,
             quotas,
             latency,
+            control_plane,
         } = parts;
+        control_plane.check().map_err(FleetError::Invalid)?;
         let invalid = |m: String| Err(FleetError::Invalid(m));
         let region_set: BTreeSet<&Region> = regions.iter().collect();
         let mut model_by_id = HashMap::new();
@@ -388,6 +196,7 @@ impl Fleet {
             accounts,
             quotas,
             latency,
+            control_plane,
             model_by_id,
             profile_by_id,
             account_by_key,
@@ -406,6 +215,7 @@ impl Fleet {
             accounts: Some(self.accounts.clone()),
             quotas: Some(self.quotas),
             latency: Some(self.latency),
+            control_plane: Some(self.control_plane),
         }
     }
 
@@ -463,6 +273,7 @@ impl Fleet {
     }
 }
 
+#[derive(Debug, Clone)]
 struct FleetParts {
     regions: Vec<Region>,
     models: Vec<ModelSpec>,
@@ -470,6 +281,7 @@ struct FleetParts {
     accounts: Vec<AccountSpec>,
     quotas: QuotaDefaults,
     latency: LatencySpec,
+    control_plane: ControlPlaneSpec,
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, FleetError> {

@@ -8,7 +8,7 @@ use strata_core::ids::foundation_model_arn;
 use strata_core::{BedrockErrorKind, ModelRef};
 
 use crate::error::AwsError;
-use crate::faults::{FaultKind, OutageMode, Target};
+use crate::faults::{FaultKind, OutageMode, Plane, Target};
 use crate::fleet::ModelSpec;
 use crate::identity::Caller;
 use crate::quota::QuotaKey;
@@ -34,6 +34,7 @@ impl Placement {
             region: &self.region,
             requested_model: &self.requested,
             foundation_model: &self.model.id,
+            plane: Plane::Runtime,
         }
     }
 
@@ -43,6 +44,7 @@ impl Placement {
             region: &self.source_region,
             requested_model: &self.requested,
             foundation_model: &self.model.id,
+            plane: Plane::Runtime,
         }
     }
 }
@@ -143,6 +145,7 @@ fn choose_destination(
                 region: r,
                 requested_model: model,
                 foundation_model: model,
+                plane: Plane::Runtime,
             };
             !state.faults.any(&t, |k| matches!(k, FaultKind::Outage { .. }))
         })
@@ -188,13 +191,13 @@ pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) 
             return Err(AwsError::new(kind, "The provided model identifier is invalid.").into());
         }
         if let Some(kind) = state.faults.take(&target, |k| match k {
-            FaultKind::ErrorRate { rate, .. } | FaultKind::Throttle { rate } => roll(*rate),
+            FaultKind::ErrorRate { rate, .. } | FaultKind::Throttle { rate } => crate::faults::roll(*rate),
             _ => false,
         }) {
             let err = match kind {
                 FaultKind::ErrorRate { error, .. } => {
                     let kind = BedrockErrorKind::from_name(&error).unwrap_or(BedrockErrorKind::InternalServerException);
-                    AwsError::new(kind, injected_message(kind))
+                    AwsError::injected(kind)
                 }
                 _ => AwsError::throttled(),
             };
@@ -223,28 +226,4 @@ pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) 
         .quotas
         .try_acquire(&placement.quota_key, quota, reserve_tokens)
         .ok_or_else(|| AwsError::throttled().into())
-}
-
-fn roll(rate: f64) -> bool {
-    rate >= 1.0 || (rate > 0.0 && rand::rng().random::<f64>() < rate)
-}
-
-fn injected_message(kind: BedrockErrorKind) -> &'static str {
-    match kind {
-        BedrockErrorKind::ThrottlingException => "Too many requests, please wait before trying again.",
-        BedrockErrorKind::ModelNotReadyException => {
-            "Model is not ready for inference. Wait and try your request again."
-        }
-        BedrockErrorKind::ServiceUnavailableException => {
-            "The service is temporarily unable to handle the request. Please try again later."
-        }
-        BedrockErrorKind::ModelTimeoutException => {
-            "Model has timed out in processing the request. Try your request again."
-        }
-        BedrockErrorKind::AccessDeniedException => "You don't have access to the model with the specified model ID.",
-        BedrockErrorKind::ValidationException => "The provided model identifier is invalid.",
-        BedrockErrorKind::ServiceQuotaExceededException => "Your request exceeded the service quota for your account.",
-        BedrockErrorKind::ModelErrorException => "The model returned an error while processing the request.",
-        _ => "The server encountered an internal error while processing the request.",
-    }
 }

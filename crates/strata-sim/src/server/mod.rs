@@ -150,7 +150,7 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         let model_id = percent_decode_str(raw_id).decode_utf8_lossy().into_owned();
         return runtime::handle(state, &caller, &model_id, op, &body).await;
     }
-    control_plane::handle(state, &caller, &decoded, &query)
+    control_plane::handle(state, &caller, &decoded, &query).await
 }
 
 /// Splits `/region/{region}/rest` into the region and `/rest`.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use strata_sim::fleet::generate::GenerateSpec;
 use strata_sim::{Fleet, SimOptions, SimState};
 
 #[derive(Args, Debug)]
@@ -25,6 +26,13 @@ pub struct SimArgs {
     /// Print the fleet (accounts with credentials, regions, models, profiles) as JSON and exit.
     #[arg(long)]
     pub print_fleet: bool,
+    /// Print a generated fleet file (YAML) and exit: `accounts=30,regions=17` plus optional
+    /// `seed=N`, `cp_latency_ms=…`, `cp_jitter=…`, `cp_rps=…`, `cp_burst=…`.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["fleet", "print_fleet"])]
+    pub generate_fleet: Option<String>,
+    /// Seed for --generate-fleet (account IDs and keys); overrides `seed=` in the spec.
+    #[arg(long, requires = "generate_fleet")]
+    pub seed: Option<u64>,
 }
 
 pub fn load_fleet(path: Option<&PathBuf>) -> anyhow::Result<Fleet> {
@@ -34,7 +42,20 @@ pub fn load_fleet(path: Option<&PathBuf>) -> anyhow::Result<Fleet> {
     })
 }
 
+/// Prints the fleet file `--generate-fleet` describes.
+fn print_generated(spec: &str, seed: Option<u64>) -> anyhow::Result<()> {
+    let mut spec = GenerateSpec::parse(spec)?;
+    if let Some(seed) = seed {
+        spec.seed = seed;
+    }
+    print!("{}", strata_sim::fleet::generate::generate_yaml(&spec)?);
+    Ok(())
+}
+
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    if let Some(spec) = &args.generate_fleet {
+        return print_generated(spec, args.seed);
+    }
     let fleet = load_fleet(args.fleet.as_ref())?;
     if args.print_fleet {
         println!("{}", serde_json::to_string_pretty(&fleet.to_file())?);

@@ -142,3 +142,41 @@ async fn wrong_secret_is_refused_with_aws_error() {
     assert_eq!(raw.status().as_u16(), 403);
     assert_eq!(raw.headers().get("x-amzn-errortype"), Some("InvalidSignatureException"));
 }
+
+/// What the discovery service will meet: a rate-limited, slow control plane. The typed client
+/// with retries off sees AWS's ThrottlingException; with standard retries it rides it out.
+#[tokio::test]
+async fn throttled_and_slow_control_plane_through_the_sdk() {
+    use aws_sdk_bedrock::error::ProvideErrorMetadata;
+    let sim = Sim::start();
+    sim.admin_post(
+        "/_sim/control-plane",
+        &serde_json::json!({"latency_ms": 50, "rps": 0.1, "burst": 1}),
+    );
+    let (akid, secret) = sim.keys("prod-us");
+    let conf = aws_sdk_bedrock::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&sim.url)
+        .credentials_provider(Credentials::new(akid, secret, None, None, "test"))
+        .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
+        .build();
+    let client = aws_sdk_bedrock::Client::from_conf(conf);
+    let started = std::time::Instant::now();
+    client
+        .list_foundation_models()
+        .send()
+        .await
+        .expect("first call fits the burst");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+    let err = client
+        .list_foundation_models()
+        .send()
+        .await
+        .expect_err("second call is over the rate");
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    assert_eq!(err.message(), Some("Rate exceeded"));
+    // Another region has its own bucket.
+    let other = bedrock_client(&sim, "prod-us", "us-west-2");
+    other.list_foundation_models().send().await.expect("own bucket");
+}

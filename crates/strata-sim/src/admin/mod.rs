@@ -1,5 +1,8 @@
 //! The test-control API under `/_sim/`: health, fleet, stats, reset, faults, access, quotas,
-//! latency. It has no auth: the emulator is a test double bound to loopback.
+//! latency, control-plane settings and catalog changes. It has no auth: the emulator is a test
+//! double bound to loopback.
+
+mod catalog;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -7,11 +10,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::faults::FaultSpec;
-use crate::fleet::{LatencySpec, Quota};
+use crate::fleet::{ControlPlaneSpec, LatencySpec, Quota};
 use crate::runtime::json_response;
 use crate::state::SimState;
 
-fn bad_request(message: impl Into<String>) -> Response {
+pub(crate) fn bad_request(message: impl Into<String>) -> Response {
     let mut r = (StatusCode::BAD_REQUEST, json!({"message": message.into()}).to_string()).into_response();
     r.headers_mut()
         .insert("content-type", axum::http::HeaderValue::from_static("application/json"));
@@ -29,7 +32,7 @@ fn not_found(path: &str) -> Response {
     r
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Box<Response>> {
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| Box::new(bad_request(format!("invalid JSON body: {e}"))))
 }
 
@@ -161,6 +164,22 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
             json_response(serde_json::to_string(&latency).unwrap_or_default())
         }
         ("GET", "/_sim/latency") => json_response(serde_json::to_string(&state.latency()).unwrap_or_default()),
+        ("GET", "/_sim/control-plane") => {
+            json_response(serde_json::to_string(&state.control_plane()).unwrap_or_default())
+        }
+        ("POST", "/_sim/control-plane") => {
+            let spec: ControlPlaneSpec = match parse(body) {
+                Ok(s) => s,
+                Err(r) => return *r,
+            };
+            if let Err(e) = spec.check() {
+                return bad_request(e);
+            }
+            state.set_control_plane(spec);
+            json_response(serde_json::to_string(&spec).unwrap_or_default())
+        }
+        ("POST", "/_sim/catalog/models") => catalog::change_model(state, body),
+        ("POST", "/_sim/catalog/profiles") => catalog::change_profile(state, body),
         _ => not_found(path),
     }
 }

@@ -1,69 +1,111 @@
-//! Bedrock control plane: ListFoundationModels, GetFoundationModel, ListInferenceProfiles,
-//! GetInferenceProfile and GetFoundationModelAvailability, shaped as botocore's service model.
+//! The control-plane operations: ListFoundationModels, GetFoundationModel, ListInferenceProfiles,
+//! GetInferenceProfile and GetFoundationModelAvailability, shaped as botocore's service model,
+//! answered from one snapshot of the fleet.
 
-use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use strata_core::ids::{foundation_model_arn, inference_profile_arn};
 use strata_core::{BedrockErrorKind, ModelRef};
 
 use crate::error::AwsError;
-use crate::faults::{FaultKind, Target};
-use crate::fleet::{ModelSpec, ProfileSpec};
+use crate::faults::{FaultKind, Plane, Target};
+use crate::fleet::{Fleet, ModelSpec, ProfileSpec};
 use crate::identity::Caller;
-use crate::runtime::json_response;
 use crate::state::SimState;
-use crate::stats::ControlKey;
 
 /// Profiles are listed as created on this date (the service returns one).
 const CREATED_AT: &str = "2024-08-27T00:00:00Z";
 
-/// Serves one control-plane call; `path` is percent-decoded.
-pub fn handle(state: &SimState, caller: &Caller, path: &str, query: &[(String, String)]) -> Response {
-    let (operation, result) = dispatch(state, caller, path, query);
-    let status = match &result {
-        Ok(_) => 200,
-        Err(e) => e.kind.status(),
-    };
-    state.stats.count_control(ControlKey {
-        account: caller.account,
-        region: caller.region.clone(),
-        operation,
-        status,
-    });
-    match result {
-        Ok(body) => json_response(body.to_string()),
-        Err(e) => e.into_response(),
+/// A control-plane call, by (percent-decoded) path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation<'p> {
+    ListFoundationModels,
+    GetFoundationModel(&'p str),
+    ListInferenceProfiles,
+    GetInferenceProfile(&'p str),
+    GetFoundationModelAvailability(&'p str),
+    Unknown,
+}
+
+impl<'p> Operation<'p> {
+    pub fn from_path(path: &'p str) -> Self {
+        if path == "/foundation-models" {
+            Operation::ListFoundationModels
+        } else if let Some(id) = path.strip_prefix("/foundation-models/") {
+            Operation::GetFoundationModel(id)
+        } else if path == "/inference-profiles" {
+            Operation::ListInferenceProfiles
+        } else if let Some(id) = path.strip_prefix("/inference-profiles/") {
+            Operation::GetInferenceProfile(id)
+        } else if let Some(id) = path.strip_prefix("/foundation-model-availability/") {
+            Operation::GetFoundationModelAvailability(id)
+        } else {
+            Operation::Unknown
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::ListFoundationModels => "ListFoundationModels",
+            Operation::GetFoundationModel(_) => "GetFoundationModel",
+            Operation::ListInferenceProfiles => "ListInferenceProfiles",
+            Operation::GetInferenceProfile(_) => "GetInferenceProfile",
+            Operation::GetFoundationModelAvailability(_) => "GetFoundationModelAvailability",
+            Operation::Unknown => "Unknown",
+        }
+    }
+
+    /// The (requested ID, foundation model) the call is about, for fault scopes; empty for the
+    /// list calls. A profile names its model; an ARN is reduced to its ID.
+    pub fn subject(self, fleet: &Fleet) -> (String, String) {
+        match self {
+            Operation::GetFoundationModel(raw) | Operation::GetFoundationModelAvailability(raw) => {
+                let id = model_id_of(raw);
+                (id.clone(), id)
+            }
+            Operation::GetInferenceProfile(raw) => {
+                let id = profile_id_of(raw);
+                let model = fleet.profile(&id).map(|p| p.model.clone()).unwrap_or_default();
+                (id, model)
+            }
+            _ => (String::new(), String::new()),
+        }
     }
 }
 
-fn dispatch(
+/// Answers one admitted call from a fleet snapshot.
+pub fn answer(
     state: &SimState,
+    fleet: &Fleet,
     caller: &Caller,
+    operation: Operation<'_>,
     path: &str,
     query: &[(String, String)],
-) -> (&'static str, Result<Value, AwsError>) {
-    if path == "/foundation-models" {
-        return ("ListFoundationModels", list_foundation_models(state, caller, query));
-    }
-    if let Some(id) = path.strip_prefix("/foundation-models/") {
-        return ("GetFoundationModel", get_foundation_model(state, caller, id));
-    }
-    if path == "/inference-profiles" {
-        return ("ListInferenceProfiles", list_inference_profiles(state, caller, query));
-    }
-    if let Some(id) = path.strip_prefix("/inference-profiles/") {
-        return ("GetInferenceProfile", get_inference_profile(state, caller, id));
-    }
-    if let Some(id) = path.strip_prefix("/foundation-model-availability/") {
-        return ("GetFoundationModelAvailability", get_availability(state, caller, id));
-    }
-    (
-        "Unknown",
-        Err(AwsError::new(
+) -> Result<Value, AwsError> {
+    match operation {
+        Operation::ListFoundationModels => list_foundation_models(fleet, caller, query),
+        Operation::GetFoundationModel(id) => get_foundation_model(fleet, caller, id),
+        Operation::ListInferenceProfiles => list_inference_profiles(fleet, caller, query),
+        Operation::GetInferenceProfile(id) => get_inference_profile(fleet, caller, id),
+        Operation::GetFoundationModelAvailability(id) => get_availability(state, fleet, caller, id),
+        Operation::Unknown => Err(AwsError::new(
             BedrockErrorKind::ResourceNotFoundException,
             format!("No operation matches {path}."),
         )),
-    )
+    }
+}
+
+fn model_id_of(raw: &str) -> String {
+    match ModelRef::parse(raw) {
+        Ok(ModelRef::Foundation { model_id, .. }) => model_id,
+        _ => raw.to_string(),
+    }
+}
+
+fn profile_id_of(raw: &str) -> String {
+    match ModelRef::parse(raw) {
+        Ok(ModelRef::Profile { profile_id, .. }) => profile_id,
+        _ => raw.to_string(),
+    }
 }
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -96,7 +138,7 @@ fn model_summary(model: &ModelSpec, region: &str) -> Value {
     })
 }
 
-fn list_foundation_models(state: &SimState, caller: &Caller, query: &[(String, String)]) -> Result<Value, AwsError> {
+fn list_foundation_models(fleet: &Fleet, caller: &Caller, query: &[(String, String)]) -> Result<Value, AwsError> {
     let by_provider = param(query, "byProvider");
     let by_output = param(query, "byOutputModality");
     let by_inference = param(query, "byInferenceType");
@@ -121,8 +163,7 @@ fn list_foundation_models(state: &SimState, caller: &Caller, query: &[(String, S
         }
     }
     let region = caller.region.as_str();
-    let models: Vec<Value> = state
-        .fleet()
+    let models: Vec<Value> = fleet
         .models
         .iter()
         .filter(|m| listed_in(m, region))
@@ -145,13 +186,9 @@ fn enum_error(field: &str, value: &str, allowed: &str) -> AwsError {
     ))
 }
 
-fn resolve_model<'a>(state: &'a SimState, caller: &Caller, raw: &str) -> Result<&'a ModelSpec, AwsError> {
-    let id = match ModelRef::parse(raw) {
-        Ok(ModelRef::Foundation { model_id, .. }) => model_id,
-        _ => raw.to_string(),
-    };
-    state
-        .fleet()
+fn resolve_model<'a>(fleet: &'a Fleet, caller: &Caller, raw: &str) -> Result<&'a ModelSpec, AwsError> {
+    let id = model_id_of(raw);
+    fleet
         .model(&id)
         .filter(|m| listed_in(m, &caller.region))
         .ok_or_else(|| {
@@ -162,8 +199,8 @@ fn resolve_model<'a>(state: &'a SimState, caller: &Caller, raw: &str) -> Result<
         })
 }
 
-fn get_foundation_model(state: &SimState, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
-    let model = resolve_model(state, caller, raw)?;
+fn get_foundation_model(fleet: &Fleet, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
+    let model = resolve_model(fleet, caller, raw)?;
     Ok(json!({ "modelDetails": model_summary(model, &caller.region) }))
 }
 
@@ -190,7 +227,7 @@ fn profile_summary(profile: &ProfileSpec, caller: &Caller, account_id: &str) -> 
     })
 }
 
-fn list_inference_profiles(state: &SimState, caller: &Caller, query: &[(String, String)]) -> Result<Value, AwsError> {
+fn list_inference_profiles(fleet: &Fleet, caller: &Caller, query: &[(String, String)]) -> Result<Value, AwsError> {
     let max_results = match param(query, "maxResults") {
         None => 1000,
         Some(raw) => match raw.parse::<usize>() {
@@ -210,7 +247,6 @@ fn list_inference_profiles(state: &SimState, caller: &Caller, query: &[(String, 
         None => 0,
         Some(token) => decode_token(token).ok_or_else(|| AwsError::validation("The pagination token is invalid."))?,
     };
-    let fleet = state.fleet();
     let account_id = fleet.accounts[caller.account].id.as_str().to_string();
     let all: Vec<&ProfileSpec> = if kind == "APPLICATION" {
         Vec::new()
@@ -247,12 +283,8 @@ fn decode_token(token: &str) -> Option<usize> {
     String::from_utf8(bytes).ok()?.strip_prefix("strata-sim:")?.parse().ok()
 }
 
-fn get_inference_profile(state: &SimState, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
-    let id = match ModelRef::parse(raw) {
-        Ok(ModelRef::Profile { profile_id, .. }) => profile_id,
-        _ => raw.to_string(),
-    };
-    let fleet = state.fleet();
+fn get_inference_profile(fleet: &Fleet, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
+    let id = profile_id_of(raw);
     let profile = fleet
         .profile(&id)
         .filter(|p| p.sources.iter().any(|r| r.as_str() == caller.region))
@@ -269,13 +301,14 @@ fn get_inference_profile(state: &SimState, caller: &Caller, raw: &str) -> Result
     ))
 }
 
-fn get_availability(state: &SimState, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
-    let model = resolve_model(state, caller, raw)?;
+fn get_availability(state: &SimState, fleet: &Fleet, caller: &Caller, raw: &str) -> Result<Value, AwsError> {
+    let model = resolve_model(fleet, caller, raw)?;
     let target = Target {
         account: caller.account,
         region: &caller.region,
         requested_model: &model.id,
         foundation_model: &model.id,
+        plane: Plane::Control,
     };
     // A catalog lie keeps advertising full availability whatever the truth is.
     let lying = state.faults.any(&target, |k| matches!(k, FaultKind::CatalogLie { .. }));
