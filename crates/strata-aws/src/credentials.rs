@@ -81,6 +81,11 @@ impl AccountCredentials {
         }
     }
 
+    /// The underlying provider (for SDK clients, which keep their own cache).
+    pub fn provider(&self) -> SharedCredentialsProvider {
+        self.provider.clone()
+    }
+
     /// Current credentials, fetched or refreshed when needed.
     pub async fn get(&self) -> Result<Credentials, CredentialsError> {
         if let Some(c) = self.fresh() {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod inbound;
 pub mod pipeline;
+pub mod report;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -16,7 +16,7 @@ use strata_core::{BedrockErrorKind, ErrorClass};
 use strata_router::{order_candidates, Backoff, CandidateView, CooldownPolicy};
 
 use crate::config::Target;
-use crate::routes::Route;
+use crate::routes::{Route, RouteTable};
 use crate::state::GatewayState;
 use crate::upstream::remaining;
 
@@ -40,6 +40,8 @@ pub struct Outcome {
     /// Index of the logical model that answered (differs from the asked one after a fallback).
     pub model: usize,
     pub attempts: u32,
+    /// Served by a baseline target.
+    pub baseline: bool,
     pub answer: Answer,
 }
 
@@ -78,29 +80,60 @@ pub enum PipelineError {
     Deadline(Duration),
 }
 
-/// The candidate routes of the requested model, then of its fallbacks, as (model, routes).
-fn chain(state: &GatewayState, model: usize, tenant: usize) -> Vec<(usize, Vec<Arc<Route>>)> {
+/// Candidates tried together: one logical model's, or the baseline.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The logical model this group answers for.
+    pub model: usize,
+    pub routes: Vec<Arc<Route>>,
+    /// The verified last-resort targets, tried only after every primary candidate failed.
+    pub baseline: bool,
+}
+
+/// The tenant's candidates of the requested model, then of its fallbacks, then the baseline.
+pub fn groups_for(state: &GatewayState, table: &RouteTable, model: usize, tenant: usize) -> Vec<Group> {
     let config = &state.config;
-    let tenant = &config.tenants[tenant];
+    let t = &config.tenants[tenant];
     let mut order = vec![model];
     for &f in &config.models[model].fallbacks {
-        if !order.contains(&f) && tenant.may_use(f) {
+        if !order.contains(&f) && t.may_use(f) {
             order.push(f);
         }
     }
-    order.into_iter().map(|m| (m, state.routes.models[m].clone())).collect()
+    let mut groups: Vec<Group> = order
+        .into_iter()
+        .map(|m| Group {
+            model: m,
+            routes: table.models[m].tenants[tenant].allowed.clone(),
+            baseline: false,
+        })
+        .collect();
+    let baseline = &table.models[model].tenants[tenant].baseline;
+    if !baseline.is_empty() {
+        groups.push(Group {
+            model,
+            routes: baseline.clone(),
+            baseline: true,
+        });
+    }
+    groups
 }
 
 /// Runs a call for a tenant against a logical model.
 pub async fn run(state: &GatewayState, tenant: usize, model: usize, spec: &CallSpec) -> Result<Outcome, PipelineError> {
-    run_over(state, tenant, chain(state, model, tenant), spec).await
+    let table = state.routes.load_full();
+    run_over(state, tenant, groups_for(state, &table, model, tenant), spec).await
 }
 
 /// Runs a call over explicit candidate groups (a concrete Bedrock ID names its own group).
+///
+/// A `ValidationException` from a candidate for a request that was well-formed elsewhere is the
+/// sign of wrong catalog data (a model advertised where it cannot run): the request then goes
+/// straight to the baseline, and only if the baseline also refuses it is the error the client's.
 pub async fn run_over(
     state: &GatewayState,
     tenant_index: usize,
-    groups: Vec<(usize, Vec<Arc<Route>>)>,
+    groups: Vec<Group>,
     spec: &CallSpec,
 ) -> Result<Outcome, PipelineError> {
     let config = &state.config;
@@ -119,12 +152,22 @@ pub async fn run_over(
     };
     let first_model = groups
         .first()
-        .map(|(m, _)| config.models[*m].name.clone())
+        .map(|g| config.models[g.model].name.clone())
         .unwrap_or_default();
+    let has_baseline = groups.iter().any(|g| g.baseline);
     let mut attempts = 0u32;
     let mut last_error: Option<UpstreamError> = None;
     let mut reasons: Vec<String> = Vec::new();
-    for (model, routes) in groups {
+    // A candidate that refused a request as invalid; blamed if the baseline then serves it.
+    let mut suspect: Option<Arc<Route>> = None;
+    for group in groups {
+        if suspect.is_some() && !group.baseline {
+            continue;
+        }
+        let (model, routes) = (group.model, group.routes);
+        if group.baseline {
+            tracing::warn!(model = %config.models[model].name, "every primary candidate failed: trying the baseline");
+        }
         // Candidates that failed in a way retrying them cannot fix (access, not found).
         let mut given_up: Vec<bool> = vec![false; routes.len()];
         let mut group_attempts = 0u32;
@@ -132,17 +175,18 @@ pub async fn run_over(
         // Passes over the candidates: after every candidate had its turn, a retryable failure
         // is retried (after backoff) on those still healthy, until the group's attempts run out;
         // then the next fallback model gets its turn.
-        loop {
+        'passes: loop {
             let now = Instant::now();
             let views: Vec<CandidateView> = routes
                 .iter()
                 .enumerate()
                 .map(|(i, r)| CandidateView {
-                    weight: r.deployment.weight,
-                    priority: r.deployment.priority,
+                    weight: r.weight,
+                    priority: r.priority,
                     in_flight: r.health.in_flight(),
                     latency: r.health.latency(),
-                    cooling_down: given_up[i] || r.health.cooling_down(now),
+                    // The baseline is the last resort: it is tried even while cooling down.
+                    cooling_down: given_up[i] || (!group.baseline && r.health.cooling_down(now)),
                 })
                 .collect();
             if first_pass {
@@ -156,15 +200,16 @@ pub async fn run_over(
             let mut tried = false;
             for index in order {
                 let route = &routes[index];
-                if spec.openai_request.is_none() && matches!(route.deployment.target, Target::OpenAi { .. }) {
+                if spec.openai_request.is_none() && matches!(route.target, Target::OpenAi { .. }) {
                     if first_pass {
                         reasons.push(format!("{} speaks only the OpenAI API", route.label));
                     }
                     continue;
                 }
-                if !route.reach.allowed_by(&tenant.residency) {
+                // Routes are admitted per tenant when compiled; this guard keeps the rule local.
+                if let Err(why) = route.reach.check(&tenant.residency) {
                     if first_pass {
-                        reasons.push(format!("{} may run outside the tenant's residency", route.label));
+                        reasons.push(format!("{} {why}", route.label));
                     }
                     continue;
                 }
@@ -197,10 +242,19 @@ pub async fn run_over(
                     Ok(answer) => {
                         route.health.record_success(started.elapsed());
                         crate::telemetry::attempt_done(&route.label, "ok");
+                        if group.baseline {
+                            crate::telemetry::baseline_used(&config.models[model].name, "ok");
+                            tracing::warn!(route = %route.label, "request served by the baseline");
+                        }
+                        if let Some(s) = &suspect {
+                            // The baseline took what the candidate refused: the candidate lied.
+                            s.health.record_failure(&cooldown, Instant::now());
+                        }
                         return Ok(Outcome {
                             route: Arc::clone(route),
                             model,
                             attempts,
+                            baseline: group.baseline,
                             answer,
                         });
                     }
@@ -210,7 +264,20 @@ pub async fn run_over(
                         if e.class.counts_against_target() {
                             route.health.record_failure(&cooldown, Instant::now());
                         }
+                        let catalog_suspect = e.class == ErrorClass::Invalid
+                            && has_baseline
+                            && !group.baseline
+                            && matches!(route.target, Target::Bedrock { .. });
+                        if catalog_suspect {
+                            reasons.push(format!("{} refused the request: {}", route.label, e.message));
+                            suspect = Some(Arc::clone(route));
+                            last_error = Some(e);
+                            break 'passes;
+                        }
                         if !e.class.try_other_candidates() {
+                            if group.baseline {
+                                crate::telemetry::baseline_used(&config.models[model].name, class_name(e.class));
+                            }
                             return Err(PipelineError::Upstream(e));
                         }
                         if !e.class.retryable() {
@@ -229,6 +296,9 @@ pub async fn run_over(
                 break;
             }
         }
+        if group.baseline {
+            crate::telemetry::baseline_used(&config.models[model].name, "failed");
+        }
     }
     match last_error {
         Some(e) => Err(PipelineError::Upstream(e)),
@@ -245,7 +315,7 @@ async fn attempt(
     spec: &CallSpec,
     deadline: Instant,
 ) -> Result<Answer, UpstreamError> {
-    match &route.deployment.target {
+    match &route.target {
         Target::Bedrock {
             account,
             region,

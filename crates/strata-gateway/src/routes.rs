@@ -1,154 +1,266 @@
-//! The compiled route table: every logical model's candidates with their live health and local
-//! budget, and where each may execute (for residency). Built once per config; read lock-free.
+//! The compiled route table: for every logical model, its candidates (discovered from the
+//! catalog, and pinned in config), its baseline targets, and for every tenant the candidates
+//! its residency admits — each exclusion with its reason. Compiled from (config, catalog),
+//! swapped atomically when the catalog changes; health and local budgets of a target survive
+//! recompilation.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use strata_core::{ExecutionSet, Geography, ModelRef, Region, ResidencyPolicy, Verdict};
-use strata_router::{Budget, Health, LocalLimiter};
+use strata_core::{Catalog, Region};
+use strata_router::{
+    check_configured, compile_intent, Exclusion, Health, Layer, LocalLimiter, Origin, ProfileIndex, Reach,
+};
+use strata_router::{Budget, Candidate};
 
-use crate::config::{Config, Deployment, Target};
+use crate::config::{Config, Target};
 
-/// Where a candidate may run, as far as static config can tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reach {
-    /// Exactly these regions (an in-region model ID).
-    Regions(ExecutionSet),
-    /// Somewhere in one geography (a `us.`/`eu.`/… profile whose destination list comes from
-    /// discovery).
-    Zone(Geography),
-    /// Anywhere (`global.` profiles, upstreams of unknown location).
-    Anywhere,
-}
-
-impl Reach {
-    pub fn of(target: &Target) -> Reach {
-        match target {
-            Target::Bedrock { region, model_id, .. } => match ModelRef::parse(model_id) {
-                Ok(ModelRef::Profile {
-                    geography: Geography::Global,
-                    ..
-                }) => Reach::Anywhere,
-                Ok(ModelRef::Profile { geography, .. }) => Reach::Zone(geography),
-                Ok(ModelRef::Imported { region, .. }) => Reach::Regions(ExecutionSet::single(region)),
-                _ => Reach::Regions(ExecutionSet::single(region.clone())),
-            },
-            Target::OpenAi { .. } => Reach::Anywhere,
-        }
-    }
-
-    /// The residency rule over what is known: a zone is allowed only if the policy allows that
-    /// whole zone; "anywhere" only under `any`.
-    pub fn allowed_by(&self, policy: &ResidencyPolicy) -> bool {
-        match (self, policy) {
-            (_, ResidencyPolicy::Any) => true,
-            (Reach::Regions(set), p) => p.check(set) == Verdict::Allowed,
-            (Reach::Zone(zone), ResidencyPolicy::Only(places)) => {
-                places.contains(&strata_core::residency::Place::Zone(*zone))
-                    || (matches!(zone, Geography::Jp | Geography::Au)
-                        && places.contains(&strata_core::residency::Place::Zone(Geography::Apac)))
-            }
-            (Reach::Anywhere, ResidencyPolicy::Only(_)) => false,
-        }
-    }
-}
-
-/// One candidate of a logical model.
+/// One candidate of a logical model, with its live state.
 #[derive(Debug)]
 pub struct Route {
-    pub deployment: Deployment,
+    pub target: Target,
     pub reach: Reach,
-    pub health: Health,
-    pub limiter: LocalLimiter,
+    pub layer: Layer,
+    pub origin: Origin,
+    pub weight: u32,
+    pub priority: u32,
+    /// The catalog data behind it comes from a scan that has since failed.
+    pub stale: bool,
+    pub health: Arc<Health>,
+    pub limiter: Arc<LocalLimiter>,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
     pub label: String,
 }
 
-/// All logical models' routes, indexed like `Config::models`.
-#[derive(Debug)]
-pub struct RouteTable {
-    pub models: Vec<Vec<Arc<Route>>>,
-}
-
-impl RouteTable {
-    pub fn compile(config: &Config) -> RouteTable {
-        let models = config
-            .models
-            .iter()
-            .map(|m| {
-                m.deployments
-                    .iter()
-                    .map(|d| {
-                        let label = match &d.target {
-                            Target::Bedrock {
-                                account,
-                                region,
-                                model_id,
-                            } => {
-                                format!("{}/{}/{}", config.file.accounts[*account].name, region, model_id)
-                            }
-                            Target::OpenAi { provider, model } => {
-                                format!("{}/{}", config.providers[*provider].name, model)
-                            }
-                        };
-                        Arc::new(Route {
-                            reach: Reach::of(&d.target),
-                            health: Health::default(),
-                            limiter: LocalLimiter::new(Budget { rpm: d.rpm, tpm: d.tpm }),
-                            deployment: d.clone(),
-                            label,
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
-        RouteTable { models }
-    }
-}
-
-/// Where a region is, for messages.
-pub fn region_of(target: &Target) -> Option<&Region> {
-    match target {
-        Target::Bedrock { region, .. } => Some(region),
-        Target::OpenAi { .. } => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bedrock(region: &str, model: &str) -> Target {
-        Target::Bedrock {
-            account: 0,
-            region: Region::parse(region).unwrap(),
-            model_id: model.into(),
+impl Route {
+    pub fn region(&self) -> Option<&Region> {
+        match &self.target {
+            Target::Bedrock { region, .. } => Some(region),
+            Target::OpenAi { .. } => None,
         }
     }
 
-    #[test]
-    fn residency_over_static_targets() {
-        let eu = ResidencyPolicy::parse(&["eu"]).unwrap();
-        let apac = ResidencyPolicy::parse(&["apac"]).unwrap();
-        let west1 = ResidencyPolicy::parse(&["eu-west-1"]).unwrap();
-        let any = ResidencyPolicy::parse(&["any"]).unwrap();
-        let eu_profile = Reach::of(&bedrock("eu-west-1", "eu.anthropic.claude-sonnet-4-20250514-v1:0"));
-        let in_region = Reach::of(&bedrock("eu-west-1", "amazon.nova-pro-v1:0"));
-        let global = Reach::of(&bedrock(
-            "eu-west-1",
-            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        ));
-        let jp = Reach::of(&bedrock(
-            "ap-northeast-1",
-            "jp.anthropic.claude-haiku-4-5-20251001-v1:0",
-        ));
-        assert!(eu_profile.allowed_by(&eu) && in_region.allowed_by(&eu));
-        assert!(!global.allowed_by(&eu) && global.allowed_by(&any));
-        assert!(in_region.allowed_by(&west1));
-        assert!(
-            !eu_profile.allowed_by(&west1),
-            "destinations unknown: not provably inside eu-west-1"
-        );
-        assert!(jp.allowed_by(&apac));
-        assert!(!Reach::of(&bedrock("us-east-1", "us.amazon.nova-pro-v1:0")).allowed_by(&eu));
+    pub fn model_id(&self) -> &str {
+        match &self.target {
+            Target::Bedrock { model_id, .. } => model_id,
+            Target::OpenAi { model, .. } => model,
+        }
     }
 }
+
+/// A target left out, and why (`target` is a route label: `account/region/model`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Excluded {
+    pub target: String,
+    pub reason: String,
+}
+
+impl From<Exclusion> for Excluded {
+    fn from(e: Exclusion) -> Self {
+        Excluded {
+            target: format!("{}/{}/{}", e.account, e.region, e.model_id),
+            reason: e.reason,
+        }
+    }
+}
+
+/// What one tenant may use of a logical model.
+#[derive(Debug, Default)]
+pub struct TenantRoutes {
+    pub allowed: Vec<Arc<Route>>,
+    pub excluded: Vec<Excluded>,
+    pub baseline: Vec<Arc<Route>>,
+    pub baseline_excluded: Vec<Excluded>,
+}
+
+/// One logical model, compiled.
+#[derive(Debug, Default)]
+pub struct ModelRoutes {
+    /// Every candidate that passed the access rule, tenant-independent.
+    pub routes: Vec<Arc<Route>>,
+    /// Targets left out before residency (no access, not on demand, destination not granted…).
+    pub excluded: Vec<Excluded>,
+    pub baseline: Vec<Arc<Route>>,
+    pub baseline_excluded: Vec<Excluded>,
+    /// Indexed like `Config::tenants`.
+    pub tenants: Vec<TenantRoutes>,
+}
+
+/// All logical models' routes, indexed like `Config::models`.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    pub models: Vec<ModelRoutes>,
+}
+
+/// Live state carried over from the previous table, by route label and origin.
+type Carried = HashMap<(String, Origin), (Arc<Health>, Arc<LocalLimiter>)>;
+
+impl RouteTable {
+    /// Compiles every logical model against `catalog`. Targets that were in `previous` keep
+    /// their health and budgets.
+    pub fn compile(config: &Config, catalog: &Catalog, previous: Option<&RouteTable>) -> RouteTable {
+        let mut carried: Carried = HashMap::new();
+        if let Some(prev) = previous {
+            for m in &prev.models {
+                for r in m.routes.iter().chain(&m.baseline) {
+                    carried.insert(
+                        (r.label.clone(), r.origin),
+                        (Arc::clone(&r.health), Arc::clone(&r.limiter)),
+                    );
+                }
+            }
+        }
+        let index = ProfileIndex::build(catalog);
+        let models = (0..config.models.len())
+            .map(|m| compile_model(config, catalog, &index, &carried, m))
+            .collect();
+        RouteTable { models }
+    }
+
+    /// How many candidates the table holds (for logs and gauges).
+    pub fn size(&self) -> usize {
+        self.models.iter().map(|m| m.routes.len()).sum()
+    }
+}
+
+fn compile_model(
+    config: &Config,
+    catalog: &Catalog,
+    index: &ProfileIndex<'_>,
+    carried: &Carried,
+    m: usize,
+) -> ModelRoutes {
+    let model = &config.models[m];
+    let mut out = ModelRoutes::default();
+    let budget_of = |rpm, tpm| Budget { rpm, tpm };
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    // Pinned deployments first: they win over a discovered candidate for the same target.
+    for d in &model.deployments {
+        let budget = budget_of(d.rpm, d.tpm);
+        match &d.target {
+            Target::Bedrock {
+                account,
+                region,
+                model_id,
+            } => {
+                let name = &config.file.accounts[*account].name;
+                match check_configured(catalog, name, region, model_id, Origin::Pinned) {
+                    Ok(c) => {
+                        let route = build(carried, c, d.target.clone(), d.weight, d.priority, budget);
+                        seen.insert(route.label.clone(), ());
+                        out.routes.push(route);
+                    }
+                    Err(e) => out.excluded.push(e.into()),
+                }
+            }
+            Target::OpenAi { provider, model } => {
+                let label = format!("{}/{}", config.providers[*provider].name, model);
+                let (health, limiter) = state_for(carried, &label, Origin::Pinned, budget);
+                seen.insert(label.clone(), ());
+                out.routes.push(Arc::new(Route {
+                    target: d.target.clone(),
+                    reach: Reach::Anywhere,
+                    layer: Layer::InRegion,
+                    origin: Origin::Pinned,
+                    weight: d.weight,
+                    priority: d.priority,
+                    stale: false,
+                    health,
+                    limiter,
+                    label,
+                }));
+            }
+        }
+    }
+    if let Some(intent) = &model.intent {
+        let compiled = compile_intent(&intent.intent, catalog, index);
+        for c in compiled.candidates {
+            let Some(&account) = config.account_by_name.get(&c.account) else {
+                continue;
+            };
+            let target = Target::Bedrock {
+                account,
+                region: c.region.clone(),
+                model_id: c.model_id.clone(),
+            };
+            let (weight, priority) = (c.weight, c.priority);
+            let route = build(carried, c, target, weight, priority, budget_of(intent.rpm, intent.tpm));
+            if seen.insert(route.label.clone(), ()).is_none() {
+                out.routes.push(route);
+            }
+        }
+        out.excluded.extend(compiled.excluded.into_iter().map(Excluded::from));
+    }
+    for b in config.baseline.iter().filter(|b| b.serves.contains(&m)) {
+        let name = &config.file.accounts[b.account].name;
+        match check_configured(catalog, name, &b.region, &b.model_id, Origin::Baseline) {
+            Ok(c) => {
+                let target = Target::Bedrock {
+                    account: b.account,
+                    region: b.region.clone(),
+                    model_id: b.model_id.clone(),
+                };
+                out.baseline
+                    .push(build(carried, c, target, 1, 0, Budget { rpm: None, tpm: None }));
+            }
+            Err(e) => out.baseline_excluded.push(e.into()),
+        }
+    }
+    out.tenants = config
+        .tenants
+        .iter()
+        .map(|t| {
+            let (allowed, excluded) = admit_routes(&out.routes, &t.residency);
+            let (baseline, baseline_excluded) = admit_routes(&out.baseline, &t.residency);
+            TenantRoutes {
+                allowed,
+                excluded,
+                baseline,
+                baseline_excluded,
+            }
+        })
+        .collect();
+    out
+}
+
+fn admit_routes(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) -> (Vec<Arc<Route>>, Vec<Excluded>) {
+    let mut allowed = Vec::new();
+    let mut excluded = Vec::new();
+    for r in routes {
+        match r.reach.check(policy) {
+            Ok(()) => allowed.push(Arc::clone(r)),
+            Err(reason) => excluded.push(Excluded {
+                target: r.label.clone(),
+                reason,
+            }),
+        }
+    }
+    (allowed, excluded)
+}
+
+fn state_for(carried: &Carried, label: &str, origin: Origin, budget: Budget) -> (Arc<Health>, Arc<LocalLimiter>) {
+    match carried.get(&(label.to_string(), origin)) {
+        Some((h, l)) => (Arc::clone(h), Arc::clone(l)),
+        None => (Arc::new(Health::default()), Arc::new(LocalLimiter::new(budget))),
+    }
+}
+
+fn build(carried: &Carried, c: Candidate, target: Target, weight: u32, priority: u32, budget: Budget) -> Arc<Route> {
+    let label = format!("{}/{}/{}", c.account, c.region, c.model_id);
+    let (health, limiter) = state_for(carried, &label, c.origin, budget);
+    Arc::new(Route {
+        target,
+        reach: c.reach,
+        layer: c.layer,
+        origin: c.origin,
+        weight,
+        priority,
+        stale: c.stale,
+        health,
+        limiter,
+        label,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,11 @@
-//! The gateway's shared state: the checked config, the compiled routes and the upstream clients.
+//! The gateway's shared state: the checked config, the compiled routes (swapped atomically when
+//! discovery publishes a new catalog), the upstream clients and the discovery service.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use strata_core::Catalog;
+use strata_discovery::{CatalogEvent, Collector, Discovery, DiscoveryAccount};
 
 use crate::config::Config;
 use crate::routes::RouteTable;
@@ -7,19 +14,100 @@ use crate::upstream::{SetupError, Upstreams};
 #[derive(Debug)]
 pub struct GatewayState {
     pub config: Config,
-    pub routes: RouteTable,
+    pub routes: ArcSwap<RouteTable>,
     pub upstreams: Upstreams,
+    /// Present when discovery is enabled and there are accounts to scan.
+    pub discovery: Option<Arc<Discovery>>,
 }
 
 impl GatewayState {
+    /// Builds clients and compiles routes from the cached catalog (if any). No scan runs yet:
+    /// call [`GatewayState::run_discovery`] (the binary starts it) or [`GatewayState::refresh`].
     pub async fn build(config: Config) -> Result<Self, SetupError> {
         let _ = crate::telemetry::prometheus();
         let upstreams = Upstreams::build(&config).await?;
-        let routes = RouteTable::compile(&config);
+        let discovery = if config.file.discovery.enabled && !config.file.accounts.is_empty() {
+            Some(Arc::new(discovery_for(&config, &upstreams)?))
+        } else {
+            None
+        };
+        let catalog = discovery.as_ref().map(|d| d.catalog()).unwrap_or_default();
+        let routes = RouteTable::compile(&config, &catalog, None);
+        crate::telemetry::catalog_published(&catalog, &[]);
         Ok(GatewayState {
             config,
-            routes,
+            routes: ArcSwap::from_pointee(routes),
             upstreams,
+            discovery,
         })
     }
+
+    /// The catalog routes are compiled from (empty without discovery).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.discovery.as_ref().map(|d| d.catalog()).unwrap_or_default()
+    }
+
+    /// Recompiles routes from `catalog` and swaps them in; requests in flight keep the table
+    /// they started with.
+    pub fn publish(&self, catalog: &Catalog, events: &[CatalogEvent]) {
+        let previous = self.routes.load_full();
+        let table = RouteTable::compile(&self.config, catalog, Some(&previous));
+        tracing::info!(
+            candidates = table.size(),
+            events = events.len(),
+            "routes recompiled from the catalog"
+        );
+        self.routes.store(Arc::new(table));
+        crate::telemetry::catalog_published(catalog, events);
+    }
+
+    /// Runs one discovery round now and publishes it.
+    pub async fn refresh(&self) {
+        if let Some(d) = &self.discovery {
+            let (catalog, events) = d.refresh_once(&|_| {}).await;
+            self.publish(&catalog, &events);
+        }
+    }
+
+    /// The refresh loop, until `shutdown` turns true. Does nothing without discovery.
+    pub async fn run_discovery(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let Some(discovery) = self.discovery.clone() else {
+            return;
+        };
+        let state = Arc::clone(&self);
+        discovery
+            .run(move |catalog, events| state.publish(&catalog, events), shutdown)
+            .await;
+    }
+}
+
+/// The discovery service for a config, starting from the cached catalog when there is one.
+pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Result<Discovery, SetupError> {
+    let settings = &config.file.discovery;
+    let accounts: Vec<DiscoveryAccount> = config
+        .file
+        .accounts
+        .iter()
+        .zip(&upstreams.accounts)
+        .map(|(a, creds)| DiscoveryAccount {
+            name: a.name.clone(),
+            credentials: creds.provider(),
+        })
+        .collect();
+    let collector = Collector::new(settings, &accounts, config.file.aws.endpoint_url.as_deref());
+    let initial = match &settings.cache_file {
+        Some(path) => match strata_discovery::store::load(path) {
+            Ok(Some(c)) => {
+                tracing::info!(path = %path.display(), "routing from the cached catalog until the first scan ends");
+                c
+            }
+            Ok(None) => Catalog::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cached catalog ignored");
+                Catalog::default()
+            }
+        },
+        None => Catalog::default(),
+    };
+    Ok(Discovery::new(collector, settings, initial))
 }

@@ -15,6 +15,19 @@ pub const REQUEST_SECONDS: &str = "strata_request_duration_seconds";
 /// Requests answered by a fallback model rather than the one asked for.
 pub const FALLBACKS: &str = "strata_fallbacks_total";
 
+/// Requests sent to the baseline after every primary candidate failed, by logical model and outcome.
+pub const BASELINE: &str = "strata_baseline_total";
+/// 1 when the account may invoke the model in the region per the catalog, else 0.
+pub const CATALOG_MODEL_AVAILABLE: &str = "strata_catalog_model_available";
+/// Destination regions of a profile callable from (account, region).
+pub const CATALOG_PROFILE_DESTINATIONS: &str = "strata_catalog_profile_destinations";
+/// Seconds since the last successful scan of (account, region), at the last publication.
+pub const CATALOG_SCAN_AGE: &str = "strata_catalog_scan_age_seconds";
+/// 1 when the last scan of (account, region) failed and its data is kept as stale.
+pub const CATALOG_SCAN_STALE: &str = "strata_catalog_scan_stale";
+/// Catalog changes seen by discovery, by kind.
+pub const CATALOG_EVENTS: &str = "strata_catalog_events_total";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the Prometheus recorder once per process and returns its handle (None if another
@@ -57,4 +70,40 @@ pub fn attempt_done(route: &str, outcome: &'static str) {
 /// A request answered by a fallback model.
 pub fn fell_back(from: &str, to: &str) {
     metrics::counter!(FALLBACKS, "from" => from.to_string(), "to" => to.to_string()).increment(1);
+}
+
+/// A request that went to the baseline, and how it ended.
+pub fn baseline_used(model: &str, outcome: &'static str) {
+    metrics::counter!(BASELINE, "model" => model.to_string(), "outcome" => outcome).increment(1);
+}
+
+/// A catalog was published: availability gauges and change counters.
+pub fn catalog_published(catalog: &strata_core::Catalog, events: &[strata_discovery::CatalogEvent]) {
+    let now = strata_discovery::unix_now();
+    for scan in catalog.scans() {
+        let account = scan.account.clone();
+        let region = scan.region.to_string();
+        let stale = !matches!(scan.freshness, strata_core::Freshness::Fresh);
+        metrics::gauge!(CATALOG_SCAN_STALE, "account" => account.clone(), "region" => region.clone()).set(if stale {
+            1.0
+        } else {
+            0.0
+        });
+        if scan.has_data() {
+            metrics::gauge!(CATALOG_SCAN_AGE, "account" => account.clone(), "region" => region.clone())
+                .set(now.saturating_sub(scan.scanned_at) as f64);
+        }
+        for (id, m) in &scan.models {
+            let available = m.lifecycle.invocable() && m.access.as_ref().is_some_and(|a| a.granted());
+            metrics::gauge!(CATALOG_MODEL_AVAILABLE, "account" => account.clone(), "region" => region.clone(), "model" => id.clone())
+                .set(if available { 1.0 } else { 0.0 });
+        }
+        for (id, p) in &scan.profiles {
+            metrics::gauge!(CATALOG_PROFILE_DESTINATIONS, "account" => account.clone(), "region" => region.clone(), "profile" => id.clone())
+                .set(p.destinations.len() as f64);
+        }
+    }
+    for e in events {
+        metrics::counter!(CATALOG_EVENTS, "kind" => e.change.kind()).increment(1);
+    }
 }

@@ -28,6 +28,83 @@ pub struct ConfigFile {
     pub admin: AdminConfig,
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// Availability discovery: which regions to scan, how often, where to cache the catalog.
+    #[serde(default)]
+    pub discovery: strata_discovery::DiscoverySettings,
+    /// Last-resort targets per geography (`us`, `eu`, `apac`, …), used when every primary
+    /// candidate of a request failed. Still residency-checked.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub baseline: std::collections::BTreeMap<String, Vec<BaselineTargetConfig>>,
+}
+
+/// One verified baseline target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineTargetConfig {
+    pub account: String,
+    pub region: Region,
+    /// Model ID or inference profile ID.
+    pub model: String,
+    /// Logical models it may serve (default: those whose base model is this target's model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+}
+
+/// A logical model declared as an intent: what to run; discovery finds where.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverConfig {
+    /// The foundation model ID (`anthropic.claude-sonnet-4-20250514-v1:0`).
+    pub model: String,
+    /// Kinds of target to use, most preferred first: `in_region`, `geography`, `global`.
+    #[serde(default = "all_layers")]
+    pub layers: Vec<strata_router::Layer>,
+    /// Accounts to shard over (default: every account), each a name or `{name, weight}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountChoice>,
+    /// Regions to send calls to (default: every scanned region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<Region>>,
+    /// Requests per minute each discovered candidate may take from the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute each discovered candidate may take from the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+}
+
+fn all_layers() -> Vec<strata_router::Layer> {
+    vec![
+        strata_router::Layer::InRegion,
+        strata_router::Layer::Geography,
+        strata_router::Layer::Global,
+    ]
+}
+
+/// An account of an intent: its name, or its name and traffic weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AccountChoice {
+    Name(String),
+    Weighted {
+        name: String,
+        #[serde(default = "one")]
+        weight: u32,
+    },
+}
+
+impl AccountChoice {
+    pub fn name(&self) -> &str {
+        match self {
+            AccountChoice::Name(n) | AccountChoice::Weighted { name: n, .. } => n,
+        }
+    }
+    pub fn weight(&self) -> u32 {
+        match self {
+            AccountChoice::Name(_) => 1,
+            AccountChoice::Weighted { weight, .. } => *weight,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -81,6 +158,11 @@ pub struct ModelConfig {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
+    /// Candidates found by discovery (see [`DiscoverConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discover: Option<DiscoverConfig>,
+    /// Fixed deployments, used as written (besides or instead of `discover`).
+    #[serde(default)]
     pub deployments: Vec<DeploymentConfig>,
     /// Logical models to try, in order, when every deployment of this one failed.
     #[serde(default)]

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use strata_core::{ModelRef, Region, ResidencyPolicy};
 
-use super::file::{ConfigFile, DeploymentConfig, ProviderConfig, RoutingConfig, Strategy};
+use strata_router::{AccountShare, Intent};
+
+use super::file::{ConfigFile, DeploymentConfig, DiscoverConfig, ProviderConfig, RoutingConfig, Strategy};
 
 /// Where a deployment sends requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +39,49 @@ pub struct Model {
     pub name: String,
     pub strategy: Strategy,
     pub deployments: Vec<Deployment>,
+    /// What discovery should find for this model.
+    pub intent: Option<ModelIntent>,
     /// Indexes into [`Config::models`].
     pub fallbacks: Vec<usize>,
+}
+
+impl Model {
+    /// Foundation model IDs this logical model runs (its intent's base model and its pinned
+    /// Bedrock deployments'), for matching baseline targets.
+    pub fn foundation_models(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.intent.iter().map(|i| i.intent.base_model.clone()).collect();
+        for d in &self.deployments {
+            if let Target::Bedrock { model_id, .. } = &d.target {
+                if let Some(m) = ModelRef::parse(model_id)
+                    .ok()
+                    .and_then(|r| r.foundation_model_id().map(str::to_string))
+                {
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A checked intent with the local budget of each candidate it yields.
+#[derive(Debug, Clone)]
+pub struct ModelIntent {
+    pub intent: Intent,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+}
+
+/// A checked baseline target.
+#[derive(Debug, Clone)]
+pub struct BaselineTarget {
+    /// The geography it was listed under (a label for logs and metrics).
+    pub geography: String,
+    pub account: usize,
+    pub region: Region,
+    pub model_id: String,
+    /// Logical models it serves (indexes into [`Config::models`]).
+    pub serves: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +112,8 @@ pub struct Config {
     pub admin_keys: HashSet<String>,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
+    pub account_by_name: HashMap<String, usize>,
+    pub baseline: Vec<BaselineTarget>,
 }
 
 /// The default listen address.
@@ -98,9 +143,16 @@ impl Config {
         let model_by_name = index(file.models.iter().map(|m| m.name.as_str()), "models", &mut problems);
         let mut models = Vec::new();
         for (mi, m) in file.models.iter().enumerate() {
-            if m.deployments.is_empty() {
-                problems.push(format!("models[{mi}] ({}): needs at least one deployment", m.name));
+            if m.deployments.is_empty() && m.discover.is_none() {
+                problems.push(format!(
+                    "models[{mi}] ({}): needs `discover` (an intent that discovery expands) or at least one deployment",
+                    m.name
+                ));
             }
+            let intent = m
+                .discover
+                .as_ref()
+                .and_then(|d| check_intent(d, &format!("models[{mi}].discover"), &file, &accounts, &mut problems));
             let mut deployments = Vec::new();
             for (di, d) in m.deployments.iter().enumerate() {
                 let at = format!("models[{mi}].deployments[{di}]");
@@ -125,6 +177,7 @@ impl Config {
                 name: m.name.clone(),
                 strategy: m.strategy.unwrap_or(file.routing.strategy),
                 deployments,
+                intent,
                 fallbacks,
             });
         }
@@ -188,6 +241,8 @@ impl Config {
         if r.cooldown.failures == 0 {
             problems.push("routing.cooldown.failures: must be at least 1".into());
         }
+        problems.extend(file.discovery.problems());
+        let baseline = check_baseline(&file, &accounts, &model_by_name, &models, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -206,6 +261,8 @@ impl Config {
             admin_keys,
             providers: file.providers.clone(),
             routing: file.routing.clone(),
+            account_by_name: accounts,
+            baseline,
             file,
         })
     }
@@ -300,4 +357,136 @@ fn check_deployment(
         rpm: d.rpm,
         tpm: d.tpm,
     })
+}
+
+fn check_intent(
+    d: &DiscoverConfig,
+    at: &str,
+    file: &ConfigFile,
+    accounts: &HashMap<String, usize>,
+    problems: &mut Vec<String>,
+) -> Option<ModelIntent> {
+    let before = problems.len();
+    match ModelRef::parse(&d.model) {
+        Ok(ModelRef::Foundation { arn_region: None, .. }) => {}
+        _ => problems.push(format!(
+            "{at}.model: '{}' must be a foundation model ID such as anthropic.claude-sonnet-4-20250514-v1:0 (not a profile or ARN: discovery finds the profiles)",
+            d.model
+        )),
+    }
+    if d.layers.is_empty() {
+        problems.push(format!(
+            "{at}.layers: list at least one of in_region, geography, global"
+        ));
+    }
+    let mut shares = Vec::new();
+    if d.accounts.is_empty() {
+        if file.accounts.is_empty() {
+            problems.push(format!(
+                "{at}: there are no accounts to discover in; add some under `accounts`"
+            ));
+        }
+        shares.extend(file.accounts.iter().map(|a| AccountShare {
+            account: a.name.clone(),
+            weight: 1,
+        }));
+    }
+    for (i, a) in d.accounts.iter().enumerate() {
+        if !accounts.contains_key(a.name()) {
+            problems.push(format!(
+                "{at}.accounts[{i}]: unknown account '{}' (known: {})",
+                a.name(),
+                known(file.accounts.iter().map(|a| a.name.as_str()))
+            ));
+        }
+        if a.weight() == 0 {
+            problems.push(format!("{at}.accounts[{i}].weight: must be at least 1"));
+        }
+        shares.push(AccountShare {
+            account: a.name().to_string(),
+            weight: a.weight(),
+        });
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(ModelIntent {
+        intent: Intent {
+            base_model: d.model.clone(),
+            layers: d.layers.clone(),
+            accounts: shares,
+            regions: d.regions.as_ref().map(|r| r.iter().cloned().collect()),
+        },
+        rpm: d.rpm,
+        tpm: d.tpm,
+    })
+}
+
+fn check_baseline(
+    file: &ConfigFile,
+    accounts: &HashMap<String, usize>,
+    model_by_name: &HashMap<String, usize>,
+    models: &[Model],
+    problems: &mut Vec<String>,
+) -> Vec<BaselineTarget> {
+    let mut out = Vec::new();
+    for (geography, targets) in &file.baseline {
+        if strata_core::Geography::from_prefix(geography).is_none() {
+            problems.push(format!(
+                "baseline.{geography}: not a geography (us, eu, apac, jp, au, ca, sa, me, af, us-gov, global)"
+            ));
+        }
+        for (i, t) in targets.iter().enumerate() {
+            let at = format!("baseline.{geography}[{i}]");
+            let Some(&account) = accounts.get(&t.account) else {
+                problems.push(format!(
+                    "{at}.account: unknown account '{}' (known: {})",
+                    t.account,
+                    known(file.accounts.iter().map(|a| a.name.as_str()))
+                ));
+                continue;
+            };
+            let foundation = match ModelRef::parse(&t.model) {
+                Ok(r) => r.foundation_model_id().map(str::to_string),
+                Err(_) => {
+                    problems.push(format!(
+                        "{at}.model: '{}' is not a Bedrock model ID or inference profile ID",
+                        t.model
+                    ));
+                    continue;
+                }
+            };
+            let serves: Vec<usize> = if t.models.is_empty() {
+                models
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| foundation.as_ref().is_some_and(|f| m.foundation_models().contains(f)))
+                    .map(|(i, _)| i)
+                    .collect()
+            } else {
+                let mut serves = Vec::new();
+                for (mi, name) in t.models.iter().enumerate() {
+                    match model_by_name.get(name) {
+                        Some(&m) => serves.push(m),
+                        None => problems.push(format!("{at}.models[{mi}]: unknown model '{name}'")),
+                    }
+                }
+                serves
+            };
+            if serves.is_empty() {
+                problems.push(format!(
+                    "{at}: serves no logical model (no model's base model is '{}'); name them under `models`",
+                    t.model
+                ));
+            }
+            out.push(BaselineTarget {
+                geography: geography.clone(),
+                account,
+                region: t.region.clone(),
+                model_id: t.model.clone(),
+                serves,
+            });
+        }
+    }
+    out
 }

@@ -18,8 +18,9 @@ use strata_core::BedrockErrorKind;
 use super::errors::{bedrock_error, pipeline_error_bedrock};
 use super::MAX_BODY_BYTES;
 use crate::auth::{authenticate, AuthError, Principal};
+use crate::pipeline::Group;
 use crate::pipeline::{self, Answer, CallSpec};
-use crate::routes::Route;
+use crate::routes::{Route, RouteTable};
 use crate::state::GatewayState;
 
 /// Headers of a Bedrock answer worth passing to the client.
@@ -81,7 +82,8 @@ pub async fn handle(
         }
     };
     let config = &state.config;
-    let groups: Vec<(usize, Vec<Arc<Route>>)> = match config.model_by_name.get(model_id) {
+    let table = state.routes.load_full();
+    let groups: Vec<Group> = match config.model_by_name.get(model_id) {
         Some(&model) => {
             if !config.tenants[tenant].may_use(model) {
                 return bedrock_error(
@@ -89,17 +91,30 @@ pub async fn handle(
                     format!("model '{model_id}' is not available to this API key"),
                 );
             }
-            let mut groups = vec![(model, state.routes.models[model].clone())];
-            for &f in &config.models[model].fallbacks {
-                if config.tenants[tenant].may_use(f) {
-                    groups.push((f, state.routes.models[f].clone()));
-                }
-            }
-            groups
+            pipeline::groups_for(&state, &table, model, tenant)
         }
-        None => concrete_id_routes(&state, tenant, model_id),
+        None => concrete_id_routes(&state, &table, tenant, model_id),
     };
-    if groups.iter().all(|(_, routes)| routes.is_empty()) {
+    if groups.iter().all(|g| g.routes.is_empty()) {
+        if let Some(&model) = config.model_by_name.get(model_id) {
+            let excluded = &table.models[model].tenants[tenant].excluded;
+            let why: Vec<String> = excluded
+                .iter()
+                .take(5)
+                .map(|e| format!("{}: {}", e.target, e.reason))
+                .collect();
+            return bedrock_error(
+                BedrockErrorKind::AccessDeniedException,
+                format!(
+                    "no target of model '{model_id}' is available to this API key under its residency policy{}",
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", why.join("; "))
+                    }
+                ),
+            );
+        }
         return bedrock_error(
             BedrockErrorKind::ValidationException,
             "The provided model identifier is invalid.",
@@ -115,7 +130,7 @@ pub async fn handle(
         openai_request: None,
     };
     let started = std::time::Instant::now();
-    let asked = groups.first().map(|(m, _)| *m);
+    let asked = groups.first().map(|g| g.model);
     let asked_name = asked.map(|m| config.models[m].name.clone()).unwrap_or_default();
     match pipeline::run_over(&state, tenant, groups, &spec).await {
         Ok(outcome) => {
@@ -123,7 +138,7 @@ pub async fn handle(
                 crate::telemetry::fell_back(&asked_name, &config.models[outcome.model].name);
             }
             crate::telemetry::request_done(&asked_name, "bedrock", "ok", started.elapsed());
-            answer_response(outcome.answer, &outcome.route.label)
+            answer_response(outcome.answer, &outcome.route.label, outcome.baseline)
         }
         Err(e) => {
             let outcome = match &e {
@@ -137,27 +152,32 @@ pub async fn handle(
     }
 }
 
-/// A concrete Bedrock ID reaches the deployments that name it, within the tenant's models.
-fn concrete_id_routes(state: &GatewayState, tenant: usize, model_id: &str) -> Vec<(usize, Vec<Arc<Route>>)> {
+/// A concrete Bedrock ID reaches the tenant's targets that call it, within the tenant's models.
+fn concrete_id_routes(state: &GatewayState, table: &RouteTable, tenant: usize, model_id: &str) -> Vec<Group> {
     let config = &state.config;
     let mut groups = Vec::new();
-    for (m, routes) in state.routes.models.iter().enumerate() {
+    for (m, routes) in table.models.iter().enumerate() {
         if !config.tenants[tenant].may_use(m) {
             continue;
         }
-        let matching: Vec<Arc<Route>> = routes
+        let matching: Vec<Arc<Route>> = routes.tenants[tenant]
+            .allowed
             .iter()
-            .filter(|r| matches!(&r.deployment.target, crate::config::Target::Bedrock { model_id: id, .. } if id == model_id))
+            .filter(|r| matches!(&r.target, crate::config::Target::Bedrock { model_id: id, .. } if id == model_id))
             .cloned()
             .collect();
         if !matching.is_empty() {
-            groups.push((m, matching));
+            groups.push(Group {
+                model: m,
+                routes: matching,
+                baseline: false,
+            });
         }
     }
     groups
 }
 
-fn answer_response(answer: Answer, route_label: &str) -> Response {
+fn answer_response(answer: Answer, route_label: &str, baseline: bool) -> Response {
     let (headers, body) = match answer {
         Answer::Complete { headers, body } => (headers, Body::from(body)),
         // The pipeline never picks OpenAI-compatible deployments for Bedrock-native calls.
@@ -200,6 +220,11 @@ fn answer_response(answer: Answer, route_label: &str) -> Response {
     }
     if let Ok(v) = HeaderValue::from_str(route_label) {
         response.headers_mut().insert("x-strata-route", v);
+    }
+    if baseline {
+        response
+            .headers_mut()
+            .insert("x-strata-baseline", HeaderValue::from_static("true"));
     }
     response
 }

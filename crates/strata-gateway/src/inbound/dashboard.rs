@@ -8,8 +8,8 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::Html;
 
-use crate::routes::Reach;
 use crate::state::GatewayState;
+use strata_router::Reach;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -21,9 +21,10 @@ fn escape(text: &str) -> String {
 pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
     let config = &state.config;
     let now = Instant::now();
+    let table = state.routes.load();
     let mut rows = String::new();
     for (m, model) in config.models.iter().enumerate() {
-        for route in &state.routes.models[m] {
+        for route in table.models[m].routes.iter().chain(&table.models[m].baseline) {
             let reach = match &route.reach {
                 Reach::Regions(set) => set.regions().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
                 Reach::Zone(g) => format!("{} geography", g.prefix()),
@@ -41,10 +42,17 @@ pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
                 .unwrap_or_else(|| "–".into());
             let _ = write!(
                 rows,
-                "<tr><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{:?}</td><td>{}</td><td>{} {}{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&model.name),
                 model.strategy,
                 escape(&route.label),
+                route.layer.as_str(),
+                match route.origin {
+                    strata_router::Origin::Discovered => "(discovered)",
+                    strata_router::Origin::Pinned => "(pinned)",
+                    strata_router::Origin::Baseline => "(baseline)",
+                },
+                if route.stale { " stale" } else { "" },
                 escape(&reach),
                 if health == "ready" { "ok" } else { "bad" },
                 health,
@@ -76,7 +84,7 @@ pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
 <style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin-bottom:2em}}\
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3f3f3}}.ok{{color:#070}}.bad{{color:#b00}}</style></head>\
 <body><h1>Strata gateway</h1><p>Routes and their live health (refreshes every 5 s). Metrics: <a href=\"/metrics\">/metrics</a>.</p>\
-<h2>Routes</h2><table><tr><th>model</th><th>strategy</th><th>deployment</th><th>may run in</th><th>health</th><th>in flight</th><th>latency (EWMA)</th></tr>{rows}</table>\
+<h2>Routes</h2><table><tr><th>model</th><th>strategy</th><th>target</th><th>kind</th><th>may run in</th><th>health</th><th>in flight</th><th>latency (EWMA)</th></tr>{rows}</table>\
 <h2>Tenants</h2><table><tr><th>tenant</th><th>residency</th><th>models</th></tr>{tenants}</table></body></html>"
     ))
 }

@@ -1,5 +1,6 @@
 //! Inbound HTTP: the router of every API the gateway serves.
 
+pub mod admin;
 pub mod bedrock;
 pub mod dashboard;
 pub mod errors;
@@ -25,6 +26,10 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/model/{*rest}", post(bedrock::handle))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/admin/routes", get(admin::routes))
+        .route("/admin/catalog", get(admin::catalog))
+        .route("/admin/events", get(admin::events))
+        .route("/admin/discovery/refresh", post(admin::refresh))
         .route("/dashboard", get(dashboard::page))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(|| async { crate::telemetry::render() }))

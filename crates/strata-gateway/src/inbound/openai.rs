@@ -47,6 +47,7 @@ pub async fn list_models(State(state): State<Arc<GatewayState>>, headers: Header
         Err(r) => return *r,
     };
     let config = &state.config;
+    let table = state.routes.load();
     let data: Vec<_> = config
         .models
         .iter()
@@ -54,9 +55,8 @@ pub async fn list_models(State(state): State<Arc<GatewayState>>, headers: Header
         .filter(|(i, _)| config.tenants[tenant].may_use(*i))
         // Only models the key can reach: at least one deployment inside its residency.
         .filter(|(i, _)| {
-            state.routes.models[*i]
-                .iter()
-                .any(|r| r.reach.allowed_by(&config.tenants[tenant].residency))
+            let t = &table.models[*i].tenants[tenant];
+            !t.allowed.is_empty() || !t.baseline.is_empty()
         })
         .map(|(_, m)| json!({"id": m.name, "object": "model", "created": 0, "owned_by": "strata"}))
         .collect();
@@ -213,6 +213,7 @@ pub async fn chat_completions(
     }
     crate::telemetry::request_done(&options.model, "openai", "ok", started.elapsed());
     let route = outcome.route.label.clone();
+    let served_by_baseline = outcome.baseline;
     let mut response = match outcome.answer {
         crate::pipeline::Answer::Complete { body, .. } => {
             match serde_json::from_slice::<strata_core::wire::converse::ConverseResponse>(&body) {
@@ -278,6 +279,11 @@ pub async fn chat_completions(
     };
     if let Ok(v) = axum::http::HeaderValue::from_str(&route) {
         response.headers_mut().insert("x-strata-route", v);
+    }
+    if served_by_baseline {
+        response
+            .headers_mut()
+            .insert("x-strata-baseline", axum::http::HeaderValue::from_static("true"));
     }
     response
 }

@@ -47,6 +47,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             _ => None,
         })?;
         let state = Arc::new(GatewayState::build(config).await?);
+        // One scan before the first request, so every intent has its candidates at once.
+        state.refresh().await;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {} for the gateway (try --listen)", args.listen))?;
@@ -60,16 +62,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!();
         println!("API keys:  sk-demo-us (tenant us-apps, US residency), sk-demo-eu (tenant eu-bank, EU residency),");
         println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
-        println!("models:    claude-sonnet-4, claude-haiku, nova-pro, llama-70b");
+        println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b");
+        println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.routes.load().size());
         println!();
         println!("try:");
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
         println!("       -H 'content-type: application/json' -d '{{\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"hello\"}}]}}]}}'");
         println!("  curl -s {sim_url}/_sim/stats     # which account and region ran it");
+        println!("  curl -s 'http://{addr}/admin/routes?tenant=eu-bank&explain=true' -H 'Authorization: Bearer sk-demo-admin'");
         println!();
         println!("Ctrl-C stops.");
+        let discovery = tokio::spawn(Arc::clone(&state).run_discovery(stop_rx.clone()));
         strata_gateway::server::serve(listener, strata_gateway::inbound::app(state), super::sim::shutdown_signal()).await?;
         let _ = stop_tx.send(true);
+        let _ = discovery.await;
         let _ = sim_task.await;
         Ok(())
     })

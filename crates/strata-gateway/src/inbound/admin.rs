@@ -1,0 +1,123 @@
+//! The admin API (admin keys only): `GET /admin/routes` (compiled candidates, `?tenant=&model=
+//! &explain=true`), `GET /admin/catalog` (the availability catalog and the last scan round),
+//! `GET /admin/events` (recent catalog changes) and `POST /admin/discovery/refresh` (scan now).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{authenticate, Principal};
+use crate::report::{routes_report, RouteFilter};
+use crate::state::GatewayState;
+
+use super::errors::openai_error;
+
+fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    match authenticate(&state.config, headers) {
+        Ok(Principal::Admin) => Ok(()),
+        Ok(Principal::Tenant(_)) => Err(Box::new(openai_error(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            Some("admin_only"),
+            None,
+            "the admin API needs an admin key".to_string(),
+        ))),
+        Err(e) => Err(Box::new(openai_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            Some("invalid_api_key"),
+            None,
+            e.to_string(),
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoutesQuery {
+    tenant: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    explain: bool,
+}
+
+pub async fn routes(
+    State(state): State<Arc<GatewayState>>,
+    headers: HeaderMap,
+    query: Result<Query<RoutesQuery>, QueryRejection>,
+) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return *r;
+    }
+    let Ok(Query(q)) = query else {
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("invalid_query"),
+            None,
+            "query parameters: tenant=NAME, model=NAME, explain=true|false".to_string(),
+        );
+    };
+    let filter = RouteFilter {
+        tenant: q.tenant,
+        model: q.model,
+        explain: q.explain,
+    };
+    let table = state.routes.load();
+    match routes_report(&state.config, &table, &filter) {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => openai_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("not_found"),
+            None,
+            e.to_string(),
+        ),
+    }
+}
+
+pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return *r;
+    }
+    let catalog = state.catalog();
+    let (enabled, last_round, interval) = match &state.discovery {
+        Some(d) => (true, d.last_round(), Some(d.refresh_interval().as_secs())),
+        None => (false, None, None),
+    };
+    axum::Json(json!({
+        "discovery": {"enabled": enabled, "refresh_seconds": interval, "last_round": last_round},
+        "catalog": &*catalog,
+    }))
+    .into_response()
+}
+
+pub async fn events(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return *r;
+    }
+    let events = state.discovery.as_ref().map(|d| d.events()).unwrap_or_default();
+    axum::Json(json!({ "events": events })).into_response()
+}
+
+pub async fn refresh(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return *r;
+    }
+    if state.discovery.is_none() {
+        return openai_error(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            Some("discovery_disabled"),
+            None,
+            "discovery is not enabled in this gateway's config".to_string(),
+        );
+    }
+    state.refresh().await;
+    let round = state.discovery.as_ref().and_then(|d| d.last_round());
+    axum::Json(json!({ "refreshed": true, "round": round, "candidates": state.routes.load().size() })).into_response()
+}

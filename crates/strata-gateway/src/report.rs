@@ -1,0 +1,185 @@
+//! What the compiled routes are, as data: served by `GET /admin/routes` and printed by
+//! `strata routes`. One shape for both, so the CLI and the running gateway never disagree.
+
+use serde::Serialize;
+use strata_router::Reach;
+
+use crate::config::Config;
+use crate::routes::{Excluded, Route, RouteTable};
+
+/// Which part of the table to show.
+#[derive(Debug, Clone, Default)]
+pub struct RouteFilter {
+    pub tenant: Option<String>,
+    pub model: Option<String>,
+    /// Include every exclusion and its reason.
+    pub explain: bool,
+}
+
+/// A filter that names something the config does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("unknown tenant '{0}' (known: {1})")]
+    Tenant(String, String),
+    #[error("unknown model '{0}' (known: {1})")]
+    Model(String, String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutesReport {
+    pub models: Vec<ModelReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    pub model: String,
+    pub strategy: String,
+    /// Candidates that passed the access rule (before residency).
+    pub candidates: Vec<CandidateReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<Vec<Excluded>>,
+    pub baseline: Vec<CandidateReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_excluded: Option<Vec<Excluded>>,
+    pub fallbacks: Vec<String>,
+    pub tenants: Vec<TenantReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateReport {
+    pub target: String,
+    pub model_id: String,
+    pub layer: &'static str,
+    pub origin: &'static str,
+    /// The regions it may execute in, or a geography / `anywhere` when not known exactly.
+    pub runs_in: Vec<String>,
+    pub weight: u32,
+    pub priority: u32,
+    pub stale: bool,
+    pub cooling_down: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantReport {
+    pub tenant: String,
+    pub residency: String,
+    /// Targets the tenant's requests may use, in the table's order.
+    pub allowed: Vec<String>,
+    pub baseline: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<Vec<Excluded>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_excluded: Option<Vec<Excluded>>,
+}
+
+/// Where a reach may run, for people.
+pub fn runs_in(reach: &Reach) -> Vec<String> {
+    match reach {
+        Reach::Regions(set) => set.regions().map(|r| r.to_string()).collect(),
+        Reach::Zone(g) => vec![format!("{} geography", g.prefix())],
+        Reach::Anywhere => vec!["anywhere".to_string()],
+    }
+}
+
+fn candidate(route: &Route) -> CandidateReport {
+    CandidateReport {
+        target: route.label.clone(),
+        model_id: route.model_id().to_string(),
+        layer: route.layer.as_str(),
+        origin: match route.origin {
+            strata_router::Origin::Discovered => "discovered",
+            strata_router::Origin::Pinned => "pinned",
+            strata_router::Origin::Baseline => "baseline",
+        },
+        runs_in: runs_in(&route.reach),
+        weight: route.weight,
+        priority: route.priority,
+        stale: route.stale,
+        cooling_down: route.health.cooling_down(std::time::Instant::now()),
+    }
+}
+
+/// A residency policy in the config's words.
+pub fn residency_text(policy: &strata_core::ResidencyPolicy) -> String {
+    use strata_core::residency::Place;
+    match policy {
+        strata_core::ResidencyPolicy::Any => "any".to_string(),
+        strata_core::ResidencyPolicy::Only(places) => places
+            .iter()
+            .map(|p| match p {
+                Place::Zone(g) => g.prefix().to_string(),
+                Place::Region(r) => r.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// The report of `table` under `filter`.
+pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) -> Result<RoutesReport, FilterError> {
+    let tenant = match &filter.tenant {
+        None => None,
+        Some(name) => Some(config.tenants.iter().position(|t| &t.name == name).ok_or_else(|| {
+            FilterError::Tenant(
+                name.clone(),
+                config
+                    .tenants
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?),
+    };
+    let model = match &filter.model {
+        None => None,
+        Some(name) => Some(*config.model_by_name.get(name).ok_or_else(|| {
+            FilterError::Model(
+                name.clone(),
+                config
+                    .models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?),
+    };
+    let explain = |list: &Vec<Excluded>| filter.explain.then(|| list.clone());
+    let mut models = Vec::new();
+    for (m, compiled) in table.models.iter().enumerate() {
+        if model.is_some_and(|x| x != m) {
+            continue;
+        }
+        let def = &config.models[m];
+        let tenants = config
+            .tenants
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| tenant.is_none_or(|x| x == *t))
+            .filter(|(_, t)| t.may_use(m))
+            .map(|(t, cfg)| {
+                let view = &compiled.tenants[t];
+                TenantReport {
+                    tenant: cfg.name.clone(),
+                    residency: residency_text(&cfg.residency),
+                    allowed: view.allowed.iter().map(|r| r.label.clone()).collect(),
+                    baseline: view.baseline.iter().map(|r| r.label.clone()).collect(),
+                    excluded: explain(&view.excluded),
+                    baseline_excluded: explain(&view.baseline_excluded),
+                }
+            })
+            .collect();
+        models.push(ModelReport {
+            model: def.name.clone(),
+            strategy: format!("{:?}", def.strategy).to_lowercase(),
+            candidates: compiled.routes.iter().map(|r| candidate(r)).collect(),
+            excluded: explain(&compiled.excluded),
+            baseline: compiled.baseline.iter().map(|r| candidate(r)).collect(),
+            baseline_excluded: explain(&compiled.baseline_excluded),
+            fallbacks: def.fallbacks.iter().map(|&f| config.models[f].name.clone()).collect(),
+            tenants,
+        });
+    }
+    Ok(RoutesReport { models })
+}

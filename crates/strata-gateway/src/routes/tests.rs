@@ -1,0 +1,190 @@
+//! Route tables compiled from config and catalog: pinned and discovered candidates, baseline
+//! residency per tenant, and live state carried across recompilation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use strata_core::{Access, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, RegionScan};
+
+use super::*;
+
+const YAML: &str = r#"
+accounts:
+  - {name: prod-eu, credentials: {type: static, access_key_id: A, secret_access_key: S}}
+  - {name: prod-us, credentials: {type: static, access_key_id: A, secret_access_key: S}}
+models:
+  - name: sonnet
+    discover: {model: anthropic.claude-sonnet-4-20250514-v1:0}
+    deployments:
+      - {account: prod-us, region: us-east-1, model: us.anthropic.claude-sonnet-4-20250514-v1:0}
+baseline:
+  eu: [{account: prod-eu, region: eu-central-1, model: eu.anthropic.claude-sonnet-4-20250514-v1:0}]
+  us: [{account: prod-us, region: us-east-1, model: us.anthropic.claude-sonnet-4-20250514-v1:0}]
+tenants:
+  - {name: eu, keys: [sk-eu-000001], residency: [eu]}
+  - {name: any, keys: [sk-any-00001]}
+"#;
+
+const BASE: &str = "anthropic.claude-sonnet-4-20250514-v1:0";
+
+fn region(r: &str) -> Region {
+    Region::parse(r).unwrap()
+}
+
+fn scan(account: &str, r: &str, profiles: &[(&str, &[&str])]) -> RegionScan {
+    let model = ModelEntry {
+        id: BASE.into(),
+        name: String::new(),
+        provider: String::new(),
+        lifecycle: Lifecycle::Active,
+        inference_types: BTreeSet::from([InferenceType::InferenceProfile]),
+        streaming: true,
+        access: Some(Access::GRANTED),
+    };
+    RegionScan {
+        account: account.into(),
+        region: region(r),
+        scanned_at: 1,
+        freshness: Freshness::Fresh,
+        models: BTreeMap::from([(BASE.to_string(), model)]),
+        profiles: profiles
+            .iter()
+            .map(|(id, dests)| {
+                (
+                    id.to_string(),
+                    ProfileEntry {
+                        id: id.to_string(),
+                        name: String::new(),
+                        status: "ACTIVE".into(),
+                        models: BTreeSet::from([BASE.to_string()]),
+                        destinations: dests.iter().map(|d| region(d)).collect(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn catalog() -> Catalog {
+    let eu: &[&str] = &["eu-central-1", "eu-west-1"];
+    let us: &[&str] = &["us-east-1", "us-west-2"];
+    let mut c = Catalog::default();
+    for r in eu {
+        for a in ["prod-eu", "prod-us"] {
+            c.insert(scan(a, r, &[("eu.anthropic.claude-sonnet-4-20250514-v1:0", eu)]));
+        }
+    }
+    for r in us {
+        for a in ["prod-eu", "prod-us"] {
+            c.insert(scan(a, r, &[("us.anthropic.claude-sonnet-4-20250514-v1:0", us)]));
+        }
+    }
+    c
+}
+
+fn config() -> Config {
+    crate::config::from_text(YAML, "test.yaml", |_| None).unwrap()
+}
+
+#[test]
+fn intents_expand_pinned_wins_and_tenants_see_only_their_residency() {
+    let config = config();
+    let table = RouteTable::compile(&config, &catalog(), None);
+    let m = &table.models[0];
+    // 2 accounts x 4 source regions, one of them pinned (not duplicated).
+    assert_eq!(m.routes.len(), 8);
+    let pinned: Vec<&Arc<Route>> = m.routes.iter().filter(|r| r.origin == Origin::Pinned).collect();
+    assert_eq!(pinned.len(), 1);
+    assert_eq!(
+        pinned[0].reach.regions().unwrap().regions().count(),
+        2,
+        "pinned profile reach from catalog"
+    );
+    let eu = &m.tenants[0];
+    assert_eq!(eu.allowed.len(), 4);
+    for r in &eu.allowed {
+        assert!(r
+            .reach
+            .regions()
+            .unwrap()
+            .regions()
+            .all(|x| x.as_str().starts_with("eu-")));
+    }
+    assert_eq!(eu.excluded.len(), 4);
+    assert_eq!(eu.baseline.len(), 1);
+    assert_eq!(
+        eu.baseline[0].label,
+        "prod-eu/eu-central-1/eu.anthropic.claude-sonnet-4-20250514-v1:0"
+    );
+    assert_eq!(m.tenants[1].allowed.len(), 8);
+    assert_eq!(m.tenants[1].baseline.len(), 2);
+}
+
+#[test]
+fn without_a_catalog_only_pinned_and_baseline_targets_remain() {
+    let config = config();
+    let table = RouteTable::compile(&config, &Catalog::default(), None);
+    let m = &table.models[0];
+    assert_eq!(m.routes.len(), 1);
+    assert!(m.tenants[0].allowed.is_empty(), "a us. profile may leave the EU");
+    assert_eq!(
+        m.tenants[0].baseline.len(),
+        1,
+        "the eu. baseline is inside the EU by its geography"
+    );
+}
+
+#[test]
+fn health_survives_recompilation_and_revoked_targets_disappear() {
+    let config = config();
+    let first = RouteTable::compile(&config, &catalog(), None);
+    let cooldown = strata_router::CooldownPolicy {
+        failures: 1,
+        window: std::time::Duration::from_secs(60),
+        duration: std::time::Duration::from_secs(60),
+    };
+    let target = Arc::clone(
+        first.models[0].tenants[0]
+            .allowed
+            .iter()
+            .find(|r| r.label.starts_with("prod-us/"))
+            .unwrap(),
+    );
+    target.health.record_failure(&cooldown, std::time::Instant::now());
+    let mut changed = catalog();
+    let mut revoked = scan(
+        "prod-eu",
+        "eu-west-1",
+        &[(
+            "eu.anthropic.claude-sonnet-4-20250514-v1:0",
+            &["eu-central-1", "eu-west-1"],
+        )],
+    );
+    if let Some(m) = revoked.models.get_mut(BASE) {
+        m.access = Some(Access {
+            authorized: false,
+            ..Access::GRANTED
+        });
+    }
+    changed.insert(revoked);
+    let second = RouteTable::compile(&config, &changed, Some(&first));
+    let same = second.models[0]
+        .routes
+        .iter()
+        .find(|r| r.label == target.label)
+        .unwrap();
+    assert!(
+        same.health.cooling_down(std::time::Instant::now()),
+        "health carried over"
+    );
+    assert!(
+        second.models[0]
+            .routes
+            .iter()
+            .all(|r| !(r.label.starts_with("prod-eu/") && r.model_id().starts_with("eu."))),
+        "prod-eu lost access in a destination: none of its eu. profiles remain"
+    );
+    assert!(second.models[0]
+        .excluded
+        .iter()
+        .any(|e| e.reason.contains("not authorized")));
+}
