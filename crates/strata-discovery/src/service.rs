@@ -91,8 +91,12 @@ impl Discovery {
         let next = Arc::new(old.merged(scans));
         let now = unix_now();
         let events = diff(&old, &next, now);
-        for e in &events {
-            tracing::info!(account = %e.account, region = %e.region, event = ?e.change, "catalog changed");
+        if old.is_empty() {
+            tracing::info!(events = events.len(), scanned, failed, "first catalog built");
+        } else {
+            for e in &events {
+                tracing::info!(account = %e.account, region = %e.region, event = ?e.change, "catalog changed");
+            }
         }
         {
             let mut kept = self.events.lock();

@@ -2,6 +2,7 @@
 //! pipeline, translation between API shapes, admin API and metrics.
 
 pub mod auth;
+pub mod check;
 pub mod config;
 pub mod inbound;
 pub mod pipeline;

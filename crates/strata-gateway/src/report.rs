@@ -172,7 +172,10 @@ pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) 
             .collect();
         models.push(ModelReport {
             model: def.name.clone(),
-            strategy: format!("{:?}", def.strategy).to_lowercase(),
+            strategy: serde_json::to_value(def.strategy)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             candidates: compiled.routes.iter().map(|r| candidate(r)).collect(),
             excluded: explain(&compiled.excluded),
             baseline: compiled.baseline.iter().map(|r| candidate(r)).collect(),

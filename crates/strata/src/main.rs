@@ -18,6 +18,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validate a config against the live catalog; exits 1 on errors.
+    Check(commands::check::CheckArgs),
+    /// Scan every account x region once and print the availability matrix.
+    Discover(commands::discover::DiscoverArgs),
+    /// Show the candidates each logical model compiles to (per tenant, with --explain why not).
+    Routes(commands::routes::RoutesArgs),
     /// Start the emulator and a gateway on a built-in demo config.
     Demo(commands::demo::DemoArgs),
     /// Run the gateway on a config file.
@@ -28,14 +34,27 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The one-shot tools print results on stdout; their logs say only what went wrong.
+    let quiet = matches!(
+        cli.command,
+        Command::Check(_) | Command::Discover(_) | Command::Routes(_)
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Check(args) => {
+            if !commands::check::run(args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Discover(args) => commands::discover::run(args),
+        Command::Routes(args) => commands::routes::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),

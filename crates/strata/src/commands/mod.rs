@@ -1,5 +1,9 @@
 //! One module per subcommand.
 
+pub mod check;
 pub mod demo;
+pub mod discover;
+pub mod routes;
+pub mod scan;
 pub mod serve;
 pub mod sim;

@@ -1,0 +1,257 @@
+//! `strata check`: the config held against the catalog, with findings a person can act on —
+//! accounts whose scans fail, regions that are not scanned, models no account offers, pinned
+//! profiles whose destinations lack access, tenants left with no allowed candidate, and
+//! baseline targets that are not invocable.
+
+use serde::Serialize;
+use strata_core::{AccessState, Catalog, Freshness, ModelRef};
+
+use crate::config::{Config, Target};
+use crate::report::residency_text;
+use crate::routes::RouteTable;
+
+/// How bad a finding is: errors make `strata check` fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Where in the config (`models[0] (claude)`, `baseline.eu[1]`, `accounts: prod-eu`).
+    pub at: String,
+    pub message: String,
+}
+
+fn error(at: impl Into<String>, message: impl Into<String>) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        at: at.into(),
+        message: message.into(),
+    }
+}
+
+fn warning(at: impl Into<String>, message: impl Into<String>) -> Finding {
+    Finding {
+        severity: Severity::Warning,
+        at: at.into(),
+        message: message.into(),
+    }
+}
+
+/// Every finding, errors first.
+pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let scanned_regions = config.file.discovery.regions();
+    for a in &config.file.accounts {
+        let scans: Vec<_> = catalog.scans_of(&a.name).collect();
+        let failed: Vec<_> = scans
+            .iter()
+            .filter(|s| !matches!(s.freshness, Freshness::Fresh))
+            .collect();
+        if scans.is_empty() {
+            out.push(error(
+                format!("accounts: {}", a.name),
+                "never scanned (is discovery enabled?)",
+            ));
+        } else if failed.len() == scans.len() {
+            let why = match &failed[0].freshness {
+                Freshness::Stale { error, .. } | Freshness::Missing { error, .. } => error.clone(),
+                Freshness::Fresh => String::new(),
+            };
+            out.push(error(
+                format!("accounts: {}", a.name),
+                format!("every region scan failed; check its credentials and role: {why}"),
+            ));
+        } else {
+            for s in failed {
+                if let Freshness::Stale { error: e, .. } | Freshness::Missing { error: e, .. } = &s.freshness {
+                    out.push(warning(
+                        format!("accounts: {}", a.name),
+                        format!("scan of {} failed ({e}); its last good data is used", s.region),
+                    ));
+                }
+            }
+        }
+    }
+    for (mi, m) in config.models.iter().enumerate() {
+        let at = format!("models[{mi}] ({})", m.name);
+        if let Some(intent) = &m.intent {
+            let offered = intent.intent.accounts.iter().any(|share| {
+                catalog
+                    .scans_of(&share.account)
+                    .any(|s| s.models.contains_key(&intent.intent.base_model))
+            });
+            if !offered {
+                out.push(error(
+                    format!("{at}.discover.model"),
+                    format!(
+                        "'{}' is not offered in any scanned region of its accounts (a typo, or a model not launched there yet)",
+                        intent.intent.base_model
+                    ),
+                ));
+            }
+            for r in intent.intent.regions.iter().flatten() {
+                if !scanned_regions.contains(r) {
+                    out.push(error(
+                        format!("{at}.discover.regions"),
+                        format!("{r} is not in discovery.regions, so nothing is known about it"),
+                    ));
+                }
+            }
+        }
+        for (di, d) in m.deployments.iter().enumerate() {
+            if let Target::Bedrock {
+                account,
+                region,
+                model_id,
+            } = &d.target
+            {
+                let name = &config.file.accounts[*account].name;
+                check_target(
+                    catalog,
+                    &scanned_regions,
+                    name,
+                    region,
+                    model_id,
+                    &format!("{at}.deployments[{di}]"),
+                    &mut out,
+                );
+            }
+        }
+        let compiled = &table.models[mi];
+        if compiled.routes.is_empty() && compiled.baseline.is_empty() {
+            out.push(error(&at, "has no candidate at all".to_string()));
+        }
+        for (ti, t) in config.tenants.iter().enumerate() {
+            if !t.may_use(mi) {
+                continue;
+            }
+            let view = &compiled.tenants[ti];
+            if view.allowed.is_empty() {
+                let severity_error = view.baseline.is_empty();
+                let mut why: Vec<String> = view
+                    .excluded
+                    .iter()
+                    .take(3)
+                    .map(|e| format!("{}: {}", e.target, e.reason))
+                    .collect();
+                if why.is_empty() {
+                    why.push("the model has no candidates".into());
+                }
+                let message = format!(
+                    "tenant '{}' (residency {}) may use '{}' but no candidate is allowed{}; e.g. {}",
+                    t.name,
+                    residency_text(&t.residency),
+                    m.name,
+                    if severity_error {
+                        ""
+                    } else {
+                        " (only the baseline would serve it)"
+                    },
+                    why.join("; ")
+                );
+                out.push(if severity_error {
+                    error(format!("tenants[{ti}] ({})", t.name), message)
+                } else {
+                    warning(format!("tenants[{ti}] ({})", t.name), message)
+                });
+            }
+        }
+    }
+    for b in &config.baseline {
+        let name = &config.file.accounts[b.account].name;
+        let at = format!("baseline.{} ({name}/{}/{})", b.geography, b.region, b.model_id);
+        let before = out.len();
+        check_target(catalog, &scanned_regions, name, &b.region, &b.model_id, &at, &mut out);
+        if out.len() == before {
+            let excluded = b.serves.iter().any(|&m| {
+                table.models[m]
+                    .baseline_excluded
+                    .iter()
+                    .any(|e| e.target == format!("{name}/{}/{}", b.region, b.model_id))
+            });
+            if excluded {
+                out.push(error(at, "excluded from the baseline by the catalog".to_string()));
+            }
+        }
+    }
+    out.sort_by_key(|f| f.severity != Severity::Error);
+    out
+}
+
+/// A configured (account, region, model) must be scanned, offered and invocable — for a
+/// profile, in its source region and every destination.
+fn check_target(
+    catalog: &Catalog,
+    scanned: &[strata_core::Region],
+    account: &str,
+    region: &strata_core::Region,
+    model_id: &str,
+    at: &str,
+    out: &mut Vec<Finding>,
+) {
+    if !scanned.contains(region) {
+        out.push(error(
+            at,
+            format!("{region} is not in discovery.regions: add it so the target can be verified"),
+        ));
+        return;
+    }
+    let Some(scan) = catalog.scan(account, region).filter(|s| s.has_data()) else {
+        out.push(warning(
+            at,
+            format!("no successful scan of {account}/{region} yet: cannot verify"),
+        ));
+        return;
+    };
+    let parsed = ModelRef::parse(model_id).ok();
+    let foundation = parsed
+        .as_ref()
+        .and_then(|r| r.foundation_model_id().map(str::to_string));
+    let Some(foundation) = foundation else {
+        return;
+    };
+    let mut regions = vec![region.clone()];
+    match parsed {
+        Some(ModelRef::Profile { .. }) => {
+            match scan.profiles.get(model_id) {
+                None => {
+                    out.push(error(
+                    at,
+                    format!("profile {model_id} is not callable from {region} (not listed by ListInferenceProfiles there)"),
+                ));
+                    return;
+                }
+                Some(p) => regions.extend(p.destinations.iter().cloned()),
+            }
+        }
+        _ => match scan.models.get(&foundation) {
+            None => {
+                out.push(error(at, format!("{foundation} is not offered in {region}")));
+                return;
+            }
+            Some(m) if !m.on_demand() => {
+                out.push(error(
+                    at,
+                    format!("{foundation} cannot be called on demand in {region}; use an inference profile ID"),
+                ));
+                return;
+            }
+            Some(_) => {}
+        },
+    }
+    for r in &regions {
+        match catalog.access(account, r, &foundation) {
+            AccessState::Granted => {}
+            AccessState::Denied(why) => out.push(error(
+                at,
+                format!("{why} — grant model access there (profiles need access in every destination region)"),
+            )),
+            AccessState::Unknown(why) => out.push(warning(at, format!("cannot verify access in {r}: {why}"))),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `strata discover`: one scan of every account × region, printed as an availability matrix
+//! (model × region per account) or as the catalog's JSON.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use clap::Args;
+use strata_core::{AccessState, Catalog, Freshness, Region};
+
+use super::scan::{load, CatalogArgs};
+
+#[derive(Args, Debug)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// Print the catalog as JSON (the same shape as the gateway's cache file).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: DiscoverArgs) -> anyhow::Result<()> {
+    let scanned = load(&args.catalog, !args.json)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&*scanned.catalog)?);
+        return Ok(());
+    }
+    let accounts: Vec<String> = scanned.config.file.accounts.iter().map(|a| a.name.clone()).collect();
+    print!("{}", matrix(&scanned.catalog, &accounts));
+    let scans: Vec<_> = scanned.catalog.scans().collect();
+    let failed = scans
+        .iter()
+        .filter(|s| !matches!(s.freshness, Freshness::Fresh))
+        .count();
+    println!(
+        "{} account x region scans in {:.1} s, {} failed",
+        scans.len(),
+        scanned.seconds,
+        failed
+    );
+    Ok(())
+}
+
+/// A short column name for a region: `us-east-1` → `use1`, `eu-central-2` → `euc2`.
+fn short(region: &Region) -> String {
+    let parts: Vec<&str> = region.as_str().split('-').collect();
+    let mut out = String::new();
+    if let Some(first) = parts.first() {
+        out.push_str(first);
+    }
+    for p in &parts[1..parts.len().saturating_sub(1)] {
+        // Compass compounds keep two letters, so ap-south-1 (aps1) and ap-southeast-1 (apse1) differ.
+        let compound = ["northeast", "northwest", "southeast", "southwest"].contains(p);
+        out.extend(p.chars().step_by(5).take(if compound { 2 } else { 1 }));
+    }
+    if let Some(last) = parts.last() {
+        out.push_str(last);
+    }
+    out
+}
+
+/// The matrix of every account: one row per model, one column per region.
+pub fn matrix(catalog: &Catalog, accounts: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "legend: ● on demand, access granted   ◆ through a profile only, access granted   × listed, no access   ? access unknown   · not offered   (stale) last scan failed"
+    );
+    for account in accounts {
+        let scans: Vec<_> = catalog.scans_of(account).collect();
+        let models: BTreeSet<&String> = scans.iter().flat_map(|s| s.models.keys()).collect();
+        let width = models.iter().map(|m| m.len()).max().unwrap_or(5).max(5);
+        let _ = writeln!(out, "\naccount {account}");
+        let _ = write!(out, "  {:width$} ", "model");
+        for s in &scans {
+            let _ = write!(out, " {:>5}", short(&s.region));
+        }
+        let _ = writeln!(out);
+        for model in &models {
+            let _ = write!(out, "  {model:width$} ");
+            for s in &scans {
+                let cell = match s.models.get(*model) {
+                    None => "·",
+                    Some(entry) => match catalog.access(account, &s.region, model) {
+                        AccessState::Granted if entry.on_demand() => "●",
+                        AccessState::Granted => "◆",
+                        AccessState::Denied(_) => "×",
+                        AccessState::Unknown(_) => "?",
+                    },
+                };
+                let _ = write!(out, " {cell:>5}");
+            }
+            let _ = writeln!(out);
+        }
+        let stale: Vec<String> = scans
+            .iter()
+            .filter_map(|s| match &s.freshness {
+                Freshness::Fresh => None,
+                Freshness::Stale { error, .. } => Some(format!("{} (stale: {error})", s.region)),
+                Freshness::Missing { error, .. } => Some(format!("{} (no data: {error})", s.region)),
+            })
+            .collect();
+        for line in stale {
+            let _ = writeln!(out, "  ! {line}");
+        }
+        let profiles: usize = scans.iter().map(|s| s.profiles.len()).sum();
+        let _ = writeln!(
+            out,
+            "  {profiles} inference profiles callable across {} regions",
+            scans.len()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_region_names() {
+        assert_eq!(short(&Region::parse("us-east-1").unwrap()), "use1");
+        assert_eq!(short(&Region::parse("ap-southeast-4").unwrap()), "apse4");
+        assert_eq!(short(&Region::parse("ap-south-1").unwrap()), "aps1");
+        assert_eq!(short(&Region::parse("ap-northeast-1").unwrap()), "apne1");
+        assert_eq!(short(&Region::parse("us-gov-west-1").unwrap()), "usgw1");
+    }
+}

@@ -1,0 +1,106 @@
+//! `strata routes`: the candidates each logical model compiles to, per tenant, and with
+//! `--explain` every exclusion and its reason — the same data as `GET /admin/routes`.
+
+use std::fmt::Write;
+
+use clap::Args;
+use strata_gateway::report::{routes_report, RouteFilter, RoutesReport};
+
+use super::scan::{load, CatalogArgs};
+
+#[derive(Args, Debug)]
+pub struct RoutesArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// Only this tenant's view.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this logical model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Show every excluded target and why.
+    #[arg(long)]
+    pub explain: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: RoutesArgs) -> anyhow::Result<()> {
+    let scanned = load(&args.catalog, !args.json)?;
+    let table = scanned.routes();
+    let filter = RouteFilter {
+        tenant: args.tenant,
+        model: args.model,
+        explain: args.explain,
+    };
+    let report = routes_report(&scanned.config, &table, &filter)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report));
+    }
+    Ok(())
+}
+
+fn text(report: &RoutesReport) -> String {
+    let mut out = String::new();
+    for m in &report.models {
+        let _ = writeln!(
+            out,
+            "model {} (strategy {}, {} candidates, {} baseline{})",
+            m.model,
+            m.strategy,
+            m.candidates.len(),
+            m.baseline.len(),
+            if m.fallbacks.is_empty() {
+                String::new()
+            } else {
+                format!(", falls back to {}", m.fallbacks.join(", "))
+            }
+        );
+        for c in m.candidates.iter().chain(&m.baseline) {
+            let _ = writeln!(
+                out,
+                "  {:<9} {:<10} p{} w{} {}  runs in: {}{}",
+                c.origin,
+                c.layer,
+                c.priority,
+                c.weight,
+                c.target,
+                c.runs_in.join(", "),
+                if c.stale { "  (stale)" } else { "" }
+            );
+        }
+        if let Some(excluded) = &m.excluded {
+            for e in excluded {
+                let _ = writeln!(out, "  excluded  {}: {}", e.target, e.reason);
+            }
+        }
+        if let Some(excluded) = &m.baseline_excluded {
+            for e in excluded {
+                let _ = writeln!(out, "  baseline excluded  {}: {}", e.target, e.reason);
+            }
+        }
+        for t in &m.tenants {
+            let _ = writeln!(
+                out,
+                "  tenant {} (residency {}): {} allowed, {} baseline",
+                t.tenant,
+                t.residency,
+                t.allowed.len(),
+                t.baseline.len()
+            );
+            for a in &t.allowed {
+                let _ = writeln!(out, "    allowed   {a}");
+            }
+            for b in &t.baseline {
+                let _ = writeln!(out, "    baseline  {b}");
+            }
+            for e in t.excluded.iter().flatten().chain(t.baseline_excluded.iter().flatten()) {
+                let _ = writeln!(out, "    excluded  {}: {}", e.target, e.reason);
+            }
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
