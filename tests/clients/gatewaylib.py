@@ -82,3 +82,22 @@ def static_account(fleet, name: str) -> str:
     a = account(fleet, name)
     return (f"  - name: {name}\n    credentials: {{type: static, access_key_id: {a['access_key_id']}, "
             f"secret_access_key: {a['secret_access_key']}}}\n")
+
+
+def admin_get(gateway: "Gateway", path: str, key: str, **params) -> requests.Response:
+    return requests.get(gateway.endpoint + path, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def wait_for_round(gateway: "Gateway", key: str, after: int = 0, timeout: float = 30.0) -> dict:
+    """Waits until discovery has finished a round later than `after` (unix seconds) and returns
+    /admin/catalog's body."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = admin_get(gateway, "/admin/catalog", key)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        last = body["discovery"]["last_round"]
+        if last is not None and last["finished_at"] >= after:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"no discovery round finished within {timeout} s:\n{gateway.stderr()}")
