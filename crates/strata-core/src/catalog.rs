@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::region::Region;
+use crate::residency::ExecutionSet;
 
 /// A model's lifecycle as ListFoundationModels reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -145,7 +146,7 @@ pub struct ProfileEntry {
     /// Foundation model(s) the profile runs; one for system-defined profiles.
     pub models: BTreeSet<String>,
     /// Every region the profile may execute in (from `models[].modelArn`).
-    pub destinations: BTreeSet<Region>,
+    pub destinations: ExecutionSet,
 }
 
 impl ProfileEntry {
@@ -263,6 +264,11 @@ impl Catalog {
         self.scans.values().flat_map(|m| m.values())
     }
 
+    /// Every account's scans, by account name.
+    pub fn accounts(&self) -> impl Iterator<Item = (&str, impl Iterator<Item = &RegionScan>)> {
+        self.scans.iter().map(|(a, m)| (a.as_str(), m.values()))
+    }
+
     /// Scans of one account, in region order.
     pub fn scans_of<'a>(&'a self, account: &str) -> impl Iterator<Item = &'a RegionScan> + 'a {
         self.scans.get(account).into_iter().flat_map(|m| m.values())
@@ -291,13 +297,31 @@ impl Catalog {
 
     /// Access of `account` to foundation model `model` in `region`.
     pub fn access(&self, account: &str, region: &Region, model: &str) -> AccessState {
-        let Some(scan) = self.scan(account, region) else {
-            return AccessState::Unknown(format!("{region} is not scanned for account {account}"));
-        };
-        if !scan.has_data() {
+        match self.scan(account, region) {
+            Some(scan) => scan.access(model),
+            None => AccessState::Unknown(format!("{region} is not scanned for account {account}")),
+        }
+    }
+
+    /// The oldest successful scan time among scans with data, for staleness gauges.
+    pub fn oldest_scan(&self) -> Option<u64> {
+        self.scans().filter(|s| s.has_data()).map(|s| s.scanned_at).min()
+    }
+}
+
+impl RegionScan {
+    /// This account's access to foundation model `model` in this region.
+    pub fn access(&self, model: &str) -> AccessState {
+        self.access_of(model, self.models.get(model))
+    }
+
+    /// [`RegionScan::access`] for an entry already looked up (`self.models.get(model)`).
+    pub fn access_of(&self, model: &str, entry: Option<&ModelEntry>) -> AccessState {
+        let (account, region) = (&self.account, &self.region);
+        if !self.has_data() {
             return AccessState::Unknown(format!("no successful scan of {account}/{region} yet"));
         }
-        let Some(entry) = scan.models.get(model) else {
+        let Some(entry) = entry else {
             return AccessState::Denied(format!("{model} is not offered in {region}"));
         };
         if !entry.lifecycle.invocable() {
@@ -310,11 +334,6 @@ impl Catalog {
                 Some(why) => AccessState::Denied(format!("{account} has no access to {model} in {region}: {why}")),
             },
         }
-    }
-
-    /// The oldest successful scan time among scans with data, for staleness gauges.
-    pub fn oldest_scan(&self) -> Option<u64> {
-        self.scans().filter(|s| s.has_data()).map(|s| s.scanned_at).min()
     }
 }
 

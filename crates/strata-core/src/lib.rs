@@ -21,5 +21,5 @@ pub use catalog::{
 pub use error_class::ErrorClass;
 pub use error_kind::BedrockErrorKind;
 pub use ids::{AccountId, IdError, ModelRef};
-pub use region::{Geography, Region};
+pub use region::{Geography, Region, RegionMask};
 pub use residency::{ExecutionSet, ResidencyPolicy, Verdict};

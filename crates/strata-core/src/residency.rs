@@ -2,31 +2,86 @@
 //! may execute in (its execution set) is allowed — a proof over the set, not a label check.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::region::{Geography, Region};
+use crate::region::{slotted_regions, Geography, Region, RegionMask};
 
 /// The regions a request may run in: `{region}` for an in-region model ID, every destination
-/// region for an inference profile.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ExecutionSet(BTreeSet<Region>);
+/// region for an inference profile. Shared, not copied: cloning is a reference count, so every
+/// candidate of a profile points at the one set the catalog holds; its [`RegionMask`] is
+/// computed once, when the set is made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "BTreeSet<Region>", into = "BTreeSet<Region>")]
+pub struct ExecutionSet(Arc<SetInner>);
+
+#[derive(Debug, Default)]
+struct SetInner {
+    regions: BTreeSet<Region>,
+    mask: Option<RegionMask>,
+}
+
+impl PartialEq for ExecutionSet {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.regions == other.0.regions
+    }
+}
+
+impl Eq for ExecutionSet {}
+
+impl std::hash::Hash for ExecutionSet {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.regions.hash(state)
+    }
+}
+
+impl From<BTreeSet<Region>> for ExecutionSet {
+    fn from(regions: BTreeSet<Region>) -> Self {
+        let mask = RegionMask::of(&regions);
+        ExecutionSet(Arc::new(SetInner { regions, mask }))
+    }
+}
+
+impl From<ExecutionSet> for BTreeSet<Region> {
+    fn from(set: ExecutionSet) -> Self {
+        set.0.regions.clone()
+    }
+}
+
+impl std::ops::Deref for ExecutionSet {
+    type Target = BTreeSet<Region>;
+    fn deref(&self) -> &BTreeSet<Region> {
+        &self.0.regions
+    }
+}
+
+impl FromIterator<Region> for ExecutionSet {
+    fn from_iter<I: IntoIterator<Item = Region>>(iter: I) -> Self {
+        ExecutionSet::from(iter.into_iter().collect::<BTreeSet<Region>>())
+    }
+}
 
 impl ExecutionSet {
     pub fn single(region: Region) -> Self {
-        ExecutionSet(BTreeSet::from([region]))
+        ExecutionSet::from(BTreeSet::from([region]))
     }
 
     pub fn of(regions: impl IntoIterator<Item = Region>) -> Self {
-        ExecutionSet(regions.into_iter().collect())
+        regions.into_iter().collect()
+    }
+
+    /// The set as bits, when every region has a slot.
+    pub fn mask(&self) -> Option<RegionMask> {
+        self.0.mask
     }
 
     pub fn regions(&self) -> impl Iterator<Item = &Region> {
-        self.0.iter()
+        self.0.regions.iter()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.regions.is_empty()
     }
 }
 
@@ -93,6 +148,20 @@ impl ResidencyPolicy {
                 Place::Zone(g) => region.geography() == *g,
             }),
         }
+    }
+
+    /// The regions with a slot that this policy allows, as bits (for checking many sets fast:
+    /// a set with a mask is allowed iff it is non-empty and its mask is within this one).
+    pub fn allowed_mask(&self) -> RegionMask {
+        let mut bits = 0u128;
+        for r in slotted_regions() {
+            if let Some(slot) = r.slot() {
+                if self.allows_region(&r) {
+                    bits |= 1u128 << slot;
+                }
+            }
+        }
+        RegionMask(bits)
     }
 
     /// The residency rule: allowed iff every region of the execution set is allowed.

@@ -146,7 +146,7 @@ impl RegionScanner<'_> {
                     name: p.inference_profile_name().to_string(),
                     status: p.status().as_str().to_string(),
                     models,
-                    destinations,
+                    destinations: destinations.into(),
                 };
                 profiles.insert(entry.id.clone(), entry);
             }

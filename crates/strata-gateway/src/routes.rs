@@ -175,13 +175,13 @@ fn compile_model(
     if let Some(intent) = &model.intent {
         let compiled = compile_intent(&intent.intent, catalog, index);
         for c in compiled.candidates {
-            let Some(&account) = config.account_by_name.get(&c.account) else {
+            let Some(&account) = config.account_by_name.get(&*c.account) else {
                 continue;
             };
             let target = Target::Bedrock {
                 account,
                 region: c.region.clone(),
-                model_id: c.model_id.clone(),
+                model_id: c.model_id.to_string(),
             };
             let (weight, priority) = (c.weight, c.priority);
             let route = build(carried, c, target, weight, priority, budget_of(intent.rpm, intent.tpm));

@@ -12,14 +12,18 @@ mod reach;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use strata_core::{
-    AccessState, Catalog, ExecutionSet, Geography, ModelRef, ProfileEntry, Region, RegionScan, ResidencyPolicy,
+    AccessState, Catalog, ExecutionSet, Freshness, Geography, ModelEntry, ModelRef, ProfileEntry, Region, RegionMask,
+    RegionScan, ResidencyPolicy,
 };
 
-pub use reach::Reach;
+pub use reach::{Reach, Refusal};
 
 /// A kind of target a logical model may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,12 +40,16 @@ pub enum Layer {
 impl Layer {
     /// The layer a model ID belongs to.
     pub fn of(model_id: &str) -> Layer {
-        match ModelRef::parse(model_id) {
-            Ok(ModelRef::Profile {
-                geography: Geography::Global,
-                ..
-            }) => Layer::Global,
-            Ok(ModelRef::Profile { .. }) => Layer::Geography,
+        // A profile ID or ARN names its geography in the prefix of its last segment.
+        let id = model_id.rsplit_once('/').map_or(model_id, |(_, id)| id);
+        match id
+            .split_once('.')
+            .and_then(|(prefix, _)| Geography::from_prefix(prefix))
+        {
+            Some(Geography::Global) => Layer::Global,
+            Some(_) if !model_id.contains(":imported-model/") && !model_id.contains(":foundation-model/") => {
+                Layer::Geography
+            }
             _ => Layer::InRegion,
         }
     }
@@ -86,14 +94,15 @@ pub enum Origin {
     Baseline,
 }
 
-/// One concrete target of a logical model.
+/// One concrete target of a logical model. Its strings are shared (`Arc<str>`): a fleet-scale
+/// compilation makes hundreds of thousands of candidates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
-    pub account: String,
+    pub account: Arc<str>,
     /// The region the call is sent to (a profile's source region).
     pub region: Region,
     /// The ID to call: a model ID or a profile ID.
-    pub model_id: String,
+    pub model_id: Arc<str>,
     pub layer: Layer,
     pub reach: Reach,
     pub weight: u32,
@@ -106,20 +115,48 @@ pub struct Candidate {
 /// A target left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exclusion {
-    pub account: String,
+    pub account: Arc<str>,
     pub region: Region,
-    pub model_id: String,
-    pub reason: String,
+    pub model_id: Arc<str>,
+    #[serde(serialize_with = "as_text")]
+    pub reason: Reason,
+}
+
+/// Why a target was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Residency (data, put into words when shown).
+    Residency(Refusal),
+    /// Anything else, already in words (access, lifecycle, profile state).
+    Said(String),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Residency(r) => r.fmt(f),
+            Reason::Said(s) => f.write_str(s),
+        }
+    }
+}
+
+fn as_text<S: serde::Serializer>(reason: &Reason, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(reason)
 }
 
 impl Exclusion {
     fn of(account: &str, region: &Region, model_id: &str, reason: String) -> Exclusion {
         Exclusion {
-            account: account.to_string(),
+            account: Arc::from(account),
             region: region.clone(),
-            model_id: model_id.to_string(),
-            reason,
+            model_id: Arc::from(model_id),
+            reason: Reason::Said(reason),
         }
+    }
+
+    /// `account/region/model`, as route labels are written.
+    pub fn target(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.model_id)
     }
 }
 
@@ -130,28 +167,92 @@ pub struct Compiled {
     pub excluded: Vec<Exclusion>,
 }
 
-/// Profiles of the whole catalog by the foundation model they run, built once per compilation so
-/// each intent looks its profiles up instead of walking every region's list.
+/// A profile callable from one (account, region), prepared once per compilation.
+#[derive(Debug)]
+struct IndexedProfile<'a> {
+    scan: &'a RegionScan,
+    profile: &'a ProfileEntry,
+    id: Arc<str>,
+    layer: Layer,
+    /// Source region and destinations as bits: the regions the account needs access in.
+    needs: Option<RegionMask>,
+}
+
+/// Items grouped by account name, then foundation model ID.
+type ByAccountAndModel<'a, T> = HashMap<&'a str, HashMap<&'a str, Vec<T>>>;
+
+/// Profiles of the whole catalog by the foundation model they run, and one shared
+/// single-region execution set per region, built once per compilation so each intent looks
+/// things up instead of walking every region's lists or allocating.
 #[derive(Debug, Default)]
 pub struct ProfileIndex<'a> {
-    by_model: HashMap<&'a str, Vec<(&'a RegionScan, &'a ProfileEntry)>>,
+    by_model: ByAccountAndModel<'a, IndexedProfile<'a>>,
+    /// Per account, per model: the scans that list it.
+    listed: ByAccountAndModel<'a, (&'a RegionScan, &'a ModelEntry)>,
+    singles: HashMap<Region, ExecutionSet>,
 }
 
 impl<'a> ProfileIndex<'a> {
     pub fn build(catalog: &'a Catalog) -> Self {
-        let mut by_model: HashMap<&'a str, Vec<(&'a RegionScan, &'a ProfileEntry)>> = HashMap::new();
-        for scan in catalog.scans().filter(|s| s.has_data()) {
-            for profile in scan.profiles.values() {
-                for model in &profile.models {
-                    by_model.entry(model.as_str()).or_default().push((scan, profile));
+        let mut by_model: ByAccountAndModel<'a, IndexedProfile<'a>> = HashMap::default();
+        let mut listed: ByAccountAndModel<'a, (&'a RegionScan, &'a ModelEntry)> = HashMap::default();
+        let mut singles = HashMap::default();
+        for (account, scans) in catalog.accounts() {
+            let of_account = by_model.entry(account).or_default();
+            let models_of_account = listed.entry(account).or_default();
+            for scan in scans.filter(|s| s.has_data()) {
+                for (id, entry) in &scan.models {
+                    models_of_account.entry(id.as_str()).or_default().push((scan, entry));
+                }
+                singles
+                    .entry(scan.region.clone())
+                    .or_insert_with(|| ExecutionSet::single(scan.region.clone()));
+                for profile in scan.profiles.values() {
+                    let id: Arc<str> = Arc::from(profile.id.as_str());
+                    let needs = profile.destinations.mask().and_then(|m| m.with(&scan.region));
+                    let layer = Layer::of(&profile.id);
+                    for model in &profile.models {
+                        of_account.entry(model.as_str()).or_default().push(IndexedProfile {
+                            scan,
+                            profile,
+                            id: Arc::clone(&id),
+                            layer,
+                            needs,
+                        });
+                    }
                 }
             }
         }
-        ProfileIndex { by_model }
+        ProfileIndex {
+            by_model,
+            listed,
+            singles,
+        }
     }
 
-    fn of(&self, model: &str) -> &[(&'a RegionScan, &'a ProfileEntry)] {
-        self.by_model.get(model).map(Vec::as_slice).unwrap_or(&[])
+    /// Profiles running `model` callable from `account`'s regions.
+    fn of(&self, account: &str, model: &str) -> &[IndexedProfile<'a>] {
+        self.by_model
+            .get(account)
+            .and_then(|m| m.get(model))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The scans of `account` that list `model`, with its entry.
+    fn listed(&self, account: &str, model: &str) -> &[(&'a RegionScan, &'a ModelEntry)] {
+        self.listed
+            .get(account)
+            .and_then(|m| m.get(model))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn single(&self, region: &Region) -> ExecutionSet {
+        self.singles
+            .get(region)
+            .cloned()
+            .unwrap_or_else(|| ExecutionSet::single(region.clone()))
     }
 }
 
@@ -159,16 +260,27 @@ impl<'a> ProfileIndex<'a> {
 pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileIndex<'_>) -> Compiled {
     let mut out = Compiled::default();
     let base = intent.base_model.as_str();
+    let base_id: Arc<str> = Arc::from(base);
     let wanted = |region: &Region| intent.regions.as_ref().is_none_or(|r| r.contains(region));
     for share in &intent.accounts {
+        let account: Arc<str> = Arc::from(share.account.as_str());
+        // The account's access to the base model in each scanned region, looked up once; as
+        // bits for the profile checks (reasons are worked out only for what is refused).
+        let access: Vec<(&RegionScan, &ModelEntry, AccessState)> = profiles
+            .listed(&share.account, base)
+            .iter()
+            .map(|&(scan, entry)| (scan, entry, scan.access_of(base, Some(entry))))
+            .collect();
+        let mut granted = RegionMask::default();
+        for (scan, _, state) in &access {
+            if *state == AccessState::Granted {
+                if let Some(with) = granted.with(&scan.region) {
+                    granted = with;
+                }
+            }
+        }
         if let Some(priority) = position(&intent.layers, Layer::InRegion) {
-            for scan in catalog
-                .scans_of(&share.account)
-                .filter(|s| s.has_data() && wanted(&s.region))
-            {
-                let Some(entry) = scan.models.get(base) else {
-                    continue;
-                };
+            for (scan, entry, state) in access.iter().filter(|(s, _, _)| wanted(&s.region)) {
                 if !entry.on_demand() {
                     out.excluded.push(Exclusion::of(
                         &share.account,
@@ -182,48 +294,57 @@ pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileInde
                     ));
                     continue;
                 }
-                match catalog.access(&share.account, &scan.region, base) {
+                match state {
                     AccessState::Granted => out.candidates.push(Candidate {
-                        account: share.account.clone(),
+                        account: Arc::clone(&account),
                         region: scan.region.clone(),
-                        model_id: base.to_string(),
+                        model_id: Arc::clone(&base_id),
                         layer: Layer::InRegion,
-                        reach: Reach::Regions(ExecutionSet::single(scan.region.clone())),
+                        reach: Reach::Regions(profiles.single(&scan.region)),
                         weight: share.weight,
                         priority,
                         origin: Origin::Discovered,
-                        stale: !matches!(scan.freshness, strata_core::Freshness::Fresh),
+                        stale: !matches!(scan.freshness, Freshness::Fresh),
                     }),
                     AccessState::Denied(why) | AccessState::Unknown(why) => {
                         out.excluded
-                            .push(Exclusion::of(&share.account, &scan.region, base, why))
+                            .push(Exclusion::of(&share.account, &scan.region, base, why.clone()))
                     }
                 }
             }
         }
-        for &(scan, profile) in profiles.of(base) {
-            if scan.account != share.account || !wanted(&scan.region) {
+        for p in profiles.of(&share.account, base) {
+            let scan = p.scan;
+            if !wanted(&scan.region) {
                 continue;
             }
-            let layer = Layer::of(&profile.id);
+            let layer = p.layer;
             let Some(priority) = position(&intent.layers, layer) else {
                 continue;
             };
-            match profile_verdict(catalog, &share.account, &scan.region, base, profile) {
+            let fast_ok = p.profile.active()
+                && !p.profile.destinations.is_empty()
+                && p.needs.is_some_and(|needs| needs.within(granted));
+            let verdict = if fast_ok {
+                Ok(())
+            } else {
+                profile_verdict(catalog, &share.account, &scan.region, base, p.profile)
+            };
+            match verdict {
                 Ok(()) => out.candidates.push(Candidate {
-                    account: share.account.clone(),
+                    account: Arc::clone(&account),
                     region: scan.region.clone(),
-                    model_id: profile.id.clone(),
+                    model_id: Arc::clone(&p.id),
                     layer,
-                    reach: Reach::Regions(ExecutionSet::of(profile.destinations.iter().cloned())),
+                    reach: Reach::Regions(p.profile.destinations.clone()),
                     weight: share.weight,
                     priority,
                     origin: Origin::Discovered,
-                    stale: !matches!(scan.freshness, strata_core::Freshness::Fresh),
+                    stale: !matches!(scan.freshness, Freshness::Fresh),
                 }),
                 Err(why) => out
                     .excluded
-                    .push(Exclusion::of(&share.account, &scan.region, &profile.id, why)),
+                    .push(Exclusion::of(&share.account, &scan.region, &p.profile.id, why)),
             }
         }
     }
@@ -276,7 +397,7 @@ pub fn check_configured(
         .filter(|s| s.has_data())
         .and_then(|s| s.profiles.get(model_id));
     let reach = match listed {
-        Some(p) if !p.destinations.is_empty() => Reach::Regions(ExecutionSet::of(p.destinations.iter().cloned())),
+        Some(p) if !p.destinations.is_empty() => Reach::Regions(p.destinations.clone()),
         _ => Reach::guess(region, model_id),
     };
     let foundation = ModelRef::parse(model_id)
@@ -295,11 +416,11 @@ pub fn check_configured(
     }
     let stale = catalog
         .scan(account, region)
-        .is_some_and(|s| !matches!(s.freshness, strata_core::Freshness::Fresh));
+        .is_some_and(|s| !matches!(s.freshness, Freshness::Fresh));
     Ok(Candidate {
-        account: account.to_string(),
+        account: Arc::from(account),
         region: region.clone(),
-        model_id: model_id.to_string(),
+        model_id: Arc::from(model_id),
         layer,
         reach,
         weight: 1,
@@ -309,15 +430,26 @@ pub fn check_configured(
     })
 }
 
-/// Splits candidates into those a tenant's residency allows (by index) and those it excludes.
-pub fn admit(candidates: &[Candidate], policy: &ResidencyPolicy) -> (Vec<usize>, Vec<Exclusion>) {
+/// Splits candidates into those a tenant's residency allows and those it refuses (both by
+/// index). Exact execution sets are checked as bit masks against the policy's mask; anything
+/// else goes through [`Reach::check`] — the same rule, as the property tests check.
+pub fn admit(candidates: &[Candidate], policy: &ResidencyPolicy) -> (Vec<usize>, Vec<(usize, Refusal)>) {
+    let mask = policy_mask(policy);
     let mut allowed = Vec::new();
-    let mut excluded = Vec::new();
+    let mut refused = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
-        match c.reach.check(policy) {
+        match c.reach.check_masked(policy, mask) {
             Ok(()) => allowed.push(i),
-            Err(why) => excluded.push(Exclusion::of(&c.account, &c.region, &c.model_id, why)),
+            Err(why) => refused.push((i, why)),
         }
     }
-    (allowed, excluded)
+    (allowed, refused)
+}
+
+/// A policy's mask for [`Reach::check_masked`] (`None` for `any`).
+pub fn policy_mask(policy: &ResidencyPolicy) -> Option<RegionMask> {
+    match policy {
+        ResidencyPolicy::Any => None,
+        ResidencyPolicy::Only(_) => Some(policy.allowed_mask()),
+    }
 }

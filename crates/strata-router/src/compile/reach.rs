@@ -4,7 +4,48 @@
 
 use serde::Serialize;
 use strata_core::residency::Place;
-use strata_core::{ExecutionSet, Geography, ModelRef, Region, ResidencyPolicy, Verdict};
+use strata_core::{ExecutionSet, Geography, ModelRef, Region, RegionMask, ResidencyPolicy, Verdict};
+
+/// Why residency refuses a candidate. Kept as data (made by the hundred thousand at fleet scale)
+/// and put into words only when shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// It may run in this region, which the policy does not allow.
+    RunsIn(Region),
+    /// It may run in the regions of `set` whose bits are in `outside`, which the policy does not
+    /// allow (the region is named when shown).
+    Outside { set: ExecutionSet, outside: RegionMask },
+    /// It has no known execution regions.
+    NoRegions,
+    /// It may run anywhere in this geography (destinations not discovered).
+    Zone(Geography),
+    /// It may run anywhere.
+    Anywhere,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::RunsIn(region) => write!(f, "may run in {region}, outside the tenant's residency"),
+            Refusal::Outside { set, outside } => {
+                let first = set
+                    .regions()
+                    .find(|r| r.slot().is_some_and(|s| outside.0 & (1u128 << s) != 0));
+                match first {
+                    Some(region) => write!(f, "may run in {region}, outside the tenant's residency"),
+                    None => f.write_str("may run outside the tenant's residency"),
+                }
+            }
+            Refusal::NoRegions => f.write_str("has no known execution regions"),
+            Refusal::Zone(zone) => write!(
+                f,
+                "may run anywhere in the {} geography (destinations not discovered), outside the tenant's residency",
+                zone.prefix()
+            ),
+            Refusal::Anywhere => f.write_str("may run in any region, outside the tenant's residency"),
+        }
+    }
+}
 
 /// Where a candidate may run.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -35,15 +76,15 @@ impl Reach {
 
     /// The residency rule: every region the candidate may run in must be allowed. A zone passes
     /// only if the policy allows that whole zone; "anywhere" only under `any`.
-    pub fn check(&self, policy: &ResidencyPolicy) -> Result<(), String> {
+    pub fn check(&self, policy: &ResidencyPolicy) -> Result<(), Refusal> {
         let ResidencyPolicy::Only(places) = policy else {
             return Ok(());
         };
         match self {
             Reach::Regions(set) => match policy.check(set) {
                 Verdict::Allowed => Ok(()),
-                Verdict::Excluded { region } => Err(format!("may run in {region}, outside the tenant's residency")),
-                Verdict::Unknown => Err("has no known execution regions".to_string()),
+                Verdict::Excluded { region } => Err(Refusal::RunsIn(region)),
+                Verdict::Unknown => Err(Refusal::NoRegions),
             },
             Reach::Zone(zone) => {
                 let inside = places.contains(&Place::Zone(*zone))
@@ -52,14 +93,33 @@ impl Reach {
                 if inside {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "may run anywhere in the {} geography (destinations not discovered), outside the tenant's residency",
-                        zone.prefix()
-                    ))
+                    Err(Refusal::Zone(*zone))
                 }
             }
-            Reach::Anywhere => Err("may run in any region, outside the tenant's residency".to_string()),
+            Reach::Anywhere => Err(Refusal::Anywhere),
         }
+    }
+
+    /// [`Reach::check`] with the policy's mask at hand (see
+    /// [`ResidencyPolicy::allowed_mask`]; `None` for `any`): an exact set is decided by bits,
+    /// everything else (and every refusal, to name its region) by the rule itself.
+    pub fn check_masked(&self, policy: &ResidencyPolicy, mask: Option<RegionMask>) -> Result<(), Refusal> {
+        let Some(mask) = mask else {
+            return self.check(policy);
+        };
+        if let Reach::Regions(set) = self {
+            if let (false, Some(bits)) = (set.is_empty(), set.mask()) {
+                if bits.within(mask) {
+                    return Ok(());
+                }
+                // Named when shown: the first region whose bit is outside the policy.
+                return Err(Refusal::Outside {
+                    set: set.clone(),
+                    outside: RegionMask(bits.0 & !mask.0),
+                });
+            }
+        }
+        self.check(policy)
     }
 
     /// The exact regions, when known.
