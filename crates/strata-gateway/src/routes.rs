@@ -59,7 +59,7 @@ impl From<Exclusion> for Excluded {
     fn from(e: Exclusion) -> Self {
         Excluded {
             target: format!("{}/{}/{}", e.account, e.region, e.model_id),
-            reason: e.reason,
+            reason: e.reason.to_string(),
         }
     }
 }
@@ -224,14 +224,15 @@ fn compile_model(
 }
 
 fn admit_routes(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) -> (Vec<Arc<Route>>, Vec<Excluded>) {
+    let mask = strata_router::policy_mask(policy);
     let mut allowed = Vec::new();
     let mut excluded = Vec::new();
     for r in routes {
-        match r.reach.check(policy) {
+        match r.reach.check_masked(policy, mask) {
             Ok(()) => allowed.push(Arc::clone(r)),
             Err(reason) => excluded.push(Excluded {
                 target: r.label.clone(),
-                reason,
+                reason: reason.to_string(),
             }),
         }
     }
