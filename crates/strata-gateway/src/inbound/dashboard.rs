@@ -61,6 +61,7 @@ pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
             );
         }
     }
+    let catalog_html = catalog_section(&state);
     let mut tenants = String::new();
     for t in &config.tenants {
         let models = match &t.models {
@@ -85,6 +86,64 @@ pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3f3f3}}.ok{{color:#070}}.bad{{color:#b00}}</style></head>\
 <body><h1>Strata gateway</h1><p>Routes and their live health (refreshes every 5 s). Metrics: <a href=\"/metrics\">/metrics</a>.</p>\
 <h2>Routes</h2><table><tr><th>model</th><th>strategy</th><th>target</th><th>kind</th><th>may run in</th><th>health</th><th>in flight</th><th>latency (EWMA)</th></tr>{rows}</table>\
-<h2>Tenants</h2><table><tr><th>tenant</th><th>residency</th><th>models</th></tr>{tenants}</table></body></html>"
+<h2>Tenants</h2><table><tr><th>tenant</th><th>residency</th><th>models</th></tr>{tenants}</table>{catalog_html}</body></html>"
     ))
+}
+
+/// The availability matrix of every account (model × region) and the last discovery round.
+fn catalog_section(state: &GatewayState) -> String {
+    use strata_core::{AccessState, Freshness};
+    let Some(discovery) = &state.discovery else {
+        return "<h2>Availability</h2><p>Discovery is off in this gateway's config.</p>".to_string();
+    };
+    let catalog = discovery.catalog();
+    let mut out = String::from("<h2>Availability</h2>");
+    match discovery.last_round() {
+        Some(r) => {
+            let _ = write!(
+                out,
+                "<p>Last scan: {} account × region in {} ms, {} failed, {} changes. \
+● on demand · ◆ through a profile only · × listed, no access · ? access unknown · blank: not offered. \
+Recent changes: <code>GET /admin/events</code>.</p>",
+                r.scanned, r.duration_ms, r.failed, r.events
+            );
+        }
+        None => out.push_str("<p>The first scan has not finished yet.</p>"),
+    }
+    for account in &state.config.file.accounts {
+        let scans: Vec<_> = catalog.scans_of(&account.name).collect();
+        if scans.is_empty() {
+            continue;
+        }
+        let models: std::collections::BTreeSet<&String> = scans.iter().flat_map(|s| s.models.keys()).collect();
+        let _ = write!(out, "<h3>{}</h3><table><tr><th>model</th>", escape(&account.name));
+        for s in &scans {
+            let stale = !matches!(s.freshness, Freshness::Fresh);
+            let _ = write!(
+                out,
+                "<th class=\"{}\">{}</th>",
+                if stale { "bad" } else { "" },
+                escape(s.region.as_str())
+            );
+        }
+        out.push_str("</tr>");
+        for model in models {
+            let _ = write!(out, "<tr><td>{}</td>", escape(model));
+            for s in &scans {
+                let cell = match s.models.get(model) {
+                    None => "",
+                    Some(entry) => match s.access(model) {
+                        AccessState::Granted if entry.on_demand() => "●",
+                        AccessState::Granted => "◆",
+                        AccessState::Denied(_) => "×",
+                        AccessState::Unknown(_) => "?",
+                    },
+                };
+                let _ = write!(out, "<td>{cell}</td>");
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table>");
+    }
+    out
 }
