@@ -13,7 +13,7 @@ use http::HeaderMap;
 use strata_aws::{RuntimeAnswer, RuntimeCall, RuntimeOperation, UpstreamError};
 use strata_core::eventstream::{FrameReader, StreamFrame};
 use strata_core::{BedrockErrorKind, ErrorClass};
-use strata_router::{order_candidates, Backoff, CandidateView, CooldownPolicy};
+use strata_router::{Backoff, CandidateOrder, CandidateView, CooldownPolicy};
 
 use crate::config::Target;
 use crate::routes::{Route, RouteTable};
@@ -196,7 +196,7 @@ pub async fn run_over(
                     }
                 }
             }
-            let order = order_candidates(config.models[model].strategy, &views, &mut rand::rng());
+            let order = CandidateOrder::new(config.models[model].strategy, &views);
             let mut tried = false;
             for index in order {
                 let route = &routes[index];

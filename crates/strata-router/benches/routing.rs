@@ -15,7 +15,8 @@ use strata_core::{
     Access, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, Region, RegionScan, ResidencyPolicy,
 };
 use strata_router::{
-    admit, compile_intent, order_candidates, AccountShare, CandidateView, Intent, Layer, ProfileIndex, Strategy,
+    admit, compile_intent, order_candidates, pick_first, AccountShare, CandidateView, Intent, Layer, ProfileIndex,
+    Strategy,
 };
 
 const REGIONS: [&str; 20] = [
@@ -162,6 +163,9 @@ fn bench(c: &mut Criterion) {
     for (name, set) in [("24 candidates", &small), ("480 candidates", &views)] {
         for strategy in [Strategy::Priority, Strategy::Weighted, Strategy::LeastBusy] {
             c.bench_function(&format!("pick/{strategy:?}/{name}"), |b| {
+                b.iter(|| black_box(pick_first(strategy, black_box(set), &mut rng)))
+            });
+            c.bench_function(&format!("order all/{strategy:?}/{name}"), |b| {
                 b.iter(|| black_box(order_candidates(strategy, black_box(set), &mut rng)))
             });
         }

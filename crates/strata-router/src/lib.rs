@@ -17,4 +17,4 @@ pub use compile::{
 };
 pub use health::{CooldownPolicy, Health};
 pub use limits::{Budget, LocalLimiter};
-pub use strategy::{order_candidates, CandidateView, Strategy};
+pub use strategy::{order_candidates, pick_first, CandidateOrder, CandidateView, Strategy};

@@ -58,6 +58,105 @@ pub fn order_candidates(strategy: Strategy, candidates: &[CandidateView], rng: &
     ready
 }
 
+/// The candidate to try first, in one pass and with one random draw (the common case: the first
+/// try answers). Same distribution as the head of [`order_candidates`].
+pub fn pick_first(strategy: Strategy, candidates: &[CandidateView], rng: &mut impl Rng) -> Option<usize> {
+    let ready = || (0..candidates.len()).filter(|&i| !candidates[i].cooling_down);
+    match strategy {
+        Strategy::Weighted => weighted_pick(ready(), candidates, rng),
+        Strategy::Priority => {
+            let best = ready().map(|i| candidates[i].priority).min()?;
+            weighted_pick(ready().filter(|&i| candidates[i].priority == best), candidates, rng)
+        }
+        Strategy::Shuffle => uniform_pick(ready(), rng),
+        Strategy::LeastBusy => {
+            let best = ready().map(|i| candidates[i].in_flight).min()?;
+            uniform_pick(ready().filter(|&i| candidates[i].in_flight == best), rng)
+        }
+        Strategy::Latency => {
+            let key = |i: usize| candidates[i].latency.unwrap_or(Duration::ZERO);
+            let best = ready().map(key).min()?;
+            uniform_pick(ready().filter(|&i| key(i) == best), rng)
+        }
+    }
+}
+
+/// One index drawn in proportion to weight.
+fn weighted_pick(
+    items: impl Iterator<Item = usize> + Clone,
+    candidates: &[CandidateView],
+    rng: &mut impl Rng,
+) -> Option<usize> {
+    let total: u64 = items.clone().map(|i| u64::from(candidates[i].weight.max(1))).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut point = rng.random_range(0..total);
+    for i in items {
+        let w = u64::from(candidates[i].weight.max(1));
+        if point < w {
+            return Some(i);
+        }
+        point -= w;
+    }
+    None
+}
+
+/// One index drawn uniformly (reservoir sampling, one pass).
+fn uniform_pick(items: impl Iterator<Item = usize>, rng: &mut impl Rng) -> Option<usize> {
+    let mut chosen = None;
+    for (seen, i) in items.enumerate() {
+        if rng.random_range(0..=seen) == 0 {
+            chosen = Some(i);
+        }
+    }
+    chosen
+}
+
+/// The order to try candidates in, worked out lazily: the first by [`pick_first`], the rest
+/// (by [`order_candidates`], without the first) only if the first failed.
+#[derive(Debug)]
+pub struct CandidateOrder<'a> {
+    strategy: Strategy,
+    candidates: &'a [CandidateView],
+    first: Option<Option<usize>>,
+    rest: Option<std::vec::IntoIter<usize>>,
+}
+
+impl<'a> CandidateOrder<'a> {
+    pub fn new(strategy: Strategy, candidates: &'a [CandidateView]) -> Self {
+        CandidateOrder {
+            strategy,
+            candidates,
+            first: None,
+            rest: None,
+        }
+    }
+}
+
+impl Iterator for CandidateOrder<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let mut rng = rand::rng();
+        match self.first {
+            None => {
+                let first = pick_first(self.strategy, self.candidates, &mut rng);
+                self.first = Some(first);
+                first
+            }
+            Some(first) => {
+                let rest = self.rest.get_or_insert_with(|| {
+                    let mut order = order_candidates(self.strategy, self.candidates, &mut rng);
+                    order.retain(|&i| Some(i) != first);
+                    order.into_iter()
+                });
+                rest.next()
+            }
+        }
+    }
+}
+
 /// Orders by repeated weighted draws without replacement (Efraimidis–Spirakis keys).
 fn weighted_shuffle(items: &mut [usize], candidates: &[CandidateView], rng: &mut impl Rng) {
     let mut keyed: Vec<(f64, usize)> = items
@@ -97,6 +196,36 @@ mod tests {
             .filter(|_| order_candidates(Strategy::Weighted, &cands, &mut rng)[0] == 0)
             .count();
         assert!((2700..3300).contains(&firsts), "{firsts} of 4000 should be about 3000");
+    }
+
+    #[test]
+    fn the_first_pick_follows_weights_and_the_lazy_order_covers_everyone_once() {
+        let cands = [view(3, 0), view(1, 0), view(1, 1)];
+        let mut rng = rand::rng();
+        let firsts = (0..4000)
+            .filter(|_| pick_first(Strategy::Priority, &cands, &mut rng) == Some(0))
+            .count();
+        assert!((2700..3300).contains(&firsts), "{firsts} of 4000 should be about 3000");
+        for s in [
+            Strategy::Priority,
+            Strategy::Weighted,
+            Strategy::Shuffle,
+            Strategy::LeastBusy,
+            Strategy::Latency,
+        ] {
+            let mut all: Vec<usize> = CandidateOrder::new(s, &cands).collect();
+            all.sort();
+            assert_eq!(all, vec![0, 1, 2], "{s:?}");
+        }
+        let mut cooling = cands;
+        cooling[0].cooling_down = true;
+        cooling[1].cooling_down = true;
+        assert_eq!(
+            CandidateOrder::new(Strategy::Weighted, &cooling).collect::<Vec<_>>(),
+            vec![2]
+        );
+        cooling[2].cooling_down = true;
+        assert_eq!(CandidateOrder::new(Strategy::Weighted, &cooling).next(), None);
     }
 
     #[test]
