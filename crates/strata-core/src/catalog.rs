@@ -138,7 +138,8 @@ impl ModelEntry {
 /// One system-defined inference profile callable from one (account, region).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileEntry {
-    pub id: String,
+    /// Shared: every candidate compiled from this profile points at it.
+    pub id: std::sync::Arc<str>,
     #[serde(default)]
     pub name: String,
     /// `ACTIVE` when usable.

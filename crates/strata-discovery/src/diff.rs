@@ -196,7 +196,7 @@ mod tests {
                     (
                         id.to_string(),
                         ProfileEntry {
-                            id: id.to_string(),
+                            id: (*id).into(),
                             name: String::new(),
                             status: "ACTIVE".into(),
                             models: BTreeSet::from(["m.a".to_string()]),

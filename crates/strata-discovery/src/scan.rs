@@ -142,13 +142,13 @@ impl RegionScanner<'_> {
                     }
                 }
                 let entry = ProfileEntry {
-                    id: p.inference_profile_id().to_string(),
+                    id: std::sync::Arc::from(p.inference_profile_id()),
                     name: p.inference_profile_name().to_string(),
                     status: p.status().as_str().to_string(),
                     models,
                     destinations: destinations.into(),
                 };
-                profiles.insert(entry.id.clone(), entry);
+                profiles.insert(entry.id.to_string(), entry);
             }
             match page.next_token() {
                 Some(next) if !next.is_empty() && Some(next) != token.as_deref() => token = Some(next.to_string()),

@@ -72,7 +72,7 @@ fn catalog(accounts: usize, models: usize) -> Catalog {
                 profiles.insert(
                     geo_id.clone(),
                     ProfileEntry {
-                        id: geo_id,
+                        id: geo_id.into(),
                         name: String::new(),
                         status: "ACTIVE".into(),
                         models: BTreeSet::from([id.clone()]),
@@ -83,7 +83,7 @@ fn catalog(accounts: usize, models: usize) -> Catalog {
                 profiles.insert(
                     global.clone(),
                     ProfileEntry {
-                        id: global,
+                        id: global.into(),
                         name: String::new(),
                         status: "ACTIVE".into(),
                         models: BTreeSet::from([id]),

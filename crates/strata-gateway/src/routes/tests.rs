@@ -52,7 +52,7 @@ fn scan(account: &str, r: &str, profiles: &[(&str, &[&str])]) -> RegionScan {
                 (
                     id.to_string(),
                     ProfileEntry {
-                        id: id.to_string(),
+                        id: (*id).into(),
                         name: String::new(),
                         status: "ACTIVE".into(),
                         models: BTreeSet::from([BASE.to_string()]),

@@ -208,7 +208,7 @@ impl<'a> ProfileIndex<'a> {
                     .entry(scan.region.clone())
                     .or_insert_with(|| ExecutionSet::single(scan.region.clone()));
                 for profile in scan.profiles.values() {
-                    let id: Arc<str> = Arc::from(profile.id.as_str());
+                    let id: Arc<str> = Arc::clone(&profile.id);
                     let needs = profile.destinations.mask().and_then(|m| m.with(&scan.region));
                     let layer = Layer::of(&profile.id);
                     for model in &profile.models {

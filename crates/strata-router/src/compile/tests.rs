@@ -45,7 +45,7 @@ fn model(on_demand: bool, access: Option<Access>) -> ModelEntry {
 
 fn profile(prefix: &str, destinations: &[&str]) -> ProfileEntry {
     ProfileEntry {
-        id: format!("{prefix}.{BASE}"),
+        id: format!("{prefix}.{BASE}").into(),
         name: String::new(),
         status: "ACTIVE".into(),
         models: BTreeSet::from([BASE.to_string()]),
@@ -60,7 +60,7 @@ fn scan(account: &str, r: &str, models: Vec<ModelEntry>, profiles: Vec<ProfileEn
         scanned_at: 1,
         freshness: Freshness::Fresh,
         models: models.into_iter().map(|m| (m.id.clone(), m)).collect(),
-        profiles: profiles.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        profiles: profiles.into_iter().map(|p| (p.id.to_string(), p)).collect(),
     }
 }
 
@@ -338,7 +338,7 @@ proptest! {
                 let ok = !p.destinations.is_empty()
                     && granted(&catalog, &scan.account, &scan.region)
                     && p.destinations.iter().all(|r| granted(&catalog, &scan.account, r));
-                prop_assert_eq!(ok, kept.contains(&(scan.account.clone(), scan.region.clone(), p.id.clone())));
+                prop_assert_eq!(ok, kept.contains(&(scan.account.clone(), scan.region.clone(), p.id.to_string())));
             }
         }
     }
