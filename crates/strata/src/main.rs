@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Load an HTTP endpoint at a constant rate or concurrency and report latency percentiles.
+    Bench(commands::bench::BenchArgs),
     /// Start the emulator and a gateway on a built-in demo config.
     Demo(commands::demo::DemoArgs),
     /// Run the gateway on a config file.
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Bench(args) => commands::bench::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),
