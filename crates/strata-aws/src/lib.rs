@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod fast_signing;
 pub mod runtime;
 pub mod signing;
+pub mod transport;
 
 pub use credentials::{AccountCredentials, CredentialSource, CredentialsError};
 pub use endpoint::Endpoints;
