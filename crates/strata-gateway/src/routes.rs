@@ -61,12 +61,15 @@ pub struct Route {
     pub limiter: LocalLimiter,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
     pub label: String,
+    pub metrics: crate::telemetry::RouteMetrics,
 }
 
 /// All logical models' routes, indexed like `Config::models`.
 #[derive(Debug)]
 pub struct RouteTable {
     pub models: Vec<Vec<Arc<Route>>>,
+    /// Request metrics, indexed like `Config::models`.
+    pub metrics: Vec<crate::telemetry::ModelMetrics>,
 }
 
 impl RouteTable {
@@ -96,12 +99,14 @@ impl RouteTable {
                             limiter: LocalLimiter::new(Budget { rpm: d.rpm, tpm: d.tpm }),
                             deployment: d.clone(),
                             label,
+                            metrics: Default::default(),
                         })
                     })
                     .collect()
             })
             .collect();
-        RouteTable { models }
+        let metrics = config.models.iter().map(|_| Default::default()).collect();
+        RouteTable { models, metrics }
     }
 }
 

@@ -32,12 +32,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!("strata gateway listening on http://{addr}");
-        strata_gateway::server::serve(
-            listener,
-            strata_gateway::inbound::app(state),
-            super::sim::shutdown_signal(),
-        )
-        .await?;
+        strata_gateway::server::serve(listener, state, super::sim::shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -68,7 +68,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  curl -s {sim_url}/_sim/stats     # which account and region ran it");
         println!();
         println!("Ctrl-C stops.");
-        strata_gateway::server::serve(listener, strata_gateway::inbound::app(state), super::sim::shutdown_signal()).await?;
+        strata_gateway::server::serve(listener, state, super::sim::shutdown_signal()).await?;
         let _ = stop_tx.send(true);
         let _ = sim_task.await;
         Ok(())
