@@ -200,7 +200,7 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
         body: converse_body,
         content_type: None,
         accept: None,
-        openai_request: Some(request.clone()),
+        openai_request: Some(request),
     };
     let started = std::time::Instant::now();
     let created = std::time::SystemTime::now()
