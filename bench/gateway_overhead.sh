@@ -107,9 +107,10 @@ latency() { # name port path key body
   out=$(taskset -c 0 "$BIN" bench "http://127.0.0.1:$2$3" --rate "$RATE" --duration "$DURATION" --warmup 2 \
     --threads 1 -H "authorization: Bearer $4" -H "content-type: application/json" --body "$5" --json)
   python3 -c 'import json,sys
-r=json.loads(sys.argv[2]); l=r["latency_ms"]; f=r["first_byte_ms"]
+r=json.loads(sys.argv[2]); l=r["latency_ms"]; f=r["first_byte_ms"]; rate=r["throughput"]
 errs=r["status_errors"]+r["transport_errors"]+r["timeouts"]+r["shed"]
-print(f"{sys.argv[1]:<48} {r[\"throughput\"]:7.0f} req/s  p50 {l[\"p50\"]:6.3f}  p90 {l[\"p90\"]:6.3f}  p99 {l[\"p99\"]:6.3f}  p99.9 {l[\"p999\"]:6.3f} ms  first byte p50 {f[\"p50\"]:6.3f}  p99 {f[\"p99\"]:6.3f} ms  errors {errs}")' "$1" "$out"
+print("%-48s %7.0f req/s  p50 %6.3f  p90 %6.3f  p99 %6.3f  p99.9 %6.3f ms  first byte p50 %6.3f  p99 %6.3f ms  errors %d"
+      % (sys.argv[1], rate, l["p50"], l["p90"], l["p99"], l["p999"], f["p50"], f["p99"], errs))' "$1" "$out"
 }
 
 if [[ " $SECTIONS " == *" throughput "* ]]; then

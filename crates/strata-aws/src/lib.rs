@@ -5,6 +5,7 @@
 //! Nothing here knows whether it talks to AWS or to the emulator: an endpoint override is just a
 //! different base URL.
 
+pub mod coalesce;
 pub mod credentials;
 pub mod endpoint;
 pub mod fast_signing;

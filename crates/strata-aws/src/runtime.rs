@@ -206,11 +206,15 @@ impl BedrockRuntime {
                 return Err(classify_error(head.status.as_u16(), &head.headers, &body));
             }
             if streams {
-                let body = BodyDataStream::new(body)
-                    .map(|chunk| {
-                        chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e))))
-                    })
-                    .boxed();
+                let body = crate::coalesce::coalesce(
+                    BodyDataStream::new(body)
+                        .map(|chunk| {
+                            chunk.map_err(|e| {
+                                UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e)))
+                            })
+                        })
+                        .boxed(),
+                );
                 Ok(RuntimeAnswer::Stream {
                     headers: head.headers,
                     body,
