@@ -12,15 +12,19 @@
 # core 0, identically for every path.
 # Needs: cargo build --release -p strata, wrk and nginx (apt-get install wrk nginx).
 # Usage: bench/gateway_overhead.sh [duration_seconds] [connections] [rate]
-#        SECTIONS="throughput latency" (default both)
+#        SECTIONS="throughput latency" (default both); STRATA_BIN / BENCH_BIN pick the binaries.
+# On a shared machine, `nice -n -10 bench/gateway_overhead.sh …` keeps other tenants' jobs from
+# dominating the tail percentiles (say so when quoting such figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
 RATE="${3:-1000}"
 SECTIONS="${SECTIONS:-throughput latency}"
+REPEAT="${REPEAT:-1}"   # latency rounds over all paths, interleaved (tails are noisy on a shared machine)
 BIN="${STRATA_BIN:-target/release/strata}"
-SIM_PORT=4601; GW_PORT=8601; NGINX_PORT=8602
+BENCH_BIN="${BENCH_BIN:-$BIN}"   # the load generator (`strata bench`), to compare older gateway builds
+SIM_PORT="${SIM_PORT:-4601}"; GW_PORT="${GW_PORT:-8601}"; NGINX_PORT="${NGINX_PORT:-8602}"
 WORK=$(mktemp -d)
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p strata" >&2; exit 1; }
 for tool in wrk nginx; do command -v $tool >/dev/null || { echo "install $tool: apt-get install $tool" >&2; exit 1; }; done
@@ -30,7 +34,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [ -f 
 trap cleanup EXIT
 wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 
-taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 1 2>"$WORK/sim.log" & PIDS+=($!)
+taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 1 2>"$WORK/sim.log" & PIDS+=($!); SIM_PID=$!
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
 curl -sf -X POST "http://127.0.0.1:$SIM_PORT/_sim/quotas" -H 'content-type: application/json' \
   -d '{"account":"prod-us","region":"us-east-1","model":"amazon.nova-pro-v1:0","rpm":1000000000,"tpm":2000000000}' >/dev/null
@@ -46,7 +50,7 @@ models:
 tenants:
   - {name: bench, keys: [sk-bench-000001]}
 YAML
-taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!)
+taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
 
 cat > "$WORK/nginx.conf" <<NGINX
@@ -66,6 +70,10 @@ http {
 NGINX
 nginx -c "$WORK/nginx.conf"
 wait_for "http://127.0.0.1:$NGINX_PORT/_sim/health"
+NGINX_PID=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+# CPU time (clock ticks) a process has used.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pid_of_port() { case $1 in $SIM_PORT) echo "$SIM_PID";; $GW_PORT) echo "$GW_PID";; *) echo "$NGINX_PID";; esac; }
 
 SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"
 CONVERSE='{"messages":[{"role":"user","content":[{"text":"benchmark request"}]}],"inferenceConfig":{"maxTokens":64}}'
@@ -96,15 +104,20 @@ wrk.headers["Authorization"] = "Bearer $4"
 wrk.headers["Content-Type"] = "application/json"
 LUA
   taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s -s "$WORK/req.lua" "http://127.0.0.1:$2" >/dev/null
-  local out; out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/req.lua" "http://127.0.0.1:$2")
-  printf '%-48s %10s req/s  p50 %8s  p99 %8s  %s\n' "$1" \
+  local pid t0 t1 out n; pid=$(pid_of_port "$2"); t0=$(ticks "$pid")
+  out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/req.lua" "http://127.0.0.1:$2")
+  t1=$(ticks "$pid"); n=$(awk '/requests in/ {print $1}' <<< "$out")
+  # CPU per request of the process under test (the proxy, or the emulator when called directly):
+  # steadier than the rate on a shared machine.
+  printf '%-48s %10s req/s  p50 %8s  p99 %8s  cpu/req %5.1f us  %s\n' "$1" \
     "$(awk '/Requests\/sec/ {print $2}' <<< "$out")" "$(awk '$1=="50%" {print $2}' <<< "$out")" \
-    "$(awk '$1=="99%" {print $2}' <<< "$out")" "$(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ' | tr '\n' ' ')"
+    "$(awk '$1=="99%" {print $2}' <<< "$out")" "$(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l)" \
+    "$(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ' | tr '\n' ' ')"
 }
 
 latency() { # name port path key body
   local out
-  out=$(taskset -c 0 "$BIN" bench "http://127.0.0.1:$2$3" --rate "$RATE" --duration "$DURATION" --warmup 2 \
+  out=$(taskset -c 0 "$BENCH_BIN" bench "http://127.0.0.1:$2$3" --rate "$RATE" --duration "$DURATION" --warmup 2 \
     --threads 1 -H "authorization: Bearer $4" -H "content-type: application/json" --body "$5" --json)
   python3 -c 'import json,sys
 r=json.loads(sys.argv[2]); l=r["latency_ms"]; f=r["first_byte_ms"]; rate=r["throughput"]
@@ -118,6 +131,8 @@ if [[ " $SECTIONS " == *" throughput "* ]]; then
   each_path throughput
 fi
 if [[ " $SECTIONS " == *" latency "* ]]; then
-  echo "== latency at $RATE req/s, open loop (from each request's due time): strata bench, ${DURATION}s"
-  each_path latency
+  for round in $(seq "$REPEAT"); do
+    echo "== latency at $RATE req/s, open loop (from each request's due time): strata bench, ${DURATION}s, round $round"
+    each_path latency
+  done
 fi
