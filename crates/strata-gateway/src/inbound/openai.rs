@@ -346,7 +346,9 @@ fn sse_stream(
                         Ok(None) => break,
                         Ok(Some(StreamFrame::Event { event_type, payload })) => {
                             for c in s.translator.on_event(&event_type, &payload) {
-                                out.push_str(&data(&c));
+                                out.push_str("data: ");
+                                out.push_str(&c);
+                                out.push_str("\n\n");
                             }
                         }
                         Ok(Some(StreamFrame::Exception {
