@@ -5,11 +5,13 @@
 //! Nothing here knows whether it talks to AWS or to the emulator: an endpoint override is just a
 //! different base URL.
 
+pub mod coalesce;
 pub mod credentials;
 pub mod endpoint;
 pub mod fast_signing;
 pub mod runtime;
 pub mod signing;
+pub mod transport;
 
 pub use credentials::{AccountCredentials, CredentialSource, CredentialsError};
 pub use endpoint::Endpoints;

@@ -10,12 +10,14 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
+use http_body_util::{BodyDataStream, BodyExt, Full};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use strata_core::{BedrockErrorKind, ErrorClass};
 
 use crate::endpoint::Endpoints;
 use crate::fast_signing::{sign_fixed, FixedRequest, SigningKeyCache};
 use crate::signing::Scope;
+use crate::transport::HttpClient;
 
 /// Characters escaped in the `{modelId}` path label, as the SDKs do (`:` and `/` included).
 const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -121,19 +123,14 @@ impl std::fmt::Debug for RuntimeAnswer {
 /// The pooled runtime client.
 #[derive(Debug, Clone)]
 pub struct BedrockRuntime {
-    http: reqwest::Client,
+    http: HttpClient,
     endpoints: Endpoints,
     signing_keys: Arc<SigningKeyCache>,
 }
 
 impl BedrockRuntime {
     pub fn new(endpoints: Endpoints) -> Result<Self, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
+        let http = crate::transport::http_client()
             .map_err(|e| UpstreamError::connect(format!("cannot build the HTTP client: {e}")))?;
         Ok(BedrockRuntime {
             http,
@@ -188,55 +185,66 @@ impl BedrockRuntime {
             token.set_sensitive(true);
             headers.insert("x-amz-security-token", token);
         }
-        let request = self.http.post(&url).headers(headers).body(call.body.clone());
-        let request = if call.operation.streams() {
-            request
-        } else {
-            request.timeout(call.timeout)
-        };
-        let response = match tokio::time::timeout(call.timeout, request.send()).await {
-            Err(_) => {
-                return Err(UpstreamError {
-                    class: ErrorClass::Timeout,
-                    kind: None,
-                    status: None,
-                    message: format!("no answer from {url} within {:?}", call.timeout),
-                    retry_after: None,
+        let uri = http::Uri::try_from(url.as_str()).map_err(|e| invalid(format!("bad endpoint URL {url}: {e}")))?;
+        let mut request = http::Request::new(Full::new(call.body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let streams = call.operation.streams();
+        // A stream's deadline covers its head only; a complete answer's, the whole body.
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| {
+                if crate::transport::is_timeout(&e) {
+                    timeout_error(e.to_string())
+                } else {
+                    UpstreamError::connect(crate::error_chain(&e))
+                }
+            })?;
+            let (head, body) = response.into_parts();
+            if head.status != http::StatusCode::OK {
+                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                return Err(classify_error(head.status.as_u16(), &head.headers, &body));
+            }
+            if streams {
+                let body = crate::coalesce::coalesce(
+                    BodyDataStream::new(body)
+                        .map(|chunk| {
+                            chunk.map_err(|e| {
+                                UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e)))
+                            })
+                        })
+                        .boxed(),
+                );
+                Ok(RuntimeAnswer::Stream {
+                    headers: head.headers,
+                    body,
+                })
+            } else {
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(|e| UpstreamError::connect(crate::error_chain(&e)))?
+                    .to_bytes();
+                Ok(RuntimeAnswer::Complete {
+                    headers: head.headers,
+                    body,
                 })
             }
-            Ok(Err(e)) if e.is_timeout() => {
-                return Err(UpstreamError {
-                    class: ErrorClass::Timeout,
-                    kind: None,
-                    status: None,
-                    message: e.to_string(),
-                    retry_after: None,
-                })
-            }
-            Ok(Err(e)) => return Err(UpstreamError::connect(crate::error_chain(&e))),
-            Ok(Ok(r)) => r,
         };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        if status != 200 {
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(classify_error(status, &headers, &body));
+        match tokio::time::timeout(call.timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(timeout_error(format!("no answer from {url} within {:?}", call.timeout))),
         }
-        if call.operation.streams() {
-            let body = response
-                .bytes_stream()
-                .map(|chunk| {
-                    chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e))))
-                })
-                .boxed();
-            Ok(RuntimeAnswer::Stream { headers, body })
-        } else {
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::connect(crate::error_chain(&e)))?;
-            Ok(RuntimeAnswer::Complete { headers, body })
-        }
+    }
+}
+
+fn timeout_error(message: String) -> UpstreamError {
+    UpstreamError {
+        class: ErrorClass::Timeout,
+        kind: None,
+        status: None,
+        message,
+        retry_after: None,
     }
 }
 

@@ -241,7 +241,7 @@ pub async fn run_over(
                 match result {
                     Ok(answer) => {
                         route.health.record_success(started.elapsed());
-                        crate::telemetry::attempt_done(&route.label, "ok");
+                        route.metrics.attempt_done(&route.label, crate::telemetry::OK);
                         if group.baseline {
                             crate::telemetry::baseline_used(&config.models[model].name, "ok");
                             tracing::warn!(route = %route.label, "request served by the baseline");
@@ -260,7 +260,7 @@ pub async fn run_over(
                     }
                     Err(e) => {
                         tracing::info!(route = %route.label, class = ?e.class, error = %e.message, "attempt failed");
-                        crate::telemetry::attempt_done(&route.label, class_name(e.class));
+                        route.metrics.attempt_done(&route.label, class_name(e.class));
                         if e.class.counts_against_target() {
                             route.health.record_failure(&cooldown, Instant::now());
                         }

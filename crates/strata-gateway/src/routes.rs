@@ -30,6 +30,7 @@ pub struct Route {
     pub limiter: Arc<LocalLimiter>,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
     pub label: String,
+    pub metrics: crate::telemetry::RouteMetrics,
 }
 
 impl Route {
@@ -168,6 +169,7 @@ fn compile_model(
                     health,
                     limiter,
                     label,
+                    metrics: Default::default(),
                 }));
             }
         }
@@ -260,6 +262,7 @@ fn build(carried: &Carried, c: Candidate, target: Target, weight: u32, priority:
         health,
         limiter,
         label,
+        metrics: Default::default(),
     })
 }
 

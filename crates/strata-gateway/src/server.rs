@@ -1,20 +1,24 @@
-//! Serving the gateway's router on the shared accept loop (request-head deadline, keep-alive).
+//! Serving the gateway on the shared accept loop (request-head deadline, keep-alive).
 
-use axum::Router;
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
-/// Serves `app` until `shutdown` completes.
+use crate::state::GatewayState;
+
+/// Serves the gateway until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    state: Arc<GatewayState>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let app = crate::inbound::app(Arc::clone(&state));
     strata_http::serve(
         listener,
         move |request| {
             let app = app.clone();
-            async move { app.oneshot(request).await.map_err(|never| match never {}) }
+            let state = Arc::clone(&state);
+            async move { Ok(crate::inbound::dispatch(&state, app, request).await) }
         },
         shutdown,
     )

@@ -18,6 +18,8 @@ pub struct GatewayState {
     pub upstreams: Upstreams,
     /// Present when discovery is enabled and there are accounts to scan.
     pub discovery: Option<Arc<Discovery>>,
+    /// Request metrics per logical model (indexed like `Config::models`), kept across route swaps.
+    pub metrics: Vec<crate::telemetry::ModelMetrics>,
 }
 
 impl GatewayState {
@@ -34,7 +36,9 @@ impl GatewayState {
         let catalog = discovery.as_ref().map(|d| d.catalog()).unwrap_or_default();
         let routes = RouteTable::compile(&config, &catalog, None);
         crate::telemetry::catalog_published(&catalog, &[]);
+        let metrics = config.models.iter().map(|_| Default::default()).collect();
         Ok(GatewayState {
+            metrics,
             config,
             routes: ArcSwap::from_pointee(routes),
             upstreams,

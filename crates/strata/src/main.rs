@@ -24,6 +24,8 @@ enum Command {
     Discover(commands::discover::DiscoverArgs),
     /// Show the candidates each logical model compiles to (per tenant, with --explain why not).
     Routes(commands::routes::RoutesArgs),
+    /// Load an HTTP endpoint at a constant rate or concurrency and report latency percentiles.
+    Bench(commands::bench::BenchArgs),
     /// Start the emulator and a gateway on a built-in demo config.
     Demo(commands::demo::DemoArgs),
     /// Run the gateway on a config file.
@@ -55,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Discover(args) => commands::discover::run(args),
         Command::Routes(args) => commands::routes::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),

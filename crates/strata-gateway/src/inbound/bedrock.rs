@@ -22,6 +22,7 @@ use crate::pipeline::Group;
 use crate::pipeline::{self, Answer, CallSpec};
 use crate::routes::{Route, RouteTable};
 use crate::state::GatewayState;
+use crate::telemetry::{Api, OK};
 
 /// Headers of a Bedrock answer worth passing to the client.
 const PASSED_HEADERS: [&str; 4] = [
@@ -31,13 +32,19 @@ const PASSED_HEADERS: [&str; 4] = [
     "x-amzn-bedrock-invocation-latency",
 ];
 
+/// The axum handler (the server calls [`call`] directly; tests go through the router).
 pub async fn handle(
     State(state): State<Arc<GatewayState>>,
     Path(rest): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let tenant = match authenticate(&state.config, &headers) {
+    call(&state, &rest, &headers, body).await
+}
+
+/// Answers `POST /model/{rest}`, `rest` already percent-decoded.
+pub async fn call(state: &GatewayState, rest: &str, headers: &HeaderMap, body: Body) -> Response {
+    let tenant = match authenticate(&state.config, headers) {
         Ok(Principal::Tenant(t)) => t,
         Ok(Principal::Admin) => {
             return bedrock_error(
@@ -91,9 +98,9 @@ pub async fn handle(
                     format!("model '{model_id}' is not available to this API key"),
                 );
             }
-            pipeline::groups_for(&state, &table, model, tenant)
+            pipeline::groups_for(state, &table, model, tenant)
         }
-        None => concrete_id_routes(&state, &table, tenant, model_id),
+        None => concrete_id_routes(state, &table, tenant, model_id),
     };
     if groups.iter().all(|g| g.routes.is_empty()) {
         if let Some(&model) = config.model_by_name.get(model_id) {
@@ -131,13 +138,18 @@ pub async fn handle(
     };
     let started = std::time::Instant::now();
     let asked = groups.first().map(|g| g.model);
-    let asked_name = asked.map(|m| config.models[m].name.clone()).unwrap_or_default();
-    match pipeline::run_over(&state, tenant, groups, &spec).await {
+    let asked_name = asked.map(|m| config.models[m].name.as_str()).unwrap_or_default();
+    let done = |outcome, elapsed| {
+        if let Some(m) = asked {
+            state.metrics[m].request_done(asked_name, Api::Bedrock, outcome, elapsed);
+        }
+    };
+    match pipeline::run_over(state, tenant, groups, &spec).await {
         Ok(outcome) => {
             if Some(outcome.model) != asked {
-                crate::telemetry::fell_back(&asked_name, &config.models[outcome.model].name);
+                crate::telemetry::fell_back(asked_name, &config.models[outcome.model].name);
             }
-            crate::telemetry::request_done(&asked_name, "bedrock", "ok", started.elapsed());
+            done(OK, started.elapsed());
             answer_response(outcome.answer, &outcome.route.label, outcome.baseline)
         }
         Err(e) => {
@@ -146,7 +158,7 @@ pub async fn handle(
                 pipeline::PipelineError::Deadline(_) => "deadline",
                 _ => "refused",
             };
-            crate::telemetry::request_done(&asked_name, "bedrock", outcome, started.elapsed());
+            done(outcome, started.elapsed());
             pipeline_error_bedrock(&e)
         }
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::errors::openai_error;
 use crate::auth::{authenticate, AuthError, Principal};
 use crate::state::GatewayState;
+use crate::telemetry::{Api, OK};
 
 /// The tenant of an OpenAI-API request, or the OpenAI-shaped refusal.
 pub fn tenant_of(state: &GatewayState, headers: &HeaderMap) -> Result<usize, Box<Response>> {
@@ -118,7 +119,13 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let tenant = match tenant_of(&state, &headers) {
+    chat(&state, &headers, body).await
+}
+
+/// Answers `POST /v1/chat/completions` (the server calls this directly; tests go through the
+/// router).
+pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::Body) -> Response {
+    let tenant = match tenant_of(state, headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -193,7 +200,7 @@ pub async fn chat_completions(
         body: converse_body,
         content_type: None,
         accept: None,
-        openai_request: Some(request.clone()),
+        openai_request: Some(request),
     };
     let started = std::time::Instant::now();
     let created = std::time::SystemTime::now()
@@ -201,17 +208,17 @@ pub async fn chat_completions(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let id = format!("chatcmpl-{}", strata_http::new_request_id().replace('-', ""));
-    let outcome = match crate::pipeline::run(&state, tenant, model, &spec).await {
+    let outcome = match crate::pipeline::run(state, tenant, model, &spec).await {
         Ok(o) => o,
         Err(e) => {
-            crate::telemetry::request_done(&options.model, "openai", "error", started.elapsed());
+            state.metrics[model].request_done(&options.model, Api::OpenAi, "error", started.elapsed());
             return pipeline_error_openai(&e);
         }
     };
     if outcome.model != model {
         crate::telemetry::fell_back(&options.model, &config.models[outcome.model].name);
     }
-    crate::telemetry::request_done(&options.model, "openai", "ok", started.elapsed());
+    state.metrics[model].request_done(&options.model, Api::OpenAi, OK, started.elapsed());
     let route = outcome.route.label.clone();
     let served_by_baseline = outcome.baseline;
     let mut response = match outcome.answer {
@@ -345,7 +352,9 @@ fn sse_stream(
                         Ok(None) => break,
                         Ok(Some(StreamFrame::Event { event_type, payload })) => {
                             for c in s.translator.on_event(&event_type, &payload) {
-                                out.push_str(&data(&c));
+                                out.push_str("data: ");
+                                out.push_str(&c);
+                                out.push_str("\n\n");
                             }
                         }
                         Ok(Some(StreamFrame::Exception {

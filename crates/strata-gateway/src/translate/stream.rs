@@ -1,13 +1,39 @@
 //! ConverseStream events → OpenAI `chat.completion.chunk`s, with tool-call deltas indexed per
 //! call and one finish reason, then the usage chunk when asked.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use strata_core::wire::converse::{
     ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent, MessageStopEvent,
     MetadataEvent,
 };
 
 use super::finish_reason;
+
+/// One `chat.completion.chunk`, written straight from borrowed fields (one per streamed token, so
+/// building a `json!` map per chunk showed). Fields are in alphabetical order, the order `json!`
+/// wrote them in, so the bytes sent are unchanged.
+#[derive(Serialize)]
+struct Chunk<'a, D> {
+    choices: [Choice<'a, D>; 1],
+    created: u64,
+    id: &'a str,
+    model: &'a str,
+    object: &'static str,
+}
+
+#[derive(Serialize)]
+struct Choice<'a, D> {
+    delta: D,
+    finish_reason: Option<&'a str>,
+    index: u32,
+    logprobs: Option<()>,
+}
+
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    content: &'a str,
+}
 
 /// Turns Converse stream events into chunk JSON strings (each becomes one `data:` line).
 #[derive(Debug)]
@@ -35,10 +61,20 @@ impl StreamTranslator {
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]})
-        .to_string()
+    fn chunk(&self, delta: impl Serialize, finish: Option<&str>) -> String {
+        let chunk = Chunk {
+            choices: [Choice {
+                delta,
+                finish_reason: finish,
+                index: 0,
+                logprobs: None,
+            }],
+            created: self.created,
+            id: &self.id,
+            model: &self.model,
+            object: "chat.completion.chunk",
+        };
+        serde_json::to_string(&chunk).unwrap_or_default()
     }
 
     fn start(&mut self, out: &mut Vec<String>) {
@@ -70,7 +106,7 @@ impl StreamTranslator {
                 self.start(&mut out);
                 if let Ok(e) = serde_json::from_slice::<ContentBlockDeltaEvent>(payload) {
                     match e.delta {
-                        ContentBlockDelta::Text(t) => out.push(self.chunk(json!({"content": t}), None)),
+                        ContentBlockDelta::Text(t) => out.push(self.chunk(TextDelta { content: &t }, None)),
                         ContentBlockDelta::ToolUse(t) => {
                             if let Some(&(_, index)) =
                                 self.tool_blocks.iter().find(|(b, _)| *b == e.content_block_index)
@@ -118,7 +154,21 @@ impl StreamTranslator {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn typed_chunks_are_byte_identical_to_the_json_map() {
+        let t = super::StreamTranslator::new("nova", "chatcmpl-1", 7, false);
+        let expected = serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7,
+            "model": "nova", "choices": [{"index": 0, "delta": {"content": "hi \"x\""}, "finish_reason": "stop",
+            "logprobs": null}]})
+        .to_string();
+        assert_eq!(
+            t.chunk(super::TextDelta { content: "hi \"x\"" }, Some("stop")),
+            expected
+        );
+    }
+
     use super::*;
+    use serde_json::Value;
 
     fn text_of(chunks: &[String]) -> String {
         chunks

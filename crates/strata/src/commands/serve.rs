@@ -34,12 +34,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("strata gateway listening on http://{addr}");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let discovery = tokio::spawn(Arc::clone(&state).run_discovery(stop_rx));
-        strata_gateway::server::serve(
-            listener,
-            strata_gateway::inbound::app(state),
-            super::sim::shutdown_signal(),
-        )
-        .await?;
+        strata_gateway::server::serve(listener, state, super::sim::shutdown_signal()).await?;
         let _ = stop_tx.send(true);
         let _ = discovery.await;
         Ok(())

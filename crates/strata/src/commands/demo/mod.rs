@@ -73,7 +73,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!();
         println!("Ctrl-C stops.");
         let discovery = tokio::spawn(Arc::clone(&state).run_discovery(stop_rx.clone()));
-        strata_gateway::server::serve(listener, strata_gateway::inbound::app(state), super::sim::shutdown_signal()).await?;
+        strata_gateway::server::serve(listener, state, super::sim::shutdown_signal()).await?;
         let _ = stop_tx.send(true);
         let _ = discovery.await;
         let _ = sim_task.await;

@@ -1,0 +1,21 @@
+//! Strata's load generator, for whole-system benchmarks (`strata bench`, `bench/*.sh`).
+//!
+//! Two ways to load a target:
+//! - **open loop** ([`Load::Rate`]): requests are due at a constant rate whatever the target
+//!   does, and each latency is measured from the moment the request was *due*, not from when it
+//!   was actually sent — so a stalled target is charged for every request it delayed
+//!   (no coordinated omission);
+//! - **closed loop** ([`Load::Concurrency`]): a fixed number of workers each send the next
+//!   request as soon as the previous one is answered (throughput at saturation).
+//!
+//! Every sample records the time to the answer's first body byte (TTFT, for streams) and to its
+//! end. Benchmarks are never tests: nothing here asserts on speed.
+
+mod client;
+mod report;
+mod run;
+mod target;
+
+pub use report::{Percentiles, Report};
+pub use run::{run, Load, RunError, RunOptions};
+pub use target::{Target, TargetError};
