@@ -134,7 +134,7 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
             if view.allowed.is_empty() {
                 let severity_error = view.baseline.is_empty();
                 let mut why: Vec<String> = view
-                    .excluded
+                    .excluded()
                     .iter()
                     .take(3)
                     .map(|e| format!("{}: {}", e.target, e.reason))

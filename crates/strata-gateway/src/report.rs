@@ -165,8 +165,8 @@ pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) 
                     residency: residency_text(&cfg.residency),
                     allowed: view.allowed.iter().map(|r| r.label.clone()).collect(),
                     baseline: view.baseline.iter().map(|r| r.label.clone()).collect(),
-                    excluded: explain(&view.excluded),
-                    baseline_excluded: explain(&view.baseline_excluded),
+                    excluded: filter.explain.then(|| view.excluded()),
+                    baseline_excluded: filter.explain.then(|| view.baseline_excluded()),
                 }
             })
             .collect();

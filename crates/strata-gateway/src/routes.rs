@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use strata_core::{Catalog, Region};
 use strata_router::{
-    check_configured, compile_intent, Exclusion, Health, Layer, LocalLimiter, Origin, ProfileIndex, Reach,
+    check_configured, compile_intents, Exclusion, Health, Layer, LocalLimiter, Origin, ProfileIndex, Reach,
 };
 use strata_router::{Budget, Candidate};
 
@@ -65,13 +65,40 @@ impl From<Exclusion> for Excluded {
     }
 }
 
-/// What one tenant may use of a logical model.
-#[derive(Debug, Default)]
+/// What one tenant may use of a logical model. Refused routes are kept as they are; the reason
+/// is worked out only when shown (fleet-scale tables refuse hundreds of thousands).
+#[derive(Debug)]
 pub struct TenantRoutes {
     pub allowed: Vec<Arc<Route>>,
-    pub excluded: Vec<Excluded>,
+    pub refused: Vec<Arc<Route>>,
     pub baseline: Vec<Arc<Route>>,
-    pub baseline_excluded: Vec<Excluded>,
+    pub baseline_refused: Vec<Arc<Route>>,
+    policy: strata_core::ResidencyPolicy,
+}
+
+impl TenantRoutes {
+    /// The refused candidates with the residency reason.
+    pub fn excluded(&self) -> Vec<Excluded> {
+        reasons(&self.refused, &self.policy)
+    }
+
+    /// The refused baseline targets with the residency reason.
+    pub fn baseline_excluded(&self) -> Vec<Excluded> {
+        reasons(&self.baseline_refused, &self.policy)
+    }
+}
+
+fn reasons(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) -> Vec<Excluded> {
+    routes
+        .iter()
+        .map(|r| Excluded {
+            target: r.label.clone(),
+            reason: match r.reach.check(policy) {
+                Err(why) => why.to_string(),
+                Ok(()) => "allowed".to_string(),
+            },
+        })
+        .collect()
 }
 
 /// One logical model, compiled.
@@ -112,8 +139,22 @@ impl RouteTable {
             }
         }
         let index = ProfileIndex::build(catalog);
-        let models = (0..config.models.len())
-            .map(|m| compile_model(config, catalog, &index, &carried, m))
+        // The intents expand in parallel; the rest is cheap and stays in order.
+        let with_intent: Vec<(usize, &strata_router::Intent)> = config
+            .models
+            .iter()
+            .enumerate()
+            .filter_map(|(m, model)| model.intent.as_ref().map(|i| (m, &i.intent)))
+            .collect();
+        let refs: Vec<&strata_router::Intent> = with_intent.iter().map(|(_, i)| *i).collect();
+        let mut expanded: Vec<Option<strata_router::Compiled>> = (0..config.models.len()).map(|_| None).collect();
+        for ((m, _), compiled) in with_intent.iter().zip(compile_intents(&refs, catalog, &index)) {
+            expanded[*m] = Some(compiled);
+        }
+        let models = expanded
+            .into_iter()
+            .enumerate()
+            .map(|(m, compiled)| compile_model(config, catalog, compiled, &carried, m))
             .collect();
         RouteTable { models }
     }
@@ -127,7 +168,7 @@ impl RouteTable {
 fn compile_model(
     config: &Config,
     catalog: &Catalog,
-    index: &ProfileIndex<'_>,
+    expanded: Option<strata_router::Compiled>,
     carried: &Carried,
     m: usize,
 ) -> ModelRoutes {
@@ -174,8 +215,7 @@ fn compile_model(
             }
         }
     }
-    if let Some(intent) = &model.intent {
-        let compiled = compile_intent(&intent.intent, catalog, index);
+    if let (Some(intent), Some(compiled)) = (&model.intent, expanded) {
         for c in compiled.candidates {
             let Some(&account) = config.account_by_name.get(&*c.account) else {
                 continue;
@@ -212,33 +252,23 @@ fn compile_model(
         .tenants
         .iter()
         .map(|t| {
-            let (allowed, excluded) = admit_routes(&out.routes, &t.residency);
-            let (baseline, baseline_excluded) = admit_routes(&out.baseline, &t.residency);
+            let (allowed, refused) = admit_routes(&out.routes, &t.residency);
+            let (baseline, baseline_refused) = admit_routes(&out.baseline, &t.residency);
             TenantRoutes {
                 allowed,
-                excluded,
+                refused,
                 baseline,
-                baseline_excluded,
+                baseline_refused,
+                policy: t.residency.clone(),
             }
         })
         .collect();
     out
 }
 
-fn admit_routes(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) -> (Vec<Arc<Route>>, Vec<Excluded>) {
+fn admit_routes(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) -> (Vec<Arc<Route>>, Vec<Arc<Route>>) {
     let mask = strata_router::policy_mask(policy);
-    let mut allowed = Vec::new();
-    let mut excluded = Vec::new();
-    for r in routes {
-        match r.reach.check_masked(policy, mask) {
-            Ok(()) => allowed.push(Arc::clone(r)),
-            Err(reason) => excluded.push(Excluded {
-                target: r.label.clone(),
-                reason: reason.to_string(),
-            }),
-        }
-    }
-    (allowed, excluded)
+    routes.iter().cloned().partition(|r| r.reach.admits(policy, mask))
 }
 
 fn state_for(carried: &Carried, label: &str, origin: Origin, budget: Budget) -> (Arc<Health>, Arc<LocalLimiter>) {

@@ -15,8 +15,8 @@ use strata_core::{
     Access, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, Region, RegionScan, ResidencyPolicy,
 };
 use strata_router::{
-    admit, compile_intent, order_candidates, pick_first, AccountShare, CandidateView, Intent, Layer, ProfileIndex,
-    Strategy,
+    admit, compile_intent, compile_intents, order_candidates, pick_first, AccountShare, CandidateView, Intent, Layer,
+    ProfileIndex, Strategy,
 };
 
 const REGIONS: [&str; 20] = [
@@ -120,13 +120,18 @@ fn intents(accounts: usize, models: usize) -> Vec<Intent> {
         .collect()
 }
 
-fn compile_all(catalog: &Catalog, intents: &[Intent], policies: &[ResidencyPolicy]) -> usize {
+fn compile_all(catalog: &Catalog, intents: &[Intent], policies: &[ResidencyPolicy], parallel: bool) -> usize {
     let index = ProfileIndex::build(catalog);
+    let refs: Vec<&Intent> = intents.iter().collect();
+    let compiled = if parallel {
+        compile_intents(&refs, catalog, &index)
+    } else {
+        refs.iter().map(|i| compile_intent(i, catalog, &index)).collect()
+    };
     let mut kept = 0;
-    for intent in intents {
-        let compiled = compile_intent(intent, catalog, &index);
+    for c in &compiled {
         for p in policies {
-            kept += admit(&compiled.candidates, p).0.len();
+            kept += admit(&c.candidates, p).0.len();
         }
     }
     kept
@@ -142,8 +147,11 @@ fn bench(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("compile");
     group.sample_size(10);
-    group.bench_function("30 accounts x 20 regions x 100 models, 3 tenants", |b| {
-        b.iter(|| black_box(compile_all(&catalog, &intents, &policies)))
+    group.bench_function("30 accounts x 20 regions x 100 models, 3 tenants, one thread", |b| {
+        b.iter(|| black_box(compile_all(&catalog, &intents, &policies, false)))
+    });
+    group.bench_function("30 accounts x 20 regions x 100 models, 3 tenants, all cores", |b| {
+        b.iter(|| black_box(compile_all(&catalog, &intents, &policies, true)))
     });
     group.finish();
 

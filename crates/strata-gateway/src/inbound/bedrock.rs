@@ -104,7 +104,7 @@ pub async fn call(state: &GatewayState, rest: &str, headers: &HeaderMap, body: B
     };
     if groups.iter().all(|g| g.routes.is_empty()) {
         if let Some(&model) = config.model_by_name.get(model_id) {
-            let excluded = &table.models[model].tenants[tenant].excluded;
+            let excluded = table.models[model].tenants[tenant].excluded();
             let why: Vec<String> = excluded
                 .iter()
                 .take(5)

@@ -109,7 +109,7 @@ fn intents_expand_pinned_wins_and_tenants_see_only_their_residency() {
             .regions()
             .all(|x| x.as_str().starts_with("eu-")));
     }
-    assert_eq!(eu.excluded.len(), 4);
+    assert_eq!(eu.excluded().len(), 4);
     assert_eq!(eu.baseline.len(), 1);
     assert_eq!(
         eu.baseline[0].label,

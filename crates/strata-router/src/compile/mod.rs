@@ -351,6 +351,40 @@ pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileInde
     out
 }
 
+/// Expands many intents, spread over the machine's cores (each intent is independent; the index
+/// is shared read-only). Results are in the order of `intents`.
+pub fn compile_intents(intents: &[&Intent], catalog: &Catalog, index: &ProfileIndex<'_>) -> Vec<Compiled> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(intents.len().max(1));
+    if threads <= 1 {
+        return intents.iter().map(|i| compile_intent(i, catalog, index)).collect();
+    }
+    let chunk = intents.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = intents
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|i| compile_intent(i, catalog, index))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(intents.len());
+        for (w, part) in workers.into_iter().zip(intents.chunks(chunk)) {
+            match w.join() {
+                Ok(done) => out.extend(done),
+                // A worker cannot panic short of a bug; compile its share here instead of failing.
+                Err(_) => out.extend(part.iter().map(|i| compile_intent(i, catalog, index))),
+            }
+        }
+        out
+    })
+}
+
 fn position(layers: &[Layer], layer: Layer) -> Option<u32> {
     layers.iter().position(|l| *l == layer).map(|i| i as u32)
 }
@@ -430,17 +464,19 @@ pub fn check_configured(
     })
 }
 
-/// Splits candidates into those a tenant's residency allows and those it refuses (both by
-/// index). Exact execution sets are checked as bit masks against the policy's mask; anything
-/// else goes through [`Reach::check`] — the same rule, as the property tests check.
-pub fn admit(candidates: &[Candidate], policy: &ResidencyPolicy) -> (Vec<usize>, Vec<(usize, Refusal)>) {
+/// Splits candidates into those a tenant's residency allows and those it refuses, by index.
+/// Exact execution sets are checked as bit masks against the policy's mask; anything else goes
+/// through [`Reach::check`] — the same rule, as the property tests check. Why one was refused
+/// is `candidates[i].reach.check(policy)`, worked out only when someone asks.
+pub fn admit(candidates: &[Candidate], policy: &ResidencyPolicy) -> (Vec<usize>, Vec<usize>) {
     let mask = policy_mask(policy);
-    let mut allowed = Vec::new();
+    let mut allowed = Vec::with_capacity(candidates.len());
     let mut refused = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
-        match c.reach.check_masked(policy, mask) {
-            Ok(()) => allowed.push(i),
-            Err(why) => refused.push((i, why)),
+        if c.reach.admits(policy, mask) {
+            allowed.push(i);
+        } else {
+            refused.push(i);
         }
     }
     (allowed, refused)

@@ -100,6 +100,20 @@ impl Reach {
         }
     }
 
+    /// Whether the policy admits this reach, without saying why not (no allocation).
+    pub fn admits(&self, policy: &ResidencyPolicy, mask: Option<RegionMask>) -> bool {
+        let Some(mask) = mask else {
+            return true;
+        };
+        match self {
+            Reach::Regions(set) if !set.is_empty() => match set.mask() {
+                Some(bits) => bits.within(mask),
+                None => self.check(policy).is_ok(),
+            },
+            _ => self.check(policy).is_ok(),
+        }
+    }
+
     /// [`Reach::check`] with the policy's mask at hand (see
     /// [`ResidencyPolicy::allowed_mask`]; `None` for `any`): an exact set is decided by bits,
     /// everything else (and every refusal, to name its region) by the rule itself.
