@@ -258,8 +258,17 @@ impl<'a> ProfileIndex<'a> {
 
 /// Expands an intent over the catalog.
 pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileIndex<'_>) -> Compiled {
-    let mut out = Compiled::default();
     let base = intent.base_model.as_str();
+    // Reserve once: at fleet scale an intent has thousands of candidates.
+    let expected: usize = intent
+        .accounts
+        .iter()
+        .map(|share| profiles.listed(&share.account, base).len() + profiles.of(&share.account, base).len())
+        .sum();
+    let mut out = Compiled {
+        candidates: Vec::with_capacity(expected),
+        excluded: Vec::new(),
+    };
     let base_id: Arc<str> = Arc::from(base);
     let wanted = |region: &Region| intent.regions.as_ref().is_none_or(|r| r.contains(region));
     for share in &intent.accounts {
