@@ -101,3 +101,28 @@ def wait_for_round(gateway: "Gateway", key: str, after: int = 0, timeout: float 
             return body
         time.sleep(0.05)
     raise AssertionError(f"no discovery round finished within {timeout} s:\n{gateway.stderr()}")
+
+
+def gateways(tmp_path, monkeypatch, default_config, after_start=None):
+    """The body of a `gateway` fixture: yields `start(config_text=None)` that spawns a gateway
+    (on `default_config()` when no text is given, then runs `after_start(g)` if given), and
+    stops them all afterwards, failing the test if one died on its own."""
+    # Clients made by Gateway.bedrock() put their key in AWS_BEARER_TOKEN_BEDROCK; monkeypatch
+    # restores the environment afterwards so no other test sees it.
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "unset-until-a-client-is-made")
+    from simlib import find_binary
+
+    started = []
+
+    def start(text=None, wait=True):
+        g = Gateway(find_binary(), text or default_config(), tmp_path)
+        started.append(g)
+        if wait and after_start is not None:
+            after_start(g)
+        return g
+
+    yield start
+    for g in started:
+        alive = g.proc.poll() is None or getattr(g, "stopped_by_test", False)
+        g.stop()
+        assert alive, f"strata serve died:\n{g.stderr()}"

@@ -15,7 +15,7 @@ import requests
 from botocore.exceptions import ClientError
 from openai import OpenAI
 
-from gatewaylib import Gateway, admin_get, static_account, wait_for_round
+from gatewaylib import admin_get, gateways, static_account, wait_for_round
 from simlib import find_binary
 
 SONNET4 = "anthropic.claude-sonnet-4-20250514-v1:0"
@@ -93,21 +93,7 @@ routing:
 
 @pytest.fixture
 def gateway(sim, tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "unset-until-a-client-is-made")
-    started = []
-
-    def start(text=None, wait=True):
-        g = Gateway(find_binary(), text or config(sim), tmp_path)
-        started.append(g)
-        if wait:
-            wait_for_round(g, ADMIN)
-        return g
-
-    yield start
-    for g in started:
-        alive = g.proc.poll() is None or getattr(g, "stopped_by_test", False)
-        g.stop()
-        assert alive, f"strata serve died:\n{g.stderr()}"
+    yield from gateways(tmp_path, monkeypatch, lambda: config(sim), after_start=lambda g: wait_for_round(g, ADMIN))
 
 
 def executed_regions(sim):

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
-from gatewaylib import Gateway, static_account
-from simlib import find_binary
+from gatewaylib import gateways, static_account
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 US_SONNET = "us." + SONNET
@@ -59,22 +58,7 @@ routing:
 
 @pytest.fixture
 def gateway(sim, tmp_path, monkeypatch):
-    # Clients made by Gateway.bedrock() put their key in AWS_BEARER_TOKEN_BEDROCK; monkeypatch
-    # restores the environment afterwards so no other test sees it.
-    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "unset-until-a-client-is-made")
-    started = []
-
-    def start(text=None):
-        g = Gateway(find_binary(), text or config(sim), tmp_path)
-        started.append(g)
-        return g
-
-    yield start
-    for g in started:
-        alive = g.proc.poll() is None
-        g.stop()
-        assert alive, f"strata serve died:\n{g.stderr()}"
-
+    yield from gateways(tmp_path, monkeypatch, lambda: config(sim))
 
 def test_converse_and_stream_through_a_logical_model(sim, gateway):
     g = gateway()

@@ -9,6 +9,32 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::ids::IdError;
 
+/// The commercial regions where Bedrock runs (what discovery scans by default).
+pub const BEDROCK_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-4",
+];
+
 /// How many distinct region names get a slot (a bit in a [`RegionMask`]). AWS has about 35
 /// regions; names past this (only ever from malformed input) still work, just without a slot.
 pub const REGION_SLOTS: usize = 128;

@@ -6,30 +6,7 @@ use serde::{Deserialize, Serialize};
 use strata_core::Region;
 
 /// Regions scanned when the config names none: the commercial regions where Bedrock runs.
-pub const DEFAULT_REGIONS: &[&str] = &[
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "sa-east-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-4",
-];
+pub use strata_core::region::BEDROCK_REGIONS as DEFAULT_REGIONS;
 
 /// The `discovery:` config section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

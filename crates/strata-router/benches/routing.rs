@@ -19,28 +19,8 @@ use strata_router::{
     ProfileIndex, Strategy,
 };
 
-const REGIONS: [&str; 20] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "sa-east-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-];
+/// The first 20 Bedrock regions.
+const REGIONS: &[&str] = strata_core::region::BEDROCK_REGIONS.split_at(20).0;
 
 fn model_id(i: usize) -> String {
     format!("vendor.model-{i:03}-v1:0")
