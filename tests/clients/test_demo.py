@@ -1,0 +1,84 @@
+"""`strata demo` as a newcomer meets it: it prints where everything is, and its tenants show
+discovery-driven, residency-safe routing with the real openai and boto3 clients."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from openai import OpenAI
+
+from simlib import NO_RETRIES, find_binary, free_port
+
+EU = {"eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    gw, sim = free_port(), free_port()
+    out = tmp_path_factory.mktemp("demo") / "demo.out"
+    err = out.with_suffix(".err")
+    proc = subprocess.Popen(
+        [str(find_binary()), "demo", "--listen", f"127.0.0.1:{gw}", "--sim-listen", f"127.0.0.1:{sim}", "--zero-latency"],
+        stdout=open(out, "wb"), stderr=open(err, "wb"), stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "Ctrl-C" not in out.read_text(errors="replace"):
+        assert proc.poll() is None, f"strata demo exited:\n{err.read_text(errors='replace')}"
+        time.sleep(0.1)
+    text = out.read_text(errors="replace")
+    assert "Ctrl-C" in text, f"strata demo did not start within a minute:\n{text}\n{err.read_text(errors='replace')}"
+    yield {"gateway": f"http://127.0.0.1:{gw}", "sim": f"http://127.0.0.1:{sim}", "printed": text}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_it_prints_where_everything_is(demo):
+    lines = demo["printed"].splitlines()
+    for label, url in [("gateway:", demo["gateway"]), ("emulator:", demo["sim"]),
+                       ("dashboard:", demo["gateway"] + "/dashboard"), ("metrics:", demo["gateway"] + "/metrics")]:
+        assert any(l.startswith(label) and l.split()[-1] == url for l in lines), (label, demo["printed"])
+    assert requests.get(demo["gateway"] + "/dashboard", timeout=10).status_code == 200
+    metrics = requests.get(demo["gateway"] + "/metrics", timeout=10).text
+    assert "strata_catalog_model_available{" in metrics
+
+
+def test_tenants_run_only_where_their_residency_allows(demo, monkeypatch):
+    requests.post(demo["sim"] + "/_sim/reset", timeout=10)
+    eu = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-eu", max_retries=0)
+    for model in ["claude-sonnet-4", "claude-sonnet-4-5", "claude-haiku", "nova-pro"]:
+        r = eu.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+        assert r.choices[0].message.content
+    rows = requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+    assert rows and {r["region"] for r in rows} <= EU, rows
+
+    requests.post(demo["sim"] + "/_sim/reset", timeout=10)
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "sk-demo-us")
+    rt = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=demo["gateway"].replace("http://", "https://"),
+                      config=Config(retries=NO_RETRIES))
+    rt.meta.events.register("before-send", lambda request, **kw: setattr(request, "url", request.url.replace("https://", "http://", 1)))
+    for model in ["claude-sonnet-4", "llama-70b", "nova-pro"]:
+        rt.converse(modelId=model, messages=[{"role": "user", "content": [{"text": "hi"}]}], inferenceConfig={"maxTokens": 5})
+    rows = requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+    assert rows and all(r["region"].startswith("us-") for r in rows), rows
+
+    lab = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-global", max_retries=0)
+    assert lab.chat.completions.create(model="llama-70b", messages=[{"role": "user", "content": "hi"}], max_tokens=5).choices
+    ids = {m.id for m in eu.models.list().data}
+    assert "claude-sonnet-4" in ids and "llama-70b" not in ids
+
+
+def test_the_admin_api_explains_the_access_rule(demo):
+    r = requests.get(demo["gateway"] + "/admin/routes", params={"model": "claude-sonnet-4-5", "explain": "true"},
+                     headers={"Authorization": "Bearer sk-demo-admin"}, timeout=10)
+    assert r.status_code == 200, r.text
+    model = r.json()["models"][0]
+    assert any(e["target"].startswith("prod-eu/") and "eu-south-2" in e["reason"] for e in model["excluded"])
+    assert not any(c["target"].startswith("prod-eu/") and c["model_id"].startswith("eu.") for c in model["candidates"])
