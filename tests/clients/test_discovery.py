@@ -122,6 +122,9 @@ def test_intents_compile_from_the_catalog_with_reasons(sim, gateway):
     for target in eu_view["allowed"]:
         assert set(by_target[target]["runs_in"]) <= EU_REGIONS, by_target[target]
     assert any("outside the tenant's residency" in e["reason"] for e in eu_view["excluded"])
+    # Without `cache_file` the catalog is cached beside the config.
+    cached = g.config_path.with_name(g.config_path.name + ".catalog.json")
+    assert cached.exists() and '"scans"' in cached.read_text()
     page = requests.get(g.endpoint + "/dashboard", timeout=10).text
     assert "Availability" in page and "<h3>prod-eu</h3>" in page and "×" in page
     # Non-admin keys cannot read the admin API.

@@ -54,7 +54,7 @@ impl Discovery {
             events: Mutex::new(VecDeque::new()),
             last_round: Mutex::new(None),
             round_lock: tokio::sync::Mutex::new(()),
-            cache_file: settings.cache_file.clone(),
+            cache_file: settings.cache_file.clone().filter(|_| settings.persist),
             refresh: Duration::from_secs(settings.refresh_seconds),
         }
     }

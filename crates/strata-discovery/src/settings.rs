@@ -36,9 +36,13 @@ pub struct DiscoverySettings {
     #[serde(default = "ten_seconds")]
     pub call_timeout_ms: u64,
     /// Where the last catalog is written and read at start-up, so a restart routes before the
-    /// first scan finishes.
+    /// first scan finishes. Default (for a config read from a file): beside it, as
+    /// `<config file>.catalog.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_file: Option<PathBuf>,
+    /// `false`: keep the catalog in memory only.
+    #[serde(default = "yes")]
+    pub persist: bool,
     /// Only these foundation models get GetFoundationModelAvailability calls (default: every
     /// listed model).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,6 +60,7 @@ impl Default for DiscoverySettings {
             max_attempts: six(),
             call_timeout_ms: ten_seconds(),
             cache_file: None,
+            persist: true,
             models: Vec::new(),
         }
     }

@@ -99,7 +99,7 @@ pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Result<Discovery
         })
         .collect();
     let collector = Collector::new(settings, &accounts, config.file.aws.endpoint_url.as_deref());
-    let initial = match &settings.cache_file {
+    let initial = match settings.cache_file.as_ref().filter(|_| settings.persist) {
         Some(path) => match strata_discovery::store::load(path) {
             Ok(Some(c)) => {
                 tracing::info!(path = %path.display(), "routing from the cached catalog until the first scan ends");

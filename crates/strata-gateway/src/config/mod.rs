@@ -33,7 +33,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: shown.clone(),
         source,
     })?;
-    from_text(&text, &shown, |name| std::env::var(name).ok())
+    let mut config = from_text(&text, &shown, |name| std::env::var(name).ok())?;
+    // The catalog is cached beside the config unless the config says where (or says not to).
+    let discovery = &mut config.file.discovery;
+    if discovery.persist && discovery.cache_file.is_none() {
+        let mut cache = path.as_os_str().to_owned();
+        cache.push(".catalog.json");
+        discovery.cache_file = Some(cache.into());
+    }
+    Ok(config)
 }
 
 /// Like [`load`] for text already in memory; `lookup` resolves `${NAME}`.
