@@ -151,6 +151,17 @@ pub struct ProfileEntry {
 }
 
 impl ProfileEntry {
+    /// An active system-defined profile running `model` in `destinations`.
+    pub fn system(id: &str, model: &str, destinations: impl IntoIterator<Item = Region>) -> ProfileEntry {
+        ProfileEntry {
+            id: id.into(),
+            name: String::new(),
+            status: "ACTIVE".into(),
+            models: BTreeSet::from([model.to_string()]),
+            destinations: destinations.into_iter().collect(),
+        }
+    }
+
     pub fn active(&self) -> bool {
         self.status == "ACTIVE"
     }

@@ -195,13 +195,7 @@ mod tests {
                 .map(|(id, dests)| {
                     (
                         id.to_string(),
-                        ProfileEntry {
-                            id: (*id).into(),
-                            name: String::new(),
-                            status: "ACTIVE".into(),
-                            models: BTreeSet::from(["m.a".to_string()]),
-                            destinations: dests.iter().map(|r| region(r)).collect(),
-                        },
+                        ProfileEntry::system(id, "m.a", dests.iter().map(|r| region(r))),
                     )
                 })
                 .collect::<BTreeMap<_, _>>(),

@@ -51,13 +51,7 @@ fn scan(account: &str, r: &str, profiles: &[(&str, &[&str])]) -> RegionScan {
             .map(|(id, dests)| {
                 (
                     id.to_string(),
-                    ProfileEntry {
-                        id: (*id).into(),
-                        name: String::new(),
-                        status: "ACTIVE".into(),
-                        models: BTreeSet::from([BASE.to_string()]),
-                        destinations: dests.iter().map(|d| region(d)).collect(),
-                    },
+                    ProfileEntry::system(id, BASE, dests.iter().map(|d| region(d))),
                 )
             })
             .collect(),

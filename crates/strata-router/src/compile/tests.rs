@@ -44,13 +44,11 @@ fn model(on_demand: bool, access: Option<Access>) -> ModelEntry {
 }
 
 fn profile(prefix: &str, destinations: &[&str]) -> ProfileEntry {
-    ProfileEntry {
-        id: format!("{prefix}.{BASE}").into(),
-        name: String::new(),
-        status: "ACTIVE".into(),
-        models: BTreeSet::from([BASE.to_string()]),
-        destinations: destinations.iter().map(|r| region(r)).collect(),
-    }
+    ProfileEntry::system(
+        &format!("{prefix}.{BASE}"),
+        BASE,
+        destinations.iter().map(|r| region(r)),
+    )
 }
 
 fn scan(account: &str, r: &str, models: Vec<ModelEntry>, profiles: Vec<ProfileEntry>) -> RegionScan {
