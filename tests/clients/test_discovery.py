@@ -281,6 +281,17 @@ def test_discover_prints_a_matrix_and_json(sim, tmp_path):
     eu = next(s for s in catalog["scans"] if s["account"] == "prod-eu" and s["region"] == "eu-south-2")
     assert eu["models"][SONNET45]["access"]["authorized"] is False
     assert sim.stats()["control_plane"], "discover called the emulator's control plane"
+    # A config with nothing but accounts (and where to scan) is enough for `discover`.
+    bare = tmp_path / "accounts-only.yaml"
+    bare.write_text(f"""
+aws: {{endpoint_url: "{sim.endpoint}"}}
+discovery: {{regions: [eu-west-1, us-east-1]}}
+accounts:
+{static_account(sim.fleet, "prod-us")}""")
+    out = run_cli("discover", "--config", str(bare))
+    assert out.returncode == 0, out.stderr
+    assert "2 account x region scans" in out.stdout and "use1" in out.stdout and "euw1" in out.stdout
+
 
 
 def test_routes_and_check(sim, tmp_path):

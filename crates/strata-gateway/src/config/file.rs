@@ -22,7 +22,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
     /// Logical models clients ask for.
+    /// (Optional so a config with only `accounts` serves `strata discover`.)
+    #[serde(default)]
     pub models: Vec<ModelConfig>,
+    #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     #[serde(default)]
     pub admin: AdminConfig,
