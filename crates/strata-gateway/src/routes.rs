@@ -59,8 +59,8 @@ pub struct Excluded {
 impl From<Exclusion> for Excluded {
     fn from(e: Exclusion) -> Self {
         Excluded {
-            target: format!("{}/{}/{}", e.account, e.region, e.model_id),
-            reason: e.reason.to_string(),
+            target: e.target(),
+            reason: e.reason,
         }
     }
 }

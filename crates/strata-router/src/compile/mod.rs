@@ -118,30 +118,9 @@ pub struct Exclusion {
     pub account: Arc<str>,
     pub region: Region,
     pub model_id: Arc<str>,
-    #[serde(serialize_with = "as_text")]
-    pub reason: Reason,
-}
-
-/// Why a target was left out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
-    /// Residency (data, put into words when shown).
-    Residency(Refusal),
-    /// Anything else, already in words (access, lifecycle, profile state).
-    Said(String),
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Reason::Residency(r) => r.fmt(f),
-            Reason::Said(s) => f.write_str(s),
-        }
-    }
-}
-
-fn as_text<S: serde::Serializer>(reason: &Reason, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(reason)
+    /// Access, lifecycle or profile state, in words (residency refusals are reported per
+    /// tenant by [`admit`] and [`Reach::check`]).
+    pub reason: String,
 }
 
 impl Exclusion {
@@ -150,7 +129,7 @@ impl Exclusion {
             account: Arc::from(account),
             region: region.clone(),
             model_id: Arc::from(model_id),
-            reason: Reason::Said(reason),
+            reason,
         }
     }
 
@@ -172,7 +151,6 @@ pub struct Compiled {
 struct IndexedProfile<'a> {
     scan: &'a RegionScan,
     profile: &'a ProfileEntry,
-    id: Arc<str>,
     layer: Layer,
     /// Source region and destinations as bits: the regions the account needs access in.
     needs: Option<RegionMask>,
@@ -208,14 +186,12 @@ impl<'a> ProfileIndex<'a> {
                     .entry(scan.region.clone())
                     .or_insert_with(|| ExecutionSet::single(scan.region.clone()));
                 for profile in scan.profiles.values() {
-                    let id: Arc<str> = Arc::clone(&profile.id);
                     let needs = profile.destinations.mask().and_then(|m| m.with(&scan.region));
                     let layer = Layer::of(&profile.id);
                     for model in &profile.models {
                         of_account.entry(model.as_str()).or_default().push(IndexedProfile {
                             scan,
                             profile,
-                            id: Arc::clone(&id),
                             layer,
                             needs,
                         });
@@ -327,8 +303,7 @@ pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileInde
             if !wanted(&scan.region) {
                 continue;
             }
-            let layer = p.layer;
-            let Some(priority) = position(&intent.layers, layer) else {
+            let Some(priority) = position(&intent.layers, p.layer) else {
                 continue;
             };
             let fast_ok = p.profile.active()
@@ -343,8 +318,8 @@ pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileInde
                 Ok(()) => out.candidates.push(Candidate {
                     account: Arc::clone(&account),
                     region: scan.region.clone(),
-                    model_id: Arc::clone(&p.id),
-                    layer,
+                    model_id: Arc::clone(&p.profile.id),
+                    layer: p.layer,
                     reach: Reach::Regions(p.profile.destinations.clone()),
                     weight: share.weight,
                     priority,
@@ -491,7 +466,7 @@ pub fn admit(candidates: &[Candidate], policy: &ResidencyPolicy) -> (Vec<usize>,
     (allowed, refused)
 }
 
-/// A policy's mask for [`Reach::check_masked`] (`None` for `any`).
+/// A policy's mask for [`Reach::admits`] (`None` for `any`).
 pub fn policy_mask(policy: &ResidencyPolicy) -> Option<RegionMask> {
     match policy {
         ResidencyPolicy::Any => None,

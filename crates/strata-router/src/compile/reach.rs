@@ -12,9 +12,6 @@ use strata_core::{ExecutionSet, Geography, ModelRef, Region, RegionMask, Residen
 pub enum Refusal {
     /// It may run in this region, which the policy does not allow.
     RunsIn(Region),
-    /// It may run in the regions of `set` whose bits are in `outside`, which the policy does not
-    /// allow (the region is named when shown).
-    Outside { set: ExecutionSet, outside: RegionMask },
     /// It has no known execution regions.
     NoRegions,
     /// It may run anywhere in this geography (destinations not discovered).
@@ -27,15 +24,6 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::RunsIn(region) => write!(f, "may run in {region}, outside the tenant's residency"),
-            Refusal::Outside { set, outside } => {
-                let first = set
-                    .regions()
-                    .find(|r| r.slot().is_some_and(|s| outside.0 & (1u128 << s) != 0));
-                match first {
-                    Some(region) => write!(f, "may run in {region}, outside the tenant's residency"),
-                    None => f.write_str("may run outside the tenant's residency"),
-                }
-            }
             Refusal::NoRegions => f.write_str("has no known execution regions"),
             Refusal::Zone(zone) => write!(
                 f,
@@ -100,7 +88,9 @@ impl Reach {
         }
     }
 
-    /// Whether the policy admits this reach, without saying why not (no allocation).
+    /// Whether the policy admits this reach, without saying why not (no allocation). `mask` is
+    /// the policy's [`crate::policy_mask`]: an exact set is decided by bits, the rest by
+    /// [`Reach::check`] — the same rule, as the property tests check.
     pub fn admits(&self, policy: &ResidencyPolicy, mask: Option<RegionMask>) -> bool {
         let Some(mask) = mask else {
             return true;
@@ -112,28 +102,6 @@ impl Reach {
             },
             _ => self.check(policy).is_ok(),
         }
-    }
-
-    /// [`Reach::check`] with the policy's mask at hand (see
-    /// [`ResidencyPolicy::allowed_mask`]; `None` for `any`): an exact set is decided by bits,
-    /// everything else (and every refusal, to name its region) by the rule itself.
-    pub fn check_masked(&self, policy: &ResidencyPolicy, mask: Option<RegionMask>) -> Result<(), Refusal> {
-        let Some(mask) = mask else {
-            return self.check(policy);
-        };
-        if let Reach::Regions(set) = self {
-            if let (false, Some(bits)) = (set.is_empty(), set.mask()) {
-                if bits.within(mask) {
-                    return Ok(());
-                }
-                // Named when shown: the first region whose bit is outside the policy.
-                return Err(Refusal::Outside {
-                    set: set.clone(),
-                    outside: RegionMask(bits.0 & !mask.0),
-                });
-            }
-        }
-        self.check(policy)
     }
 
     /// The exact regions, when known.

@@ -110,7 +110,7 @@ fn a_profile_needs_access_in_every_destination() {
         .map(|c| (c.region.as_str(), &*c.model_id))
         .collect();
     assert_eq!(ids, vec![("eu-central-1", BASE), ("eu-west-1", BASE)]);
-    let reasons: Vec<String> = compiled.excluded.iter().map(|e| e.reason.to_string()).collect();
+    let reasons: Vec<String> = compiled.excluded.iter().map(|e| e.reason.clone()).collect();
     assert!(
         reasons
             .iter()
@@ -155,7 +155,7 @@ fn layers_not_asked_for_are_not_compiled_and_unscanned_destinations_are_unknown(
     assert!(compiled.candidates.is_empty());
     assert_eq!(compiled.excluded.len(), 1);
     assert!(
-        compiled.excluded[0].reason.to_string().contains("access unknown"),
+        compiled.excluded[0].reason.contains("access unknown"),
         "{:?}",
         compiled.excluded
     );
