@@ -172,7 +172,7 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
                 table.models[m]
                     .baseline_excluded
                     .iter()
-                    .any(|e| e.target == format!("{name}/{}/{}", b.region, b.model_id))
+                    .any(|e| e.target == strata_router::target_label(name, &b.region, &b.model_id))
             });
             if excluded {
                 out.push(error(at, "excluded from the baseline by the catalog".to_string()));

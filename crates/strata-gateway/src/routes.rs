@@ -4,7 +4,7 @@
 //! swapped atomically when the catalog changes; health and local budgets of a target survive
 //! recompilation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use strata_core::{Catalog, Region};
@@ -139,22 +139,18 @@ impl RouteTable {
             }
         }
         let index = ProfileIndex::build(catalog);
-        // The intents expand in parallel; the rest is cheap and stays in order.
-        let with_intent: Vec<(usize, &strata_router::Intent)> = config
+        // The intents expand in parallel, in model order; the rest is cheap.
+        let intents: Vec<&strata_router::Intent> = config
             .models
             .iter()
-            .enumerate()
-            .filter_map(|(m, model)| model.intent.as_ref().map(|i| (m, &i.intent)))
+            .filter_map(|m| m.intent.as_ref().map(|i| &i.intent))
             .collect();
-        let refs: Vec<&strata_router::Intent> = with_intent.iter().map(|(_, i)| *i).collect();
-        let mut expanded: Vec<Option<strata_router::Compiled>> = (0..config.models.len()).map(|_| None).collect();
-        for ((m, _), compiled) in with_intent.iter().zip(compile_intents(&refs, catalog, &index)) {
-            expanded[*m] = Some(compiled);
-        }
-        let models = expanded
-            .into_iter()
-            .enumerate()
-            .map(|(m, compiled)| compile_model(config, catalog, compiled, &carried, m))
+        let mut expanded = compile_intents(&intents, catalog, &index).into_iter();
+        let models = (0..config.models.len())
+            .map(|m| {
+                let compiled = config.models[m].intent.as_ref().and_then(|_| expanded.next());
+                compile_model(config, catalog, compiled, &carried, m)
+            })
             .collect();
         RouteTable { models }
     }
@@ -174,11 +170,10 @@ fn compile_model(
 ) -> ModelRoutes {
     let model = &config.models[m];
     let mut out = ModelRoutes::default();
-    let budget_of = |rpm, tpm| Budget { rpm, tpm };
-    let mut seen: HashMap<String, ()> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
     // Pinned deployments first: they win over a discovered candidate for the same target.
     for d in &model.deployments {
-        let budget = budget_of(d.rpm, d.tpm);
+        let budget = Budget { rpm: d.rpm, tpm: d.tpm };
         match &d.target {
             Target::Bedrock {
                 account,
@@ -188,8 +183,13 @@ fn compile_model(
                 let name = &config.file.accounts[*account].name;
                 match check_configured(catalog, name, region, model_id, Origin::Pinned) {
                     Ok(c) => {
-                        let route = build(carried, c, d.target.clone(), d.weight, d.priority, budget);
-                        seen.insert(route.label.clone(), ());
+                        let c = Candidate {
+                            weight: d.weight,
+                            priority: d.priority,
+                            ..c
+                        };
+                        let route = build(carried, c, d.target.clone(), budget);
+                        seen.insert(route.label.clone());
                         out.routes.push(route);
                     }
                     Err(e) => out.excluded.push(e.into()),
@@ -198,7 +198,7 @@ fn compile_model(
             Target::OpenAi { provider, model } => {
                 let label = format!("{}/{}", config.providers[*provider].name, model);
                 let (health, limiter) = state_for(carried, &label, Origin::Pinned, budget);
-                seen.insert(label.clone(), ());
+                seen.insert(label.clone());
                 out.routes.push(Arc::new(Route {
                     target: d.target.clone(),
                     reach: Reach::Anywhere,
@@ -225,9 +225,12 @@ fn compile_model(
                 region: c.region.clone(),
                 model_id: c.model_id.to_string(),
             };
-            let (weight, priority) = (c.weight, c.priority);
-            let route = build(carried, c, target, weight, priority, budget_of(intent.rpm, intent.tpm));
-            if seen.insert(route.label.clone(), ()).is_none() {
+            let budget = Budget {
+                rpm: intent.rpm,
+                tpm: intent.tpm,
+            };
+            let route = build(carried, c, target, budget);
+            if seen.insert(route.label.clone()) {
                 out.routes.push(route);
             }
         }
@@ -243,7 +246,7 @@ fn compile_model(
                     model_id: b.model_id.clone(),
                 };
                 out.baseline
-                    .push(build(carried, c, target, 1, 0, Budget { rpm: None, tpm: None }));
+                    .push(build(carried, c, target, Budget { rpm: None, tpm: None }));
             }
             Err(e) => out.baseline_excluded.push(e.into()),
         }
@@ -278,16 +281,16 @@ fn state_for(carried: &Carried, label: &str, origin: Origin, budget: Budget) -> 
     }
 }
 
-fn build(carried: &Carried, c: Candidate, target: Target, weight: u32, priority: u32, budget: Budget) -> Arc<Route> {
-    let label = format!("{}/{}/{}", c.account, c.region, c.model_id);
+fn build(carried: &Carried, c: Candidate, target: Target, budget: Budget) -> Arc<Route> {
+    let label = c.label();
     let (health, limiter) = state_for(carried, &label, c.origin, budget);
     Arc::new(Route {
         target,
         reach: c.reach,
         layer: c.layer,
         origin: c.origin,
-        weight,
-        priority,
+        weight: c.weight,
+        priority: c.priority,
         stale: c.stale,
         health,
         limiter,

@@ -12,8 +12,8 @@ pub mod strategy;
 
 pub use backoff::Backoff;
 pub use compile::{
-    admit, check_configured, compile_intent, compile_intents, policy_mask, AccountShare, Candidate, Compiled,
-    Exclusion, Intent, Layer, Origin, ProfileIndex, Reach, Refusal,
+    admit, check_configured, compile_intent, compile_intents, policy_mask, target_label, AccountShare, Candidate,
+    Compiled, Exclusion, Intent, Layer, Origin, ProfileIndex, Reach, Refusal,
 };
 pub use health::{CooldownPolicy, Health};
 pub use limits::{Budget, LocalLimiter};

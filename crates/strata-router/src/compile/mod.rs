@@ -112,6 +112,17 @@ pub struct Candidate {
     pub stale: bool,
 }
 
+/// `account/region/model`: how a target is named in labels, logs and metrics.
+pub fn target_label(account: &str, region: &Region, model_id: &str) -> String {
+    format!("{account}/{region}/{model_id}")
+}
+
+impl Candidate {
+    pub fn label(&self) -> String {
+        target_label(&self.account, &self.region, &self.model_id)
+    }
+}
+
 /// A target left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exclusion {
@@ -133,9 +144,9 @@ impl Exclusion {
         }
     }
 
-    /// `account/region/model`, as route labels are written.
+    /// The target as route labels name it.
     pub fn target(&self) -> String {
-        format!("{}/{}/{}", self.account, self.region, self.model_id)
+        target_label(&self.account, &self.region, &self.model_id)
     }
 }
 
