@@ -122,23 +122,18 @@ pub fn groups_for(state: &GatewayState, table: &RouteTable, model: usize, tenant
 /// Runs a call for a tenant against a logical model.
 pub async fn run(state: &GatewayState, tenant: usize, model: usize, spec: &CallSpec) -> Result<Outcome, PipelineError> {
     let table = state.routes.load_full();
-    run_over(state, tenant, groups_for(state, &table, model, tenant), spec).await
+    run_over(state, groups_for(state, &table, model, tenant), spec).await
 }
 
-/// Runs a call over explicit candidate groups (a concrete Bedrock ID names its own group).
+/// Runs a call over explicit candidate groups (a concrete Bedrock ID names its own group). The
+/// groups hold only routes the tenant's residency admits (see `routes::TenantRoutes`).
 ///
 /// A `ValidationException` from a candidate for a request that was well-formed elsewhere is the
 /// sign of wrong catalog data (a model advertised where it cannot run): the request then goes
 /// straight to the baseline, and only if the baseline also refuses it is the error the client's.
-pub async fn run_over(
-    state: &GatewayState,
-    tenant_index: usize,
-    groups: Vec<Group>,
-    spec: &CallSpec,
-) -> Result<Outcome, PipelineError> {
+pub async fn run_over(state: &GatewayState, groups: Vec<Group>, spec: &CallSpec) -> Result<Outcome, PipelineError> {
     let config = &state.config;
     let routing = &config.routing;
-    let tenant = &config.tenants[tenant_index];
     let deadline_after = Duration::from_millis(routing.timeout_ms);
     let deadline = Instant::now() + deadline_after;
     let backoff = Backoff {
@@ -203,13 +198,6 @@ pub async fn run_over(
                 if spec.openai_request.is_none() && matches!(route.target, Target::OpenAi { .. }) {
                     if first_pass {
                         reasons.push(format!("{} speaks only the OpenAI API", route.label));
-                    }
-                    continue;
-                }
-                // Routes are admitted per tenant when compiled; this guard keeps the rule local.
-                if let Err(why) = route.reach.check(&tenant.residency) {
-                    if first_pass {
-                        reasons.push(format!("{} {why}", route.label));
                     }
                     continue;
                 }

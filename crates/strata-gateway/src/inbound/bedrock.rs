@@ -144,7 +144,7 @@ pub async fn call(state: &GatewayState, rest: &str, headers: &HeaderMap, body: B
             state.metrics[m].request_done(asked_name, Api::Bedrock, outcome, elapsed);
         }
     };
-    match pipeline::run_over(state, tenant, groups, &spec).await {
+    match pipeline::run_over(state, groups, &spec).await {
         Ok(outcome) => {
             if Some(outcome.model) != asked {
                 crate::telemetry::fell_back(asked_name, &config.models[outcome.model].name);
