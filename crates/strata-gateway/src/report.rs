@@ -4,7 +4,7 @@
 use serde::Serialize;
 use strata_router::Reach;
 
-use crate::config::Config;
+use crate::config::{known, Config};
 use crate::routes::{Excluded, Route, RouteTable};
 
 /// Which part of the table to show.
@@ -117,34 +117,20 @@ pub fn residency_text(policy: &strata_core::ResidencyPolicy) -> String {
 
 /// The report of `table` under `filter`.
 pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) -> Result<RoutesReport, FilterError> {
-    let tenant = match &filter.tenant {
-        None => None,
-        Some(name) => Some(config.tenants.iter().position(|t| &t.name == name).ok_or_else(|| {
-            FilterError::Tenant(
-                name.clone(),
-                config
-                    .tenants
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })?),
-    };
-    let model = match &filter.model {
-        None => None,
-        Some(name) => Some(*config.model_by_name.get(name).ok_or_else(|| {
-            FilterError::Model(
-                name.clone(),
-                config
-                    .models
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })?),
-    };
+    let tenant =
+        match &filter.tenant {
+            None => None,
+            Some(name) => Some(config.tenants.iter().position(|t| &t.name == name).ok_or_else(|| {
+                FilterError::Tenant(name.clone(), known(config.tenants.iter().map(|t| t.name.as_str())))
+            })?),
+        };
+    let model =
+        match &filter.model {
+            None => None,
+            Some(name) => Some(*config.model_by_name.get(name).ok_or_else(|| {
+                FilterError::Model(name.clone(), known(config.models.iter().map(|m| m.name.as_str())))
+            })?),
+        };
     let explain = |list: &Vec<Excluded>| filter.explain.then(|| list.clone());
     let mut models = Vec::new();
     for (m, compiled) in table.models.iter().enumerate() {

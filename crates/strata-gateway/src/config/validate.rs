@@ -268,7 +268,8 @@ impl Config {
     }
 }
 
-fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
+/// Names for a "(known: …)" hint: comma-separated, or `none`.
+pub fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let list: Vec<&str> = names.collect();
     if list.is_empty() {
         "none".to_string()

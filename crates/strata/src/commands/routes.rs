@@ -71,14 +71,9 @@ fn text(report: &RoutesReport) -> String {
                 if c.stale { "  (stale)" } else { "" }
             );
         }
-        if let Some(excluded) = &m.excluded {
-            for e in excluded {
-                let _ = writeln!(out, "  excluded  {}: {}", e.target, e.reason);
-            }
-        }
-        if let Some(excluded) = &m.baseline_excluded {
-            for e in excluded {
-                let _ = writeln!(out, "  baseline excluded  {}: {}", e.target, e.reason);
+        for (what, list) in [("excluded", &m.excluded), ("baseline excluded", &m.baseline_excluded)] {
+            for e in list.iter().flatten() {
+                let _ = writeln!(out, "  {what}  {}: {}", e.target, e.reason);
             }
         }
         for t in &m.tenants {
