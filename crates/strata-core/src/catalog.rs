@@ -321,7 +321,53 @@ impl Catalog {
     }
 }
 
+/// How one model is available to one account in one region, in one word (the cells of the
+/// availability matrix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Callable by its model ID here.
+    OnDemand,
+    /// Reachable here only through an inference profile.
+    ProfileOnly,
+    /// Listed, but the account may not invoke it (or its lifecycle forbids it).
+    NoAccess,
+    /// Listed, access not known.
+    Unknown,
+    NotOffered,
+}
+
+impl Availability {
+    /// The matrix symbol: ● ◆ × ? ·
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Availability::OnDemand => "●",
+            Availability::ProfileOnly => "◆",
+            Availability::NoAccess => "×",
+            Availability::Unknown => "?",
+            Availability::NotOffered => "·",
+        }
+    }
+
+    /// Whether the account may invoke the model here at all.
+    pub fn invocable(self) -> bool {
+        matches!(self, Availability::OnDemand | Availability::ProfileOnly)
+    }
+}
+
 impl RegionScan {
+    /// [`Availability`] of `model` here.
+    pub fn availability(&self, model: &str) -> Availability {
+        let Some(entry) = self.models.get(model) else {
+            return Availability::NotOffered;
+        };
+        match self.access_of(model, Some(entry)) {
+            AccessState::Granted if entry.on_demand() => Availability::OnDemand,
+            AccessState::Granted => Availability::ProfileOnly,
+            AccessState::Denied(_) => Availability::NoAccess,
+            AccessState::Unknown(_) => Availability::Unknown,
+        }
+    }
+
     /// This account's access to foundation model `model` in this region.
     pub fn access(&self, model: &str) -> AccessState {
         self.access_of(model, self.models.get(model))

@@ -153,8 +153,8 @@ pub fn catalog_published(catalog: &strata_core::Catalog, events: &[strata_discov
             metrics::gauge!(CATALOG_SCAN_AGE, "account" => account.clone(), "region" => region.clone())
                 .set(now.saturating_sub(scan.scanned_at) as f64);
         }
-        for (id, m) in &scan.models {
-            let available = m.lifecycle.invocable() && m.access.as_ref().is_some_and(|a| a.granted());
+        for id in scan.models.keys() {
+            let available = scan.availability(id).invocable();
             metrics::gauge!(CATALOG_MODEL_AVAILABLE, "account" => account.clone(), "region" => region.clone(), "model" => id.clone())
                 .set(if available { 1.0 } else { 0.0 });
         }

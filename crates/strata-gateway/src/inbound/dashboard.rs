@@ -92,7 +92,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3
 
 /// The availability matrix of every account (model × region) and the last discovery round.
 fn catalog_section(state: &GatewayState) -> String {
-    use strata_core::{AccessState, Freshness};
+    use strata_core::Freshness;
     let Some(discovery) = &state.discovery else {
         return "<h2>Availability</h2><p>Discovery is off in this gateway's config.</p>".to_string();
     };
@@ -103,7 +103,7 @@ fn catalog_section(state: &GatewayState) -> String {
             let _ = write!(
                 out,
                 "<p>Last scan: {} account × region in {} ms, {} failed, {} changes. \
-● on demand · ◆ through a profile only · × listed, no access · ? access unknown · blank: not offered. \
+● on demand, ◆ through a profile only, × listed but no access, ? access unknown, · not offered. \
 Recent changes: <code>GET /admin/events</code>.</p>",
                 r.scanned, r.duration_ms, r.failed, r.events
             );
@@ -130,16 +130,7 @@ Recent changes: <code>GET /admin/events</code>.</p>",
         for model in models {
             let _ = write!(out, "<tr><td>{}</td>", escape(model));
             for s in &scans {
-                let cell = match s.models.get(model) {
-                    None => "",
-                    Some(entry) => match s.access(model) {
-                        AccessState::Granted if entry.on_demand() => "●",
-                        AccessState::Granted => "◆",
-                        AccessState::Denied(_) => "×",
-                        AccessState::Unknown(_) => "?",
-                    },
-                };
-                let _ = write!(out, "<td>{cell}</td>");
+                let _ = write!(out, "<td>{}</td>", s.availability(model).symbol());
             }
             out.push_str("</tr>");
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use clap::Args;
-use strata_core::{AccessState, Catalog, Freshness, Region};
+use strata_core::{Catalog, Freshness, Region};
 
 use super::scan::{load, CatalogArgs};
 
@@ -78,16 +78,7 @@ pub fn matrix(catalog: &Catalog, accounts: &[String]) -> String {
         for model in &models {
             let _ = write!(out, "  {model:width$} ");
             for s in &scans {
-                let cell = match s.models.get(*model) {
-                    None => "·",
-                    Some(entry) => match catalog.access(account, &s.region, model) {
-                        AccessState::Granted if entry.on_demand() => "●",
-                        AccessState::Granted => "◆",
-                        AccessState::Denied(_) => "×",
-                        AccessState::Unknown(_) => "?",
-                    },
-                };
-                let _ = write!(out, " {cell:>5}");
+                let _ = write!(out, " {:>5}", s.availability(model).symbol());
             }
             let _ = writeln!(out);
         }
