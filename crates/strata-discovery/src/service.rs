@@ -3,7 +3,7 @@
 //! whoever compiles routes from it. The latest catalog is read lock-free.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,24 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// A service starting from `initial` (a cached catalog, or empty).
+    /// A service starting from the cached catalog, if the settings name one and it can be read,
+    /// else from nothing.
+    pub fn from_cache(collector: Collector, settings: &DiscoverySettings) -> Discovery {
+        let initial = match settings.cache_path().map(|path| (path, store::load(path))) {
+            Some((path, Ok(Some(cached)))) => {
+                tracing::info!(path = %path.display(), "routing from the cached catalog until the first scan ends");
+                cached
+            }
+            Some((_, Err(e))) => {
+                tracing::warn!(error = %e, "cached catalog ignored");
+                Catalog::default()
+            }
+            Some((_, Ok(None))) | None => Catalog::default(),
+        };
+        Discovery::new(collector, settings, initial)
+    }
+
+    /// A service starting from `initial`.
     pub fn new(collector: Collector, settings: &DiscoverySettings, initial: Catalog) -> Discovery {
         Discovery {
             collector,
@@ -54,7 +71,7 @@ impl Discovery {
             events: Mutex::new(VecDeque::new()),
             last_round: Mutex::new(None),
             round_lock: tokio::sync::Mutex::new(()),
-            cache_file: settings.cache_file.clone().filter(|_| settings.persist),
+            cache_file: settings.cache_path().map(Path::to_path_buf),
             refresh: Duration::from_secs(settings.refresh_seconds),
         }
     }

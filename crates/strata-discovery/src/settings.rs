@@ -75,6 +75,11 @@ impl DiscoverySettings {
         }
     }
 
+    /// Where the catalog is cached, if it is.
+    pub fn cache_path(&self) -> Option<&std::path::Path> {
+        self.cache_file.as_deref().filter(|_| self.persist)
+    }
+
     /// Problems a person must fix, with their path in the config.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();

@@ -29,7 +29,7 @@ impl GatewayState {
         let _ = crate::telemetry::prometheus();
         let upstreams = Upstreams::build(&config).await?;
         let discovery = if config.file.discovery.enabled && !config.file.accounts.is_empty() {
-            Some(Arc::new(discovery_for(&config, &upstreams)?))
+            Some(Arc::new(discovery_for(&config, &upstreams)))
         } else {
             None
         };
@@ -86,7 +86,7 @@ impl GatewayState {
 }
 
 /// The discovery service for a config, starting from the cached catalog when there is one.
-pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Result<Discovery, SetupError> {
+pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Discovery {
     let settings = &config.file.discovery;
     let accounts: Vec<DiscoveryAccount> = config
         .file
@@ -99,19 +99,5 @@ pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Result<Discovery
         })
         .collect();
     let collector = Collector::new(settings, &accounts, config.file.aws.endpoint_url.as_deref());
-    let initial = match settings.cache_file.as_ref().filter(|_| settings.persist) {
-        Some(path) => match strata_discovery::store::load(path) {
-            Ok(Some(c)) => {
-                tracing::info!(path = %path.display(), "routing from the cached catalog until the first scan ends");
-                c
-            }
-            Ok(None) => Catalog::default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cached catalog ignored");
-                Catalog::default()
-            }
-        },
-        None => Catalog::default(),
-    };
-    Ok(Discovery::new(collector, settings, initial))
+    Discovery::from_cache(collector, settings)
 }

@@ -55,7 +55,7 @@ pub fn load(args: &CatalogArgs, progress: bool) -> anyhow::Result<Scanned> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let upstreams = strata_gateway::upstream::Upstreams::build(&config).await?;
-        let discovery = strata_gateway::state::discovery_for(&config, &upstreams)?;
+        let discovery = strata_gateway::state::discovery_for(&config, &upstreams);
         let bar = if progress {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
