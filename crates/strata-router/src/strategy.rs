@@ -188,6 +188,14 @@ pub fn view(weight: u32, priority: u32) -> CandidateView {
 mod tests {
     use super::*;
 
+    const ALL: [Strategy; 5] = [
+        Strategy::Priority,
+        Strategy::Weighted,
+        Strategy::Shuffle,
+        Strategy::LeastBusy,
+        Strategy::Latency,
+    ];
+
     #[test]
     fn weighted_order_follows_weights() {
         let cands = [view(3, 0), view(1, 0)];
@@ -206,13 +214,7 @@ mod tests {
             .filter(|_| pick_first(Strategy::Priority, &cands, &mut rng) == Some(0))
             .count();
         assert!((2700..3300).contains(&firsts), "{firsts} of 4000 should be about 3000");
-        for s in [
-            Strategy::Priority,
-            Strategy::Weighted,
-            Strategy::Shuffle,
-            Strategy::LeastBusy,
-            Strategy::Latency,
-        ] {
+        for s in ALL {
             let mut all: Vec<usize> = CandidateOrder::new(s, &cands).collect();
             all.sort();
             assert_eq!(all, vec![0, 1, 2], "{s:?}");
@@ -242,13 +244,7 @@ mod tests {
         assert_eq!(order_candidates(Strategy::Latency, &slow, &mut rng), vec![1, 0]);
         let mut cooling = [view(1, 0), view(1, 0)];
         cooling[0].cooling_down = true;
-        for s in [
-            Strategy::Priority,
-            Strategy::Weighted,
-            Strategy::Shuffle,
-            Strategy::LeastBusy,
-            Strategy::Latency,
-        ] {
+        for s in ALL {
             assert_eq!(order_candidates(s, &cooling, &mut rng), vec![1]);
         }
     }
