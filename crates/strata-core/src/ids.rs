@@ -149,7 +149,7 @@ impl ModelRef {
 }
 
 /// The geography of a profile ID such as `eu.anthropic.claude…` or `us-gov.…`, if it has one.
-fn profile_geography(id: &str) -> Option<Geography> {
+pub fn profile_geography(id: &str) -> Option<Geography> {
     let (prefix, rest) = id.split_once('.')?;
     if rest.is_empty() {
         return None;

@@ -40,17 +40,23 @@ pub enum Layer {
 impl Layer {
     /// The layer a model ID belongs to.
     pub fn of(model_id: &str) -> Layer {
-        // A profile ID or ARN names its geography in the prefix of its last segment.
-        let id = model_id.rsplit_once('/').map_or(model_id, |(_, id)| id);
-        match id
-            .split_once('.')
-            .and_then(|(prefix, _)| Geography::from_prefix(prefix))
-        {
-            Some(Geography::Global) => Layer::Global,
-            Some(_) if !model_id.contains(":imported-model/") && !model_id.contains(":foundation-model/") => {
-                Layer::Geography
-            }
+        match ModelRef::parse(model_id) {
+            Ok(ModelRef::Profile {
+                geography: Geography::Global,
+                ..
+            }) => Layer::Global,
+            Ok(ModelRef::Profile { .. }) => Layer::Geography,
             _ => Layer::InRegion,
+        }
+    }
+
+    /// [`Layer::of`] for a profile ID the catalog listed (no ARN, already checked by the API):
+    /// only its prefix is read.
+    fn of_listed_profile(profile_id: &str) -> Layer {
+        match strata_core::ids::profile_geography(profile_id) {
+            Some(Geography::Global) => Layer::Global,
+            Some(_) => Layer::Geography,
+            None => Layer::InRegion,
         }
     }
 
@@ -198,7 +204,7 @@ impl<'a> ProfileIndex<'a> {
                     .or_insert_with(|| ExecutionSet::single(scan.region.clone()));
                 for profile in scan.profiles.values() {
                     let needs = profile.destinations.mask().and_then(|m| m.with(&scan.region));
-                    let layer = Layer::of(&profile.id);
+                    let layer = Layer::of_listed_profile(&profile.id);
                     for model in &profile.models {
                         of_account.entry(model.as_str()).or_default().push(IndexedProfile {
                             scan,
