@@ -1,15 +1,11 @@
 //! The Strata gateway: inbound adapters (OpenAI-compatible, Bedrock-native), the request
 //! pipeline, translation between API shapes, admin API and metrics.
 
-pub mod auth;
-pub mod check;
 pub mod config;
 pub mod inbound;
-pub mod pipeline;
-pub mod report;
+pub mod request;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
-pub mod translate;
 pub mod upstream;

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{authenticate, Principal};
-use crate::report::{routes_report, RouteFilter};
+use crate::request::authenticate::{authenticate, Principal};
+use crate::routes::report::{routes_report, RouteFilter};
 use crate::state::GatewayState;
 
 use super::errors::openai_error;

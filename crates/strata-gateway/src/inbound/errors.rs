@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use strata_core::{BedrockErrorKind, ErrorClass};
 
-use crate::pipeline::PipelineError;
+use crate::request::execute::PipelineError;
 
 /// A Bedrock-shaped error answer.
 pub fn bedrock_error(kind: BedrockErrorKind, message: impl Into<String>) -> Response {

@@ -103,7 +103,7 @@ impl Upstreams {
         provider: usize,
         request: &serde_json::Value,
         timeout: Duration,
-    ) -> Result<crate::pipeline::Answer, UpstreamError> {
+    ) -> Result<crate::request::execute::Answer, UpstreamError> {
         use futures::StreamExt;
         let Some((base, key)) = self.providers.get(provider) else {
             return Err(denied(format!("provider #{provider} is not configured")));
@@ -146,13 +146,13 @@ impl Upstreams {
                 .bytes_stream()
                 .map(|c| c.map_err(|e| openai_error(ErrorClass::Connect, Some(200), e.to_string())))
                 .boxed();
-            Ok(crate::pipeline::Answer::OpenAiStream { rest })
+            Ok(crate::request::execute::Answer::OpenAiStream { rest })
         } else {
             let body = response
                 .bytes()
                 .await
                 .map_err(|e| openai_error(ErrorClass::Connect, Some(200), e.to_string()))?;
-            Ok(crate::pipeline::Answer::OpenAiComplete { body })
+            Ok(crate::request::execute::Answer::OpenAiComplete { body })
         }
     }
 }

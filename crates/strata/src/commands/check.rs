@@ -2,7 +2,7 @@
 //! target, tenant or baseline entry cannot work as written.
 
 use clap::Args;
-use strata_gateway::check::{check, Severity};
+use strata_gateway::routes::check::{check, Severity};
 
 use super::scan::{load, CatalogArgs};
 

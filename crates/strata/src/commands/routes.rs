@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use clap::Args;
-use strata_gateway::report::{routes_report, RouteFilter, RoutesReport};
+use strata_gateway::routes::report::{routes_report, RouteFilter, RoutesReport};
 
 use super::scan::{load, CatalogArgs};
 

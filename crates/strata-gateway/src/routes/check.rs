@@ -7,7 +7,7 @@ use serde::Serialize;
 use strata_core::{AccessState, Catalog, Freshness, ModelRef};
 
 use crate::config::{Config, Target};
-use crate::report::residency_text;
+use crate::routes::report::residency_text;
 use crate::routes::RouteTable;
 
 /// How bad a finding is: errors make `strata check` fail.

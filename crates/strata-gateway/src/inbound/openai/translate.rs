@@ -3,10 +3,6 @@
 //! the name of the offending parameter, never ignored); answers and stream events are written
 //! the way the official `openai` clients read them.
 
-pub mod request;
-pub mod response;
-pub mod stream;
-
 /// A request the translation cannot carry to Bedrock, with the OpenAI parameter to blame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

@@ -299,5 +299,8 @@ fn build(carried: &Carried, c: Candidate, target: Target, budget: Budget) -> Arc
     })
 }
 
+pub mod check;
+pub mod report;
+
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+pub mod request;
+pub mod response;
+pub mod stream;
+pub mod translate;
+
 use super::errors::openai_error;
-use crate::auth::{authenticate, AuthError, Principal};
+use crate::request::authenticate::{authenticate, AuthError, Principal};
 use crate::state::GatewayState;
 use crate::telemetry::{Api, OK};
 
@@ -65,8 +70,8 @@ pub async fn list_models(State(state): State<Arc<GatewayState>>, headers: Header
 }
 
 /// The OpenAI error for a pipeline failure.
-fn pipeline_error_openai(e: &crate::pipeline::PipelineError) -> Response {
-    use crate::pipeline::PipelineError as P;
+fn pipeline_error_openai(e: &crate::request::execute::PipelineError) -> Response {
+    use crate::request::execute::PipelineError as P;
     use strata_core::ErrorClass as C;
     match e {
         P::ModelNotAllowed(m) => openai_error(
@@ -153,7 +158,7 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
             )
         }
     };
-    let (converse, options) = match crate::translate::request::chat_to_converse(&request) {
+    let (converse, options) = match crate::inbound::openai::request::chat_to_converse(&request) {
         Ok(t) => t,
         Err(e) => {
             return openai_error(
@@ -171,7 +176,7 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
         .get(&options.model)
         .filter(|&&m| config.tenants[tenant].may_use(m))
     else {
-        return pipeline_error_openai(&crate::pipeline::PipelineError::ModelNotAllowed(options.model));
+        return pipeline_error_openai(&crate::request::execute::PipelineError::ModelNotAllowed(options.model));
     };
     let converse_body = match serde_json::to_vec(&converse) {
         Ok(b) => bytes::Bytes::from(b),
@@ -190,7 +195,7 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
         .as_ref()
         .and_then(|c| c.max_tokens)
         .unwrap_or(1000);
-    let spec = crate::pipeline::CallSpec {
+    let spec = crate::request::execute::CallSpec {
         operation: if options.stream {
             strata_aws::RuntimeOperation::ConverseStream
         } else {
@@ -208,7 +213,7 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let id = format!("chatcmpl-{}", strata_http::new_request_id().replace('-', ""));
-    let outcome = match crate::pipeline::run(state, tenant, model, &spec).await {
+    let outcome = match crate::request::execute::run(state, tenant, model, &spec).await {
         Ok(o) => o,
         Err(e) => {
             state.metrics[model].request_done(&options.model, Api::OpenAi, "error", started.elapsed());
@@ -222,9 +227,9 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
     let route = outcome.route.label.clone();
     let served_by_baseline = outcome.baseline;
     let mut response = match outcome.answer {
-        crate::pipeline::Answer::Complete { body, .. } => {
+        crate::request::execute::Answer::Complete { body, .. } => {
             match serde_json::from_slice::<strata_core::wire::converse::ConverseResponse>(&body) {
-                Ok(r) => axum::Json(crate::translate::response::converse_to_chat(
+                Ok(r) => axum::Json(crate::inbound::openai::response::converse_to_chat(
                     &r,
                     &options.model,
                     &id,
@@ -240,20 +245,22 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
                 ),
             }
         }
-        crate::pipeline::Answer::OpenAiComplete { body } => match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(mut answer) => {
-                answer["model"] = serde_json::Value::String(options.model.clone());
-                axum::Json(answer).into_response()
+        crate::request::execute::Answer::OpenAiComplete { body } => {
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(mut answer) => {
+                    answer["model"] = serde_json::Value::String(options.model.clone());
+                    axum::Json(answer).into_response()
+                }
+                Err(e) => openai_error(
+                    StatusCode::BAD_GATEWAY,
+                    "server_error",
+                    Some("bad_upstream_answer"),
+                    None,
+                    format!("the upstream answer could not be read: {e}"),
+                ),
             }
-            Err(e) => openai_error(
-                StatusCode::BAD_GATEWAY,
-                "server_error",
-                Some("bad_upstream_answer"),
-                None,
-                format!("the upstream answer could not be read: {e}"),
-            ),
-        },
-        crate::pipeline::Answer::OpenAiStream { rest } => {
+        }
+        crate::request::execute::Answer::OpenAiStream { rest } => {
             use futures::StreamExt;
             let relayed = rest.map(|chunk| {
                 Ok::<bytes::Bytes, std::io::Error>(chunk.unwrap_or_else(|e| {
@@ -270,9 +277,13 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
             );
             response
         }
-        crate::pipeline::Answer::Stream { first, rest, .. } => {
-            let translator =
-                crate::translate::stream::StreamTranslator::new(&options.model, &id, created, options.include_usage);
+        crate::request::execute::Answer::Stream { first, rest, .. } => {
+            let translator = crate::inbound::openai::stream::StreamTranslator::new(
+                &options.model,
+                &id,
+                created,
+                options.include_usage,
+            );
             let mut response = Response::new(axum::body::Body::from_stream(sse_stream(first, rest, translator)));
             response.headers_mut().insert(
                 "content-type",
@@ -300,13 +311,13 @@ pub async fn chat(state: &GatewayState, headers: &HeaderMap, body: axum::body::B
 fn sse_stream(
     first: bytes::Bytes,
     rest: futures::stream::BoxStream<'static, Result<bytes::Bytes, strata_aws::UpstreamError>>,
-    translator: crate::translate::stream::StreamTranslator,
+    translator: crate::inbound::openai::stream::StreamTranslator,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
     use futures::StreamExt;
     use strata_core::eventstream::{FrameReader, StreamFrame};
     struct State {
         reader: FrameReader,
-        translator: crate::translate::stream::StreamTranslator,
+        translator: crate::inbound::openai::stream::StreamTranslator,
         rest: futures::stream::BoxStream<'static, Result<bytes::Bytes, strata_aws::UpstreamError>>,
         pending: Option<bytes::Bytes>,
         done: bool,

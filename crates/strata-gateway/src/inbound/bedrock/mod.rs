@@ -17,9 +17,9 @@ use strata_core::BedrockErrorKind;
 
 use super::errors::{bedrock_error, pipeline_error_bedrock};
 use super::MAX_BODY_BYTES;
-use crate::auth::{authenticate, AuthError, Principal};
-use crate::pipeline::Group;
-use crate::pipeline::{self, Answer, CallSpec};
+use crate::request::authenticate::{authenticate, AuthError, Principal};
+use crate::request::execute::Group;
+use crate::request::execute::{self, Answer, CallSpec};
 use crate::routes::{Route, RouteTable};
 use crate::state::GatewayState;
 use crate::telemetry::{Api, OK};
@@ -98,7 +98,7 @@ pub async fn call(state: &GatewayState, rest: &str, headers: &HeaderMap, body: B
                     format!("model '{model_id}' is not available to this API key"),
                 );
             }
-            pipeline::groups_for(state, &table, model, tenant)
+            execute::groups_for(state, &table, model, tenant)
         }
         None => concrete_id_routes(state, &table, tenant, model_id),
     };
@@ -144,7 +144,7 @@ pub async fn call(state: &GatewayState, rest: &str, headers: &HeaderMap, body: B
             state.metrics[m].request_done(asked_name, Api::Bedrock, outcome, elapsed);
         }
     };
-    match pipeline::run_over(state, groups, &spec).await {
+    match execute::run_over(state, groups, &spec).await {
         Ok(outcome) => {
             if Some(outcome.model) != asked {
                 crate::telemetry::fell_back(asked_name, &config.models[outcome.model].name);
@@ -154,8 +154,8 @@ pub async fn call(state: &GatewayState, rest: &str, headers: &HeaderMap, body: B
         }
         Err(e) => {
             let outcome = match &e {
-                pipeline::PipelineError::Upstream(u) => pipeline::class_name(u.class),
-                pipeline::PipelineError::Deadline(_) => "deadline",
+                execute::PipelineError::Upstream(u) => execute::class_name(u.class),
+                execute::PipelineError::Deadline(_) => "deadline",
                 _ => "refused",
             };
             done(outcome, started.elapsed());

@@ -7,7 +7,7 @@ use strata_core::wire::converse::{
     ToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpec, ToolUseBlock,
 };
 
-use super::TranslateError;
+use super::translate::TranslateError;
 
 /// What the request asks of the gateway beyond the Converse body.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use strata_core::wire::converse::{
     MetadataEvent,
 };
 
-use super::finish_reason;
+use super::translate::finish_reason;
 
 /// One `chat.completion.chunk`, written straight from borrowed fields (one per streamed token, so
 /// building a `json!` map per chunk showed). Fields are in alphabetical order, the order `json!`

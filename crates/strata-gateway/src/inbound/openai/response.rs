@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::wire::converse::{ContentBlock, ConverseOutput, ConverseResponse};
 
-use super::finish_reason;
+use super::translate::finish_reason;
 
 /// The chat completion for a Converse answer.
 pub fn converse_to_chat(response: &ConverseResponse, model: &str, id: &str, created: u64) -> Value {
