@@ -17,7 +17,7 @@ from simlib import NO_RETRIES, free_port
 class Gateway:
     """A running `strata serve` process on a free port."""
 
-    def __init__(self, binary: Path, config_text: str, workdir: Path):
+    def __init__(self, binary: Path, config_text: str, workdir: Path, env: dict | None = None):
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.config_path = workdir / f"gateway-{self.port}.yaml"
@@ -27,6 +27,7 @@ class Gateway:
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--config", str(self.config_path), "--listen", f"127.0.0.1:{self.port}"],
             stdout=subprocess.DEVNULL, stderr=self._err, stdin=subprocess.DEVNULL,
+            env=env,  # None: this process's environment
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -103,10 +104,11 @@ def wait_for_round(gateway: "Gateway", key: str, after: int = 0, timeout: float 
     raise AssertionError(f"no discovery round finished within {timeout} s:\n{gateway.stderr()}")
 
 
-def gateways(tmp_path, monkeypatch, default_config, after_start=None):
+def gateways(tmp_path, monkeypatch, default_config, after_start=None, env=None):
     """The body of a `gateway` fixture: yields `start(config_text=None)` that spawns a gateway
     (on `default_config()` when no text is given, then runs `after_start(g)` if given), and
-    stops them all afterwards, failing the test if one died on its own."""
+    stops them all afterwards, failing the test if one died on its own. `env`, if given, is the
+    gateways' whole environment (default: this process's)."""
     # Clients made by Gateway.bedrock() put their key in AWS_BEARER_TOKEN_BEDROCK; monkeypatch
     # restores the environment afterwards so no other test sees it.
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "unset-until-a-client-is-made")
@@ -115,7 +117,7 @@ def gateways(tmp_path, monkeypatch, default_config, after_start=None):
     started = []
 
     def start(text=None, wait=True):
-        g = Gateway(find_binary(), text or default_config(), tmp_path)
+        g = Gateway(find_binary(), text or default_config(), tmp_path, env=env)
         started.append(g)
         if wait and after_start is not None:
             after_start(g)
