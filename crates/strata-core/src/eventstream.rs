@@ -3,7 +3,7 @@
 //! Frames are written and read with `aws-smithy-eventstream`; this module only knows which
 //! headers Bedrock puts on its events and exceptions.
 
-use aws_smithy_eventstream::frame::{write_message_to, DecodedFrame, MessageFrameDecoder};
+use aws_smithy_eventstream::frame::{read_message_from, write_message_to, DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::{Bytes, BytesMut};
 
@@ -97,6 +97,66 @@ impl FrameReader {
     }
 }
 
+/// Shortest possible frame: prelude (12 bytes) and message CRC (4), no headers or payload.
+const MIN_FRAME: usize = 16;
+/// Longest frame accepted (Bedrock's events are far smaller; a larger length is corruption).
+const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Splits a byte stream at frame boundaries: each push hands back the whole frames received so
+/// far as one `Bytes` (the same memory as the chunk when it held only whole frames, so a relay
+/// writes what it read) together with each frame decoded. A partial frame waits for the next
+/// push.
+#[derive(Debug, Default)]
+pub struct FrameSplitter {
+    pending: BytesMut,
+}
+
+impl FrameSplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a chunk; returns the whole frames now complete (possibly none) and their decoding.
+    pub fn push(&mut self, chunk: Bytes) -> Result<(Bytes, Vec<StreamFrame>), FrameError> {
+        let data = if self.pending.is_empty() {
+            chunk
+        } else {
+            self.pending.extend_from_slice(&chunk);
+            std::mem::take(&mut self.pending).freeze()
+        };
+        let mut ends = Vec::new();
+        let mut at = 0;
+        while data.len() - at >= 4 {
+            let total = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
+            if !(MIN_FRAME..=MAX_FRAME).contains(&total) {
+                return Err(FrameError(format!("frame length {total} is out of range")));
+            }
+            if data.len() - at < total {
+                break;
+            }
+            at += total;
+            ends.push(at);
+        }
+        if at < data.len() {
+            self.pending.extend_from_slice(&data[at..]);
+        }
+        let whole = data.slice(..at);
+        let mut frames = Vec::with_capacity(ends.len());
+        let mut start = 0;
+        for end in ends {
+            let message = read_message_from(whole.slice(start..end)).map_err(|e| FrameError(e.to_string()))?;
+            frames.push(classify(message)?);
+            start = end;
+        }
+        Ok((whole, frames))
+    }
+
+    /// True when no partial frame is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
 fn header_str<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
     message
         .headers()
@@ -167,6 +227,30 @@ mod tests {
     }
 
     #[test]
+    fn the_splitter_hands_out_whole_frames_only() {
+        let a = event_frame("messageStart", r#"{"role":"assistant"}"#).unwrap();
+        let b = event_frame("metadata", r#"{"usage":{}}"#).unwrap();
+        let mut all = a.to_vec();
+        all.extend_from_slice(&b);
+        // Whole frames in one chunk: handed back as they are.
+        let mut s = FrameSplitter::new();
+        let (raw, frames) = s.push(Bytes::from(all.clone())).unwrap();
+        assert_eq!((raw.len(), frames.len()), (all.len(), 2));
+        assert!(s.is_empty());
+        // Any split: the same bytes and frames in the end, never a partial frame handed out.
+        for cut in 1..all.len() {
+            let mut s = FrameSplitter::new();
+            let (r1, f1) = s.push(Bytes::copy_from_slice(&all[..cut])).unwrap();
+            let (r2, f2) = s.push(Bytes::copy_from_slice(&all[cut..])).unwrap();
+            assert!(r1.is_empty() || r1.len() == a.len(), "cut {cut}");
+            assert_eq!([r1, r2].concat(), all);
+            assert_eq!(f1.len() + f2.len(), 2);
+            assert!(s.is_empty());
+        }
+        assert!(FrameSplitter::new().push(Bytes::from_static(&[0, 0, 0, 1, 9])).is_err());
+    }
+
+    #[test]
     fn corrupt_frames_are_errors_not_panics() {
         let mut frame = event_frame("x", "{}").unwrap().to_vec();
         let last = frame.len() - 1;
@@ -190,6 +274,14 @@ mod properties {
             for _ in 0..4 {
                 if !matches!(reader.next_frame(), Ok(Some(_))) { break; }
             }
+        }
+
+        #[test]
+        fn the_splitter_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512), cut in 0usize..512) {
+            let mut s = FrameSplitter::new();
+            let cut = cut.min(bytes.len());
+            let _ = s.push(Bytes::copy_from_slice(&bytes[..cut]));
+            let _ = s.push(Bytes::copy_from_slice(&bytes[cut..]));
         }
 
         #[test]

@@ -1,7 +1,12 @@
-//! The Strata gateway: inbound adapters (OpenAI-compatible, Bedrock-native), the request
-//! pipeline, translation between API shapes, admin API and metrics.
+//! The Strata gateway. A request passes, in order: an inbound dialect's decoding
+//! (`inbound/<dialect>`) → authenticate → route → admit → execute over an upstream
+//! (`request/`, `upstream/`) → the dialect's encoding → account (`request/account`), the one
+//! exit. Routes are compiled from config and catalog (`routes/`); errors are values with a
+//! class and a source (`error`).
 
+pub mod call;
 pub mod config;
+pub mod error;
 pub mod inbound;
 pub mod request;
 pub mod routes;

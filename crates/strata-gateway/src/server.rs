@@ -18,7 +18,7 @@ pub async fn serve(
         move |request| {
             let app = app.clone();
             let state = Arc::clone(&state);
-            async move { Ok(crate::inbound::dispatch(&state, app, request).await) }
+            async move { Ok(crate::inbound::dispatch(state, app, request).await) }
         },
         shutdown,
     )

@@ -1,25 +1,41 @@
 //! The gateway's shared state: the checked config, the compiled routes (swapped atomically when
-//! discovery publishes a new catalog), the upstream clients and the discovery service.
+//! discovery publishes a new catalog), admission, the upstream clients and the discovery
+//! service.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use strata_core::Catalog;
 use strata_discovery::{CatalogEvent, Collector, Discovery, DiscoveryAccount};
+use strata_router::Budget;
 
 use crate::config::Config;
+use crate::request::admit::{Admission, LocalAdmission};
+use crate::request::execute::Policy;
 use crate::routes::RouteTable;
 use crate::upstream::{SetupError, Upstreams};
 
-#[derive(Debug)]
 pub struct GatewayState {
     pub config: Config,
     pub routes: ArcSwap<RouteTable>,
     pub upstreams: Upstreams,
+    /// Tenant and deployment budgets.
+    pub admission: Arc<dyn Admission>,
+    /// Retries, cooldowns and the deadline, from `routing`.
+    pub policy: Policy,
     /// Present when discovery is enabled and there are accounts to scan.
     pub discovery: Option<Arc<Discovery>>,
     /// Request metrics per logical model (indexed like `Config::models`), kept across route swaps.
     pub metrics: Vec<crate::telemetry::ModelMetrics>,
+}
+
+impl std::fmt::Debug for GatewayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayState")
+            .field("models", &self.config.models.len())
+            .field("tenants", &self.config.tenants.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GatewayState {
@@ -36,9 +52,18 @@ impl GatewayState {
         let catalog = discovery.as_ref().map(|d| d.catalog()).unwrap_or_default();
         let routes = RouteTable::compile(&config, &catalog, None);
         crate::telemetry::catalog_published(&catalog, &[]);
-        let metrics = config.models.iter().map(|_| Default::default()).collect();
+        let metrics = config
+            .models
+            .iter()
+            .map(|_| crate::telemetry::ModelMetrics::new(config.tenants.len()))
+            .collect();
+        let admission = Arc::new(LocalAdmission::new(
+            config.tenants.iter().map(|t| Budget { rpm: t.rpm, tpm: t.tpm }),
+        ));
         Ok(GatewayState {
             metrics,
+            policy: Policy::from_config(&config.routing),
+            admission,
             config,
             routes: ArcSwap::from_pointee(routes),
             upstreams,
@@ -92,7 +117,7 @@ pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Discovery {
         .file
         .accounts
         .iter()
-        .zip(&upstreams.accounts)
+        .zip(&upstreams.bedrock.accounts)
         .map(|(a, creds)| DiscoveryAccount {
             name: a.name.clone(),
             credentials: creds.provider(),

@@ -7,12 +7,17 @@ use std::time::Duration;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::call::{Api, Usage};
+
 /// Requests answered, by logical model, API and outcome (`ok` or an error class).
 pub const REQUESTS: &str = "strata_requests_total";
 /// Upstream attempts, by route label and outcome.
 pub const ATTEMPTS: &str = "strata_upstream_attempts_total";
 /// Request duration in seconds (to the answer's head), by logical model.
 pub const REQUEST_SECONDS: &str = "strata_request_duration_seconds";
+/// Tokens used, by logical model, tenant and direction (`input`, `output`), from the
+/// upstream's own usage (streams included).
+pub const TOKENS: &str = "strata_tokens_total";
 /// Requests answered by a fallback model rather than the one asked for.
 pub const FALLBACKS: &str = "strata_fallbacks_total";
 
@@ -57,22 +62,6 @@ pub fn render() -> String {
     prometheus().map(|h| h.render()).unwrap_or_default()
 }
 
-/// The API a request came in by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    Bedrock,
-    OpenAi,
-}
-
-impl Api {
-    fn label(self) -> &'static str {
-        match self {
-            Api::Bedrock => "bedrock",
-            Api::OpenAi => "openai",
-        }
-    }
-}
-
 /// The outcome label of a success.
 pub const OK: &str = "ok";
 
@@ -84,9 +73,36 @@ pub struct ModelMetrics {
     /// Indexed by `Api as usize`.
     ok: [OnceLock<Counter>; 2],
     seconds: OnceLock<Histogram>,
+    /// Input and output token counters, indexed by tenant.
+    tokens: Vec<[OnceLock<Counter>; 2]>,
 }
 
 impl ModelMetrics {
+    /// The metrics of one logical model used by `tenants` tenants.
+    pub fn new(tenants: usize) -> Self {
+        ModelMetrics {
+            tokens: (0..tenants).map(|_| Default::default()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Tokens one request of `tenant` used.
+    pub fn tokens(&self, model: &str, tenant: usize, tenant_name: &str, usage: Usage) {
+        let Some(handles) = self.tokens.get(tenant) else {
+            return;
+        };
+        for (i, (direction, n)) in [("input", usage.input), ("output", usage.output)]
+            .into_iter()
+            .enumerate()
+        {
+            handles[i]
+                .get_or_init(|| {
+                    metrics::counter!(TOKENS, "model" => model.to_string(), "tenant" => tenant_name.to_string(), "direction" => direction)
+                })
+                .increment(n);
+        }
+    }
+
     /// One request's end, for the logical model `model`.
     pub fn request_done(&self, model: &str, api: Api, outcome: &'static str, elapsed: Duration) {
         if outcome == OK {

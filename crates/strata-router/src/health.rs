@@ -105,6 +105,15 @@ impl Health {
         }
     }
 
+    /// How long the cooldown lasts from `now`, if the candidate is cooling down.
+    pub fn cooldown_left(&self, now: Instant) -> Option<Duration> {
+        self.state
+            .lock()
+            .cooldown_until
+            .filter(|until| now < *until)
+            .map(|until| until - now)
+    }
+
     pub fn cooling_down(&self, now: Instant) -> bool {
         self.state.lock().cooldown_until.is_some_and(|until| now < until)
     }

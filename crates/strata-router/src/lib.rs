@@ -16,5 +16,5 @@ pub use compile::{
     Compiled, Exclusion, Intent, Layer, Origin, ProfileIndex, Reach, Refusal,
 };
 pub use health::{CooldownPolicy, Health};
-pub use limits::{Budget, LocalLimiter};
+pub use limits::{Budget, LocalLimiter, Reservation};
 pub use strategy::{order_candidates, pick_first, CandidateOrder, CandidateView, Strategy};

@@ -8,7 +8,7 @@ mod validate;
 use std::path::Path;
 
 pub use file::ConfigFile;
-pub use validate::{known, BaselineTarget, Config, Deployment, Model, ModelIntent, Target, Tenant};
+pub use validate::{known, BaselineTarget, Config, Deployment, Model, ModelIntent, Target, Tenant, TenantKey};
 
 /// A config that cannot be used, with what to fix.
 #[derive(Debug, thiserror::Error)]

@@ -100,6 +100,14 @@ impl Tenant {
     }
 }
 
+/// A tenant's key, as the gateway knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantKey {
+    pub tenant: usize,
+    /// `<tenant>/key-<n>`: names the key in usage records without revealing it.
+    pub id: std::sync::Arc<str>,
+}
+
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -108,7 +116,8 @@ pub struct Config {
     pub models: Vec<Model>,
     pub model_by_name: HashMap<String, usize>,
     pub tenants: Vec<Tenant>,
-    pub tenant_by_key: HashMap<String, usize>,
+    /// Every tenant key, with its tenant and the key's id (never the key) for usage records.
+    pub tenant_by_key: HashMap<String, TenantKey>,
     pub admin_keys: HashSet<String>,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
@@ -193,7 +202,11 @@ impl Config {
                 if key.len() < 8 {
                     problems.push(format!("tenants[{ti}].keys[{ki}]: keys must be at least 8 characters"));
                 }
-                if tenant_by_key.insert(key.clone(), ti).is_some() || admin_keys.contains(key) {
+                let id = TenantKey {
+                    tenant: ti,
+                    id: format!("{}/key-{ki}", t.name).into(),
+                };
+                if tenant_by_key.insert(key.clone(), id).is_some() || admin_keys.contains(key) {
                     problems.push(format!(
                         "tenants[{ti}].keys[{ki}]: this key is already used by another tenant or as an admin key"
                     ));

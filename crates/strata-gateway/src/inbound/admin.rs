@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,25 +15,18 @@ use crate::request::authenticate::{authenticate, Principal};
 use crate::routes::report::{routes_report, RouteFilter};
 use crate::state::GatewayState;
 
-use super::errors::openai_error;
+use crate::error::{Class, GatewayError};
+
+use super::openai::error::response as error_response;
 
 fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match authenticate(&state.config, headers) {
         Ok(Principal::Admin) => Ok(()),
-        Ok(Principal::Tenant(_)) => Err(Box::new(openai_error(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            Some("admin_only"),
-            None,
-            "the admin API needs an admin key".to_string(),
-        ))),
-        Err(e) => Err(Box::new(openai_error(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            Some("invalid_api_key"),
-            None,
-            e.to_string(),
-        ))),
+        Ok(Principal::Tenant { .. }) => Err(Box::new(error_response(&GatewayError::client(
+            Class::Forbidden,
+            "the admin API needs an admin key",
+        )))),
+        Err(e) => Err(Box::new(error_response(&e.into()))),
     }
 }
 
@@ -54,13 +47,10 @@ pub async fn routes(
         return *r;
     }
     let Ok(Query(q)) = query else {
-        return openai_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            Some("invalid_query"),
-            None,
-            "query parameters: tenant=NAME, model=NAME, explain=true|false".to_string(),
-        );
+        return error_response(&GatewayError::client(
+            Class::Invalid,
+            "query parameters: tenant=NAME, model=NAME, explain=true|false",
+        ));
     };
     let filter = RouteFilter {
         tenant: q.tenant,
@@ -70,13 +60,7 @@ pub async fn routes(
     let table = state.routes.load();
     match routes_report(&state.config, &table, &filter) {
         Ok(report) => axum::Json(report).into_response(),
-        Err(e) => openai_error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            Some("not_found"),
-            None,
-            e.to_string(),
-        ),
+        Err(e) => error_response(&GatewayError::client(Class::NotFound, e.to_string())),
     }
 }
 
@@ -109,13 +93,10 @@ pub async fn refresh(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         return *r;
     }
     if state.discovery.is_none() {
-        return openai_error(
-            StatusCode::CONFLICT,
-            "invalid_request_error",
-            Some("discovery_disabled"),
-            None,
-            "discovery is not enabled in this gateway's config".to_string(),
-        );
+        return error_response(&GatewayError::client(
+            Class::Invalid,
+            "discovery is not enabled in this gateway's config",
+        ));
     }
     state.refresh().await;
     let round = state.discovery.as_ref().and_then(|d| d.last_round());

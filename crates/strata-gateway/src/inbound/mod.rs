@@ -1,32 +1,36 @@
-//! Inbound HTTP: the router of every API the gateway serves.
+//! Inbound HTTP: one folder per dialect (`openai/`, `bedrock/`), the admin API and the
+//! dashboard. Model calls go to the one request path ([`crate::request::handle`]); unknown
+//! paths, wrong methods and undecodable URLs are answered in the dialect of their prefix.
 
 pub mod admin;
 pub mod bedrock;
 pub mod dashboard;
-pub mod errors;
 pub mod openai;
 
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
+use axum::extract::{Request, State};
+use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceExt;
 
+use crate::error::{Class, GatewayError};
+pub use crate::request::MAX_BODY_BYTES;
+use crate::request::{handle, set_request_id};
 use crate::state::GatewayState;
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+use self::bedrock::BedrockRuntimeApi;
+use self::openai::ChatCompletions;
 
 /// The gateway as an axum router (tests call it without a socket).
 pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
-        .route("/model/{*rest}", post(bedrock::handle))
+        .route("/model/{*rest}", post(bedrock_call))
         .route("/v1/models", get(openai::list_models))
-        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/chat/completions", post(chat_call))
         .route("/admin/routes", get(admin::routes))
         .route("/admin/catalog", get(admin::catalog))
         .route("/admin/events", get(admin::events))
@@ -34,44 +38,69 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/dashboard", get(dashboard::page))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(|| async { crate::telemetry::render() }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_id))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// Answers one request: the model-calling routes straight (no router, middleware or
-/// extractor copies on the hot path), everything else through `app` — same handlers, same
-/// answers, request IDs on both.
-pub async fn dispatch(state: &GatewayState, app: Router, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    if parts.method == Method::POST {
-        let path = parts.uri.path();
+async fn bedrock_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<BedrockRuntimeApi>(state, head, body).await
+}
+
+async fn chat_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<ChatCompletions>(state, head, body).await
+}
+
+/// Answers one request: model calls straight into the request path (no router, middleware or
+/// extractor copies on the hot path), everything else through `app`.
+pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    if head.method == Method::POST {
+        let path = head.uri.path();
         if path == "/v1/chat/completions" {
-            return with_request_id(openai::chat(state, &parts.headers, body).await);
+            return handle::<ChatCompletions>(state, head, body).await;
         }
-        // As the router's `{*rest}` capture: non-empty, percent-decoded, UTF-8.
-        if let Some(rest) = path.strip_prefix("/model/").filter(|r| !r.is_empty()) {
-            if let Ok(rest) = percent_encoding::percent_decode_str(rest).decode_utf8() {
-                return with_request_id(bedrock::call(state, &rest, &parts.headers, body).await);
-            }
+        if path.starts_with("/model/") {
+            return handle::<BedrockRuntimeApi>(state, head, body).await;
         }
     }
-    match app.oneshot(Request::from_parts(parts, body)).await {
+    match app.oneshot(Request::from_parts(head, body)).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
 }
 
-/// Puts a request ID on every response (`x-request-id`, and `x-amzn-requestid` for SDKs).
-async fn request_id(request: Request, next: Next) -> Response {
-    with_request_id(next.run(request).await)
+/// An error in the dialect of the path: Bedrock's under `/model/`, OpenAI's elsewhere.
+fn error_for_path(path: &str, e: &GatewayError) -> Response {
+    if path.starts_with("/model/") || path == "/model" {
+        bedrock::error::response(e)
+    } else {
+        openai::error::response(e)
+    }
 }
 
-fn with_request_id(mut response: Response) -> Response {
-    let id = strata_http::new_request_id();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", v.clone());
-        response.headers_mut().insert("x-amzn-requestid", v);
+async fn not_found(uri: Uri) -> Response {
+    let e = GatewayError::client(Class::NotFound, format!("no such path: {}", uri.path()));
+    error_for_path(uri.path(), &e)
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let e = GatewayError::client(
+        Class::MethodNotAllowed,
+        format!("{} does not accept {method}", uri.path()),
+    );
+    error_for_path(uri.path(), &e)
+}
+
+/// Puts a request ID on every response the router answers.
+async fn request_id(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if !response.headers().contains_key("x-request-id") {
+        set_request_id(&mut response, &strata_http::new_request_id());
     }
     response
 }

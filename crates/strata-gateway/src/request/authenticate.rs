@@ -1,12 +1,18 @@
-//! Who is calling: an API key from `Authorization: Bearer`, `x-api-key` or `api-key` mapped to a
-//! tenant, or an admin key.
+//! Authenticate: who is calling. An API key from `Authorization: Bearer`, `x-api-key` or
+//! `api-key`, mapped to a tenant's key or an admin key. Only headers are read, so this runs
+//! before the body is.
+
+use std::sync::Arc;
 
 use http::HeaderMap;
 
+use crate::config::Config;
+use crate::error::{Class, GatewayError};
+
 /// The caller of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Tenant(usize),
+    Tenant { tenant: usize, key_id: Arc<str> },
     Admin,
 }
 
@@ -17,6 +23,12 @@ pub enum AuthError {
     Missing,
     #[error("the API key is not valid")]
     Unknown,
+}
+
+impl From<AuthError> for GatewayError {
+    fn from(e: AuthError) -> Self {
+        GatewayError::client(Class::Unauthenticated, e.to_string())
+    }
 }
 
 /// The API key a request carries.
@@ -33,15 +45,29 @@ pub fn api_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Resolves a request's key against the config.
-pub fn authenticate(config: &crate::config::Config, headers: &HeaderMap) -> Result<Principal, AuthError> {
+pub fn authenticate(config: &Config, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let key = api_key(headers).filter(|k| !k.is_empty()).ok_or(AuthError::Missing)?;
-    if let Some(&tenant) = config.tenant_by_key.get(key) {
-        return Ok(Principal::Tenant(tenant));
+    if let Some(k) = config.tenant_by_key.get(key) {
+        return Ok(Principal::Tenant {
+            tenant: k.tenant,
+            key_id: Arc::clone(&k.id),
+        });
     }
     if config.admin_keys.contains(key) {
         return Ok(Principal::Admin);
     }
     Err(AuthError::Unknown)
+}
+
+/// The tenant and key id of a model call; admin keys may not call models.
+pub fn tenant(config: &Config, headers: &HeaderMap) -> Result<(usize, Arc<str>), GatewayError> {
+    match authenticate(config, headers)? {
+        Principal::Tenant { tenant, key_id } => Ok((tenant, key_id)),
+        Principal::Admin => Err(GatewayError::client(
+            Class::Forbidden,
+            "admin keys cannot call models; use a tenant key",
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -1,434 +1,368 @@
-//! The request pipeline after authentication: pick candidates of the logical model (and then of
-//! its fallbacks) in strategy order, skip those residency or local budgets forbid, call, and on
-//! a retryable failure back off and move on — until one answers, a non-retryable error ends the
-//! request, attempts run out, or the deadline passes.
+//! Execute: try a plan's candidates until one answers. Within a group (a logical model, then
+//! each fallback, then the baseline) candidates come in the group's strategy order, those
+//! cooling down or out of budget left out; a retryable failure is retried after a backoff of at
+//! least the upstream's `retry-after`, on the next candidate and then in further passes, until
+//! the group's attempts run out; access and not-found failures move on without a retry.
+//!
+//! An upstream calling the request invalid is believed only when others agree: the candidate
+//! is left for this request and the next one tried. When another answers, the refuser lied (a
+//! model advertised where it cannot run) and is quarantined; when two refuse, the request is
+//! at fault and only the baseline may still take it. The client sees a 400 only when every
+//! candidate tried refused.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use futures::stream::BoxStream;
-use futures::StreamExt;
-use http::HeaderMap;
-use strata_aws::{RuntimeAnswer, RuntimeCall, RuntimeOperation, UpstreamError};
-use strata_core::eventstream::{FrameReader, StreamFrame};
-use strata_core::{BedrockErrorKind, ErrorClass};
+use strata_aws::UpstreamError;
+use strata_core::ErrorClass;
 use strata_router::{Backoff, CandidateOrder, CandidateView, CooldownPolicy};
 
+use super::admit::{Admission, Permit, Scope};
+use super::route::Plan;
+use crate::call::Call;
+use crate::config::file::RoutingConfig;
 use crate::config::Target;
-use crate::routes::{Route, RouteTable};
-use crate::state::GatewayState;
-use crate::upstream::remaining;
+use crate::error::{truncated, Class, GatewayError};
+use crate::routes::Route;
+use crate::upstream::{Answer, Upstream};
 
-/// What the caller asks the upstream to do.
+/// Refusals as invalid after which the request, not the candidates, is taken to be at fault.
+const REFUSALS_BEFORE_BLAME: u32 = 2;
+
+/// How long a candidate that refused a request others served is left out.
+const MIN_QUARANTINE: Duration = Duration::from_secs(300);
+
+/// Upstream messages in DEBUG logs are cut to this many characters.
+const LOGGED_MESSAGE_CHARS: usize = 300;
+
+/// Retry, cooldown and deadline settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub deadline: Duration,
+    pub backoff: Backoff,
+    pub cooldown: CooldownPolicy,
+    /// Attempts per group.
+    pub max_attempts: u32,
+    pub quarantine: Duration,
+}
+
+impl Policy {
+    pub fn from_config(routing: &RoutingConfig) -> Self {
+        let cooldown = CooldownPolicy {
+            failures: routing.cooldown.failures,
+            window: Duration::from_millis(routing.cooldown.window_ms),
+            duration: Duration::from_millis(routing.cooldown.duration_ms),
+        };
+        Policy {
+            deadline: Duration::from_millis(routing.timeout_ms),
+            backoff: Backoff {
+                base: Duration::from_millis(routing.retries.base_delay_ms),
+                max: Duration::from_millis(routing.retries.max_delay_ms),
+            },
+            cooldown,
+            max_attempts: routing.retries.max_attempts,
+            quarantine: cooldown.duration.max(MIN_QUARANTINE),
+        }
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed(ErrorClass),
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed(c) => Class::of_upstream(c).label(),
+        }
+    }
+}
+
+/// One attempt on one target.
 #[derive(Debug, Clone)]
-pub struct CallSpec {
-    pub operation: RuntimeOperation,
-    pub body: Bytes,
-    pub content_type: Option<String>,
-    pub accept: Option<String>,
-    /// Estimated tokens, for local TPM budgets.
-    pub estimated_tokens: u64,
-    /// The original OpenAI chat request, when the call came through `/v1/chat/completions`:
-    /// OpenAI-compatible deployments get it (with their model name) instead of the Converse body.
-    pub openai_request: Option<serde_json::Value>,
+pub struct Attempt {
+    pub route: Arc<Route>,
+    pub model: usize,
+    pub baseline: bool,
+    pub outcome: Outcome,
 }
 
 /// A successful answer and where it came from.
-pub struct Outcome {
-    pub route: Arc<Route>,
-    /// Index of the logical model that answered (differs from the asked one after a fallback).
-    pub model: usize,
-    pub attempts: u32,
-    /// Served by a baseline target.
-    pub baseline: bool,
+pub struct Served {
     pub answer: Answer,
-}
-
-/// The upstream answer, with a stream's first frame already read (so a failure before the first
-/// byte could still be retried).
-pub enum Answer {
-    Complete {
-        headers: HeaderMap,
-        body: Bytes,
-    },
-    Stream {
-        headers: HeaderMap,
-        first: Bytes,
-        rest: BoxStream<'static, Result<Bytes, UpstreamError>>,
-    },
-    /// An OpenAI-compatible upstream's `chat.completion` JSON.
-    OpenAiComplete {
-        body: Bytes,
-    },
-    /// An OpenAI-compatible upstream's SSE stream, relayed as is.
-    OpenAiStream {
-        rest: BoxStream<'static, Result<Bytes, UpstreamError>>,
-    },
-}
-
-/// Why a request got no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error("model '{0}' is not available to this API key")]
-    ModelNotAllowed(String),
-    #[error("no deployment of '{model}' may serve this request: {reasons}")]
-    NoCandidate { model: String, reasons: String },
-    #[error("{0}")]
-    Upstream(UpstreamError),
-    #[error("the request deadline of {0:?} passed before any deployment answered")]
-    Deadline(Duration),
-}
-
-/// Candidates tried together: one logical model's, or the baseline.
-#[derive(Debug, Clone)]
-pub struct Group {
-    /// The logical model this group answers for.
+    pub route: Arc<Route>,
+    /// The logical model that answered (differs from the asked one after a fallback).
     pub model: usize,
-    pub routes: Vec<Arc<Route>>,
-    /// The verified last-resort targets, tried only after every primary candidate failed.
     pub baseline: bool,
+    /// The deployment budget's share, settled with the real usage when the answer ends.
+    pub permit: Permit,
 }
 
-/// The tenant's candidates of the requested model, then of its fallbacks, then the baseline.
-pub fn groups_for(state: &GatewayState, table: &RouteTable, model: usize, tenant: usize) -> Vec<Group> {
-    let config = &state.config;
-    let t = &config.tenants[tenant];
-    let mut order = vec![model];
-    for &f in &config.models[model].fallbacks {
-        if !order.contains(&f) && t.may_use(f) {
-            order.push(f);
-        }
-    }
-    let mut groups: Vec<Group> = order
-        .into_iter()
-        .map(|m| Group {
-            model: m,
-            routes: table.models[m].tenants[tenant].allowed.clone(),
-            baseline: false,
-        })
-        .collect();
-    let baseline = &table.models[model].tenants[tenant].baseline;
-    if !baseline.is_empty() {
-        groups.push(Group {
-            model,
-            routes: baseline.clone(),
-            baseline: true,
-        });
-    }
-    groups
+/// Why a candidate was passed over without an attempt.
+#[derive(Debug, Clone)]
+enum Skip {
+    CoolingDown(Arc<Route>),
+    AtLimit(Arc<Route>, Duration),
+    WrongApi(Arc<Route>),
 }
 
-/// Runs a call for a tenant against a logical model.
-pub async fn run(state: &GatewayState, tenant: usize, model: usize, spec: &CallSpec) -> Result<Outcome, PipelineError> {
-    let table = state.routes.load_full();
-    run_over(state, groups_for(state, &table, model, tenant), spec).await
+/// What execution runs on.
+pub struct Executor<'a> {
+    pub upstream: &'a dyn Upstream,
+    pub admission: &'a dyn Admission,
+    pub policy: Policy,
 }
 
-/// Runs a call over explicit candidate groups (a concrete Bedrock ID names its own group). The
-/// groups hold only routes the tenant's residency admits (see `routes::TenantRoutes`).
-///
-/// A `ValidationException` from a candidate for a request that was well-formed elsewhere is the
-/// sign of wrong catalog data (a model advertised where it cannot run): the request then goes
-/// straight to the baseline, and only if the baseline also refuses it is the error the client's.
-pub async fn run_over(state: &GatewayState, groups: Vec<Group>, spec: &CallSpec) -> Result<Outcome, PipelineError> {
-    let config = &state.config;
-    let routing = &config.routing;
-    let deadline_after = Duration::from_millis(routing.timeout_ms);
-    let deadline = Instant::now() + deadline_after;
-    let backoff = Backoff {
-        base: Duration::from_millis(routing.retries.base_delay_ms),
-        max: Duration::from_millis(routing.retries.max_delay_ms),
-    };
-    let cooldown = CooldownPolicy {
-        failures: routing.cooldown.failures,
-        window: Duration::from_millis(routing.cooldown.window_ms),
-        duration: Duration::from_millis(routing.cooldown.duration_ms),
-    };
-    let first_model = groups
-        .first()
-        .map(|g| config.models[g.model].name.clone())
-        .unwrap_or_default();
-    let has_baseline = groups.iter().any(|g| g.baseline);
-    let mut attempts = 0u32;
-    let mut last_error: Option<UpstreamError> = None;
-    let mut reasons: Vec<String> = Vec::new();
-    // A candidate that refused a request as invalid; blamed if the baseline then serves it.
-    let mut suspect: Option<Arc<Route>> = None;
-    for group in groups {
-        if suspect.is_some() && !group.baseline {
-            continue;
-        }
-        let (model, routes) = (group.model, group.routes);
-        if group.baseline {
-            tracing::warn!(model = %config.models[model].name, "every primary candidate failed: trying the baseline");
-        }
-        // Candidates that failed in a way retrying them cannot fix (access, not found).
-        let mut given_up: Vec<bool> = vec![false; routes.len()];
-        let mut group_attempts = 0u32;
-        let mut first_pass = true;
-        // Passes over the candidates: after every candidate had its turn, a retryable failure
-        // is retried (after backoff) on those still healthy, until the group's attempts run out;
-        // then the next fallback model gets its turn.
-        'passes: loop {
-            let now = Instant::now();
-            let views: Vec<CandidateView> = routes
-                .iter()
-                .enumerate()
-                .map(|(i, r)| CandidateView {
-                    weight: r.weight,
-                    priority: r.priority,
-                    in_flight: r.health.in_flight(),
-                    latency: r.health.latency(),
-                    // The baseline is the last resort: it is tried even while cooling down.
-                    cooling_down: given_up[i] || (!group.baseline && r.health.cooling_down(now)),
-                })
-                .collect();
-            if first_pass {
-                for (i, r) in routes.iter().enumerate() {
-                    if views[i].cooling_down {
-                        reasons.push(format!("{} is cooling down after repeated failures", r.label));
-                    }
-                }
-            }
-            let order = CandidateOrder::new(config.models[model].strategy, &views);
-            let mut tried = false;
-            for index in order {
-                let route = &routes[index];
-                if spec.openai_request.is_none() && matches!(route.target, Target::OpenAi { .. }) {
-                    if first_pass {
-                        reasons.push(format!("{} speaks only the OpenAI API", route.label));
-                    }
-                    continue;
-                }
-                if !route.limiter.try_take(spec.estimated_tokens, Instant::now()) {
-                    if first_pass {
-                        reasons.push(format!("{} is at its local rate limit", route.label));
-                    }
-                    continue;
-                }
-                if Instant::now() >= deadline {
-                    return Err(PipelineError::Deadline(deadline_after));
-                }
-                if attempts > 0 {
-                    let retry_after = last_error.as_ref().and_then(|e| e.retry_after);
-                    let wait = backoff.delay(attempts, retry_after, &mut rand::rng());
-                    let wait = wait.min(deadline.saturating_duration_since(Instant::now()));
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-                attempts += 1;
-                group_attempts += 1;
-                tried = true;
-                let started = Instant::now();
-                let result = {
-                    let _in_flight = route.health.start();
-                    attempt(state, route, spec, deadline).await
-                };
-                match result {
-                    Ok(answer) => {
-                        route.health.record_success(started.elapsed());
-                        route.metrics.attempt_done(&route.label, crate::telemetry::OK);
-                        if group.baseline {
-                            crate::telemetry::baseline_used(&config.models[model].name, "ok");
-                            tracing::warn!(route = %route.label, "request served by the baseline");
-                        }
-                        if let Some(s) = &suspect {
-                            // The baseline took what the candidate refused: the candidate lied.
-                            s.health.record_failure(&cooldown, Instant::now());
-                        }
-                        return Ok(Outcome {
-                            route: Arc::clone(route),
-                            model,
-                            attempts,
-                            baseline: group.baseline,
-                            answer,
-                        });
-                    }
-                    Err(e) => {
-                        tracing::info!(route = %route.label, class = ?e.class, error = %e.message, "attempt failed");
-                        route.metrics.attempt_done(&route.label, class_name(e.class));
-                        if e.class.counts_against_target() {
-                            route.health.record_failure(&cooldown, Instant::now());
-                        }
-                        let catalog_suspect = e.class == ErrorClass::Invalid
-                            && has_baseline
-                            && !group.baseline
-                            && matches!(route.target, Target::Bedrock { .. });
-                        if catalog_suspect {
-                            reasons.push(format!("{} refused the request: {}", route.label, e.message));
-                            suspect = Some(Arc::clone(route));
-                            last_error = Some(e);
-                            break 'passes;
-                        }
-                        if !e.class.try_other_candidates() {
-                            if group.baseline {
-                                crate::telemetry::baseline_used(&config.models[model].name, class_name(e.class));
-                            }
-                            return Err(PipelineError::Upstream(e));
-                        }
-                        if !e.class.retryable() {
-                            given_up[index] = true;
-                        }
-                        reasons.push(format!("{} failed: {}", route.label, e.message));
-                        last_error = Some(e);
-                        if group_attempts >= routing.retries.max_attempts {
-                            break;
-                        }
-                    }
-                }
-            }
-            first_pass = false;
-            if !tried || group_attempts >= routing.retries.max_attempts {
-                break;
-            }
-        }
-        if group.baseline {
-            crate::telemetry::baseline_used(&config.models[model].name, "failed");
-        }
-    }
-    match last_error {
-        Some(e) => Err(PipelineError::Upstream(e)),
-        None => Err(PipelineError::NoCandidate {
-            model: first_model,
-            reasons: reasons.join("; "),
-        }),
-    }
+/// The state of one execution.
+struct Run<'a> {
+    attempts: u32,
+    /// The latest retryable, access or not-found failure.
+    failed: Option<(Arc<Route>, UpstreamError)>,
+    /// The latest refusal as invalid.
+    refused: Option<(Arc<Route>, UpstreamError)>,
+    refusals: u32,
+    suspects: Vec<Arc<Route>>,
+    skips: Vec<Skip>,
+    trail: &'a mut Vec<Attempt>,
 }
 
-async fn attempt(
-    state: &GatewayState,
-    route: &Route,
-    spec: &CallSpec,
-    deadline: Instant,
-) -> Result<Answer, UpstreamError> {
-    match &route.target {
-        Target::Bedrock {
-            account,
-            region,
-            model_id,
-        } => {
-            let call = RuntimeCall {
-                region: region.as_str(),
-                model_id,
-                operation: spec.operation,
-                body: spec.body.clone(),
-                content_type: spec.content_type.as_deref(),
-                accept: spec.accept.as_deref(),
-                timeout: remaining(deadline),
-            };
-            match state.upstreams.call_bedrock(*account, call).await? {
-                RuntimeAnswer::Complete { headers, body } => Ok(Answer::Complete { headers, body }),
-                RuntimeAnswer::Stream { headers, body } => {
-                    let (first, rest) = first_event(body, deadline).await?;
-                    Ok(Answer::Stream { headers, first, rest })
-                }
-            }
-        }
-        Target::OpenAi { provider, model } => {
-            let Some(request) = &spec.openai_request else {
-                return Err(UpstreamError {
-                    class: ErrorClass::NotFound,
-                    kind: None,
-                    status: None,
-                    message: "OpenAI-compatible deployments serve only the /v1 API".into(),
-                    retry_after: None,
-                });
-            };
-            let mut request = request.clone();
-            request["model"] = serde_json::Value::String(model.clone());
-            state
-                .upstreams
-                .call_openai(*provider, &request, remaining(deadline))
-                .await
-        }
-    }
-}
-
-/// Reads an event stream until its first whole frame. An exception as the first frame is a
-/// failure like an HTTP error (so it is retried invisibly); otherwise the bytes read so far are
-/// handed back to be sent first.
-async fn first_event(
-    mut body: BoxStream<'static, Result<Bytes, UpstreamError>>,
-    deadline: Instant,
-) -> Result<(Bytes, BoxStream<'static, Result<Bytes, UpstreamError>>), UpstreamError> {
-    let mut reader = FrameReader::new();
-    let mut seen = BytesMut::new();
-    loop {
-        let next = tokio::time::timeout(remaining(deadline), body.next())
-            .await
-            .map_err(|_| UpstreamError {
-                class: ErrorClass::Timeout,
-                kind: None,
-                status: Some(200),
-                message: "no first event before the deadline".into(),
-                retry_after: None,
-            })?;
-        let Some(chunk) = next else {
-            return Err(UpstreamError {
-                class: ErrorClass::Connect,
-                kind: None,
-                status: Some(200),
-                message: "the stream ended before its first event".into(),
-                retry_after: None,
-            });
+impl Executor<'_> {
+    /// Runs `call` over `plan`; every attempt is added to `trail`.
+    pub async fn run(&self, plan: &Plan, call: &Call, trail: &mut Vec<Attempt>) -> Result<Served, GatewayError> {
+        let started = Instant::now();
+        let deadline = started + self.policy.deadline;
+        let mut run = Run {
+            attempts: 0,
+            failed: None,
+            refused: None,
+            refusals: 0,
+            suspects: Vec::new(),
+            skips: Vec::new(),
+            trail,
         };
-        let chunk = chunk?;
-        seen.extend_from_slice(&chunk);
-        reader.push(&chunk);
-        match reader.next_frame() {
-            Ok(None) => continue,
-            Ok(Some(StreamFrame::Event { .. })) => return Ok((seen.freeze(), body)),
-            Ok(Some(StreamFrame::Exception {
-                exception_type,
-                payload,
-            })) => {
-                let kind = BedrockErrorKind::from_name(&exception_type);
-                let message = serde_json::from_slice::<serde_json::Value>(&payload)
-                    .ok()
-                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
-                    .unwrap_or(exception_type);
-                return Err(UpstreamError {
-                    class: kind.map(ErrorClass::of_bedrock).unwrap_or(ErrorClass::Unavailable),
-                    kind,
-                    status: Some(200),
-                    message,
-                    retry_after: None,
-                });
+        for group in &plan.groups {
+            if run.refusals >= REFUSALS_BEFORE_BLAME && !group.baseline {
+                continue;
             }
-            Ok(Some(StreamFrame::Error { code, message })) => {
-                return Err(UpstreamError {
-                    class: ErrorClass::Unavailable,
-                    kind: BedrockErrorKind::from_name(&code),
-                    status: Some(200),
-                    message,
-                    retry_after: None,
+            if group.baseline {
+                tracing::warn!(
+                    model = call.model,
+                    "every primary candidate failed: trying the baseline"
+                );
+            }
+            let routes = &group.routes;
+            // Candidates this request is done with (refused it, or failed for good).
+            let mut given_up: Vec<bool> = vec![false; routes.len()];
+            let mut group_attempts = 0u32;
+            let mut first_pass = true;
+            'passes: loop {
+                let now = Instant::now();
+                let views: Vec<CandidateView> = routes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| CandidateView {
+                        weight: r.weight,
+                        priority: r.priority,
+                        in_flight: r.health.in_flight(),
+                        latency: r.health.latency(),
+                        // The baseline is the last resort: tried even while cooling down.
+                        cooling_down: given_up[i] || (!group.baseline && r.health.cooling_down(now)),
+                    })
+                    .collect();
+                if first_pass {
+                    for (i, r) in routes.iter().enumerate() {
+                        if views[i].cooling_down {
+                            run.skips.push(Skip::CoolingDown(Arc::clone(r)));
+                        }
+                    }
+                }
+                let mut tried = false;
+                for index in CandidateOrder::new(group.strategy, &views) {
+                    let route = &routes[index];
+                    if call.openai.is_none() && matches!(route.target, Target::OpenAi { .. }) {
+                        if first_pass {
+                            run.skips.push(Skip::WrongApi(Arc::clone(route)));
+                        }
+                        continue;
+                    }
+                    let permit = match self
+                        .admission
+                        .reserve(Scope::Deployment(route), call.estimate.total())
+                        .await
+                    {
+                        Ok(p) => p,
+                        Err(refused) => {
+                            if first_pass {
+                                run.skips.push(Skip::AtLimit(Arc::clone(route), refused.retry_after));
+                            }
+                            continue;
+                        }
+                    };
+                    if Instant::now() >= deadline {
+                        self.admission.settle(permit, Some(0));
+                        return Err(deadline_passed(self.policy.deadline));
+                    }
+                    if run.attempts > 0 {
+                        if let Some((_, last)) = run.failed.as_ref().filter(|(_, e)| e.class.retryable()) {
+                            let wait = self
+                                .policy
+                                .backoff
+                                .delay(run.attempts, last.retry_after, &mut rand::rng())
+                                .min(deadline.saturating_duration_since(Instant::now()));
+                            if !wait.is_zero() {
+                                tokio::time::sleep(wait).await;
+                            }
+                        }
+                    }
+                    run.attempts += 1;
+                    group_attempts += 1;
+                    tried = true;
+                    let attempt_started = Instant::now();
+                    let result = {
+                        let _in_flight = route.health.start();
+                        self.upstream.call(&route.target, call, deadline).await
+                    };
+                    let record = |outcome| Attempt {
+                        route: Arc::clone(route),
+                        model: group.model,
+                        baseline: group.baseline,
+                        outcome,
+                    };
+                    match result {
+                        Ok(answer) => {
+                            route.health.record_success(attempt_started.elapsed());
+                            run.trail.push(record(Outcome::Ok));
+                            let now = Instant::now();
+                            for liar in &run.suspects {
+                                tracing::warn!(
+                                    route = %liar.label,
+                                    "quarantined: it refused as invalid a request another target served"
+                                );
+                                liar.health.cool_down_for(self.policy.quarantine, now);
+                            }
+                            return Ok(Served {
+                                answer,
+                                route: Arc::clone(route),
+                                model: group.model,
+                                baseline: group.baseline,
+                                permit,
+                            });
+                        }
+                        Err(e) => {
+                            self.admission.settle(permit, Some(0));
+                            run.trail.push(record(Outcome::Failed(e.class)));
+                            tracing::info!(
+                                route = %route.label,
+                                class = Class::of_upstream(e.class).label(),
+                                error_type = e.kind.map(|k| k.name()),
+                                status = e.status,
+                                "attempt failed"
+                            );
+                            tracing::debug!(route = %route.label, message = truncated(&e.message, LOGGED_MESSAGE_CHARS), "upstream message");
+                            if e.class == ErrorClass::Invalid {
+                                given_up[index] = true;
+                                run.refusals += 1;
+                                if matches!(route.target, Target::Bedrock { .. }) {
+                                    run.suspects.push(Arc::clone(route));
+                                }
+                                run.refused = Some((Arc::clone(route), e));
+                                if run.refusals >= REFUSALS_BEFORE_BLAME {
+                                    break 'passes;
+                                }
+                                continue;
+                            }
+                            if e.class.counts_against_target() {
+                                route.health.record_failure(&self.policy.cooldown, Instant::now());
+                            }
+                            if !e.class.retryable() {
+                                given_up[index] = true;
+                            }
+                            run.failed = Some((Arc::clone(route), e));
+                            if group_attempts >= self.policy.max_attempts {
+                                break;
+                            }
+                        }
+                    }
+                }
+                first_pass = false;
+                if !tried || group_attempts >= self.policy.max_attempts {
+                    break;
+                }
+            }
+        }
+        Err(run.failure(&call.model))
+    }
+}
+
+impl Run<'_> {
+    /// The error for a request nothing served: the most telling upstream failure, a refusal if
+    /// every candidate tried refused, else why nothing could be tried.
+    fn failure(self, model: &str) -> GatewayError {
+        if let Some((route, e)) = self.failed {
+            return GatewayError::upstream(route.label.as_str().into(), e);
+        }
+        if let Some((route, e)) = self.refused {
+            return GatewayError::upstream(route.label.as_str().into(), e);
+        }
+        let busy = !self.skips.is_empty()
+            && self
+                .skips
+                .iter()
+                .all(|s| matches!(s, Skip::CoolingDown(_) | Skip::AtLimit(..)));
+        let now = Instant::now();
+        let reasons: Vec<String> = self
+            .skips
+            .iter()
+            .map(|s| match s {
+                Skip::CoolingDown(r) => format!("{} is cooling down after repeated failures", r.label),
+                Skip::AtLimit(r, wait) => format!(
+                    "{} is at its rate limit for {:.0} s more",
+                    r.label,
+                    wait.as_secs_f64().ceil()
+                ),
+                Skip::WrongApi(r) => format!("{} speaks only the OpenAI API", r.label),
+            })
+            .collect();
+        let reasons = if reasons.is_empty() {
+            "no candidate is left".to_string()
+        } else {
+            reasons.join("; ")
+        };
+        if busy {
+            let wait = self
+                .skips
+                .iter()
+                .filter_map(|s| match s {
+                    Skip::AtLimit(_, w) => Some(*w),
+                    Skip::CoolingDown(r) => r.health.cooldown_left(now),
+                    Skip::WrongApi(_) => None,
                 })
-            }
-            Err(e) => {
-                return Err(UpstreamError {
-                    class: ErrorClass::Unavailable,
-                    kind: None,
-                    status: Some(200),
-                    message: e.to_string(),
-                    retry_after: None,
-                })
-            }
+                .min()
+                .unwrap_or(Duration::from_secs(1));
+            GatewayError::gateway(
+                Class::RateLimited,
+                format!("every deployment of '{model}' is busy for now: {reasons}"),
+            )
+            .with_retry_after(wait)
+        } else {
+            GatewayError::gateway(
+                Class::NoRoute,
+                format!("no deployment of '{model}' may serve this request: {reasons}"),
+            )
         }
     }
 }
 
-/// The label of an error class in metrics.
-pub fn class_name(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::Throttled => "throttled",
-        ErrorClass::ColdStart => "cold_start",
-        ErrorClass::Unavailable => "unavailable",
-        ErrorClass::Connect => "connect",
-        ErrorClass::Timeout => "timeout",
-        ErrorClass::Invalid => "invalid",
-        ErrorClass::Denied => "denied",
-        ErrorClass::NotFound => "not_found",
-    }
+fn deadline_passed(after: Duration) -> GatewayError {
+    GatewayError::gateway(
+        Class::Timeout,
+        format!("the request deadline of {after:?} passed before any deployment answered"),
+    )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,147 @@
-//! The request path after decoding: authenticate → admit → route → execute → account.
+//! The request path after the dialect's decoding, in the order a request passes it:
+//! [`authenticate`] → decode (the dialect) → [`route`] → [`admit`] → [`execute`] → encode (the
+//! dialect) → [`account`]. [`handle`] is the one sequencer; a dialect only decodes its request
+//! into a [`Call`], encodes answers and owns its error format ([`Dialect`]).
 
+pub mod account;
+pub mod admit;
 pub mod authenticate;
 pub mod execute;
+pub mod route;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::request::Parts;
+use http::HeaderValue;
+
+use self::account::Exit;
+use self::admit::Scope;
+use self::execute::{Executor, Served};
+use crate::call::{Api, Call};
+use crate::error::{Class, GatewayError};
+use crate::state::GatewayState;
+use crate::upstream::Answer;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// An inbound API: decodes its requests into calls, encodes answers and errors its own way.
+pub trait Dialect {
+    const API: Api;
+    /// What encoding needs to know of the request (the model as named, stream options…).
+    type Decoded: Send + 'static;
+
+    /// The call a request asks for, or the client's mistake.
+    fn decode(head: &Parts, body: Bytes) -> Result<(Call, Self::Decoded), GatewayError>;
+
+    /// The response for an answer. It tells `exit` when the answer ends (at once for a
+    /// complete one; at the stream's end, or its drop, for a stream).
+    fn encode(decoded: Self::Decoded, answer: Answer, exit: Exit) -> Response;
+
+    /// The response for a failure: status, code and headers from the error's class.
+    fn error(e: &GatewayError) -> Response;
+}
+
+/// Serves one model call end to end; every request leaves through [`Exit`] exactly once.
+pub async fn handle<D: Dialect>(state: Arc<GatewayState>, head: Parts, body: Body) -> Response {
+    let request_id = strata_http::new_request_id();
+    let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone());
+    let mut response = match serve::<D>(&state, &head, body, &mut exit).await {
+        Ok((decoded, served)) => {
+            let Served {
+                answer,
+                route,
+                model,
+                baseline,
+                permit,
+            } = served;
+            exit.hold(permit);
+            exit.record().served = Some(model);
+            exit.record().baseline = baseline;
+            let mut response = D::encode(decoded, answer, exit);
+            let headers = response.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&route.label) {
+                headers.insert("x-strata-route", v);
+            }
+            if baseline {
+                headers.insert("x-strata-baseline", HeaderValue::from_static("true"));
+            }
+            response
+        }
+        Err(e) => {
+            let response = D::error(&e);
+            exit.failed(&e, response.status().as_u16());
+            drop(exit);
+            response
+        }
+    };
+    set_request_id(&mut response, &request_id);
+    response
+}
+
+/// Puts a request ID on a response (`x-request-id`, and `x-amzn-requestid` for SDKs).
+pub fn set_request_id(response: &mut Response, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        response.headers_mut().insert("x-request-id", v.clone());
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+}
+
+async fn serve<D: Dialect>(
+    state: &GatewayState,
+    head: &Parts,
+    body: Body,
+    exit: &mut Exit,
+) -> Result<(D::Decoded, Served), GatewayError> {
+    let config = &state.config;
+    let (tenant, key_id) = authenticate::tenant(config, &head.headers)?;
+    exit.record().tenant = Some(tenant);
+    exit.record().key_id = Some(key_id);
+    let body = read_body(body).await?;
+    let (call, decoded) = D::decode(head, body)?;
+    exit.record().model = Some(call.model.clone());
+    let table = state.routes.load_full();
+    let plan = route::plan(config, &table, tenant, &call.model)?;
+    exit.record().logical = Some(plan.model);
+    let permit = state
+        .admission
+        .reserve(Scope::Tenant(tenant), call.estimate.total())
+        .await
+        .map_err(|refused| {
+            GatewayError::gateway(
+                Class::RateLimited,
+                format!(
+                    "this API key's tenant '{}' is over its rate limit; try again in {:.0} s",
+                    config.tenants[tenant].name,
+                    refused.retry_after.as_secs_f64().ceil()
+                ),
+            )
+            .with_retry_after(refused.retry_after)
+        })?;
+    exit.hold(permit);
+    let executor = Executor {
+        upstream: &state.upstreams,
+        admission: &*state.admission,
+        policy: state.policy,
+    };
+    let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
+    Ok((decoded, served))
+}
+
+/// The whole body, up to [`MAX_BODY_BYTES`].
+async fn read_body(body: Body) -> Result<Bytes, GatewayError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+        let e = e.into_inner();
+        if e.is::<http_body_util::LengthLimitError>() {
+            GatewayError::client(
+                Class::TooLarge,
+                format!("The request body is larger than the maximum of {MAX_BODY_BYTES} bytes."),
+            )
+        } else {
+            GatewayError::client(Class::Invalid, format!("the request body could not be read: {e}"))
+        }
+    })
+}

@@ -120,21 +120,30 @@ pub struct RouteTable {
     pub models: Vec<ModelRoutes>,
 }
 
-/// Live state carried over from the previous table, by route label and origin.
-type Carried = HashMap<(String, Origin), (Arc<Health>, Arc<LocalLimiter>)>;
+/// Live state carried over from the previous table. Health is the target's, whichever logical
+/// model reaches it (by label and origin); a budget is one logical model's use of the target
+/// (by model, label and origin), so two models pinning one target never share or swap budgets.
+#[derive(Default)]
+struct Carried {
+    health: HashMap<(String, Origin), Arc<Health>>,
+    limits: HashMap<(String, String, Origin), Arc<LocalLimiter>>,
+}
 
 impl RouteTable {
     /// Compiles every logical model against `catalog`. Targets that were in `previous` keep
     /// their health and budgets.
     pub fn compile(config: &Config, catalog: &Catalog, previous: Option<&RouteTable>) -> RouteTable {
-        let mut carried: Carried = HashMap::new();
+        let mut carried = Carried::default();
         if let Some(prev) = previous {
-            for m in &prev.models {
-                for r in m.routes.iter().chain(&m.baseline) {
-                    carried.insert(
-                        (r.label.clone(), r.origin),
-                        (Arc::clone(&r.health), Arc::clone(&r.limiter)),
-                    );
+            for (m, routes) in prev.models.iter().enumerate() {
+                let Some(model) = config.models.get(m) else { continue };
+                for r in routes.routes.iter().chain(&routes.baseline) {
+                    carried
+                        .health
+                        .insert((r.label.clone(), r.origin), Arc::clone(&r.health));
+                    carried
+                        .limits
+                        .insert((model.name.clone(), r.label.clone(), r.origin), Arc::clone(&r.limiter));
                 }
             }
         }
@@ -169,6 +178,7 @@ fn compile_model(
     m: usize,
 ) -> ModelRoutes {
     let model = &config.models[m];
+    let model_name = model.name.as_str();
     let mut out = ModelRoutes::default();
     let mut seen: HashSet<String> = HashSet::new();
     // Pinned deployments first: they win over a discovered candidate for the same target.
@@ -188,7 +198,7 @@ fn compile_model(
                             priority: d.priority,
                             ..c
                         };
-                        let route = build(carried, c, d.target.clone(), budget);
+                        let route = build(carried, model_name, c, d.target.clone(), budget);
                         seen.insert(route.label.clone());
                         out.routes.push(route);
                     }
@@ -197,7 +207,7 @@ fn compile_model(
             }
             Target::OpenAi { provider, model } => {
                 let label = format!("{}/{}", config.providers[*provider].name, model);
-                let (health, limiter) = state_for(carried, &label, Origin::Pinned, budget);
+                let (health, limiter) = state_for(carried, model_name, &label, Origin::Pinned, budget);
                 seen.insert(label.clone());
                 out.routes.push(Arc::new(Route {
                     target: d.target.clone(),
@@ -229,7 +239,7 @@ fn compile_model(
                 rpm: intent.rpm,
                 tpm: intent.tpm,
             };
-            let route = build(carried, c, target, budget);
+            let route = build(carried, model_name, c, target, budget);
             if seen.insert(route.label.clone()) {
                 out.routes.push(route);
             }
@@ -246,7 +256,7 @@ fn compile_model(
                     model_id: b.model_id.clone(),
                 };
                 out.baseline
-                    .push(build(carried, c, target, Budget { rpm: None, tpm: None }));
+                    .push(build(carried, model_name, c, target, Budget::default()));
             }
             Err(e) => out.baseline_excluded.push(e.into()),
         }
@@ -274,16 +284,30 @@ fn admit_routes(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) ->
     routes.iter().cloned().partition(|r| r.reach.admits(policy, mask))
 }
 
-fn state_for(carried: &Carried, label: &str, origin: Origin, budget: Budget) -> (Arc<Health>, Arc<LocalLimiter>) {
-    match carried.get(&(label.to_string(), origin)) {
-        Some((h, l)) => (Arc::clone(h), Arc::clone(l)),
-        None => (Arc::new(Health::default()), Arc::new(LocalLimiter::new(budget))),
-    }
+fn state_for(
+    carried: &Carried,
+    model: &str,
+    label: &str,
+    origin: Origin,
+    budget: Budget,
+) -> (Arc<Health>, Arc<LocalLimiter>) {
+    let health = carried
+        .health
+        .get(&(label.to_string(), origin))
+        .cloned()
+        .unwrap_or_default();
+    let limiter = carried
+        .limits
+        .get(&(model.to_string(), label.to_string(), origin))
+        .filter(|l| l.budget() == budget)
+        .cloned()
+        .unwrap_or_else(|| Arc::new(LocalLimiter::new(budget)));
+    (health, limiter)
 }
 
-fn build(carried: &Carried, c: Candidate, target: Target, budget: Budget) -> Arc<Route> {
+fn build(carried: &Carried, model: &str, c: Candidate, target: Target, budget: Budget) -> Arc<Route> {
     let label = c.label();
-    let (health, limiter) = state_for(carried, &label, c.origin, budget);
+    let (health, limiter) = state_for(carried, model, &label, c.origin, budget);
     Arc::new(Route {
         target,
         reach: c.reach,

@@ -1,13 +1,90 @@
-//! Upstream clients: the Bedrock runtime (signed with each account's credentials) and, later,
-//! OpenAI-compatible servers. Built once at start-up from the config.
+//! Upstreams behind one trait: the Bedrock runtime ([`bedrock`]) and OpenAI-compatible servers
+//! ([`openai_compat`]), room for others. An upstream answers a [`Call`] for one [`Target`] with
+//! a typed [`Answer`]: a complete reply, or an event stream whose first event has already been
+//! read, so a failure before the first byte can still be retried elsewhere.
 
-use std::time::Duration;
+pub mod bedrock;
+pub mod openai_compat;
 
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use http::HeaderMap;
 use strata_aws::credentials::CredentialSettings;
-use strata_aws::{AccountCredentials, BedrockRuntime, Endpoints, RuntimeAnswer, RuntimeCall, UpstreamError};
+use strata_aws::{AccountCredentials, BedrockRuntime, Endpoints, UpstreamError};
+use strata_core::eventstream::StreamFrame;
 use strata_core::ErrorClass;
 
-use crate::config::Config;
+use crate::call::{Call, Usage};
+use crate::config::{Config, Target};
+
+/// Something that can answer calls.
+pub trait Upstream: Send + Sync {
+    /// Calls `target`; the answer's head (and a stream's first event) must come before
+    /// `deadline`.
+    fn call<'a>(
+        &'a self,
+        target: &'a Target,
+        call: &'a Call,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<Answer, UpstreamError>>;
+}
+
+/// What the bytes of an answer are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Bedrock's own: Converse JSON, an InvokeModel body, or an event stream.
+    Bedrock,
+    /// OpenAI chat: `chat.completion` JSON or SSE chunks.
+    OpenAi,
+}
+
+/// A successful answer.
+pub enum Answer {
+    Complete(Reply),
+    Stream(EventStream),
+}
+
+/// A complete answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub wire: Wire,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Usage the upstream put in headers (InvokeModel), when it did.
+    pub header_usage: Option<Usage>,
+}
+
+/// A streamed answer: the first chunk (holding at least one event) and the rest.
+pub struct EventStream {
+    pub wire: Wire,
+    pub headers: HeaderMap,
+    pub first: Chunk,
+    pub rest: BoxStream<'static, Result<Chunk, UpstreamError>>,
+}
+
+/// Whole events as received: `raw` is relayed as it is; `events` are the same bytes decoded
+/// (Bedrock frames; empty on the OpenAI wire, whose SSE is relayed or already OpenAI's).
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    pub raw: Bytes,
+    pub events: Vec<StreamFrame>,
+    /// Token usage reported by an event in this chunk.
+    pub usage: Option<Usage>,
+    /// The chunk carries generated content (for time to first token).
+    pub content: bool,
+    /// The chunk carries an in-stream exception or error: the answer ends here.
+    pub failure: Option<UpstreamError>,
+}
+
+/// Every upstream the gateway can call, built once from the config.
+#[derive(Debug)]
+pub struct Upstreams {
+    pub bedrock: bedrock::Bedrock,
+    pub openai: openai_compat::OpenAiCompat,
+}
 
 /// Upstream set-up failed (bad endpoint, credentials source that cannot be built).
 #[derive(Debug, thiserror::Error)]
@@ -17,20 +94,8 @@ pub enum SetupError {
         account: String,
         source: strata_aws::CredentialsError,
     },
-    #[error("Bedrock client: {0}")]
+    #[error("upstream client: {0}")]
     Client(UpstreamError),
-}
-
-/// Every upstream the gateway can call.
-#[derive(Debug)]
-pub struct Upstreams {
-    pub bedrock: BedrockRuntime,
-    /// Pooled client for OpenAI-compatible providers.
-    pub http: reqwest::Client,
-    /// (base URL, API key) per provider, indexed like `config.providers`.
-    pub providers: Vec<(String, Option<String>)>,
-    /// Indexed like `config.file.accounts`.
-    pub accounts: Vec<AccountCredentials>,
 }
 
 impl Upstreams {
@@ -58,129 +123,121 @@ impl Upstreams {
                 })?;
             accounts.push(creds);
         }
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| SetupError::Client(openai_error(ErrorClass::Connect, None, e.to_string())))?;
-        let providers = config
-            .providers
-            .iter()
-            .map(|p| (p.base_url.trim_end_matches('/').to_string(), p.api_key.clone()))
-            .collect();
+        let runtime = BedrockRuntime::new(endpoints).map_err(SetupError::Client)?;
         Ok(Upstreams {
-            bedrock: BedrockRuntime::new(endpoints).map_err(SetupError::Client)?,
-            http,
-            providers,
-            accounts,
+            bedrock: bedrock::Bedrock::new(runtime, accounts),
+            openai: openai_compat::OpenAiCompat::new(config).map_err(SetupError::Client)?,
         })
     }
+}
 
-    /// Calls Bedrock with the account's current credentials.
-    pub async fn call_bedrock(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
-        let Some(creds) = self.accounts.get(account) else {
-            return Err(denied(format!("account #{account} is not configured")));
-        };
-        let credentials = creds.get().await.map_err(|e| denied(e.to_string()))?;
-        let result = self.bedrock.send(call, &credentials).await;
-        if let Err(e) = &result {
-            if matches!(
-                e.kind,
-                Some(
-                    strata_core::BedrockErrorKind::ExpiredTokenException
-                        | strata_core::BedrockErrorKind::UnrecognizedClientException
-                )
-            ) {
-                creds.invalidate();
-            }
-        }
-        result
-    }
-    /// Calls an OpenAI-compatible provider's `/chat/completions` with an OpenAI request.
-    pub async fn call_openai(
-        &self,
-        provider: usize,
-        request: &serde_json::Value,
-        timeout: Duration,
-    ) -> Result<crate::request::execute::Answer, UpstreamError> {
-        use futures::StreamExt;
-        let Some((base, key)) = self.providers.get(provider) else {
-            return Err(denied(format!("provider #{provider} is not configured")));
-        };
-        let stream = request
-            .get("stream")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        let mut call = self.http.post(format!("{base}/chat/completions")).json(request);
-        if let Some(key) = key {
-            call = call.bearer_auth(key);
-        }
-        if !stream {
-            call = call.timeout(timeout);
-        }
-        let response = match tokio::time::timeout(timeout, call.send()).await {
-            Err(_) => {
-                return Err(openai_error(
-                    ErrorClass::Timeout,
-                    None,
-                    format!("no answer from {base} within {timeout:?}"),
-                ))
-            }
-            Ok(Err(e)) if e.is_timeout() => return Err(openai_error(ErrorClass::Timeout, None, e.to_string())),
-            Ok(Err(e)) => return Err(openai_error(ErrorClass::Connect, None, e.to_string())),
-            Ok(Ok(r)) => r,
-        };
-        let status = response.status().as_u16();
-        if status != 200 {
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            let message = body
-                .pointer("/error/message")
-                .and_then(|m| m.as_str())
-                .unwrap_or("upstream error")
-                .to_string();
-            return Err(openai_error(ErrorClass::of_status(status), Some(status), message));
-        }
-        if stream {
-            let rest = response
-                .bytes_stream()
-                .map(|c| c.map_err(|e| openai_error(ErrorClass::Connect, Some(200), e.to_string())))
-                .boxed();
-            Ok(crate::request::execute::Answer::OpenAiStream { rest })
-        } else {
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| openai_error(ErrorClass::Connect, Some(200), e.to_string()))?;
-            Ok(crate::request::execute::Answer::OpenAiComplete { body })
+impl Upstream for Upstreams {
+    fn call<'a>(
+        &'a self,
+        target: &'a Target,
+        call: &'a Call,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
+        match target {
+            Target::Bedrock { .. } => self.bedrock.call(target, call, deadline),
+            Target::OpenAi { .. } => self.openai.call(target, call, deadline),
         }
     }
 }
 
-fn openai_error(class: ErrorClass, status: Option<u16>, message: String) -> UpstreamError {
+/// An upstream failure made here (not answered by the upstream).
+pub fn failure(class: ErrorClass, status: Option<u16>, message: impl Into<String>) -> UpstreamError {
     UpstreamError {
         class,
         kind: None,
         status,
-        message,
-        retry_after: None,
-    }
-}
-
-fn denied(message: String) -> UpstreamError {
-    UpstreamError {
-        class: ErrorClass::Denied,
-        kind: None,
-        status: None,
-        message,
+        message: message.into(),
         retry_after: None,
     }
 }
 
 /// The time left before a deadline, never zero (a zero timeout would fail instantly and hide
 /// the real cause).
-pub fn remaining(deadline: std::time::Instant) -> Duration {
+pub fn remaining(deadline: Instant) -> Duration {
     deadline
-        .saturating_duration_since(std::time::Instant::now())
+        .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1))
+}
+
+/// Reads a stream of chunks until one holds an event: an in-stream failure before it is a
+/// failure like an HTTP error (retried invisibly); otherwise the first chunk and the rest.
+pub async fn peek_first(
+    mut chunks: BoxStream<'static, Result<Chunk, UpstreamError>>,
+    deadline: Instant,
+) -> Result<(Chunk, BoxStream<'static, Result<Chunk, UpstreamError>>), UpstreamError> {
+    use futures::StreamExt;
+    let mut held = Chunk::default();
+    loop {
+        let next = tokio::time::timeout(remaining(deadline), chunks.next())
+            .await
+            .map_err(|_| failure(ErrorClass::Timeout, Some(200), "no first event before the deadline"))?;
+        let Some(chunk) = next else {
+            return Err(failure(
+                ErrorClass::Connect,
+                Some(200),
+                "the stream ended before its first event",
+            ));
+        };
+        let chunk = chunk?;
+        if let Some(e) = chunk.failure {
+            return Err(e);
+        }
+        if held.raw.is_empty() && held.events.is_empty() {
+            held = chunk;
+        } else {
+            // Only an SSE comment or a partial frame came before: keep its bytes in front.
+            held.raw = [held.raw, chunk.raw].concat().into();
+            held.events.extend(chunk.events);
+            held.usage = chunk.usage.or(held.usage);
+            held.content |= chunk.content;
+        }
+        if !held.events.is_empty() || held.content || held.usage.is_some() {
+            return Ok((held, chunks));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn chunk(raw: &'static [u8], events: usize) -> Chunk {
+        Chunk {
+            raw: Bytes::from_static(raw),
+            events: (0..events)
+                .map(|_| StreamFrame::Event {
+                    event_type: "messageStart".into(),
+                    payload: Bytes::new(),
+                })
+                .collect(),
+            ..Chunk::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_event_is_peeked_and_failures_before_it_are_errors() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let s = futures::stream::iter(vec![Ok(chunk(b"a", 0)), Ok(chunk(b"b", 1)), Ok(chunk(b"c", 1))]).boxed();
+        let (first, rest) = peek_first(s, deadline).await.unwrap();
+        assert_eq!(&first.raw[..], b"ab");
+        assert_eq!(rest.count().await, 1);
+        let failed = Chunk {
+            failure: Some(failure(ErrorClass::Throttled, Some(200), "slow")),
+            ..Chunk::default()
+        };
+        let s = futures::stream::iter(vec![Ok(failed)]).boxed();
+        let e = peek_first(s, deadline).await.err().unwrap();
+        assert_eq!(e.class, ErrorClass::Throttled);
+        let e = peek_first(futures::stream::empty().boxed(), deadline)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.class, ErrorClass::Connect);
+    }
 }

@@ -461,3 +461,45 @@ mod tests {
         assert!(matches!(&c.messages[0].content[1], ContentBlock::Image(v) if v["format"] == "png"));
     }
 }
+
+// Interim interface until the typed request lands: parse once, translate, re-serialize.
+/// A chat completions request, parsed.
+#[derive(Debug)]
+pub struct ChatRequest {
+    value: Value,
+    converse: ConverseRequest,
+    options: ChatOptions,
+}
+
+/// Parses a chat completions request body.
+pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| TranslateError::new("", format!("The body is not valid JSON: {e}")))?;
+    let (converse, options) = chat_to_converse(&value)?;
+    Ok(ChatRequest {
+        value,
+        converse,
+        options,
+    })
+}
+
+/// The Converse request for a chat request.
+pub fn to_converse(request: &ChatRequest) -> Result<ConverseRequest, TranslateError> {
+    Ok(request.converse.clone())
+}
+
+impl ChatRequest {
+    pub fn options(&self) -> ChatOptions {
+        self.options.clone()
+    }
+
+    pub fn max_output_tokens(&self) -> Option<u32> {
+        self.converse.inference_config.as_ref().and_then(|c| c.max_tokens)
+    }
+
+    pub fn upstream_body(&self, model: &str) -> Result<bytes::Bytes, serde_json::Error> {
+        let mut v = self.value.clone();
+        v["model"] = Value::String(model.to_string());
+        serde_json::to_vec(&v).map(bytes::Bytes::from)
+    }
+}

@@ -1,0 +1,226 @@
+//! Account: the request's single exit. Every request, whatever becomes of it — answered,
+//! refused, failed, or dropped by a client that went away mid-stream — leaves exactly one
+//! [`Record`] here: it settles the request's budgets with the real usage, feeds the metrics and
+//! writes one structured log line (target `strata_usage`; never the key, never prompt text).
+//! The [`Exit`] guard makes "exactly once" structural: it accounts when it is dropped.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::admit::{Admission, Permit};
+use super::execute::{Attempt, Outcome};
+use crate::call::{Api, Usage};
+use crate::error::{Class, GatewayError};
+use crate::state::GatewayState;
+use crate::upstream::Chunk;
+
+/// The log target of usage records.
+pub const USAGE_TARGET: &str = "strata_usage";
+
+/// What one request was and how it ended.
+#[derive(Debug)]
+pub struct Record {
+    pub request_id: String,
+    pub api: Api,
+    pub started: Instant,
+    pub tenant: Option<usize>,
+    pub key_id: Option<Arc<str>>,
+    /// The model as the client named it.
+    pub model: Option<String>,
+    /// The logical model asked for, once routed.
+    pub logical: Option<usize>,
+    /// The logical model that answered.
+    pub served: Option<usize>,
+    pub attempts: Vec<Attempt>,
+    pub status: u16,
+    pub error: Option<Class>,
+    pub usage: Option<Usage>,
+    /// Time to the answer's head.
+    pub head: Option<Duration>,
+    pub first_token: Option<Duration>,
+    pub last_token: Option<Duration>,
+    pub baseline: bool,
+    /// The client went away before the answer ended.
+    pub disconnected: bool,
+}
+
+/// The guard that accounts for a request when dropped.
+pub struct Exit {
+    state: Arc<GatewayState>,
+    record: Record,
+    permits: Vec<Permit>,
+    streaming: bool,
+    finished: bool,
+}
+
+impl Exit {
+    pub fn new(state: Arc<GatewayState>, api: Api, request_id: String) -> Self {
+        Exit {
+            state,
+            record: Record {
+                request_id,
+                api,
+                started: Instant::now(),
+                tenant: None,
+                key_id: None,
+                model: None,
+                logical: None,
+                served: None,
+                attempts: Vec::new(),
+                status: 0,
+                error: None,
+                usage: None,
+                head: None,
+                first_token: None,
+                last_token: None,
+                baseline: false,
+                disconnected: false,
+            },
+            permits: Vec::with_capacity(2),
+            streaming: false,
+            finished: false,
+        }
+    }
+
+    pub fn record(&mut self) -> &mut Record {
+        &mut self.record
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.record.request_id
+    }
+
+    /// Keeps a budget's share until the request ends, to settle it then.
+    pub fn hold(&mut self, permit: Permit) {
+        self.permits.push(permit);
+    }
+
+    /// The request failed before any answer.
+    pub fn failed(&mut self, e: &GatewayError, status: u16) {
+        self.record.status = status;
+        self.record.error = Some(e.class);
+        self.finished = true;
+    }
+
+    /// A complete answer was sent.
+    pub fn answered(&mut self, status: u16, usage: Option<Usage>) {
+        let elapsed = self.record.started.elapsed();
+        self.record.status = status;
+        self.record.head = Some(elapsed);
+        self.record.last_token = Some(elapsed);
+        self.record.usage = usage;
+        self.finished = true;
+    }
+
+    /// A streamed answer's head was sent; the body follows.
+    pub fn streaming(&mut self, status: u16) {
+        self.record.status = status;
+        self.record.head = Some(self.record.started.elapsed());
+        self.streaming = true;
+    }
+
+    /// A streamed chunk reached the client's connection.
+    pub fn observe(&mut self, chunk: &Chunk) {
+        let elapsed = self.record.started.elapsed();
+        if chunk.content && self.record.first_token.is_none() {
+            self.record.first_token = Some(elapsed);
+        }
+        if chunk.usage.is_some() {
+            self.record.usage = chunk.usage;
+        }
+        self.record.last_token = Some(elapsed);
+    }
+
+    /// The stream ended; `failure` when it ended with an error event.
+    pub fn stream_ended(&mut self, failure: Option<Class>) {
+        if failure.is_some() {
+            self.record.error = failure;
+        }
+        self.finished = true;
+    }
+}
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        if self.streaming && !self.finished {
+            self.record.disconnected = true;
+        }
+        let used = match (
+            self.record.usage,
+            self.record.attempts.iter().any(|a| a.outcome == Outcome::Ok),
+        ) {
+            (Some(u), _) => Some(u.total()),
+            // Nothing answered: nothing was used.
+            (None, false) => Some(0),
+            // Answered, usage unknown: the estimate stands.
+            (None, true) => None,
+        };
+        let admission: &dyn Admission = &*self.state.admission;
+        for permit in self.permits.drain(..) {
+            admission.settle(permit, used);
+        }
+        account(&self.state, &self.record);
+    }
+}
+
+/// Feeds one record to the metrics and the usage log.
+fn account(state: &GatewayState, r: &Record) {
+    let config = &state.config;
+    let outcome = match (r.error, r.disconnected) {
+        (Some(class), _) => class.label(),
+        (None, true) => "client_disconnected",
+        (None, false) => "ok",
+    };
+    for a in &r.attempts {
+        a.route.metrics.attempt_done(&a.route.label, a.outcome.label());
+    }
+    let tenant_name = r.tenant.map(|t| config.tenants[t].name.as_str());
+    if let Some(m) = r.logical {
+        let name = config.models[m].name.as_str();
+        let metrics = &state.metrics[m];
+        metrics.request_done(name, r.api, outcome, r.head.unwrap_or_else(|| r.started.elapsed()));
+        if let (Some(t), Some(u)) = (r.tenant, r.usage) {
+            metrics.tokens(name, t, tenant_name.unwrap_or_default(), u);
+        }
+        if let Some(served) = r.served.filter(|s| *s != m) {
+            crate::telemetry::fell_back(name, &config.models[served].name);
+        }
+        if r.attempts.iter().any(|a| a.baseline) {
+            crate::telemetry::baseline_used(name, if r.baseline { "ok" } else { "failed" });
+        }
+    }
+    if tracing::enabled!(target: USAGE_TARGET, tracing::Level::INFO) {
+        let mut targets = String::new();
+        for a in &r.attempts {
+            if !targets.is_empty() {
+                targets.push(',');
+            }
+            let _ = write!(targets, "{}={}", a.route.label, a.outcome.label());
+        }
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        tracing::info!(
+            target: USAGE_TARGET,
+            request_id = %r.request_id,
+            tenant = tenant_name,
+            key_id = r.key_id.as_deref(),
+            dialect = r.api.label(),
+            model = r.model.as_deref(),
+            served_model = r.served.map(|m| config.models[m].name.as_str()),
+            status = r.status,
+            outcome,
+            error_class = r.error.map(Class::label),
+            attempts = r.attempts.len(),
+            targets = %targets,
+            tokens_in = r.usage.map(|u| u.input),
+            tokens_out = r.usage.map(|u| u.output),
+            ttft_ms = ms(r.first_token),
+            ttlt_ms = ms(r.last_token),
+            duration_ms = r.started.elapsed().as_secs_f64() * 1000.0,
+            fallback = r.served.is_some() && r.served != r.logical,
+            baseline = r.baseline,
+            disconnected = r.disconnected,
+            "request done"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Routing a call: the model it names (a logical model, or a concrete Bedrock model or profile
+//! ID) becomes a [`Plan`]: the tenant's candidates of the model, then of each fallback model,
+//! then the baseline — only routes the tenant's residency admitted when the table was compiled.
+//! When nothing is left, the error says why in words.
+
+use std::sync::Arc;
+
+use strata_router::Strategy;
+
+use crate::config::{Config, Target};
+use crate::error::{Class, GatewayError};
+use crate::routes::{Route, RouteTable};
+
+/// Candidates tried together: one logical model's, or the baseline.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The logical model this group answers for.
+    pub model: usize,
+    pub strategy: Strategy,
+    pub routes: Vec<Arc<Route>>,
+    /// The verified last-resort targets, tried only after every primary candidate failed.
+    pub baseline: bool,
+}
+
+/// Where a call may go, in order.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The logical model asked for (for a concrete ID: the first logical model that reaches it).
+    pub model: usize,
+    pub groups: Vec<Group>,
+}
+
+/// Routes a call for `tenant` to the model it names.
+pub fn plan(config: &Config, table: &RouteTable, tenant: usize, model: &str) -> Result<Plan, GatewayError> {
+    let t = &config.tenants[tenant];
+    let plan = match config.model_by_name.get(model) {
+        Some(&m) => {
+            if !t.may_use(m) {
+                return Err(GatewayError::client(
+                    Class::Forbidden,
+                    format!("model '{model}' is not available to this API key"),
+                )
+                .with_param("model"));
+            }
+            logical(config, table, tenant, m)
+        }
+        None => concrete(config, table, tenant, model).ok_or_else(|| {
+            GatewayError::client(
+                Class::UnknownModel,
+                format!("The model '{model}' does not exist or is not available to this API key."),
+            )
+            .with_param("model")
+        })?,
+    };
+    if plan.groups.iter().all(|g| g.routes.is_empty()) {
+        return Err(no_route(config, table, tenant, plan.model));
+    }
+    Ok(plan)
+}
+
+/// The tenant's candidates of a logical model, then of its fallbacks, then the baseline.
+fn logical(config: &Config, table: &RouteTable, tenant: usize, model: usize) -> Plan {
+    let t = &config.tenants[tenant];
+    let mut order = vec![model];
+    for &f in &config.models[model].fallbacks {
+        if !order.contains(&f) && t.may_use(f) {
+            order.push(f);
+        }
+    }
+    let mut groups: Vec<Group> = order
+        .into_iter()
+        .map(|m| Group {
+            model: m,
+            strategy: config.models[m].strategy,
+            routes: table.models[m].tenants[tenant].allowed.clone(),
+            baseline: false,
+        })
+        .collect();
+    let baseline = &table.models[model].tenants[tenant].baseline;
+    if !baseline.is_empty() {
+        groups.push(Group {
+            model,
+            strategy: config.models[model].strategy,
+            routes: baseline.clone(),
+            baseline: true,
+        });
+    }
+    Plan { model, groups }
+}
+
+/// A concrete Bedrock ID reaches the tenant's targets that call it, within the tenant's models
+/// and residency; `None` when no logical model of the tenant's has such a target at all.
+fn concrete(config: &Config, table: &RouteTable, tenant: usize, model_id: &str) -> Option<Plan> {
+    let calls = |r: &Arc<Route>| matches!(&r.target, Target::Bedrock { model_id: id, .. } if id == model_id);
+    let mut groups = Vec::new();
+    let mut first = None;
+    for (m, routes) in table.models.iter().enumerate() {
+        if !config.tenants[tenant].may_use(m) {
+            continue;
+        }
+        let t = &routes.tenants[tenant];
+        let known = t.allowed.iter().chain(&t.refused).any(calls);
+        if !known {
+            continue;
+        }
+        first.get_or_insert(m);
+        let matching: Vec<Arc<Route>> = t.allowed.iter().filter(|r| calls(r)).cloned().collect();
+        if !matching.is_empty() {
+            groups.push(Group {
+                model: m,
+                strategy: config.models[m].strategy,
+                routes: matching,
+                baseline: false,
+            });
+        }
+    }
+    first.map(|model| Plan { model, groups })
+}
+
+/// Why nothing may serve: the residency refusals (a few of them), or that no target is left.
+fn no_route(config: &Config, table: &RouteTable, tenant: usize, model: usize) -> GatewayError {
+    let name = &config.models[model].name;
+    let routes = &table.models[model];
+    let excluded = routes.tenants[tenant].excluded();
+    let why = if !excluded.is_empty() {
+        let shown: Vec<String> = excluded
+            .iter()
+            .take(5)
+            .map(|e| format!("{}: {}", e.target, e.reason))
+            .collect();
+        let more = excluded.len().saturating_sub(shown.len());
+        format!(
+            "every target runs outside this API key's residency policy ({}{})",
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    } else if !routes.excluded.is_empty() {
+        format!(
+            "no target has access to the model (for example {}: {})",
+            routes.excluded[0].target, routes.excluded[0].reason
+        )
+    } else {
+        "no target is configured or discovered for it yet".to_string()
+    };
+    GatewayError::gateway(
+        Class::NoRoute,
+        format!("no target of model '{name}' is available to this API key: {why}"),
+    )
+}

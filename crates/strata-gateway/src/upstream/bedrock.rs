@@ -1,0 +1,313 @@
+//! The Bedrock upstream: signed runtime calls with each account's credentials. Streams are cut
+//! at frame boundaries and every frame decoded once as it passes (usage, content, exceptions),
+//! while its bytes stay as received for a Bedrock-native relay.
+
+use std::time::Instant;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
+use strata_aws::{AccountCredentials, BedrockRuntime, RuntimeAnswer, RuntimeCall, UpstreamError};
+use strata_core::eventstream::{FrameSplitter, StreamFrame};
+use strata_core::{BedrockErrorKind, ErrorClass};
+
+use super::{failure, peek_first, remaining, Answer, Chunk, EventStream, Reply, Wire};
+use crate::call::{Call, Usage};
+use crate::config::Target;
+
+/// The Bedrock runtime client and the credentials of every account (indexed like
+/// `config.file.accounts`).
+#[derive(Debug)]
+pub struct Bedrock {
+    pub runtime: BedrockRuntime,
+    pub accounts: Vec<AccountCredentials>,
+}
+
+impl Bedrock {
+    pub fn new(runtime: BedrockRuntime, accounts: Vec<AccountCredentials>) -> Self {
+        Bedrock { runtime, accounts }
+    }
+
+    pub fn call<'a>(
+        &'a self,
+        target: &'a Target,
+        call: &'a Call,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
+        async move {
+            let Target::Bedrock {
+                account,
+                region,
+                model_id,
+            } = target
+            else {
+                return Err(failure(ErrorClass::NotFound, None, "not a Bedrock target"));
+            };
+            let runtime_call = RuntimeCall {
+                region: region.as_str(),
+                model_id,
+                operation: call.operation,
+                body: call.body.clone(),
+                content_type: call.content_type.as_deref(),
+                accept: call.accept.as_deref(),
+                timeout: remaining(deadline),
+            };
+            match self.send(*account, runtime_call).await? {
+                RuntimeAnswer::Complete { headers, body } => {
+                    let header_usage = usage_headers(&headers);
+                    Ok(Answer::Complete(Reply {
+                        wire: Wire::Bedrock,
+                        headers,
+                        body,
+                        header_usage,
+                    }))
+                }
+                RuntimeAnswer::Stream { headers, body } => {
+                    let (first, rest) = peek_first(frames(body), deadline).await?;
+                    Ok(Answer::Stream(EventStream {
+                        wire: Wire::Bedrock,
+                        headers,
+                        first,
+                        rest,
+                    }))
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// Calls Bedrock with the account's current credentials; credentials Bedrock refuses are
+    /// fetched anew next time.
+    async fn send(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
+        let Some(creds) = self.accounts.get(account) else {
+            return Err(failure(
+                ErrorClass::Denied,
+                None,
+                format!("account #{account} is not configured"),
+            ));
+        };
+        let credentials = creds
+            .get()
+            .await
+            .map_err(|e| failure(ErrorClass::Denied, None, e.to_string()))?;
+        let result = self.runtime.send(call, &credentials).await;
+        if let Err(e) = &result {
+            if matches!(
+                e.kind,
+                Some(BedrockErrorKind::ExpiredTokenException | BedrockErrorKind::UnrecognizedClientException)
+            ) {
+                creds.invalidate();
+            }
+        }
+        result
+    }
+}
+
+/// Usage from InvokeModel's `x-amzn-bedrock-*-token-count` headers.
+fn usage_headers(headers: &http::HeaderMap) -> Option<Usage> {
+    let count = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(Usage {
+        input: count("x-amzn-bedrock-input-token-count")?,
+        output: count("x-amzn-bedrock-output-token-count")?,
+    })
+}
+
+/// An event stream's bytes as chunks of whole, decoded frames.
+pub fn frames(
+    body: BoxStream<'static, Result<Bytes, UpstreamError>>,
+) -> BoxStream<'static, Result<Chunk, UpstreamError>> {
+    let mut splitter = FrameSplitter::new();
+    let mut broken = false;
+    body.filter_map(move |item| {
+        let out = if broken {
+            None
+        } else {
+            match item {
+                Err(e) => {
+                    broken = true;
+                    Some(Err(e))
+                }
+                Ok(bytes) => match splitter.push(bytes) {
+                    Ok((raw, events)) if raw.is_empty() => {
+                        debug_assert!(events.is_empty());
+                        None
+                    }
+                    Ok((raw, events)) => Some(Ok(observe(raw, events))),
+                    Err(e) => {
+                        broken = true;
+                        Some(Err(failure(ErrorClass::Unavailable, Some(200), e.to_string())))
+                    }
+                },
+            }
+        };
+        futures::future::ready(out)
+    })
+    .boxed()
+}
+
+#[derive(Deserialize)]
+struct MetadataProbe {
+    usage: Option<TokenProbe>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenProbe {
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct InvokeChunk {
+    bytes: String,
+}
+
+#[derive(Deserialize)]
+struct InvokeChunkBody {
+    #[serde(rename = "amazon-bedrock-invocationMetrics")]
+    metrics: Option<InvocationMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationMetrics {
+    input_token_count: u64,
+    output_token_count: u64,
+}
+
+/// A chunk of frames with what they say about the answer.
+fn observe(raw: Bytes, events: Vec<StreamFrame>) -> Chunk {
+    let mut chunk = Chunk {
+        raw,
+        ..Chunk::default()
+    };
+    for frame in &events {
+        match frame {
+            StreamFrame::Event { event_type, payload } => match event_type.as_str() {
+                "contentBlockDelta" => chunk.content = true,
+                "metadata" => {
+                    if let Ok(MetadataProbe { usage: Some(u) }) = serde_json::from_slice(payload) {
+                        chunk.usage = Some(Usage {
+                            input: u.input_tokens,
+                            output: u.output_tokens,
+                        });
+                    }
+                }
+                "chunk" => {
+                    chunk.content = true;
+                    if let Some(u) = invoke_chunk_usage(payload) {
+                        chunk.usage = Some(u);
+                    }
+                }
+                _ => {}
+            },
+            StreamFrame::Exception {
+                exception_type,
+                payload,
+            } => chunk.failure = Some(exception(exception_type, payload)),
+            StreamFrame::Error { code, message } => {
+                chunk.failure = Some(UpstreamError {
+                    class: ErrorClass::Unavailable,
+                    kind: BedrockErrorKind::from_name(code),
+                    status: Some(200),
+                    message: message.clone(),
+                    retry_after: None,
+                })
+            }
+        }
+    }
+    chunk.events = events;
+    chunk
+}
+
+/// The invocation metrics an InvokeModelWithResponseStream chunk carries (in its last one).
+fn invoke_chunk_usage(payload: &[u8]) -> Option<Usage> {
+    let chunk: InvokeChunk = serde_json::from_slice(payload).ok()?;
+    let body = base64::engine::general_purpose::STANDARD.decode(chunk.bytes).ok()?;
+    let m = serde_json::from_slice::<InvokeChunkBody>(&body).ok()?.metrics?;
+    Some(Usage {
+        input: m.input_token_count,
+        output: m.output_token_count,
+    })
+}
+
+/// An in-stream exception frame as an upstream failure.
+pub fn exception(exception_type: &str, payload: &[u8]) -> UpstreamError {
+    #[derive(Deserialize)]
+    struct Message {
+        message: Option<String>,
+    }
+    let kind = BedrockErrorKind::from_name(exception_type);
+    let message = serde_json::from_slice::<Message>(payload)
+        .ok()
+        .and_then(|m| m.message)
+        .unwrap_or_else(|| exception_type.to_string());
+    UpstreamError {
+        class: kind.map(ErrorClass::of_bedrock).unwrap_or(ErrorClass::Unavailable),
+        kind,
+        status: Some(200),
+        message,
+        retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::eventstream::{event_frame, exception_frame};
+
+    #[tokio::test]
+    async fn frames_are_decoded_and_usage_seen_while_bytes_stay_as_sent() {
+        let start = event_frame("messageStart", r#"{"role":"assistant"}"#).unwrap();
+        let delta = event_frame("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"hi"}}"#).unwrap();
+        let meta = event_frame(
+            "metadata",
+            r#"{"usage":{"inputTokens":7,"outputTokens":3,"totalTokens":10},"metrics":{"latencyMs":1}}"#,
+        )
+        .unwrap();
+        let all: Vec<u8> = [&start[..], &delta[..], &meta[..]].concat();
+        // Cut mid-frame: no chunk ever holds a partial frame, and the bytes are all relayed.
+        let pieces = vec![
+            Ok(Bytes::copy_from_slice(&all[..5])),
+            Ok(Bytes::copy_from_slice(&all[5..start.len() + 3])),
+            Ok(Bytes::copy_from_slice(&all[start.len() + 3..])),
+        ];
+        let chunks: Vec<Chunk> = frames(futures::stream::iter(pieces).boxed())
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(&chunks[0].raw[..], &start[..]);
+        assert!(!chunks[0].content);
+        assert!(chunks[1].content);
+        assert_eq!(chunks[1].usage, Some(Usage { input: 7, output: 3 }));
+        let relayed: Vec<u8> = chunks.iter().flat_map(|c| c.raw.to_vec()).collect();
+        assert_eq!(relayed, all);
+    }
+
+    #[tokio::test]
+    async fn exceptions_and_invoke_metrics_are_seen() {
+        let e = exception_frame("throttlingException", r#"{"message":"slow down"}"#).unwrap();
+        let chunks: Vec<_> = frames(futures::stream::iter(vec![Ok(e)]).boxed()).collect().await;
+        let failure = chunks[0].as_ref().unwrap().failure.clone().unwrap();
+        assert_eq!(failure.class, ErrorClass::Throttled);
+        assert_eq!(failure.message, "slow down");
+        let body = r#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":5,"outputTokenCount":9,"invocationLatency":1,"firstByteLatency":1}}"#;
+        let payload = serde_json::json!({"bytes": base64::engine::general_purpose::STANDARD.encode(body)}).to_string();
+        assert_eq!(
+            invoke_chunk_usage(payload.as_bytes()),
+            Some(Usage { input: 5, output: 9 })
+        );
+        let garbage = vec![Ok(Bytes::from_static(&[0, 0, 0, 1, 0, 0]))];
+        let chunks: Vec<_> = frames(futures::stream::iter(garbage).boxed()).collect().await;
+        assert!(chunks[0].is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! OpenAI-compatible upstreams (vLLM, other gateways, OpenAI itself): `/chat/completions` with
+//! the provider's key. Streams are cut at SSE event boundaries; each event's usage is read as
+//! it passes and the bytes relayed as received.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
+use strata_aws::UpstreamError;
+use strata_core::ErrorClass;
+
+use super::{failure, peek_first, remaining, Answer, Chunk, EventStream, Reply, Wire};
+use crate::call::{Call, Usage};
+use crate::config::{Config, Target};
+
+/// The pooled client and every provider's base URL and key (indexed like `config.providers`).
+#[derive(Debug)]
+pub struct OpenAiCompat {
+    http: reqwest::Client,
+    providers: Vec<(String, Option<String>)>,
+}
+
+impl OpenAiCompat {
+    pub fn new(config: &Config) -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| failure(ErrorClass::Connect, None, e.to_string()))?;
+        let providers = config
+            .providers
+            .iter()
+            .map(|p| (p.base_url.trim_end_matches('/').to_string(), p.api_key.clone()))
+            .collect();
+        Ok(OpenAiCompat { http, providers })
+    }
+
+    pub fn call<'a>(
+        &'a self,
+        target: &'a Target,
+        call: &'a Call,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
+        async move {
+            let Target::OpenAi { provider, model } = target else {
+                return Err(failure(ErrorClass::NotFound, None, "not an OpenAI-compatible target"));
+            };
+            let Some(request) = &call.openai else {
+                return Err(failure(
+                    ErrorClass::NotFound,
+                    None,
+                    "OpenAI-compatible deployments serve only the OpenAI API",
+                ));
+            };
+            let Some((base, key)) = self.providers.get(*provider) else {
+                return Err(failure(
+                    ErrorClass::Denied,
+                    None,
+                    format!("provider #{provider} is not configured"),
+                ));
+            };
+            let body = request
+                .body_for(model)
+                .map_err(|e| failure(ErrorClass::Invalid, None, e))?;
+            let stream = call.streams();
+            let timeout = remaining(deadline);
+            let mut request = self
+                .http
+                .post(format!("{base}/chat/completions"))
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            if !stream {
+                request = request.timeout(timeout);
+            }
+            let response = match tokio::time::timeout(timeout, request.send()).await {
+                Err(_) => {
+                    return Err(failure(
+                        ErrorClass::Timeout,
+                        None,
+                        format!("no answer from {base} within {timeout:?}"),
+                    ))
+                }
+                Ok(Err(e)) if e.is_timeout() => return Err(failure(ErrorClass::Timeout, None, e.to_string())),
+                Ok(Err(e)) => return Err(failure(ErrorClass::Connect, None, e.to_string())),
+                Ok(Ok(r)) => r,
+            };
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            if status != 200 {
+                let retry_after = retry_after(&headers);
+                let body = response.bytes().await.unwrap_or_default();
+                let mut e = failure(ErrorClass::of_status(status), Some(status), error_message(&body));
+                e.retry_after = retry_after;
+                return Err(e);
+            }
+            if stream {
+                let body = response
+                    .bytes_stream()
+                    .map(|c| c.map_err(|e| failure(ErrorClass::Connect, Some(200), e.to_string())))
+                    .boxed();
+                let (first, rest) = peek_first(sse_events(body), deadline).await?;
+                Ok(Answer::Stream(EventStream {
+                    wire: Wire::OpenAi,
+                    headers,
+                    first,
+                    rest,
+                }))
+            } else {
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| failure(ErrorClass::Connect, Some(200), e.to_string()))?;
+                Ok(Answer::Complete(Reply {
+                    wire: Wire::OpenAi,
+                    headers,
+                    body,
+                    header_usage: None,
+                }))
+            }
+        }
+        .boxed()
+    }
+}
+
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: Option<ErrorDetail>,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    message: Option<String>,
+}
+
+/// The message of an OpenAI error body.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.error)
+        .and_then(|e| e.message)
+        .unwrap_or_else(|| "upstream error".to_string())
+}
+
+#[derive(Deserialize)]
+struct UsageProbe {
+    usage: Option<OpenAiUsage>,
+    error: Option<ErrorDetail>,
+}
+
+/// OpenAI's `usage` object.
+#[derive(Deserialize)]
+pub struct OpenAiUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl From<OpenAiUsage> for Usage {
+    fn from(u: OpenAiUsage) -> Self {
+        Usage {
+            input: u.prompt_tokens,
+            output: u.completion_tokens,
+        }
+    }
+}
+
+/// An SSE byte stream as chunks of whole events.
+pub fn sse_events(
+    body: BoxStream<'static, Result<Bytes, UpstreamError>>,
+) -> BoxStream<'static, Result<Chunk, UpstreamError>> {
+    let mut pending = BytesMut::new();
+    body.filter_map(move |item| {
+        let out = match item {
+            Err(e) => Some(Err(e)),
+            Ok(bytes) => {
+                pending.extend_from_slice(&bytes);
+                match last_event_end(&pending) {
+                    None => None,
+                    Some(end) => Some(Ok(observe(pending.split_to(end).freeze()))),
+                }
+            }
+        };
+        futures::future::ready(out)
+    })
+    .boxed()
+}
+
+/// Where the last whole event ends (after its blank line).
+fn last_event_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).rposition(|w| w == b"\n\n").map(|i| i + 2)
+}
+
+/// What whole SSE events say: content, usage, an error event.
+fn observe(raw: Bytes) -> Chunk {
+    let mut chunk = Chunk::default();
+    for line in raw.split(|b| *b == b'\n') {
+        let Some(data) = line.strip_prefix(b"data:") else {
+            continue;
+        };
+        let data = data.trim_ascii();
+        if data == b"[DONE]" || data.is_empty() {
+            continue;
+        }
+        chunk.content = true;
+        if let Ok(probe) = serde_json::from_slice::<UsageProbe>(data) {
+            if let Some(u) = probe.usage {
+                chunk.usage = Some(u.into());
+            }
+            if let Some(e) = probe.error {
+                chunk.failure = Some(failure(
+                    ErrorClass::Unavailable,
+                    Some(200),
+                    e.message.unwrap_or_else(|| "upstream stream error".into()),
+                ));
+            }
+        }
+    }
+    chunk.raw = raw;
+    chunk
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sse_is_cut_at_event_boundaries_with_usage_seen() {
+        let pieces = vec![
+            Ok(Bytes::from_static(b"data: {\"choices\":[]}\n")),
+            Ok(Bytes::from_static(
+                b"\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6,\"total_tokens\":10}}\n\ndata: [DO",
+            )),
+            Ok(Bytes::from_static(b"NE]\n\n")),
+        ];
+        let chunks: Vec<Chunk> = sse_events(futures::stream::iter(pieces).boxed())
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].usage, Some(Usage { input: 4, output: 6 }));
+        assert!(chunks[0].raw.ends_with(b"\n\n"));
+        assert_eq!(&chunks[1].raw[..], b"data: [DONE]\n\n");
+        assert_eq!(error_message(br#"{"error":{"message":"nope"}}"#), "nope");
+        assert_eq!(error_message(b"<html>"), "upstream error");
+    }
+}
