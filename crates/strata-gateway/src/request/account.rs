@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::admit::{Admission, Permit};
 use super::execute::{Attempt, Outcome};
-use crate::call::{Api, Usage};
+use crate::call::{Api, Estimate, Usage};
 use crate::error::{Class, GatewayError};
 use crate::state::GatewayState;
 use crate::upstream::Chunk;
@@ -36,6 +36,13 @@ pub struct Record {
     pub status: u16,
     pub error: Option<Class>,
     pub usage: Option<Usage>,
+    /// The usage is the gateway's estimate (input) and count of content events (output): the
+    /// client left before the upstream reported it.
+    pub usage_estimated: bool,
+    /// What admission reserved for the call.
+    pub estimate: Option<Estimate>,
+    /// Content events relayed so far.
+    pub deltas: u64,
     /// Time to the answer's head.
     pub head: Option<Duration>,
     pub first_token: Option<Duration>,
@@ -71,6 +78,9 @@ impl Exit {
                 status: 0,
                 error: None,
                 usage: None,
+                usage_estimated: false,
+                estimate: None,
+                deltas: 0,
                 head: None,
                 first_token: None,
                 last_token: None,
@@ -129,6 +139,7 @@ impl Exit {
         if chunk.usage.is_some() {
             self.record.usage = chunk.usage;
         }
+        self.record.deltas += u64::from(chunk.deltas);
         self.record.last_token = Some(elapsed);
     }
 
@@ -143,8 +154,18 @@ impl Exit {
 
 impl Drop for Exit {
     fn drop(&mut self) {
+        let r = &mut self.record;
         if self.streaming && !self.finished {
-            self.record.disconnected = true;
+            r.disconnected = true;
+        }
+        if self.streaming && r.usage.is_none() {
+            if let Some(estimate) = r.estimate {
+                r.usage = Some(Usage {
+                    input: estimate.input,
+                    output: r.deltas,
+                });
+                r.usage_estimated = true;
+            }
         }
         let used = match (
             self.record.usage,
@@ -219,6 +240,7 @@ fn account(state: &GatewayState, r: &Record) {
             duration_ms = r.started.elapsed().as_secs_f64() * 1000.0,
             fallback = r.served.is_some() && r.served != r.logical,
             baseline = r.baseline,
+            usage_estimated = r.usage_estimated,
             disconnected = r.disconnected,
             "request done"
         );

@@ -103,6 +103,7 @@ async fn serve<D: Dialect>(
     let body = read_body(body).await?;
     let (call, decoded) = D::decode(head, body)?;
     exit.record().model = Some(call.model.clone());
+    exit.record().estimate = Some(call.estimate);
     let table = state.routes.load_full();
     let plan = route::plan(config, &table, tenant, &call.model)?;
     exit.record().logical = Some(plan.model);

@@ -192,7 +192,10 @@ fn observe(raw: Bytes, events: Vec<StreamFrame>) -> Chunk {
     for frame in &events {
         match frame {
             StreamFrame::Event { event_type, payload } => match event_type.as_str() {
-                "contentBlockDelta" => chunk.content = true,
+                "contentBlockDelta" => {
+                    chunk.content = true;
+                    chunk.deltas += 1;
+                }
                 "metadata" => {
                     if let Ok(MetadataProbe { usage: Some(u) }) = serde_json::from_slice(payload) {
                         chunk.usage = Some(Usage {
@@ -203,6 +206,7 @@ fn observe(raw: Bytes, events: Vec<StreamFrame>) -> Chunk {
                 }
                 "chunk" => {
                     chunk.content = true;
+                    chunk.deltas += 1;
                     if let Some(u) = invoke_chunk_usage(payload) {
                         chunk.usage = Some(u);
                     }

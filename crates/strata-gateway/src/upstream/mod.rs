@@ -75,6 +75,9 @@ pub struct Chunk {
     pub usage: Option<Usage>,
     /// The chunk carries generated content (for time to first token).
     pub content: bool,
+    /// Content events in the chunk (about a token or a few each): what a stream the client
+    /// left early is known to have produced.
+    pub deltas: u32,
     /// The chunk carries an in-stream exception or error: the answer ends here.
     pub failure: Option<UpstreamError>,
 }
@@ -195,6 +198,7 @@ pub async fn peek_first(
             held.events.extend(chunk.events);
             held.usage = chunk.usage.or(held.usage);
             held.content |= chunk.content;
+            held.deltas += chunk.deltas;
         }
         if !held.events.is_empty() || held.content || held.usage.is_some() {
             return Ok((held, chunks));

@@ -217,6 +217,7 @@ fn observe(raw: Bytes) -> Chunk {
             continue;
         }
         chunk.content = true;
+        chunk.deltas += 1;
         if let Ok(probe) = serde_json::from_slice::<UsageProbe>(data) {
             if let Some(u) = probe.usage {
                 chunk.usage = Some(u.into());
