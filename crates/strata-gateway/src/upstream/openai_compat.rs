@@ -189,10 +189,7 @@ pub fn sse_events(
             Err(e) => Some(Err(e)),
             Ok(bytes) => {
                 pending.extend_from_slice(&bytes);
-                match last_event_end(&pending) {
-                    None => None,
-                    Some(end) => Some(Ok(observe(pending.split_to(end).freeze()))),
-                }
+                last_event_end(&pending).map(|end| Ok(observe(pending.split_to(end).freeze())))
             }
         };
         futures::future::ready(out)

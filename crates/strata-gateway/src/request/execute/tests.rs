@@ -362,7 +362,7 @@ async fn a_request_every_candidate_refuses_is_the_clients_fault() {
     let f = Fixture::new();
     let refuse = Step::Fail(ErrorClass::Invalid, None);
     for t in ["a", "b", "c", "base"] {
-        f.upstream.script(t, &[refuse.clone()]);
+        f.upstream.script(t, std::slice::from_ref(&refuse));
     }
     let p = plan(vec![
         group(0, routes(&["a", "b", "c"]), false),
