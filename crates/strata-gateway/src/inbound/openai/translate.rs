@@ -9,6 +9,15 @@
 pub struct TranslateError {
     pub param: Option<String>,
     pub message: String,
+    pub kind: TranslateErrorKind,
+}
+
+/// Whether the body was not JSON at all or a JSON request the gateway refuses; the two carry
+/// different OpenAI error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranslateErrorKind {
+    InvalidJson,
+    InvalidRequest,
 }
 
 impl TranslateError {
@@ -16,6 +25,24 @@ impl TranslateError {
         TranslateError {
             param: Some(param.to_string()),
             message: message.into(),
+            kind: TranslateErrorKind::InvalidRequest,
+        }
+    }
+
+    /// The body is not JSON (broken, truncated or empty).
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        TranslateError {
+            param: None,
+            message: message.into(),
+            kind: TranslateErrorKind::InvalidJson,
+        }
+    }
+
+    /// The OpenAI error `code` for this refusal.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            TranslateErrorKind::InvalidJson => "invalid_json",
+            TranslateErrorKind::InvalidRequest => "invalid_request",
         }
     }
 }
