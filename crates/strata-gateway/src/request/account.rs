@@ -212,37 +212,136 @@ fn account(state: &GatewayState, r: &Record) {
         }
     }
     if tracing::enabled!(target: USAGE_TARGET, tracing::Level::INFO) {
-        let mut targets = String::new();
-        for a in &r.attempts {
-            if !targets.is_empty() {
-                targets.push(',');
-            }
-            let _ = write!(targets, "{}={}", a.route.label, a.outcome.label());
+        usage_log::write(usage_line(state, r, outcome, tenant_name));
+    }
+}
+
+/// The record as one line in the shape of the other log lines (`time  INFO target: message
+/// key=value…`, strings quoted), written by hand: the generic field formatting cost more than
+/// the rest of a relayed request.
+fn usage_line(state: &GatewayState, r: &Record, outcome: &str, tenant: Option<&str>) -> String {
+    let config = &state.config;
+    let mut line = String::with_capacity(512);
+    usage_log::timestamp(&mut line);
+    let _ = write!(line, "  INFO {USAGE_TARGET}: request done request_id={}", r.request_id);
+    let mut text = |name: &str, value: Option<&str>| {
+        if let Some(v) = value {
+            let _ = write!(line, " {name}={v:?}");
         }
-        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-        tracing::info!(
-            target: USAGE_TARGET,
-            request_id = %r.request_id,
-            tenant = tenant_name,
-            key_id = r.key_id.as_deref(),
-            dialect = r.api.label(),
-            model = r.model.as_deref(),
-            served_model = r.served.map(|m| config.models[m].name.as_str()),
-            status = r.status,
-            outcome,
-            error_class = r.error.map(Class::label),
-            attempts = r.attempts.len(),
-            targets = %targets,
-            tokens_in = r.usage.map(|u| u.input),
-            tokens_out = r.usage.map(|u| u.output),
-            ttft_ms = ms(r.first_token),
-            ttlt_ms = ms(r.last_token),
-            duration_ms = r.started.elapsed().as_secs_f64() * 1000.0,
-            fallback = r.served.is_some() && r.served != r.logical,
-            baseline = r.baseline,
-            usage_estimated = r.usage_estimated,
-            disconnected = r.disconnected,
-            "request done"
+    };
+    text("tenant", tenant);
+    text("key_id", r.key_id.as_deref());
+    text("dialect", Some(r.api.label()));
+    text("model", r.model.as_deref());
+    text("served_model", r.served.map(|m| config.models[m].name.as_str()));
+    let _ = write!(line, " status={} outcome={outcome:?}", r.status);
+    if let Some(class) = r.error {
+        let _ = write!(line, " error_class={:?}", class.label());
+    }
+    let _ = write!(line, " attempts={} targets=", r.attempts.len());
+    for (i, a) in r.attempts.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(line, "{sep}{}={}", a.route.label, a.outcome.label());
+    }
+    if let Some(u) = r.usage {
+        let _ = write!(line, " tokens_in={} tokens_out={}", u.input, u.output);
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    if let Some(d) = r.first_token {
+        let _ = write!(line, " ttft_ms={:.3}", ms(d));
+    }
+    if let Some(d) = r.last_token {
+        let _ = write!(line, " ttlt_ms={:.3}", ms(d));
+    }
+    let _ = writeln!(
+        line,
+        " duration_ms={:.3} fallback={} baseline={} usage_estimated={} disconnected={}",
+        ms(r.started.elapsed()),
+        r.served.is_some() && r.served != r.logical,
+        r.baseline,
+        r.usage_estimated,
+        r.disconnected
+    );
+    line
+}
+
+/// The usage log's writer: lines go through a channel to one thread that writes them to stderr
+/// in batches (flushed whenever no more are waiting), so requests never wait on the write.
+mod usage_log {
+    use std::io::Write;
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::OnceLock;
+
+    static SENDER: OnceLock<Option<Sender<String>>> = OnceLock::new();
+
+    /// Queues a line (written at once if the writer thread could not start).
+    pub fn write(line: String) {
+        let sender = SENDER.get_or_init(|| {
+            let (tx, rx) = channel::<String>();
+            std::thread::Builder::new()
+                .name("strata-usage-log".into())
+                .spawn(move || {
+                    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+                    while let Ok(line) = rx.recv() {
+                        let _ = out.write_all(line.as_bytes());
+                        while let Ok(more) = rx.try_recv() {
+                            let _ = out.write_all(more.as_bytes());
+                        }
+                        let _ = out.flush();
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        });
+        let line = match sender {
+            Some(tx) => match tx.send(line) {
+                Ok(()) => return,
+                Err(unsent) => unsent.0,
+            },
+            None => line,
+        };
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC), like the other log lines.
+    pub fn timestamp(out: &mut String) {
+        use std::fmt::Write as _;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = now.as_secs();
+        let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let _ = write!(
+            out,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60,
+            now.subsec_micros()
         );
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn timestamps_are_rfc3339_utc() {
+            let mut s = String::new();
+            super::timestamp(&mut s);
+            assert_eq!(s.len(), 27, "{s}");
+            assert!(
+                s.starts_with("20") && s.ends_with('Z') && s.as_bytes()[10] == b'T',
+                "{s}"
+            );
+        }
     }
 }
