@@ -323,28 +323,15 @@ mod usage_log {
     /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC), like the other log lines.
     pub fn timestamp(out: &mut String) {
         use std::fmt::Write as _;
-        let now = std::time::SystemTime::now()
+        let now = std::time::SystemTime::now();
+        let (year, month, day, hour, minute, second) = strata_core::clock::utc_parts(now);
+        let micros = now
             .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let secs = now.as_secs();
-        let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
+            .map(|d| d.subsec_micros())
+            .unwrap_or(0);
         let _ = write!(
             out,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-            rest / 3600,
-            rest % 3600 / 60,
-            rest % 60,
-            now.subsec_micros()
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}Z"
         );
     }
 
