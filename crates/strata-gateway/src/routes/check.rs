@@ -45,8 +45,8 @@ fn warning(at: impl Into<String>, message: impl Into<String>) -> Finding {
 /// Every finding, errors first.
 pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Finding> {
     let mut out = Vec::new();
-    let scanned_regions = config.file.discovery.regions();
-    for a in &config.file.accounts {
+    let scanned_regions = config.discovery.regions();
+    for a in &config.accounts {
         let scans: Vec<_> = catalog.scans_of(&a.name).collect();
         let failed: Vec<_> = scans
             .iter()
@@ -110,7 +110,7 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
                 model_id,
             } = &d.target
             {
-                let name = &config.file.accounts[*account].name;
+                let name = &config.accounts[*account].name;
                 check_target(
                     catalog,
                     &scanned_regions,
@@ -163,7 +163,7 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
         }
     }
     for b in &config.baseline {
-        let name = &config.file.accounts[b.account].name;
+        let name = &config.accounts[b.account].name;
         let at = format!("baseline.{} ({name}/{}/{})", b.geography, b.region, b.model_id);
         let before = out.len();
         check_target(catalog, &scanned_regions, name, &b.region, &b.model_id, &at, &mut out);

@@ -190,7 +190,7 @@ fn compile_model(
                 region,
                 model_id,
             } => {
-                let name = &config.file.accounts[*account].name;
+                let name = &config.accounts[*account].name;
                 match check_configured(catalog, name, region, model_id, Origin::Pinned) {
                     Ok(c) => {
                         let c = Candidate {
@@ -247,7 +247,7 @@ fn compile_model(
         out.excluded.extend(compiled.excluded.into_iter().map(Excluded::from));
     }
     for b in config.baseline.iter().filter(|b| b.serves.contains(&m)) {
-        let name = &config.file.accounts[b.account].name;
+        let name = &config.accounts[b.account].name;
         match check_configured(catalog, name, &b.region, &b.model_id, Origin::Baseline) {
             Ok(c) => {
                 let target = Target::Bedrock {
