@@ -44,7 +44,7 @@ impl GatewayState {
     pub async fn build(config: Config) -> Result<Self, SetupError> {
         let _ = crate::telemetry::prometheus();
         let upstreams = Upstreams::build(&config).await?;
-        let discovery = if config.file.discovery.enabled && !config.file.accounts.is_empty() {
+        let discovery = if config.discovery.enabled && !config.accounts.is_empty() {
             Some(Arc::new(discovery_for(&config, &upstreams)))
         } else {
             None
@@ -112,9 +112,8 @@ impl GatewayState {
 
 /// The discovery service for a config, starting from the cached catalog when there is one.
 pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Discovery {
-    let settings = &config.file.discovery;
+    let settings = &config.discovery;
     let accounts: Vec<DiscoveryAccount> = config
-        .file
         .accounts
         .iter()
         .zip(&upstreams.bedrock.accounts)
@@ -123,6 +122,6 @@ pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Discovery {
             credentials: creds.provider(),
         })
         .collect();
-    let collector = Collector::new(settings, &accounts, config.file.aws.endpoint_url.as_deref());
+    let collector = Collector::new(settings, &accounts, config.aws.endpoint_url.as_deref());
     Discovery::from_cache(collector, settings)
 }

@@ -12,8 +12,9 @@ pub mod strategy;
 
 pub use backoff::Backoff;
 pub use compile::{
-    admit, check_configured, compile_intent, compile_intents, policy_mask, target_label, AccountShare, Candidate,
-    Compiled, Exclusion, Intent, Layer, Origin, ProfileIndex, Reach, Refusal,
+    admit, compile_intent, compile_intents, policy_mask, target_label, verify_configured, AccountShare, Candidate,
+    Compiled, Exclusion, Intent, Layer, Origin, Problem, ProblemKind, ProfileIndex, Reach, Refusal, Severity,
+    TargetVerdict,
 };
 pub use health::{CooldownPolicy, Health};
 pub use limits::{Budget, LocalLimiter, Reservation};

@@ -14,7 +14,7 @@ pub struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     #[serde(default)]
-    pub aws: AwsSettings,
+    pub aws: AwsConfig,
     /// Bedrock accounts the gateway calls into.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
@@ -112,7 +112,7 @@ impl AccountChoice {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AwsSettings {
+pub struct AwsConfig {
     /// One base URL for every Bedrock region (the emulator, a VPC endpoint or a proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,

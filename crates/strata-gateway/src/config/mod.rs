@@ -8,7 +8,9 @@ mod validate;
 use std::path::Path;
 
 pub use file::ConfigFile;
-pub use validate::{known, BaselineTarget, Config, Deployment, Model, ModelIntent, Target, Tenant, TenantKey};
+pub use validate::{
+    known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target, Tenant, TenantKey,
+};
 
 /// A config that cannot be used, with what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     })?;
     let mut config = from_text(&text, &shown, |name| std::env::var(name).ok())?;
     // The catalog is cached beside the config unless the config says where (or says not to).
-    let discovery = &mut config.file.discovery;
+    let discovery = &mut config.discovery;
     if discovery.persist && discovery.cache_file.is_none() {
         let mut cache = path.as_os_str().to_owned();
         cache.push(".catalog.json");

@@ -46,7 +46,7 @@ fn a_good_config_validates_with_references_resolved() {
         access_key_id,
         secret_access_key,
         ..
-    } = &config.file.accounts[0].credentials
+    } = &config.accounts[0].credentials
     else {
         panic!("static credentials")
     };
@@ -98,4 +98,20 @@ fn cross_reference_problems_are_all_reported() {
     for needle in ["prod-xx", "nope", "ghost", "other"] {
         assert!(err.contains(needle), "{needle} missing in: {err}");
     }
+}
+
+#[test]
+fn aws_defaults_are_applied_when_validating() {
+    let config = from_text(GOOD, "good.yaml", env).unwrap();
+    assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:4566"));
+    // STS goes where Bedrock goes unless told otherwise, in us-east-1 unless told otherwise.
+    assert_eq!(config.aws.sts_endpoint.as_deref(), Some("http://127.0.0.1:4566"));
+    assert_eq!(config.aws.sts_region.as_str(), "us-east-1");
+    let text = GOOD.replace(
+        "  endpoint_url: http://127.0.0.1:4566",
+        "  endpoint_url: http://127.0.0.1:4566\n  sts_endpoint: http://127.0.0.1:4567\n  region: eu-west-1",
+    );
+    let config = from_text(&text, "good.yaml", env).unwrap();
+    assert_eq!(config.aws.sts_endpoint.as_deref(), Some("http://127.0.0.1:4567"));
+    assert_eq!(config.aws.sts_region.as_str(), "eu-west-1");
 }

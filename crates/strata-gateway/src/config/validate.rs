@@ -5,11 +5,53 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
-use strata_core::{ModelRef, Region, ResidencyPolicy};
+use strata_aws::CredentialSource;
+use strata_core::{AccountId, ModelRef, Region, ResidencyPolicy};
+use strata_discovery::DiscoverySettings;
 
 use strata_router::{AccountShare, Intent};
 
-use super::file::{ConfigFile, DeploymentConfig, DiscoverConfig, ProviderConfig, RoutingConfig, Strategy};
+use super::file::{AwsConfig, ConfigFile, DeploymentConfig, DiscoverConfig, ProviderConfig, RoutingConfig, Strategy};
+
+/// A Bedrock account the gateway calls into (its name is unique and not empty).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: String,
+    pub id: Option<AccountId>,
+    /// Where its credentials come from.
+    pub credentials: CredentialSource,
+}
+
+/// Where AWS calls go, with the defaults applied.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// One base URL for every Bedrock region (the emulator, a VPC endpoint or a proxy); `None`
+    /// for AWS's own endpoints.
+    pub endpoint_url: Option<String>,
+    /// STS endpoint for AssumeRole: as configured, else `endpoint_url`, else AWS's.
+    pub sts_endpoint: Option<String>,
+    /// Region for STS calls (default us-east-1).
+    pub sts_region: Region,
+}
+
+/// The STS region when the config names none.
+const DEFAULT_STS_REGION: &str = "us-east-1";
+
+impl AwsSettings {
+    fn from_config(aws: &AwsConfig) -> Result<AwsSettings, Vec<String>> {
+        let sts_region = match &aws.region {
+            Some(r) => r.clone(),
+            None => {
+                Region::parse(DEFAULT_STS_REGION).map_err(|_| vec!["internal: bad default STS region".to_string()])?
+            }
+        };
+        Ok(AwsSettings {
+            endpoint_url: aws.endpoint_url.clone(),
+            sts_endpoint: aws.sts_endpoint.clone().or_else(|| aws.endpoint_url.clone()),
+            sts_region,
+        })
+    }
+}
 
 /// Where a deployment sends requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,11 +150,13 @@ pub struct TenantKey {
     pub id: std::sync::Arc<str>,
 }
 
-/// A validated config.
+/// A validated config: everything the gateway and the commands read after loading.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub file: ConfigFile,
     pub listen: SocketAddr,
+    pub aws: AwsSettings,
+    /// Bedrock accounts; [`Target::Bedrock`] and [`BaselineTarget`] index into it.
+    pub accounts: Vec<Account>,
     pub models: Vec<Model>,
     pub model_by_name: HashMap<String, usize>,
     pub tenants: Vec<Tenant>,
@@ -123,6 +167,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub account_by_name: HashMap<String, usize>,
     pub baseline: Vec<BaselineTarget>,
+    /// What discovery scans and where it caches the catalog.
+    pub discovery: DiscoverySettings,
 }
 
 /// The default listen address.
@@ -265,18 +311,29 @@ impl Config {
                 .parse()
                 .map_err(|_| vec!["internal: bad default listen address".to_string()])?,
         };
+        let aws = AwsSettings::from_config(&file.aws)?;
         Ok(Config {
             listen,
+            aws,
+            accounts: file
+                .accounts
+                .into_iter()
+                .map(|a| Account {
+                    name: a.name,
+                    id: a.id,
+                    credentials: a.credentials,
+                })
+                .collect(),
             models,
             model_by_name,
             tenants,
             tenant_by_key,
             admin_keys,
-            providers: file.providers.clone(),
-            routing: file.routing.clone(),
+            providers: file.providers,
+            routing: file.routing,
             account_by_name: accounts,
             baseline,
-            file,
+            discovery: file.discovery,
         })
     }
 }

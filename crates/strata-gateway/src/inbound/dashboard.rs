@@ -110,7 +110,7 @@ Recent changes: <code>GET /admin/events</code>.</p>",
         }
         None => out.push_str("<p>The first scan has not finished yet.</p>"),
     }
-    for account in &state.config.file.accounts {
+    for account in &state.config.accounts {
         let scans: Vec<_> = catalog.scans_of(&account.name).collect();
         if scans.is_empty() {
             continue;

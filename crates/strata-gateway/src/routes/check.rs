@@ -1,22 +1,16 @@
 //! `strata check`: the config held against the catalog, with findings a person can act on —
 //! accounts whose scans fail, regions that are not scanned, models no account offers, pinned
 //! profiles whose destinations lack access, tenants left with no allowed candidate, and
-//! baseline targets that are not invocable.
+//! baseline targets that are not invocable. Pinned and baseline targets are judged by
+//! [`strata_router::verify_configured`], the same verdict route compilation uses.
 
 use serde::Serialize;
-use strata_core::{AccessState, Catalog, Freshness, ModelRef};
+use strata_core::{Catalog, Freshness, Region};
+pub use strata_router::Severity;
 
 use crate::config::{Config, Target};
 use crate::routes::report::residency_text;
 use crate::routes::RouteTable;
-
-/// How bad a finding is: errors make `strata check` fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -45,8 +39,8 @@ fn warning(at: impl Into<String>, message: impl Into<String>) -> Finding {
 /// Every finding, errors first.
 pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Finding> {
     let mut out = Vec::new();
-    let scanned_regions = config.file.discovery.regions();
-    for a in &config.file.accounts {
+    let scanned_regions = config.discovery.regions();
+    for a in &config.accounts {
         let scans: Vec<_> = catalog.scans_of(&a.name).collect();
         let failed: Vec<_> = scans
             .iter()
@@ -110,16 +104,9 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
                 model_id,
             } = &d.target
             {
-                let name = &config.file.accounts[*account].name;
-                check_target(
-                    catalog,
-                    &scanned_regions,
-                    name,
-                    region,
-                    model_id,
-                    &format!("{at}.deployments[{di}]"),
-                    &mut out,
-                );
+                let name = &config.accounts[*account].name;
+                let at = format!("{at}.deployments[{di}]");
+                report_target(catalog, &scanned_regions, name, region, model_id, &at, &mut out);
             }
         }
         let compiled = &table.models[mi];
@@ -163,21 +150,10 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
         }
     }
     for b in &config.baseline {
-        let name = &config.file.accounts[b.account].name;
+        let name = &config.accounts[b.account].name;
         let at = format!("baseline.{} ({name}/{}/{})", b.geography, b.region, b.model_id);
-        let before = out.len();
-        check_target(catalog, &scanned_regions, name, &b.region, &b.model_id, &at, &mut out);
-        if out.len() == before {
-            let excluded = b.serves.iter().any(|&m| {
-                table.models[m]
-                    .baseline_excluded
-                    .iter()
-                    .any(|e| e.target == strata_router::target_label(name, &b.region, &b.model_id))
-            });
-            if excluded {
-                out.push(error(at, "excluded from the baseline by the catalog".to_string()));
-            }
-        }
+        // What routing leaves out of the baseline is always among these findings, as an error.
+        report_target(catalog, &scanned_regions, name, &b.region, &b.model_id, &at, &mut out);
     }
     out.sort_by_key(|f| f.severity != Severity::Error);
     out
@@ -185,73 +161,19 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
 
 /// A configured (account, region, model) must be scanned, offered and invocable — for a
 /// profile, in its source region and every destination.
-fn check_target(
+fn report_target(
     catalog: &Catalog,
-    scanned: &[strata_core::Region],
+    scanned: &[Region],
     account: &str,
-    region: &strata_core::Region,
+    region: &Region,
     model_id: &str,
     at: &str,
     out: &mut Vec<Finding>,
 ) {
-    if !scanned.contains(region) {
-        out.push(error(
-            at,
-            format!("{region} is not in discovery.regions: add it so the target can be verified"),
-        ));
-        return;
-    }
-    let Some(scan) = catalog.scan(account, region).filter(|s| s.has_data()) else {
-        out.push(warning(
-            at,
-            format!("no successful scan of {account}/{region} yet: cannot verify"),
-        ));
-        return;
-    };
-    let parsed = ModelRef::parse(model_id).ok();
-    let foundation = parsed
-        .as_ref()
-        .and_then(|r| r.foundation_model_id().map(str::to_string));
-    let Some(foundation) = foundation else {
-        return;
-    };
-    let mut regions = vec![region.clone()];
-    match parsed {
-        Some(ModelRef::Profile { .. }) => {
-            match scan.profiles.get(model_id) {
-                None => {
-                    out.push(error(
-                    at,
-                    format!("profile {model_id} is not callable from {region} (not listed by ListInferenceProfiles there)"),
-                ));
-                    return;
-                }
-                Some(p) => regions.extend(p.destinations.iter().cloned()),
-            }
-        }
-        _ => match scan.models.get(&foundation) {
-            None => {
-                out.push(error(at, format!("{foundation} is not offered in {region}")));
-                return;
-            }
-            Some(m) if !m.on_demand() => {
-                out.push(error(
-                    at,
-                    format!("{foundation} cannot be called on demand in {region}; use an inference profile ID"),
-                ));
-                return;
-            }
-            Some(_) => {}
-        },
-    }
-    for r in &regions {
-        match catalog.access(account, r, &foundation) {
-            AccessState::Granted => {}
-            AccessState::Denied(why) => out.push(error(
-                at,
-                format!("{why} — grant model access there (profiles need access in every destination region)"),
-            )),
-            AccessState::Unknown(why) => out.push(warning(at, format!("cannot verify access in {r}: {why}"))),
-        }
-    }
+    let verdict = strata_router::verify_configured(catalog, scanned, account, region, model_id);
+    out.extend(verdict.findings().map(|p| Finding {
+        severity: p.severity(),
+        at: at.to_string(),
+        message: p.to_string(),
+    }));
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use strata_core::{Catalog, Region};
 use strata_router::{
-    check_configured, compile_intents, Exclusion, Health, Layer, LocalLimiter, Origin, ProfileIndex, Reach,
+    compile_intents, verify_configured, Exclusion, Health, Layer, LocalLimiter, Origin, ProfileIndex, Reach,
 };
 use strata_router::{Budget, Candidate};
 
@@ -155,10 +155,11 @@ impl RouteTable {
             .filter_map(|m| m.intent.as_ref().map(|i| &i.intent))
             .collect();
         let mut expanded = compile_intents(&intents, catalog, &index).into_iter();
+        let scanned = config.discovery.regions();
         let models = (0..config.models.len())
             .map(|m| {
                 let compiled = config.models[m].intent.as_ref().and_then(|_| expanded.next());
-                compile_model(config, catalog, compiled, &carried, m)
+                compile_model(config, catalog, &scanned, compiled, &carried, m)
             })
             .collect();
         RouteTable { models }
@@ -173,6 +174,7 @@ impl RouteTable {
 fn compile_model(
     config: &Config,
     catalog: &Catalog,
+    scanned: &[Region],
     expanded: Option<strata_router::Compiled>,
     carried: &Carried,
     m: usize,
@@ -190,8 +192,8 @@ fn compile_model(
                 region,
                 model_id,
             } => {
-                let name = &config.file.accounts[*account].name;
-                match check_configured(catalog, name, region, model_id, Origin::Pinned) {
+                let name = &config.accounts[*account].name;
+                match verify_configured(catalog, scanned, name, region, model_id).into_candidate(Origin::Pinned) {
                     Ok(c) => {
                         let c = Candidate {
                             weight: d.weight,
@@ -247,8 +249,8 @@ fn compile_model(
         out.excluded.extend(compiled.excluded.into_iter().map(Excluded::from));
     }
     for b in config.baseline.iter().filter(|b| b.serves.contains(&m)) {
-        let name = &config.file.accounts[b.account].name;
-        match check_configured(catalog, name, &b.region, &b.model_id, Origin::Baseline) {
+        let name = &config.accounts[b.account].name;
+        match verify_configured(catalog, scanned, name, &b.region, &b.model_id).into_candidate(Origin::Baseline) {
             Ok(c) => {
                 let target = Target::Bedrock {
                     account: b.account,

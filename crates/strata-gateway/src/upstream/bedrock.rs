@@ -19,7 +19,7 @@ use crate::call::{Call, Usage};
 use crate::config::Target;
 
 /// The Bedrock runtime client and the credentials of every account (indexed like
-/// `config.file.accounts`).
+/// `config.accounts`).
 #[derive(Debug)]
 pub struct Bedrock {
     pub runtime: BedrockRuntime,

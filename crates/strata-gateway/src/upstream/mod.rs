@@ -103,21 +103,17 @@ pub enum SetupError {
 
 impl Upstreams {
     pub async fn build(config: &Config) -> Result<Self, SetupError> {
-        let aws = &config.file.aws;
+        let aws = &config.aws;
         let endpoints = match &aws.endpoint_url {
             Some(url) => Endpoints::with_override(url.clone()),
             None => Endpoints::aws(),
         };
         let settings = CredentialSettings {
-            region: aws
-                .region
-                .as_ref()
-                .map(|r| r.to_string())
-                .or_else(|| Some("us-east-1".to_string())),
-            sts_endpoint: aws.sts_endpoint.clone().or_else(|| aws.endpoint_url.clone()),
+            region: Some(aws.sts_region.to_string()),
+            sts_endpoint: aws.sts_endpoint.clone(),
         };
-        let mut accounts = Vec::with_capacity(config.file.accounts.len());
-        for account in &config.file.accounts {
+        let mut accounts = Vec::with_capacity(config.accounts.len());
+        for account in &config.accounts {
             let creds = AccountCredentials::new(&account.credentials, &settings)
                 .await
                 .map_err(|source| SetupError::Credentials {

@@ -6,8 +6,10 @@
 //! The access rule (seed 002): a candidate is kept only if the account has access to the base
 //! model in *every* region it may execute in (for a profile: its source region and all of its
 //! destinations). Residency is applied per tenant afterwards ([`admit`]), over the candidate's
-//! [`Reach`]. Both rules are property-tested in `tests.rs`.
+//! [`Reach`]. Both rules are property-tested in `tests.rs`. Targets written in config are
+//! held against the catalog by [`verify_configured`], for routing and `strata check` alike.
 
+mod configured;
 mod reach;
 #[cfg(test)]
 mod tests;
@@ -23,6 +25,7 @@ use strata_core::{
     RegionScan, ResidencyPolicy,
 };
 
+pub use configured::{verify_configured, Problem, ProblemKind, Severity, TargetVerdict};
 pub use reach::{Reach, Refusal};
 
 /// A kind of target a logical model may use.
@@ -413,56 +416,6 @@ fn profile_verdict(
         }
     }
     Ok(())
-}
-
-/// Checks a target written in config (a pinned deployment or a baseline target). Its reach comes
-/// from the catalog when the catalog lists the profile, else from the ID's geography. Access is
-/// refused only when the catalog *knows* it is missing: these targets are the operator's word,
-/// and the baseline must work precisely when catalog data is wrong or absent.
-pub fn check_configured(
-    catalog: &Catalog,
-    account: &str,
-    region: &Region,
-    model_id: &str,
-    origin: Origin,
-) -> Result<Candidate, Exclusion> {
-    let layer = Layer::of(model_id);
-    let listed = catalog
-        .scan(account, region)
-        .filter(|s| s.has_data())
-        .and_then(|s| s.profiles.get(model_id));
-    let reach = match listed {
-        Some(p) if !p.destinations.is_empty() => Reach::Regions(p.destinations.clone()),
-        _ => Reach::guess(region, model_id),
-    };
-    let foundation = ModelRef::parse(model_id)
-        .ok()
-        .and_then(|m| m.foundation_model_id().map(str::to_string));
-    if let (Some(model), Some(regions)) = (foundation, reach.regions()) {
-        let mut checked: Vec<&Region> = vec![region];
-        checked.extend(regions.regions());
-        for r in checked {
-            if let AccessState::Denied(why) = catalog.access(account, r, &model) {
-                if catalog.scan(account, r).is_some_and(|s| s.has_data()) {
-                    return Err(Exclusion::of(account, region, model_id, format!("catalog says: {why}")));
-                }
-            }
-        }
-    }
-    let stale = catalog
-        .scan(account, region)
-        .is_some_and(|s| !matches!(s.freshness, Freshness::Fresh));
-    Ok(Candidate {
-        account: Arc::from(account),
-        region: region.clone(),
-        model_id: Arc::from(model_id),
-        layer,
-        reach,
-        weight: 1,
-        priority: 0,
-        origin,
-        stale,
-    })
 }
 
 /// Splits candidates into those a tenant's residency allows and those it refuses, by index.

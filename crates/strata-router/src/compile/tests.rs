@@ -81,6 +81,21 @@ fn compile(catalog: &Catalog, layers: &[Layer]) -> Compiled {
     compile_intent(&intent(layers), catalog, &ProfileIndex::build(catalog))
 }
 
+fn all_regions() -> Vec<Region> {
+    REGIONS.iter().map(|r| region(r)).collect()
+}
+
+/// A configured target as route compilation takes it.
+fn configured(
+    catalog: &Catalog,
+    account: &str,
+    region: &Region,
+    model_id: &str,
+    origin: Origin,
+) -> Result<Candidate, Exclusion> {
+    verify_configured(catalog, &all_regions(), account, region, model_id).into_candidate(origin)
+}
+
 #[test]
 fn a_profile_needs_access_in_every_destination() {
     let eu = profile("eu", &["eu-west-1", "eu-central-1", "eu-south-2"]);
@@ -190,15 +205,15 @@ fn residency_admits_by_reach() {
 #[test]
 fn configured_targets_fall_back_to_geography_and_refuse_known_denials() {
     let mut catalog = Catalog::default();
-    let unknown = check_configured(&catalog, "prod", &region("eu-west-1"), "eu.x.y-v1:0", Origin::Baseline).unwrap();
+    let unknown = configured(&catalog, "prod", &region("eu-west-1"), "eu.x.y-v1:0", Origin::Baseline).unwrap();
     assert_eq!(unknown.reach, Reach::Zone(Geography::Eu));
     let denied = Access {
         authorized: false,
         ..Access::GRANTED
     };
     catalog.insert(scan("prod", "eu-west-1", vec![model(true, Some(denied))], vec![]));
-    assert!(check_configured(&catalog, "prod", &region("eu-west-1"), BASE, Origin::Baseline).is_err());
-    assert!(check_configured(&catalog, "prod", &region("eu-central-1"), BASE, Origin::Pinned).is_ok());
+    assert!(configured(&catalog, "prod", &region("eu-west-1"), BASE, Origin::Baseline).is_err());
+    assert!(configured(&catalog, "prod", &region("eu-central-1"), BASE, Origin::Pinned).is_ok());
 }
 
 // ---- properties ----
@@ -362,7 +377,7 @@ proptest! {
             _ => format!("global.{BASE}"),
         };
         let called = region(REGIONS[r]);
-        if let Ok(c) = check_configured(&catalog, ACCOUNTS[account], &called, &id, Origin::Baseline) {
+        if let Ok(c) = configured(&catalog, ACCOUNTS[account], &called, &id, Origin::Baseline) {
             if let Some(regions) = c.reach.regions() {
                 for x in std::iter::once(&called).chain(regions.regions()) {
                     let known_denied = matches!(catalog.access(ACCOUNTS[account], x, BASE), AccessState::Denied(_))
@@ -388,11 +403,58 @@ proptest! {
     }
 }
 
+fn configured_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(BASE.to_string()),
+        Just(format!("us.{BASE}")),
+        Just(format!("eu.{BASE}")),
+        Just(format!("apac.{BASE}")),
+        Just(format!("global.{BASE}")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Routing and `strata check` read one verdict: a target routing leaves out is always an
+    /// error for `strata check`, and one it keeps is never refused for access the catalog
+    /// cannot confirm is missing.
+    #[test]
+    fn what_routing_leaves_out_check_reports_as_an_error(
+        specs in proptest::collection::vec(scan_spec(), 0..24),
+        scanned in proptest::collection::btree_set(0..REGIONS.len(), 0..REGIONS.len()),
+        account in 0..ACCOUNTS.len(),
+        r in 0..REGIONS.len(),
+        id in configured_id(),
+    ) {
+        let catalog = build(&specs);
+        let scanned: Vec<Region> = scanned.into_iter().map(|i| region(REGIONS[i])).collect();
+        let verdict = verify_configured(&catalog, &scanned, ACCOUNTS[account], &region(REGIONS[r]), &id);
+        if let Some(p) = verdict.exclusion() {
+            prop_assert!(
+                verdict.findings().any(|f| f.severity() == Severity::Error),
+                "{p:?} excludes but check reports no error: {verdict:?}"
+            );
+            let kind_excludes = matches!(p.kind, ProblemKind::NotOffered | ProblemKind::AccessDenied { .. });
+            prop_assert!(kind_excludes, "{:?}", p);
+        }
+        for p in &verdict.problems {
+            if p.excludes() {
+                let denied_region = match &p.kind {
+                    ProblemKind::AccessDenied { region, .. } => region.clone(),
+                    _ => verdict.region.clone(),
+                };
+                prop_assert!(matches!(catalog.access(ACCOUNTS[account], &denied_region, BASE), AccessState::Denied(_)));
+            }
+        }
+    }
+}
+
 #[test]
 fn unknown_zone_membership_is_never_assumed() {
     // A pinned eu. profile without catalog data passes an `eu` policy (the profile cannot leave
     // the EU) but not a policy of EU regions listed one by one.
-    let c = check_configured(
+    let c = configured(
         &Catalog::default(),
         "prod",
         &region("eu-west-1"),

@@ -24,7 +24,7 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&*scanned.catalog)?);
         return Ok(());
     }
-    let accounts: Vec<String> = scanned.config.file.accounts.iter().map(|a| a.name.clone()).collect();
+    let accounts: Vec<String> = scanned.config.accounts.iter().map(|a| a.name.clone()).collect();
     print!("{}", matrix(&scanned.catalog, &accounts));
     let scans: Vec<_> = scanned.catalog.scans().collect();
     let failed = scans

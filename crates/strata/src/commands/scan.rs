@@ -46,7 +46,7 @@ pub fn load(args: &CatalogArgs, progress: bool) -> anyhow::Result<Scanned> {
             seconds: 0.0,
         });
     }
-    if config.file.accounts.is_empty() {
+    if config.accounts.is_empty() {
         anyhow::bail!("{}: no accounts to scan", args.config.display());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
