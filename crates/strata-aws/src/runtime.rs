@@ -74,14 +74,20 @@ pub struct UpstreamError {
 }
 
 impl UpstreamError {
-    fn connect(message: String) -> Self {
+    /// A failure of the given class that carried no Bedrock error type (a transport failure,
+    /// or one found by the caller rather than answered by the upstream).
+    pub fn new(class: ErrorClass, status: Option<u16>, message: impl Into<String>) -> Self {
         UpstreamError {
-            class: ErrorClass::Connect,
+            class,
             kind: None,
-            status: None,
-            message,
+            status,
+            message: message.into(),
             retry_after: None,
         }
+    }
+
+    fn connect(message: String) -> Self {
+        Self::new(ErrorClass::Connect, None, message)
     }
 }
 
@@ -239,23 +245,11 @@ impl BedrockRuntime {
 }
 
 fn timeout_error(message: String) -> UpstreamError {
-    UpstreamError {
-        class: ErrorClass::Timeout,
-        kind: None,
-        status: None,
-        message,
-        retry_after: None,
-    }
+    UpstreamError::new(ErrorClass::Timeout, None, message)
 }
 
 fn invalid(message: String) -> UpstreamError {
-    UpstreamError {
-        class: ErrorClass::Invalid,
-        kind: None,
-        status: None,
-        message,
-        retry_after: None,
-    }
+    UpstreamError::new(ErrorClass::Invalid, None, message)
 }
 
 /// The path of a URL (everything after the authority).
@@ -298,19 +292,23 @@ pub fn classify_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Upstream
                 .map(str::to_string)
         })
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned());
-    let retry_after = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)));
     UpstreamError {
         class,
         kind,
         status: Some(status),
         message,
-        retry_after,
+        retry_after: retry_after(headers),
     }
+}
+
+/// The wait a `retry-after` header asks for, in seconds (at most an hour).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
 #[cfg(test)]

@@ -121,6 +121,16 @@ pub enum Source {
     },
 }
 
+impl Source {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Source::Client => "client",
+            Source::Gateway => "gateway",
+            Source::Upstream { .. } => "upstream",
+        }
+    }
+}
+
 /// A request's failure.
 #[derive(Debug, Clone)]
 pub struct GatewayError {

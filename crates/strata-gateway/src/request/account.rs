@@ -35,6 +35,8 @@ pub struct Record {
     pub attempts: Vec<Attempt>,
     pub status: u16,
     pub error: Option<Class>,
+    /// Whose fault the error was: `client`, `gateway` or `upstream`.
+    pub error_source: Option<&'static str>,
     pub usage: Option<Usage>,
     /// The usage is the gateway's estimate (input) and count of content events (output): the
     /// client left before the upstream reported it.
@@ -77,6 +79,7 @@ impl Exit {
                 attempts: Vec::new(),
                 status: 0,
                 error: None,
+                error_source: None,
                 usage: None,
                 usage_estimated: false,
                 estimate: None,
@@ -110,6 +113,7 @@ impl Exit {
     pub fn failed(&mut self, e: &GatewayError, status: u16) {
         self.record.status = status;
         self.record.error = Some(e.class);
+        self.record.error_source = Some(e.source.label());
         self.finished = true;
     }
 
@@ -147,6 +151,7 @@ impl Exit {
     pub fn stream_ended(&mut self, failure: Option<Class>) {
         if failure.is_some() {
             self.record.error = failure;
+            self.record.error_source = Some("upstream");
         }
         self.finished = true;
     }
@@ -237,6 +242,9 @@ fn usage_line(state: &GatewayState, r: &Record, outcome: &str, tenant: Option<&s
     let _ = write!(line, " status={} outcome={outcome:?}", r.status);
     if let Some(class) = r.error {
         let _ = write!(line, " error_class={:?}", class.label());
+    }
+    if let Some(source) = r.error_source {
+        let _ = write!(line, " error_source={source:?}");
     }
     let _ = write!(line, " attempts={} targets=", r.attempts.len());
     for (i, a) in r.attempts.iter().enumerate() {

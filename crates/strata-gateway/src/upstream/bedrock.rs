@@ -14,7 +14,7 @@ use strata_aws::{AccountCredentials, BedrockRuntime, RuntimeAnswer, RuntimeCall,
 use strata_core::eventstream::{FrameSplitter, StreamFrame};
 use strata_core::{BedrockErrorKind, ErrorClass};
 
-use super::{failure, peek_first, remaining, Answer, Chunk, EventStream, Reply, Wire};
+use super::{peek_first, remaining, Answer, Chunk, EventStream, Reply, Upstream, Wire};
 use crate::call::{Call, Usage};
 use crate::config::Target;
 
@@ -31,7 +31,35 @@ impl Bedrock {
         Bedrock { runtime, accounts }
     }
 
-    pub fn call<'a>(
+    /// Calls Bedrock with the account's current credentials; credentials Bedrock refuses are
+    /// fetched anew next time.
+    async fn send(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
+        let Some(creds) = self.accounts.get(account) else {
+            return Err(UpstreamError::new(
+                ErrorClass::Denied,
+                None,
+                format!("account #{account} is not configured"),
+            ));
+        };
+        let credentials = creds
+            .get()
+            .await
+            .map_err(|e| UpstreamError::new(ErrorClass::Denied, None, e.to_string()))?;
+        let result = self.runtime.send(call, &credentials).await;
+        if let Err(e) = &result {
+            if matches!(
+                e.kind,
+                Some(BedrockErrorKind::ExpiredTokenException | BedrockErrorKind::UnrecognizedClientException)
+            ) {
+                creds.invalidate();
+            }
+        }
+        result
+    }
+}
+
+impl Upstream for Bedrock {
+    fn call<'a>(
         &'a self,
         target: &'a Target,
         call: &'a Call,
@@ -44,7 +72,7 @@ impl Bedrock {
                 model_id,
             } = target
             else {
-                return Err(failure(ErrorClass::NotFound, None, "not a Bedrock target"));
+                return Err(UpstreamError::new(ErrorClass::NotFound, None, "not a Bedrock target"));
             };
             let runtime_call = RuntimeCall {
                 region: region.as_str(),
@@ -77,32 +105,6 @@ impl Bedrock {
             }
         }
         .boxed()
-    }
-
-    /// Calls Bedrock with the account's current credentials; credentials Bedrock refuses are
-    /// fetched anew next time.
-    async fn send(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
-        let Some(creds) = self.accounts.get(account) else {
-            return Err(failure(
-                ErrorClass::Denied,
-                None,
-                format!("account #{account} is not configured"),
-            ));
-        };
-        let credentials = creds
-            .get()
-            .await
-            .map_err(|e| failure(ErrorClass::Denied, None, e.to_string()))?;
-        let result = self.runtime.send(call, &credentials).await;
-        if let Err(e) = &result {
-            if matches!(
-                e.kind,
-                Some(BedrockErrorKind::ExpiredTokenException | BedrockErrorKind::UnrecognizedClientException)
-            ) {
-                creds.invalidate();
-            }
-        }
-        result
     }
 }
 
@@ -143,7 +145,11 @@ pub fn frames(
                     Ok((raw, events)) => Some(Ok(observe(raw, events))),
                     Err(e) => {
                         broken = true;
-                        Some(Err(failure(ErrorClass::Unavailable, Some(200), e.to_string())))
+                        Some(Err(UpstreamError::new(
+                            ErrorClass::Unavailable,
+                            Some(200),
+                            e.to_string(),
+                        )))
                     }
                 },
             }

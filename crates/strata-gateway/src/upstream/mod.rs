@@ -144,17 +144,6 @@ impl Upstream for Upstreams {
     }
 }
 
-/// An upstream failure made here (not answered by the upstream).
-pub fn failure(class: ErrorClass, status: Option<u16>, message: impl Into<String>) -> UpstreamError {
-    UpstreamError {
-        class,
-        kind: None,
-        status,
-        message: message.into(),
-        retry_after: None,
-    }
-}
-
 /// The time left before a deadline, never zero (a zero timeout would fail instantly and hide
 /// the real cause).
 pub fn remaining(deadline: Instant) -> Duration {
@@ -174,9 +163,9 @@ pub async fn peek_first(
     loop {
         let next = tokio::time::timeout(remaining(deadline), chunks.next())
             .await
-            .map_err(|_| failure(ErrorClass::Timeout, Some(200), "no first event before the deadline"))?;
+            .map_err(|_| UpstreamError::new(ErrorClass::Timeout, Some(200), "no first event before the deadline"))?;
         let Some(chunk) = next else {
-            return Err(failure(
+            return Err(UpstreamError::new(
                 ErrorClass::Connect,
                 Some(200),
                 "the stream ended before its first event",
@@ -228,7 +217,7 @@ mod tests {
         assert_eq!(&first.raw[..], b"ab");
         assert_eq!(rest.count().await, 1);
         let failed = Chunk {
-            failure: Some(failure(ErrorClass::Throttled, Some(200), "slow")),
+            failure: Some(UpstreamError::new(ErrorClass::Throttled, Some(200), "slow")),
             ..Chunk::default()
         };
         let s = futures::stream::iter(vec![Ok(failed)]).boxed();

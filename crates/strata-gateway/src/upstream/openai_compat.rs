@@ -12,7 +12,7 @@ use serde::Deserialize;
 use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
 
-use super::{failure, peek_first, remaining, Answer, Chunk, EventStream, Reply, Wire};
+use super::{peek_first, remaining, Answer, Chunk, EventStream, Reply, Upstream, Wire};
 use crate::call::{Call, Usage};
 use crate::config::{Config, Target};
 
@@ -30,7 +30,7 @@ impl OpenAiCompat {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| failure(ErrorClass::Connect, None, e.to_string()))?;
+            .map_err(|e| UpstreamError::new(ErrorClass::Connect, None, e.to_string()))?;
         let providers = config
             .providers
             .iter()
@@ -38,8 +38,10 @@ impl OpenAiCompat {
             .collect();
         Ok(OpenAiCompat { http, providers })
     }
+}
 
-    pub fn call<'a>(
+impl Upstream for OpenAiCompat {
+    fn call<'a>(
         &'a self,
         target: &'a Target,
         call: &'a Call,
@@ -47,17 +49,21 @@ impl OpenAiCompat {
     ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
         async move {
             let Target::OpenAi { provider, model } = target else {
-                return Err(failure(ErrorClass::NotFound, None, "not an OpenAI-compatible target"));
+                return Err(UpstreamError::new(
+                    ErrorClass::NotFound,
+                    None,
+                    "not an OpenAI-compatible target",
+                ));
             };
             let Some(request) = &call.openai else {
-                return Err(failure(
+                return Err(UpstreamError::new(
                     ErrorClass::NotFound,
                     None,
                     "OpenAI-compatible deployments serve only the OpenAI API",
                 ));
             };
             let Some((base, key)) = self.providers.get(*provider) else {
-                return Err(failure(
+                return Err(UpstreamError::new(
                     ErrorClass::Denied,
                     None,
                     format!("provider #{provider} is not configured"),
@@ -65,7 +71,7 @@ impl OpenAiCompat {
             };
             let body = request
                 .body_for(model)
-                .map_err(|e| failure(ErrorClass::Invalid, None, e))?;
+                .map_err(|e| UpstreamError::new(ErrorClass::Invalid, None, e))?;
             let stream = call.streams();
             let timeout = remaining(deadline);
             let mut request = self
@@ -81,29 +87,31 @@ impl OpenAiCompat {
             }
             let response = match tokio::time::timeout(timeout, request.send()).await {
                 Err(_) => {
-                    return Err(failure(
+                    return Err(UpstreamError::new(
                         ErrorClass::Timeout,
                         None,
                         format!("no answer from {base} within {timeout:?}"),
                     ))
                 }
-                Ok(Err(e)) if e.is_timeout() => return Err(failure(ErrorClass::Timeout, None, e.to_string())),
-                Ok(Err(e)) => return Err(failure(ErrorClass::Connect, None, e.to_string())),
+                Ok(Err(e)) if e.is_timeout() => {
+                    return Err(UpstreamError::new(ErrorClass::Timeout, None, e.to_string()))
+                }
+                Ok(Err(e)) => return Err(UpstreamError::new(ErrorClass::Connect, None, e.to_string())),
                 Ok(Ok(r)) => r,
             };
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             if status != 200 {
-                let retry_after = retry_after(&headers);
+                let retry_after = strata_aws::runtime::retry_after(&headers);
                 let body = response.bytes().await.unwrap_or_default();
-                let mut e = failure(ErrorClass::of_status(status), Some(status), error_message(&body));
+                let mut e = UpstreamError::new(ErrorClass::of_status(status), Some(status), error_message(&body));
                 e.retry_after = retry_after;
                 return Err(e);
             }
             if stream {
                 let body = response
                     .bytes_stream()
-                    .map(|c| c.map_err(|e| failure(ErrorClass::Connect, Some(200), e.to_string())))
+                    .map(|c| c.map_err(|e| UpstreamError::new(ErrorClass::Connect, Some(200), e.to_string())))
                     .boxed();
                 let (first, rest) = peek_first(sse_events(body), deadline).await?;
                 Ok(Answer::Stream(EventStream {
@@ -116,7 +124,7 @@ impl OpenAiCompat {
                 let body = response
                     .bytes()
                     .await
-                    .map_err(|e| failure(ErrorClass::Connect, Some(200), e.to_string()))?;
+                    .map_err(|e| UpstreamError::new(ErrorClass::Connect, Some(200), e.to_string()))?;
                 Ok(Answer::Complete(Reply {
                     wire: Wire::OpenAi,
                     headers,
@@ -127,15 +135,6 @@ impl OpenAiCompat {
         }
         .boxed()
     }
-}
-
-fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
 #[derive(Deserialize)]
@@ -220,7 +219,7 @@ fn observe(raw: Bytes) -> Chunk {
                 chunk.usage = Some(u.into());
             }
             if let Some(e) = probe.error {
-                chunk.failure = Some(failure(
+                chunk.failure = Some(UpstreamError::new(
                     ErrorClass::Unavailable,
                     Some(200),
                     e.message.unwrap_or_else(|| "upstream stream error".into()),

@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_broken_stream_ends_with_an_exception_frame() {
-        let e = crate::upstream::failure(ErrorClass::Connect, Some(200), "reset");
+        let e = UpstreamError::new(ErrorClass::Connect, Some(200), "reset");
         let mut reader = FrameReader::new();
         reader.push(&failure_frame(&e));
         match reader.next_frame().unwrap().unwrap() {

@@ -32,7 +32,8 @@ pub struct Asked {
 
 /// The response for an answer.
 pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
-    let id = format!("chatcmpl-{}", strata_http::new_request_id().replace('-', ""));
+    // The completion's id is the request's own (`x-request-id`), in OpenAI's spelling.
+    let id = format!("chatcmpl-{}", exit.request_id().replace('-', ""));
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

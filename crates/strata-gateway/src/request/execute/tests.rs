@@ -17,7 +17,7 @@ use super::*;
 use crate::call::{Api, Call, Estimate};
 use crate::request::admit::LocalAdmission;
 use crate::request::route::{Group, Plan};
-use crate::upstream::{failure, peek_first, Chunk, EventStream, Reply, Wire};
+use crate::upstream::{peek_first, Chunk, EventStream, Reply, Wire};
 
 /// What the fake upstream does on one call to a target.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl Upstream for Scripted {
     ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
         async move {
             let Target::Bedrock { model_id, .. } = target else {
-                return Err(failure(ErrorClass::NotFound, None, "not bedrock"));
+                return Err(UpstreamError::new(ErrorClass::NotFound, None, "not bedrock"));
             };
             self.calls.lock().push((model_id.clone(), tokio::time::Instant::now()));
             let step = self
@@ -88,12 +88,13 @@ impl Upstream for Scripted {
                     header_usage: None,
                 })),
                 Step::Fail(class, retry_after) => {
-                    let mut e = failure(class, Some(400), format!("{class:?} from {model_id}"));
+                    let mut e = UpstreamError::new(class, Some(400), format!("{class:?} from {model_id}"));
                     e.retry_after = retry_after;
                     Err(e)
                 }
                 Step::StreamFailingFirst(class) => {
-                    let chunks = futures::stream::iter(vec![Ok(event_chunk(Some(failure(class, Some(200), "x"))))]);
+                    let chunks =
+                        futures::stream::iter(vec![Ok(event_chunk(Some(UpstreamError::new(class, Some(200), "x"))))]);
                     let (first, rest) = peek_first(chunks.boxed(), deadline).await?;
                     Ok(Answer::Stream(EventStream {
                         wire: Wire::Bedrock,
@@ -115,7 +116,7 @@ impl Upstream for Scripted {
                 Step::Hang => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     tokio::time::sleep(left).await;
-                    Err(failure(ErrorClass::Timeout, None, "no answer in time"))
+                    Err(UpstreamError::new(ErrorClass::Timeout, None, "no answer in time"))
                 }
             }
         }
