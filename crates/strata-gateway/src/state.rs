@@ -1,6 +1,6 @@
-//! The gateway's shared state: the checked config, the compiled routes (swapped atomically when
-//! discovery publishes a new catalog), admission, the upstream clients and the discovery
-//! service.
+//! The gateway's shared state: what the request path uses ([`Gateway`]: the checked config, the
+//! compiled routes (swapped atomically when discovery publishes a new catalog), admission, the
+//! upstream clients) and the discovery service that feeds it.
 
 use std::sync::Arc;
 
@@ -10,30 +10,23 @@ use strata_discovery::{CatalogEvent, Collector, Discovery, DiscoveryAccount};
 use strata_router::Budget;
 
 use crate::config::Config;
-use crate::request::admit::{Admission, LocalAdmission};
+use crate::request::admit::LocalAdmission;
 use crate::request::execute::Policy;
+use crate::request::Gateway;
 use crate::routes::RouteTable;
 use crate::upstream::{SetupError, Upstreams};
 
 pub struct GatewayState {
-    pub config: Config,
-    pub routes: ArcSwap<RouteTable>,
-    pub upstreams: Upstreams,
-    /// Tenant and deployment budgets.
-    pub admission: Arc<dyn Admission>,
-    /// Retries, cooldowns and the deadline, from `routing`.
-    pub policy: Policy,
+    pub gateway: Arc<Gateway>,
     /// Present when discovery is enabled and there are accounts to scan.
     pub discovery: Option<Arc<Discovery>>,
-    /// Request metrics per logical model (indexed like `Config::models`), kept across route swaps.
-    pub metrics: Vec<crate::telemetry::ModelMetrics>,
 }
 
 impl std::fmt::Debug for GatewayState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayState")
-            .field("models", &self.config.models.len())
-            .field("tenants", &self.config.tenants.len())
+            .field("models", &self.gateway.config.models.len())
+            .field("tenants", &self.gateway.config.tenants.len())
             .finish_non_exhaustive()
     }
 }
@@ -60,13 +53,16 @@ impl GatewayState {
         let admission = Arc::new(LocalAdmission::new(
             config.tenants.iter().map(|t| Budget { rpm: t.rpm, tpm: t.tpm }),
         ));
-        Ok(GatewayState {
+        let gateway = Gateway {
             metrics,
             policy: Policy::from_config(&config.routing),
             admission,
             config,
             routes: ArcSwap::from_pointee(routes),
             upstreams,
+        };
+        Ok(GatewayState {
+            gateway: Arc::new(gateway),
             discovery,
         })
     }
@@ -79,14 +75,15 @@ impl GatewayState {
     /// Recompiles routes from `catalog` and swaps them in; requests in flight keep the table
     /// they started with.
     pub fn publish(&self, catalog: &Catalog, events: &[CatalogEvent]) {
-        let previous = self.routes.load_full();
-        let table = RouteTable::compile(&self.config, catalog, Some(&previous));
+        let gateway = &self.gateway;
+        let previous = gateway.routes.load_full();
+        let table = RouteTable::compile(&gateway.config, catalog, Some(&previous));
         tracing::info!(
             candidates = table.size(),
             events = events.len(),
             "routes recompiled from the catalog"
         );
-        self.routes.store(Arc::new(table));
+        gateway.routes.store(Arc::new(table));
         crate::telemetry::catalog_published(catalog, events);
     }
 

@@ -20,7 +20,7 @@ use crate::error::{Class, GatewayError};
 use super::openai::error::response as error_response;
 
 fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    match authenticate(&state.config, headers) {
+    match authenticate(&state.gateway.config, headers) {
         Ok(Principal::Admin) => Ok(()),
         Ok(Principal::Tenant { .. }) => Err(Box::new(error_response(&GatewayError::client(
             Class::Forbidden,
@@ -57,8 +57,8 @@ pub async fn routes(
         model: q.model,
         explain: q.explain,
     };
-    let table = state.routes.load();
-    match routes_report(&state.config, &table, &filter) {
+    let table = state.gateway.routes.load();
+    match routes_report(&state.gateway.config, &table, &filter) {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => error_response(&GatewayError::client(Class::NotFound, e.to_string())),
     }
@@ -100,5 +100,6 @@ pub async fn refresh(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
     }
     state.refresh().await;
     let round = state.discovery.as_ref().and_then(|d| d.last_round());
-    axum::Json(json!({ "refreshed": true, "round": round, "candidates": state.routes.load().size() })).into_response()
+    axum::Json(json!({ "refreshed": true, "round": round, "candidates": state.gateway.routes.load().size() }))
+        .into_response()
 }

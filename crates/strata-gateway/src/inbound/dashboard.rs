@@ -19,9 +19,9 @@ fn escape(text: &str) -> String {
 }
 
 pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
-    let config = &state.config;
+    let config = &state.gateway.config;
     let now = Instant::now();
-    let table = state.routes.load();
+    let table = state.gateway.routes.load();
     let mut rows = String::new();
     for (m, model) in config.models.iter().enumerate() {
         for route in table.models[m].routes.iter().chain(&table.models[m].baseline) {
@@ -110,7 +110,7 @@ Recent changes: <code>GET /admin/events</code>.</p>",
         }
         None => out.push_str("<p>The first scan has not finished yet.</p>"),
     }
-    for account in &state.config.accounts {
+    for account in &state.gateway.config.accounts {
         let scans: Vec<_> = catalog.scans_of(&account.name).collect();
         if scans.is_empty() {
             continue;

@@ -47,12 +47,12 @@ pub fn app(state: Arc<GatewayState>) -> Router {
 
 async fn bedrock_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
-    handle::<BedrockRuntimeApi>(state, head, body).await
+    handle::<BedrockRuntimeApi>(Arc::clone(&state.gateway), head, body).await
 }
 
 async fn chat_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
-    handle::<ChatCompletions>(state, head, body).await
+    handle::<ChatCompletions>(Arc::clone(&state.gateway), head, body).await
 }
 
 /// Answers one request: model calls straight into the request path (no router, middleware or
@@ -62,10 +62,10 @@ pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request) -
     if head.method == Method::POST {
         let path = head.uri.path();
         if path == "/v1/chat/completions" {
-            return handle::<ChatCompletions>(state, head, body).await;
+            return handle::<ChatCompletions>(Arc::clone(&state.gateway), head, body).await;
         }
         if path.starts_with("/model/") {
-            return handle::<BedrockRuntimeApi>(state, head, body).await;
+            return handle::<BedrockRuntimeApi>(Arc::clone(&state.gateway), head, body).await;
         }
     }
     match app.oneshot(Request::from_parts(head, body)).await {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::admit::{Admission, Permit};
 use super::execute::{Attempt, Outcome};
+use super::Gateway;
 use crate::call::{Api, Estimate, Usage};
 use crate::error::{Class, GatewayError};
-use crate::state::GatewayState;
 use crate::upstream::Chunk;
 
 /// The log target of usage records.
@@ -56,7 +56,7 @@ pub struct Record {
 
 /// The guard that accounts for a request when dropped.
 pub struct Exit {
-    state: Arc<GatewayState>,
+    state: Arc<Gateway>,
     record: Record,
     permits: Vec<Permit>,
     streaming: bool,
@@ -64,7 +64,7 @@ pub struct Exit {
 }
 
 impl Exit {
-    pub fn new(state: Arc<GatewayState>, api: Api, request_id: String) -> Self {
+    pub fn new(state: Arc<Gateway>, api: Api, request_id: String) -> Self {
         Exit {
             state,
             record: Record {
@@ -191,7 +191,7 @@ impl Drop for Exit {
 }
 
 /// Feeds one record to the metrics and the usage log.
-fn account(state: &GatewayState, r: &Record) {
+fn account(state: &Gateway, r: &Record) {
     let config = &state.config;
     let outcome = match (r.error, r.disconnected) {
         (Some(class), _) => class.label(),
@@ -224,7 +224,7 @@ fn account(state: &GatewayState, r: &Record) {
 /// The record as one line in the shape of the other log lines (`time  INFO target: message
 /// key=value…`, strings quoted), written by hand: the generic field formatting cost more than
 /// the rest of a relayed request.
-fn usage_line(state: &GatewayState, r: &Record, outcome: &str, tenant: Option<&str>) -> String {
+fn usage_line(state: &Gateway, r: &Record, outcome: &str, tenant: Option<&str>) -> String {
     let config = &state.config;
     let mut line = String::with_capacity(512);
     usage_log::timestamp(&mut line);

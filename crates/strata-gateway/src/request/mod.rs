@@ -11,6 +11,7 @@ pub mod route;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
@@ -18,12 +19,29 @@ use http::request::Parts;
 use http::HeaderValue;
 
 use self::account::Exit;
-use self::admit::Scope;
+use self::admit::{Admission, Scope};
 use self::execute::{Executor, Served};
 use crate::call::{Api, Call};
+use crate::config::Config;
 use crate::error::{Class, GatewayError};
-use crate::state::GatewayState;
-use crate::upstream::Answer;
+use crate::routes::RouteTable;
+use crate::telemetry::ModelMetrics;
+use crate::upstream::{Answer, Upstreams};
+
+/// What the request path uses of the gateway, shared by every request.
+pub struct Gateway {
+    pub config: Config,
+    /// Swapped whole when discovery publishes a new catalog; a request keeps the table it
+    /// started with.
+    pub routes: ArcSwap<RouteTable>,
+    pub upstreams: Upstreams,
+    /// Tenant and deployment budgets.
+    pub admission: Arc<dyn Admission>,
+    /// Retries, cooldowns and the deadline, from `routing`.
+    pub policy: execute::Policy,
+    /// Request metrics per logical model (indexed like `Config::models`), kept across route swaps.
+    pub metrics: Vec<ModelMetrics>,
+}
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
@@ -46,7 +64,7 @@ pub trait Dialect {
 }
 
 /// Serves one model call end to end; every request leaves through [`Exit`] exactly once.
-pub async fn handle<D: Dialect>(state: Arc<GatewayState>, head: Parts, body: Body) -> Response {
+pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) -> Response {
     let request_id = strata_http::new_request_id();
     let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone());
     let mut response = match serve::<D>(&state, &head, body, &mut exit).await {
@@ -91,7 +109,7 @@ pub fn set_request_id(response: &mut Response, id: &str) {
 }
 
 async fn serve<D: Dialect>(
-    state: &GatewayState,
+    state: &Gateway,
     head: &Parts,
     body: Body,
     exit: &mut Exit,

@@ -63,7 +63,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("API keys:  sk-demo-us (tenant us-apps, US residency), sk-demo-eu (tenant eu-bank, EU residency),");
         println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
         println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b");
-        println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.routes.load().size());
+        println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway.routes.load().size());
         println!();
         println!("try:");
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
