@@ -136,19 +136,19 @@ impl Exit {
 
     /// A streamed chunk reached the client's connection.
     pub fn observe(&mut self, chunk: &Chunk) {
-        let elapsed = self.record.started.elapsed();
         if chunk.content && self.record.first_token.is_none() {
-            self.record.first_token = Some(elapsed);
+            self.record.first_token = Some(self.record.started.elapsed());
         }
         if chunk.usage.is_some() {
             self.record.usage = chunk.usage;
         }
         self.record.deltas += u64::from(chunk.deltas);
-        self.record.last_token = Some(elapsed);
     }
 
-    /// The stream ended; `failure` when it ended with an error event.
+    /// The stream ended; `failure` when it ended with an error event. The last chunk was just
+    /// handed over, so this is the time to last token (read once, not per chunk).
     pub fn stream_ended(&mut self, failure: Option<Class>) {
+        self.record.last_token = Some(self.record.started.elapsed());
         if failure.is_some() {
             self.record.error = failure;
             self.record.error_source = Some("upstream");
@@ -162,6 +162,7 @@ impl Drop for Exit {
         let r = &mut self.record;
         if self.streaming && !self.finished {
             r.disconnected = true;
+            r.last_token = Some(r.started.elapsed());
         }
         if self.streaming && r.usage.is_none() {
             if let Some(estimate) = r.estimate {
