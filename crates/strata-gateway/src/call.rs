@@ -84,9 +84,6 @@ pub struct Call {
     /// Present when the request can also go to an OpenAI-compatible upstream.
     pub openai: Option<Arc<dyn OpenAiBody>>,
     pub estimate: Estimate,
-    /// The gateway checked the body itself, so an upstream calling it invalid is more likely
-    /// wrong about the model (a catalog lie) than right about the request.
-    pub validated: bool,
 }
 
 impl Call {

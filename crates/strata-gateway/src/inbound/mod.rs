@@ -18,7 +18,6 @@ use axum::Router;
 use tower::ServiceExt;
 
 use crate::error::{Class, GatewayError};
-pub use crate::request::MAX_BODY_BYTES;
 use crate::request::{handle, set_request_id};
 use crate::state::GatewayState;
 

@@ -1,8 +1,8 @@
 //! Decoding `POST /model/{id}/{action}`: the model and operation from the path, and the checks
 //! the gateway can make of the body itself. A Converse body is checked for the shape Bedrock
-//! requires (so an upstream refusing a body that passed is suspected of being wrong about the
-//! model); an InvokeModel body is model-specific and passed through unchecked. Either way the
-//! bytes forwarded are the bytes received.
+//! requires (a malformed one is the client's 400 before any upstream is asked); an InvokeModel
+//! body is model-specific and passed through unchecked. Either way the bytes forwarded are the
+//! bytes received.
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -130,11 +130,9 @@ pub fn invoke_max_tokens(body: &[u8]) -> Option<u64> {
 pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
     let (model, operation) = path(head.uri.path())?;
     let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (max_output, validated) = match operation {
-        RuntimeOperation::Converse | RuntimeOperation::ConverseStream => (check_converse(&body)?, true),
-        RuntimeOperation::InvokeModel | RuntimeOperation::InvokeModelWithResponseStream => {
-            (invoke_max_tokens(&body), false)
-        }
+    let max_output = match operation {
+        RuntimeOperation::Converse | RuntimeOperation::ConverseStream => check_converse(&body)?,
+        RuntimeOperation::InvokeModel | RuntimeOperation::InvokeModelWithResponseStream => invoke_max_tokens(&body),
     };
     Ok(Call {
         api: Api::Bedrock,
@@ -145,7 +143,6 @@ pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
         accept: header("accept"),
         body,
         openai: None,
-        validated,
     })
 }
 

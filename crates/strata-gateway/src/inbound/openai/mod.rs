@@ -69,7 +69,6 @@ impl Dialect for ChatCompletions {
             accept: None,
             openai: Some(Arc::new(request)),
             estimate,
-            validated: true,
         };
         Ok((
             call,

@@ -174,7 +174,6 @@ fn call(operation: RuntimeOperation) -> Call {
         accept: None,
         openai: None,
         estimate: Estimate { input: 10, output: 10 },
-        validated: true,
     }
 }
 
