@@ -90,7 +90,7 @@ impl Exit {
                 baseline: false,
                 disconnected: false,
             },
-            permits: Vec::with_capacity(2),
+            permits: Vec::new(),
             streaming: false,
             finished: false,
         }
@@ -106,7 +106,9 @@ impl Exit {
 
     /// Keeps a budget's share until the request ends, to settle it then.
     pub fn hold(&mut self, permit: Permit) {
-        self.permits.push(permit);
+        if !permit.is_free() {
+            self.permits.push(permit);
+        }
     }
 
     /// The request failed before any answer.
@@ -229,49 +231,83 @@ fn usage_line(state: &Gateway, r: &Record, outcome: &str, tenant: Option<&str>) 
     let config = &state.config;
     let mut line = String::with_capacity(512);
     usage_log::timestamp(&mut line);
-    let _ = write!(line, "  INFO {USAGE_TARGET}: request done request_id={}", r.request_id);
-    let mut text = |name: &str, value: Option<&str>| {
-        if let Some(v) = value {
-            let _ = write!(line, " {name}={v:?}");
-        }
-    };
-    text("tenant", tenant);
-    text("key_id", r.key_id.as_deref());
-    text("dialect", Some(r.api.label()));
-    text("model", r.model.as_deref());
-    text("served_model", r.served.map(|m| config.models[m].name.as_str()));
-    let _ = write!(line, " status={} outcome={outcome:?}", r.status);
-    if let Some(class) = r.error {
-        let _ = write!(line, " error_class={:?}", class.label());
-    }
-    if let Some(source) = r.error_source {
-        let _ = write!(line, " error_source={source:?}");
-    }
+    line.push_str("  INFO ");
+    line.push_str(USAGE_TARGET);
+    line.push_str(": request done request_id=");
+    line.push_str(&r.request_id);
+    field(&mut line, "tenant", tenant);
+    field(&mut line, "key_id", r.key_id.as_deref());
+    field(&mut line, "dialect", Some(r.api.label()));
+    field(&mut line, "model", r.model.as_deref());
+    field(
+        &mut line,
+        "served_model",
+        r.served.map(|m| config.models[m].name.as_str()),
+    );
+    let _ = write!(line, " status={}", r.status);
+    field(&mut line, "outcome", Some(outcome));
+    field(&mut line, "error_class", r.error.map(Class::label));
+    field(&mut line, "error_source", r.error_source);
     let _ = write!(line, " attempts={} targets=", r.attempts.len());
     for (i, a) in r.attempts.iter().enumerate() {
-        let sep = if i == 0 { "" } else { "," };
-        let _ = write!(line, "{sep}{}={}", a.route.label, a.outcome.label());
+        if i > 0 {
+            line.push(',');
+        }
+        line.push_str(&a.route.label);
+        line.push('=');
+        line.push_str(a.outcome.label());
     }
     if let Some(u) = r.usage {
         let _ = write!(line, " tokens_in={} tokens_out={}", u.input, u.output);
     }
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    if let Some(d) = r.first_token {
-        let _ = write!(line, " ttft_ms={:.3}", ms(d));
+    for (name, d) in [
+        ("ttft_ms", r.first_token),
+        ("ttlt_ms", r.last_token),
+        ("duration_ms", Some(r.started.elapsed())),
+    ] {
+        if let Some(d) = d {
+            // Milliseconds with three decimals, from whole microseconds (no float formatting).
+            let us = d.as_micros();
+            let _ = write!(line, " {name}={}.{:03}", us / 1000, us % 1000);
+        }
     }
-    if let Some(d) = r.last_token {
-        let _ = write!(line, " ttlt_ms={:.3}", ms(d));
+    let flag = |b: bool| if b { "true" } else { "false" };
+    for (name, value) in [
+        (" fallback=", r.served.is_some() && r.served != r.logical),
+        (" baseline=", r.baseline),
+        (" usage_estimated=", r.usage_estimated),
+        (" disconnected=", r.disconnected),
+    ] {
+        line.push_str(name);
+        line.push_str(flag(value));
     }
-    let _ = writeln!(
-        line,
-        " duration_ms={:.3} fallback={} baseline={} usage_estimated={} disconnected={}",
-        ms(r.started.elapsed()),
-        r.served.is_some() && r.served != r.logical,
-        r.baseline,
-        r.usage_estimated,
-        r.disconnected
-    );
+    line.push('\n');
     line
+}
+
+/// ` name="value"`, when there is a value.
+fn field(line: &mut String, name: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        line.push(' ');
+        line.push_str(name);
+        line.push('=');
+        quoted(line, v);
+    }
+}
+
+/// A string value in double quotes, escaped as `{:?}` would (the common case, plain printable
+/// ASCII, copied as it is).
+fn quoted(line: &mut String, value: &str) {
+    if value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        line.push('"');
+        line.push_str(value);
+        line.push('"');
+    } else {
+        let _ = write!(line, "{value:?}");
+    }
 }
 
 /// The usage log's writer: lines go through a channel to one thread that writes what has queued
@@ -346,6 +382,15 @@ mod usage_log {
 
     #[cfg(test)]
     mod tests {
+        #[test]
+        fn values_are_quoted_like_debug() {
+            for v in ["plain", "with \"quote\"", "new\nline", "é"] {
+                let mut s = String::new();
+                super::super::quoted(&mut s, v);
+                assert_eq!(s, format!("{v:?}"));
+            }
+        }
+
         #[test]
         fn timestamps_are_rfc3339_utc() {
             let mut s = String::new();

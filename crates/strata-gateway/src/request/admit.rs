@@ -47,6 +47,11 @@ impl Permit {
         Permit { held: Held::Nothing }
     }
 
+    /// Whether the permit holds nothing to settle.
+    pub fn is_free(&self) -> bool {
+        matches!(self.held, Held::Nothing)
+    }
+
     /// Tokens reserved.
     pub fn tokens(&self) -> u64 {
         match &self.held {
