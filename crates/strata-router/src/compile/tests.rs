@@ -10,7 +10,7 @@ use strata_core::{Access, Freshness, InferenceType, Lifecycle, ModelEntry};
 
 use super::*;
 
-const BASE: &str = "anthropic.claude-test-v1:0";
+pub(super) const BASE: &str = "anthropic.claude-test-v1:0";
 const REGIONS: [&str; 8] = [
     "us-east-1",
     "us-west-2",
@@ -23,11 +23,11 @@ const REGIONS: [&str; 8] = [
 ];
 const ACCOUNTS: [&str; 2] = ["prod", "shard"];
 
-fn region(name: &str) -> Region {
+pub(super) fn region(name: &str) -> Region {
     Region::parse(name).unwrap()
 }
 
-fn model(on_demand: bool, access: Option<Access>) -> ModelEntry {
+pub(super) fn model(on_demand: bool, access: Option<Access>) -> ModelEntry {
     ModelEntry {
         id: BASE.into(),
         name: String::new(),

@@ -1,36 +1,13 @@
 //! Each kind of problem a configured target can have, and what routing and `strata check` make
 //! of it.
 
-use std::collections::BTreeSet;
-
-use strata_core::{Access, InferenceType, Lifecycle, ModelEntry, ProfileEntry, RegionScan};
+use strata_core::{Access, ModelEntry, ProfileEntry, RegionScan};
 
 use super::*;
-
-const BASE: &str = "anthropic.claude-test-v1:0";
-
-fn region(name: &str) -> Region {
-    Region::parse(name).unwrap()
-}
+use crate::compile::tests::{model, region, BASE};
 
 fn regions(names: &[&str]) -> Vec<Region> {
     names.iter().map(|r| region(r)).collect()
-}
-
-fn model(on_demand: bool, access: Option<Access>) -> ModelEntry {
-    ModelEntry {
-        id: BASE.into(),
-        name: String::new(),
-        provider: String::new(),
-        lifecycle: Lifecycle::Active,
-        inference_types: BTreeSet::from([if on_demand {
-            InferenceType::OnDemand
-        } else {
-            InferenceType::InferenceProfile
-        }]),
-        streaming: true,
-        access,
-    }
 }
 
 fn denied() -> Option<Access> {
