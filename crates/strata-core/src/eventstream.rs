@@ -118,13 +118,25 @@ impl FrameSplitter {
 
     /// Adds a chunk; returns the whole frames now complete (possibly none) and their decoding.
     pub fn push(&mut self, chunk: Bytes) -> Result<(Bytes, Vec<StreamFrame>), FrameError> {
+        let whole = self.push_whole(chunk)?;
+        let mut frames = Vec::new();
+        let mut at = 0;
+        for frame in frames_in(&whole) {
+            frames.push(frame_head(frame)?.to_frame(&whole, at));
+            at += frame.len();
+        }
+        Ok((whole, frames))
+    }
+
+    /// Adds a chunk; returns the whole frames now complete (possibly none), undecoded: a relay
+    /// that only needs to know what some frames are reads them with [`frame_head`].
+    pub fn push_whole(&mut self, chunk: Bytes) -> Result<Bytes, FrameError> {
         let data = if self.pending.is_empty() {
             chunk
         } else {
             self.pending.extend_from_slice(&chunk);
             std::mem::take(&mut self.pending).freeze()
         };
-        let mut frames = Vec::new();
         let mut at = 0;
         while data.len() - at >= 4 {
             let total = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
@@ -134,14 +146,12 @@ impl FrameSplitter {
             if data.len() - at < total {
                 break;
             }
-            frames.push(scan_frame(&data.slice(at..at + total))?);
             at += total;
         }
         if at < data.len() {
             self.pending.extend_from_slice(&data[at..]);
         }
-        let whole = data.slice(..at);
-        Ok((whole, frames))
+        Ok(data.slice(..at))
     }
 
     /// True when no partial frame is buffered.
@@ -150,12 +160,61 @@ impl FrameSplitter {
     }
 }
 
-/// Reads one whole frame's type headers and payload without checking its CRCs or building its
-/// header list. The splitter's frames are relayed as received and the client checks the CRCs;
-/// decoding each through `aws-smithy-eventstream` (CRCs, a header `Vec` and strings per frame)
-/// made the ConverseStream relay cost ~200 µs of CPU a request against ~160 µs before frames were
-/// observed at all (docs/performance.md).
-fn scan_frame(frame: &Bytes) -> Result<StreamFrame, FrameError> {
+/// The frames of bytes that hold only whole frames (as [`FrameSplitter::push_whole`] hands out).
+pub fn frames_in(whole: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = whole;
+    std::iter::from_fn(move || {
+        let len = rest
+            .get(..4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)?;
+        if len < MIN_FRAME || len > rest.len() {
+            return None;
+        }
+        let (frame, tail) = rest.split_at(len);
+        rest = tail;
+        Some(frame)
+    })
+}
+
+/// What one frame is, borrowed from its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameHead<'a> {
+    pub message_type: &'a str,
+    pub event_type: Option<&'a str>,
+    pub exception_type: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    /// Where the payload lies in the frame.
+    pub payload: std::ops::Range<usize>,
+}
+
+impl FrameHead<'_> {
+    /// The frame decoded, its payload sliced from `whole`, where the frame starts at `offset`.
+    pub fn to_frame(&self, whole: &Bytes, offset: usize) -> StreamFrame {
+        let payload = whole.slice(offset + self.payload.start..offset + self.payload.end);
+        match self.message_type {
+            "exception" => StreamFrame::Exception {
+                exception_type: self.exception_type.unwrap_or_default().to_string(),
+                payload,
+            },
+            "error" => StreamFrame::Error {
+                code: self.error_code.unwrap_or("").to_string(),
+                message: self.error_message.unwrap_or("").to_string(),
+            },
+            _ => StreamFrame::Event {
+                event_type: self.event_type.unwrap_or_default().to_string(),
+                payload,
+            },
+        }
+    }
+}
+
+/// Reads one whole frame's type headers and payload by hand, without checking its CRCs or
+/// allocating: frames split off a stream are relayed as received (the client checks the CRCs),
+/// and decoding each through `aws-smithy-eventstream` (CRCs, a header `Vec` and strings per
+/// frame, for a frame per generated token) showed in the ConverseStream relay's CPU per request
+/// (docs/performance.md).
+pub fn frame_head(frame: &[u8]) -> Result<FrameHead<'_>, FrameError> {
     let bad = |what: &str| FrameError(format!("malformed frame: {what}"));
     let word = |at: usize| -> Option<usize> {
         let b = frame.get(at..at + 4)?;
@@ -166,10 +225,15 @@ fn scan_frame(frame: &Bytes) -> Result<StreamFrame, FrameError> {
     if total != frame.len() || headers_len > total.saturating_sub(MIN_FRAME) {
         return Err(bad("lengths do not add up"));
     }
-    let headers = frame.slice(12..12 + headers_len);
-    let payload = frame.slice(12 + headers_len..total - 4);
-    let (mut message_type, mut event_type, mut exception_type) = (None, None, None);
-    let (mut error_code, mut error_message) = (None, None);
+    let headers = &frame[12..12 + headers_len];
+    let mut head = FrameHead {
+        message_type: "event",
+        event_type: None,
+        exception_type: None,
+        error_code: None,
+        error_message: None,
+        payload: 12 + headers_len..total - 4,
+    };
     let mut at = 0;
     while at < headers.len() {
         let name_len = usize::from(headers[at]);
@@ -204,31 +268,18 @@ fn scan_frame(frame: &Bytes) -> Result<StreamFrame, FrameError> {
         }
         let text = || std::str::from_utf8(value).map_err(|_| bad("header value is not UTF-8"));
         match name {
-            b":message-type" => message_type = Some(text()?),
-            b":event-type" => event_type = Some(text()?),
-            b":exception-type" => exception_type = Some(text()?),
-            b":error-code" => error_code = Some(text()?),
-            b":error-message" => error_message = Some(text()?),
+            b":message-type" => head.message_type = text()?,
+            b":event-type" => head.event_type = Some(text()?),
+            b":exception-type" => head.exception_type = Some(text()?),
+            b":error-code" => head.error_code = Some(text()?),
+            b":error-message" => head.error_message = Some(text()?),
             _ => {}
         }
     }
-    match message_type.unwrap_or("event") {
-        "event" => Ok(StreamFrame::Event {
-            event_type: event_type
-                .ok_or_else(|| bad("event frame without :event-type"))?
-                .to_string(),
-            payload,
-        }),
-        "exception" => Ok(StreamFrame::Exception {
-            exception_type: exception_type
-                .ok_or_else(|| bad("exception frame without :exception-type"))?
-                .to_string(),
-            payload,
-        }),
-        "error" => Ok(StreamFrame::Error {
-            code: error_code.unwrap_or("").to_string(),
-            message: error_message.unwrap_or("").to_string(),
-        }),
+    match head.message_type {
+        "event" if head.event_type.is_none() => Err(bad("event frame without :event-type")),
+        "exception" if head.exception_type.is_none() => Err(bad("exception frame without :exception-type")),
+        "event" | "exception" | "error" => Ok(head),
         other => Err(FrameError(format!("unknown :message-type '{other}'"))),
     }
 }

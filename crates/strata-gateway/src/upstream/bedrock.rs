@@ -11,11 +11,11 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use strata_aws::{AccountCredentials, BedrockRuntime, RuntimeAnswer, RuntimeCall, UpstreamError};
-use strata_core::eventstream::{FrameSplitter, StreamFrame};
+use strata_core::eventstream::{frame_head, frames_in, FrameSplitter};
 use strata_core::{BedrockErrorKind, ErrorClass};
 
 use super::{peek_first, remaining, Answer, Chunk, EventStream, Reply, Upstream, Wire};
-use crate::call::{Call, Usage};
+use crate::call::{Api, Call, Usage};
 use crate::config::Target;
 
 /// The Bedrock runtime client and the credentials of every account (indexed like
@@ -94,7 +94,7 @@ impl Upstream for Bedrock {
                     }))
                 }
                 RuntimeAnswer::Stream { headers, body } => {
-                    let (first, rest) = peek_first(frames(body), deadline).await?;
+                    let (first, rest) = peek_first(frames(body, call.api != Api::Bedrock), deadline).await?;
                     Ok(Answer::Stream(EventStream {
                         wire: Wire::Bedrock,
                         headers,
@@ -125,6 +125,7 @@ fn usage_headers(headers: &http::HeaderMap) -> Option<Usage> {
 /// An event stream's bytes as chunks of whole, decoded frames.
 pub fn frames(
     body: BoxStream<'static, Result<Bytes, UpstreamError>>,
+    decode: bool,
 ) -> BoxStream<'static, Result<Chunk, UpstreamError>> {
     let mut splitter = FrameSplitter::new();
     let mut broken = false;
@@ -132,26 +133,19 @@ pub fn frames(
         let out = if broken {
             None
         } else {
-            match item {
+            let chunk = item.and_then(|bytes| {
+                let whole = splitter
+                    .push_whole(bytes)
+                    .map_err(|e| UpstreamError::new(ErrorClass::Unavailable, Some(200), e.to_string()))?;
+                observe(whole, decode)
+            });
+            match chunk {
+                Ok(c) if c.raw.is_empty() => None,
+                Ok(c) => Some(Ok(c)),
                 Err(e) => {
                     broken = true;
                     Some(Err(e))
                 }
-                Ok(bytes) => match splitter.push(bytes) {
-                    Ok((raw, events)) if raw.is_empty() => {
-                        debug_assert!(events.is_empty());
-                        None
-                    }
-                    Ok((raw, events)) => Some(Ok(observe(raw, events))),
-                    Err(e) => {
-                        broken = true;
-                        Some(Err(UpstreamError::new(
-                            ErrorClass::Unavailable,
-                            Some(200),
-                            e.to_string(),
-                        )))
-                    }
-                },
             }
         };
         futures::future::ready(out)
@@ -189,53 +183,58 @@ struct InvocationMetrics {
     output_token_count: u64,
 }
 
-/// A chunk of frames with what they say about the answer.
-fn observe(raw: Bytes, events: Vec<StreamFrame>) -> Chunk {
-    let mut chunk = Chunk {
-        raw,
-        ..Chunk::default()
-    };
-    for frame in &events {
-        match frame {
-            StreamFrame::Event { event_type, payload } => match event_type.as_str() {
-                "contentBlockDelta" => {
-                    chunk.content = true;
-                    chunk.deltas += 1;
+/// A chunk of whole frames with what they say about the answer, read from each frame's
+/// headers; the frames are decoded into `events` only when `decode` (a translating dialect
+/// needs them; a Bedrock-native relay needs only the bytes).
+fn observe(raw: Bytes, decode: bool) -> Result<Chunk, UpstreamError> {
+    let mut chunk = Chunk::default();
+    let mut at = 0;
+    for frame in frames_in(&raw) {
+        let head =
+            frame_head(frame).map_err(|e| UpstreamError::new(ErrorClass::Unavailable, Some(200), e.to_string()))?;
+        let payload = &frame[head.payload.clone()];
+        chunk.frames += 1;
+        match (head.message_type, head.event_type) {
+            ("event", Some("contentBlockDelta")) => {
+                chunk.content = true;
+                chunk.deltas += 1;
+            }
+            ("event", Some("metadata")) => {
+                if let Ok(MetadataProbe { usage: Some(u) }) = serde_json::from_slice(payload) {
+                    chunk.usage = Some(Usage {
+                        input: u.input_tokens,
+                        output: u.output_tokens,
+                    });
                 }
-                "metadata" => {
-                    if let Ok(MetadataProbe { usage: Some(u) }) = serde_json::from_slice(payload) {
-                        chunk.usage = Some(Usage {
-                            input: u.input_tokens,
-                            output: u.output_tokens,
-                        });
-                    }
+            }
+            ("event", Some("chunk")) => {
+                chunk.content = true;
+                chunk.deltas += 1;
+                if let Some(u) = invoke_chunk_usage(payload) {
+                    chunk.usage = Some(u);
                 }
-                "chunk" => {
-                    chunk.content = true;
-                    chunk.deltas += 1;
-                    if let Some(u) = invoke_chunk_usage(payload) {
-                        chunk.usage = Some(u);
-                    }
-                }
-                _ => {}
-            },
-            StreamFrame::Exception {
-                exception_type,
-                payload,
-            } => chunk.failure = Some(exception(exception_type, payload)),
-            StreamFrame::Error { code, message } => {
+            }
+            ("exception", Some(_)) | ("exception", None) => {
+                chunk.failure = Some(exception(head.exception_type.unwrap_or_default(), payload))
+            }
+            ("error", _) => {
                 chunk.failure = Some(UpstreamError {
                     class: ErrorClass::Unavailable,
-                    kind: BedrockErrorKind::from_name(code),
+                    kind: head.error_code.and_then(BedrockErrorKind::from_name),
                     status: Some(200),
-                    message: message.clone(),
+                    message: head.error_message.unwrap_or_default().to_string(),
                     retry_after: None,
                 })
             }
+            _ => {}
         }
+        if decode {
+            chunk.events.push(head.to_frame(&raw, at));
+        }
+        at += frame.len();
     }
-    chunk.events = events;
-    chunk
+    chunk.raw = raw;
+    Ok(chunk)
 }
 
 /// The invocation metrics an InvokeModelWithResponseStream chunk carries (in its last one).
@@ -290,7 +289,7 @@ mod tests {
             Ok(Bytes::copy_from_slice(&all[5..start.len() + 3])),
             Ok(Bytes::copy_from_slice(&all[start.len() + 3..])),
         ];
-        let chunks: Vec<Chunk> = frames(futures::stream::iter(pieces).boxed())
+        let chunks: Vec<Chunk> = frames(futures::stream::iter(pieces).boxed(), true)
             .map(|c| c.unwrap())
             .collect()
             .await;
@@ -301,12 +300,21 @@ mod tests {
         assert_eq!(chunks[1].usage, Some(Usage { input: 7, output: 3 }));
         let relayed: Vec<u8> = chunks.iter().flat_map(|c| c.raw.to_vec()).collect();
         assert_eq!(relayed, all);
+        assert_eq!(chunks[1].events.len(), 2);
+        // A relay: the same observations, no decoded events.
+        let relay: Vec<Chunk> = frames(futures::stream::iter(vec![Ok(Bytes::from(all.clone()))]).boxed(), false)
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        assert_eq!((relay[0].frames, relay[0].events.len()), (3, 0));
+        assert_eq!(relay[0].usage, Some(Usage { input: 7, output: 3 }));
+        assert!(relay[0].content);
     }
 
     #[tokio::test]
     async fn exceptions_and_invoke_metrics_are_seen() {
         let e = exception_frame("throttlingException", r#"{"message":"slow down"}"#).unwrap();
-        let chunks: Vec<_> = frames(futures::stream::iter(vec![Ok(e)]).boxed()).collect().await;
+        let chunks: Vec<_> = frames(futures::stream::iter(vec![Ok(e)]).boxed(), true).collect().await;
         let failure = chunks[0].as_ref().unwrap().failure.clone().unwrap();
         assert_eq!(failure.class, ErrorClass::Throttled);
         assert_eq!(failure.message, "slow down");
@@ -317,7 +325,7 @@ mod tests {
             Some(Usage { input: 5, output: 9 })
         );
         let garbage = vec![Ok(Bytes::from_static(&[0, 0, 0, 1, 0, 0]))];
-        let chunks: Vec<_> = frames(futures::stream::iter(garbage).boxed()).collect().await;
+        let chunks: Vec<_> = frames(futures::stream::iter(garbage).boxed(), true).collect().await;
         assert!(chunks[0].is_err());
     }
 }

@@ -73,6 +73,8 @@ pub struct Chunk {
     pub events: Vec<StreamFrame>,
     /// Token usage reported by an event in this chunk.
     pub usage: Option<Usage>,
+    /// Whole events (frames, SSE events) in the chunk, decoded into `events` or not.
+    pub frames: u32,
     /// The chunk carries generated content (for time to first token).
     pub content: bool,
     /// Content events in the chunk (about a token or a few each): what a stream the client
@@ -175,7 +177,7 @@ pub async fn peek_first(
         if let Some(e) = chunk.failure {
             return Err(e);
         }
-        if held.raw.is_empty() && held.events.is_empty() {
+        if held.raw.is_empty() {
             held = chunk;
         } else {
             // Only an SSE comment or a partial frame came before: keep its bytes in front.
@@ -184,8 +186,9 @@ pub async fn peek_first(
             held.usage = chunk.usage.or(held.usage);
             held.content |= chunk.content;
             held.deltas += chunk.deltas;
+            held.frames += chunk.frames;
         }
-        if !held.events.is_empty() || held.content || held.usage.is_some() {
+        if held.frames > 0 {
             return Ok((held, chunks));
         }
     }
@@ -205,6 +208,7 @@ mod tests {
                     payload: Bytes::new(),
                 })
                 .collect(),
+            frames: events as u32,
             ..Chunk::default()
         }
     }

@@ -212,6 +212,7 @@ fn observe(raw: Bytes) -> Chunk {
         if data == b"[DONE]" || data.is_empty() {
             continue;
         }
+        chunk.frames += 1;
         chunk.content = true;
         chunk.deltas += 1;
         if let Ok(probe) = serde_json::from_slice::<UsageProbe>(data) {

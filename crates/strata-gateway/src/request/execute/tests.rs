@@ -58,6 +58,7 @@ fn event_chunk(failure: Option<UpstreamError>) -> Chunk {
             payload: Bytes::new(),
         }],
         failure,
+        frames: 1,
         ..Chunk::default()
     }
 }
