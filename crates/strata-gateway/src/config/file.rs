@@ -38,6 +38,25 @@ pub struct ConfigFile {
     /// candidate of a request failed. Still residency-checked.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub baseline: std::collections::BTreeMap<String, Vec<BaselineTargetConfig>>,
+    /// State shared by several replicas (limits, discovery) in Redis; absent: one replica,
+    /// everything in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedConfig>,
+}
+
+/// Where replicas share their state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedConfig {
+    /// `redis://host:port[/db]`.
+    pub redis_url: String,
+    /// Prefix of every key the gateway writes, so several gateways may share one Redis.
+    #[serde(default = "strata_namespace")]
+    pub namespace: String,
+}
+
+fn strata_namespace() -> String {
+    "strata".to_string()
 }
 
 /// One verified baseline target.
@@ -222,6 +241,11 @@ pub struct TenantConfig {
     pub rpm: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u32>,
+    /// Admit a geography or global profile on its catalog destinations alone. By default a
+    /// profile must also have its whole geography (every EU region for `eu.`) inside the
+    /// residency policy, so a destination AWS adds between two scans cannot leak data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_catalog_destinations: bool,
 }
 
 fn all_models() -> Vec<String> {

@@ -134,6 +134,8 @@ pub struct Tenant {
     pub residency: ResidencyPolicy,
     pub rpm: Option<u32>,
     pub tpm: Option<u32>,
+    /// See `TenantConfig::trust_catalog_destinations`.
+    pub trust_catalog_destinations: bool,
 }
 
 impl Tenant {
@@ -169,6 +171,8 @@ pub struct Config {
     pub baseline: Vec<BaselineTarget>,
     /// What discovery scans and where it caches the catalog.
     pub discovery: DiscoverySettings,
+    /// Redis shared by replicas; `None`: a single replica.
+    pub shared: Option<crate::config::file::SharedConfig>,
 }
 
 /// The default listen address.
@@ -285,7 +289,19 @@ impl Config {
                 residency,
                 rpm: t.rpm,
                 tpm: t.tpm,
+                trust_catalog_destinations: t.trust_catalog_destinations,
             });
+        }
+        if let Some(shared) = &file.shared {
+            if !(shared.redis_url.starts_with("redis://") || shared.redis_url.starts_with("rediss://")) {
+                problems.push(format!(
+                    "shared.redis_url: '{}' must start with redis:// or rediss://",
+                    shared.redis_url
+                ));
+            }
+            if shared.namespace.is_empty() || shared.namespace.contains(char::is_whitespace) {
+                problems.push("shared.namespace: must be a non-empty word (it prefixes every Redis key)".into());
+            }
         }
         let r = &file.routing;
         if r.retries.max_attempts == 0 {
@@ -334,6 +350,7 @@ impl Config {
             account_by_name: accounts,
             baseline,
             discovery: file.discovery,
+            shared: file.shared,
         })
     }
 }
