@@ -13,4 +13,5 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tenants;
 pub mod upstream;

@@ -50,10 +50,13 @@ impl GatewayState {
             .iter()
             .map(|_| crate::telemetry::ModelMetrics::new(config.tenants.len()))
             .collect();
-        let admission = Arc::new(LocalAdmission::new(
-            config.tenants.iter().map(|t| Budget { rpm: t.rpm, tpm: t.tpm }),
-        ));
+        let admission = Arc::new(LocalAdmission::new(config.tenants.iter().map(|t| Budget {
+            rpm: t.limits.rpm,
+            tpm: t.limits.tpm,
+        })));
+        let keys = crate::tenants::KeyRing::new(&config);
         let gateway = Gateway {
+            keys,
             metrics,
             policy: Policy::from_config(&config.routing),
             admission,

@@ -42,6 +42,12 @@ pub struct ConfigFile {
     /// everything in process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared: Option<SharedConfig>,
+    /// Usage records and run-time keys.
+    #[serde(default)]
+    pub usage: UsageConfig,
+    /// Prices besides the built-in table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pricing: Vec<PriceConfig>,
 }
 
 /// Where replicas share their state.
@@ -228,7 +234,8 @@ fn one() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     pub name: String,
-    /// API keys that authenticate as this tenant.
+    /// API keys that authenticate as this tenant: the key itself, or `sha256:<hex>` of it so the
+    /// config holds no key in clear. More keys can be created through `/admin/keys`.
     pub keys: Vec<String>,
     /// Logical models the tenant may use; `*` for all.
     #[serde(default = "all_models")]
@@ -237,15 +244,98 @@ pub struct TenantConfig {
     /// region names, or `any`.
     #[serde(default = "anywhere")]
     pub residency: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rpm: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tpm: Option<u32>,
     /// Admit a geography or global profile on its catalog destinations alone. By default a
     /// profile must also have its whole geography (every EU region for `eu.`) inside the
     /// residency policy, so a destination AWS adds between two scans cannot leak data.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_catalog_destinations: bool,
+    /// Accounts the tenant's requests may use (account sharding for isolation); default: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Requests per minute over all the tenant's keys and models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens (input + output) per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    /// Requests in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    /// Spending caps in USD (hard: a request is refused when its estimated cost does not fit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetConfig>,
+    /// Limits of the tenant's use of one logical model, besides the tenant's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_limits: Vec<ModelLimitConfig>,
+    /// What to do when the shared limits (Redis) cannot be reached: `open` applies the limits in
+    /// this replica alone until Redis is back; `closed` refuses requests.
+    #[serde(default)]
+    pub on_shared_failure: FailMode,
+    /// Keep request and response text in the usage records (off: records hold no text).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub audit_bodies: bool,
+}
+
+/// Spending caps of a tenant, in USD.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_day: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_month: Option<f64>,
+}
+
+/// A tenant's limits on one logical model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelLimitConfig {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+}
+
+/// Behaviour when shared state cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    #[default]
+    Open,
+    Closed,
+}
+
+/// Where usage records (and keys created at run time) are kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageConfig {
+    /// `sqlite:/path/usage.db` (default: beside the config file) or `postgres://…` for several
+    /// replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Records queued for writing before new requests wait for the writer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<usize>,
+}
+
+/// A price that replaces or adds to the built-in table, in USD per million tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// Foundation model ID.
+    pub model: String,
+    /// `in_region`, `geography` or `global`; absent: every layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<strata_router::Layer>,
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
 }
 
 fn all_models() -> Vec<String> {

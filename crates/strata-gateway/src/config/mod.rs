@@ -3,14 +3,14 @@
 
 pub mod file;
 pub mod interpolate;
+pub mod tenant;
 mod validate;
 
 use std::path::Path;
 
 pub use file::ConfigFile;
-pub use validate::{
-    known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target, Tenant, TenantKey,
-};
+pub use tenant::{KeyHash, Tenant, TenantKey, TenantLimits};
+pub use validate::{known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target};
 
 /// A config that cannot be used, with what to fix.
 #[derive(Debug, thiserror::Error)]

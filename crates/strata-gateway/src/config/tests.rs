@@ -39,7 +39,7 @@ fn a_good_config_validates_with_references_resolved() {
         claude.deployments[1].target,
         Target::OpenAi { provider: 0, .. }
     ));
-    let tenant = &config.tenants[config.tenant_by_key["sk-test-us-0001"].tenant];
+    let tenant = &config.tenants[config.tenant_keys[&crate::config::KeyHash::of("sk-test-us-0001")].tenant];
     assert!(tenant.may_use(config.model_by_name["claude"]));
     assert!(!tenant.may_use(config.model_by_name["small"]));
     let strata_aws::CredentialSource::Static {

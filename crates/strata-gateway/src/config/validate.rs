@@ -6,12 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use strata_aws::CredentialSource;
-use strata_core::{AccountId, ModelRef, Region, ResidencyPolicy};
+use strata_core::{AccountId, ModelRef, Region};
 use strata_discovery::DiscoverySettings;
 
 use strata_router::{AccountShare, Intent};
 
 use super::file::{AwsConfig, ConfigFile, DeploymentConfig, DiscoverConfig, ProviderConfig, RoutingConfig, Strategy};
+use super::tenant::{KeyHash, Tenant, TenantKey};
 
 /// A Bedrock account the gateway calls into (its name is unique and not empty).
 #[derive(Debug, Clone)]
@@ -126,32 +127,6 @@ pub struct BaselineTarget {
     pub serves: Vec<usize>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    pub name: String,
-    /// `None`: every model.
-    pub models: Option<HashSet<usize>>,
-    pub residency: ResidencyPolicy,
-    pub rpm: Option<u32>,
-    pub tpm: Option<u32>,
-    /// See `TenantConfig::trust_catalog_destinations`.
-    pub trust_catalog_destinations: bool,
-}
-
-impl Tenant {
-    pub fn may_use(&self, model: usize) -> bool {
-        self.models.as_ref().is_none_or(|m| m.contains(&model))
-    }
-}
-
-/// A tenant's key, as the gateway knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantKey {
-    pub tenant: usize,
-    /// `<tenant>/key-<n>`: names the key in usage records without revealing it.
-    pub id: std::sync::Arc<str>,
-}
-
 /// A validated config: everything the gateway and the commands read after loading.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -163,8 +138,8 @@ pub struct Config {
     pub model_by_name: HashMap<String, usize>,
     pub tenants: Vec<Tenant>,
     /// Every tenant key, with its tenant and the key's id (never the key) for usage records.
-    pub tenant_by_key: HashMap<String, TenantKey>,
-    pub admin_keys: HashSet<String>,
+    pub tenant_keys: HashMap<KeyHash, TenantKey>,
+    pub admin_keys: HashSet<KeyHash>,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
     pub account_by_name: HashMap<String, usize>,
@@ -240,58 +215,20 @@ impl Config {
                 fallbacks,
             });
         }
-        let mut tenants = Vec::new();
-        let mut tenant_by_key = HashMap::new();
-        let admin_keys: HashSet<String> = file.admin.keys.iter().cloned().collect();
-        index(file.tenants.iter().map(|t| t.name.as_str()), "tenants", &mut problems);
-        for (ti, t) in file.tenants.iter().enumerate() {
-            if t.keys.is_empty() {
-                problems.push(format!("tenants[{ti}] ({}): needs at least one key", t.name));
+        let mut admin_keys = HashSet::new();
+        for (ki, key) in file.admin.keys.iter().enumerate() {
+            match super::tenant::configured_key(key) {
+                Ok(h) => {
+                    admin_keys.insert(h);
+                }
+                Err(e) => problems.push(format!("admin.keys[{ki}]: {e}")),
             }
-            for (ki, key) in t.keys.iter().enumerate() {
-                if key.len() < 8 {
-                    problems.push(format!("tenants[{ti}].keys[{ki}]: keys must be at least 8 characters"));
-                }
-                let id = TenantKey {
-                    tenant: ti,
-                    id: format!("{}/key-{ki}", t.name).into(),
-                };
-                if tenant_by_key.insert(key.clone(), id).is_some() || admin_keys.contains(key) {
-                    problems.push(format!(
-                        "tenants[{ti}].keys[{ki}]: this key is already used by another tenant or as an admin key"
-                    ));
-                }
-            }
-            let grant = if t.models.iter().any(|m| m == "*") {
-                None
-            } else {
-                let mut set = HashSet::new();
-                for (gi, name) in t.models.iter().enumerate() {
-                    match model_by_name.get(name) {
-                        Some(&i) => {
-                            set.insert(i);
-                        }
-                        None => problems.push(format!("tenants[{ti}].models[{gi}]: unknown model '{name}'")),
-                    }
-                }
-                Some(set)
-            };
-            let residency = match ResidencyPolicy::parse(&t.residency) {
-                Ok(r) => r,
-                Err(e) => {
-                    problems.push(format!("tenants[{ti}].residency: {e}"));
-                    ResidencyPolicy::Any
-                }
-            };
-            tenants.push(Tenant {
-                name: t.name.clone(),
-                models: grant,
-                residency,
-                rpm: t.rpm,
-                tpm: t.tpm,
-                trust_catalog_destinations: t.trust_catalog_destinations,
-            });
         }
+        index(file.tenants.iter().map(|t| t.name.as_str()), "tenants", &mut problems);
+        let super::tenant::Tenants {
+            tenants,
+            keys: tenant_keys,
+        } = super::tenant::check_tenants(&file.tenants, &model_by_name, &accounts, &admin_keys, &mut problems);
         if let Some(shared) = &file.shared {
             if !(shared.redis_url.starts_with("redis://") || shared.redis_url.starts_with("rediss://")) {
                 problems.push(format!(
@@ -343,7 +280,7 @@ impl Config {
             models,
             model_by_name,
             tenants,
-            tenant_by_key,
+            tenant_keys,
             admin_keys,
             providers: file.providers,
             routing: file.routing,

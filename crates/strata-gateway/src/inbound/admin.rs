@@ -20,7 +20,7 @@ use crate::error::{Class, GatewayError};
 use super::openai::error::response as error_response;
 
 fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    match authenticate(&state.gateway.config, headers) {
+    match authenticate(&state.gateway.config, &state.gateway.keys, headers) {
         Ok(Principal::Admin) => Ok(()),
         Ok(Principal::Tenant { .. }) => Err(Box::new(error_response(&GatewayError::client(
             Class::Forbidden,

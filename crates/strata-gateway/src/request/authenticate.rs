@@ -1,13 +1,15 @@
 //! Authenticate: who is calling. An API key from `Authorization: Bearer`, `x-api-key` or
-//! `api-key`, mapped to a tenant's key or an admin key. Only headers are read, so this runs
+//! `api-key`, hashed and looked up among the tenants' keys and the admin keys (keys are only
+//! ever held as hashes). Only headers are read, so this runs
 //! before the body is.
 
 use std::sync::Arc;
 
 use http::HeaderMap;
 
-use crate::config::Config;
+use crate::config::{Config, KeyHash};
 use crate::error::{Class, GatewayError};
+use crate::tenants::KeyRing;
 
 /// The caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,24 +46,25 @@ pub fn api_key(headers: &HeaderMap) -> Option<&str> {
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::trim))
 }
 
-/// Resolves a request's key against the config.
-pub fn authenticate(config: &Config, headers: &HeaderMap) -> Result<Principal, AuthError> {
+/// Resolves a request's key: a tenant's (configured or created at run time), or an admin's.
+pub fn authenticate(config: &Config, keys: &KeyRing, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let key = api_key(headers).filter(|k| !k.is_empty()).ok_or(AuthError::Missing)?;
-    if let Some(k) = config.tenant_by_key.get(key) {
+    let hash = KeyHash::of(key);
+    if let Some(k) = keys.lookup(&hash) {
         return Ok(Principal::Tenant {
             tenant: k.tenant,
-            key_id: Arc::clone(&k.id),
+            key_id: k.id,
         });
     }
-    if config.admin_keys.contains(key) {
+    if config.admin_keys.contains(&hash) {
         return Ok(Principal::Admin);
     }
     Err(AuthError::Unknown)
 }
 
 /// The tenant and key id of a model call; admin keys may not call models.
-pub fn tenant(config: &Config, headers: &HeaderMap) -> Result<(usize, Arc<str>), GatewayError> {
-    match authenticate(config, headers)? {
+pub fn tenant(config: &Config, keys: &KeyRing, headers: &HeaderMap) -> Result<(usize, Arc<str>), GatewayError> {
+    match authenticate(config, keys, headers)? {
         Principal::Tenant { tenant, key_id } => Ok((tenant, key_id)),
         Principal::Admin => Err(GatewayError::client(
             Class::Forbidden,

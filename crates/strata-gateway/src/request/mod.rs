@@ -35,6 +35,8 @@ pub struct Gateway {
     /// started with.
     pub routes: ArcSwap<RouteTable>,
     pub upstreams: Upstreams,
+    /// Keys that may call, by hash.
+    pub keys: crate::tenants::KeyRing,
     /// Tenant and deployment budgets.
     pub admission: Arc<dyn Admission>,
     /// Retries, cooldowns and the deadline, from `routing`.
@@ -115,7 +117,7 @@ async fn serve<D: Dialect>(
     exit: &mut Exit,
 ) -> Result<(D::Decoded, Served), GatewayError> {
     let config = &state.config;
-    let (tenant, key_id) = authenticate::tenant(config, &head.headers)?;
+    let (tenant, key_id) = authenticate::tenant(config, &state.keys, &head.headers)?;
     exit.record().tenant = Some(tenant);
     exit.record().key_id = Some(key_id);
     let body = read_body(body).await?;

@@ -1,0 +1,57 @@
+//! The key ring: every key that may call, by hash. Configured keys never change while the
+//! process runs; keys created through the admin API are stored in the database and loaded here
+//! (swapped whole, so a lookup never waits on a writer).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::config::{Config, KeyHash, TenantKey};
+
+/// Keys that authenticate as tenants.
+#[derive(Debug)]
+pub struct KeyRing {
+    configured: HashMap<KeyHash, TenantKey>,
+    stored: ArcSwap<HashMap<KeyHash, TenantKey>>,
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl KeyRing {
+    pub fn new(config: &Config) -> Self {
+        KeyRing {
+            configured: config.tenant_keys.clone(),
+            stored: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    /// The tenant key `hash` belongs to, unless it expired.
+    pub fn lookup(&self, hash: &KeyHash) -> Option<TenantKey> {
+        let found = match self.configured.get(hash) {
+            Some(k) => Some(k.clone()),
+            None => self.stored.load().get(hash).cloned(),
+        }?;
+        match found.expires_at_ms {
+            Some(at) if at <= now_ms() => None,
+            _ => Some(found),
+        }
+    }
+
+    /// Replaces the keys created at run time (revoked ones left out by the caller).
+    pub fn replace_stored(&self, keys: HashMap<KeyHash, TenantKey>) {
+        self.stored.store(Arc::new(keys));
+    }
+
+    /// Keys created at run time, by id.
+    pub fn stored_ids(&self) -> Vec<Arc<str>> {
+        self.stored.load().values().map(|k| Arc::clone(&k.id)).collect()
+    }
+}
