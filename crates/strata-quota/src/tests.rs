@@ -55,7 +55,11 @@ async fn requests_are_counted_for_a_whole_minute() {
     m.advance(Duration::from_secs(10));
     let refused = m.reserve(&limits, ask(1, 0)).await.unwrap_err();
     assert_eq!(refused.limit, Limit::Requests);
-    assert_eq!(refused.retry_after, Duration::from_secs(21), "the first second leaves at 61 s");
+    assert_eq!(
+        refused.retry_after,
+        Duration::from_secs(21),
+        "the first second leaves at 61 s"
+    );
     m.advance(Duration::from_secs(19));
     assert!(m.reserve(&limits, ask(1, 0)).await.is_err(), "59 s after the first");
     m.advance(Duration::from_secs(2));
@@ -79,7 +83,11 @@ async fn admitted_tokens_in_any_minute_stay_within_the_limit() {
         m.advance(Duration::from_millis(250));
     }
     for start in &admitted {
-        let in_minute = admitted.iter().filter(|t| **t >= *start && **t < start + 60_000).count() as u64 * 70;
+        let in_minute = admitted
+            .iter()
+            .filter(|t| **t >= *start && **t < start + 60_000)
+            .count() as u64
+            * 70;
         assert!(in_minute <= 1000, "{in_minute} tokens in the minute from {start} ms");
     }
     assert!(admitted.len() > 30, "{} admitted", admitted.len());
@@ -96,7 +104,10 @@ async fn usage_beyond_the_estimate_counts_until_its_second_leaves() {
     m.quotas.settle(grant, Some(Used { tokens: 150, cost: 0 }));
     m.advance(Duration::from_secs(1));
     let refused = m.reserve(&limits, ask(1, 0)).await.unwrap_err();
-    assert_eq!((refused.limit, refused.retry_after), (Limit::Tokens, Duration::from_secs(60)));
+    assert_eq!(
+        (refused.limit, refused.retry_after),
+        (Limit::Tokens, Duration::from_secs(60))
+    );
     m.advance(Duration::from_secs(60));
     assert!(m.reserve(&limits, ask(1, 0)).await.is_ok());
 }
@@ -113,7 +124,10 @@ async fn a_settle_after_its_second_left_the_window_changes_nothing() {
     let now = m.reserve(&limits, ask(100, 0)).await.unwrap();
     m.quotas.settle(late, Some(Used { tokens: 0, cost: 0 }));
     assert_eq!(now.headroom.tokens.map(|w| w.remaining), Some(0));
-    assert!(m.reserve(&limits, ask(1, 0)).await.is_err(), "the late settle gave nothing back");
+    assert!(
+        m.reserve(&limits, ask(1, 0)).await.is_err(),
+        "the late settle gave nothing back"
+    );
 }
 
 #[tokio::test]
@@ -136,14 +150,22 @@ async fn budgets_start_again_with_the_day_and_the_month() {
     for (limits, limit) in [(&daily, Limit::DailyBudget), (&monthly, Limit::MonthlyBudget)] {
         match m.quotas.reserve(&scopes(limits), ask(0, 1), FailMode::Closed).await {
             Err(Denied::Limited(r)) => {
-                assert_eq!((r.limit, r.retry_after), (limit, Duration::from_secs(60)), "until midnight UTC");
+                assert_eq!(
+                    (r.limit, r.retry_after),
+                    (limit, Duration::from_secs(60)),
+                    "until midnight UTC"
+                );
             }
             other => panic!("expected a budget refusal, got {other:?}"),
         }
     }
     m.advance(Duration::from_secs(60));
     for limits in [&daily, &monthly] {
-        assert!(m.quotas.reserve(&scopes(limits), ask(0, 1000), FailMode::Closed).await.is_ok());
+        assert!(m
+            .quotas
+            .reserve(&scopes(limits), ask(0, 1000), FailMode::Closed)
+            .await
+            .is_ok());
     }
 }
 
@@ -165,7 +187,10 @@ async fn unsettled_reservations_free_their_slot_and_spend_when_the_lease_expires
     let next = m.reserve(&limits, ask(0, 100)).await.unwrap();
     // The late settle still counts what was spent, but gives back no reservation twice.
     m.quotas.settle(forgotten, Some(Used { tokens: 0, cost: 0 }));
-    assert!(m.reserve(&limits, ask(0, 1)).await.is_err(), "the second still holds its slot");
+    assert!(
+        m.reserve(&limits, ask(0, 1)).await.is_err(),
+        "the second still holds its slot"
+    );
     m.quotas.settle(next, Some(Used { tokens: 0, cost: 40 }));
     assert!(m.reserve(&limits, ask(0, 60)).await.is_ok());
 }
