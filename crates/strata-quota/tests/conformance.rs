@@ -2,6 +2,8 @@
 //! 127.0.0.1:6379 (each test in its own namespace, so tests run in parallel). The shared runs use
 //! `FailMode::Closed` and check every grant is shared, so a Redis failure cannot pass as local.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::{Duration, Instant};
