@@ -293,3 +293,49 @@ async fn a_redis_that_stops_and_comes_back_is_used_again_without_a_restart() {
     quotas.flush().await;
     redis.stop().await;
 }
+
+#[tokio::test]
+async fn failures_are_counted_and_redis_is_skipped_during_the_back_off() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    // Nothing listens on a port just freed.
+    let port = PrivateRedis::free_port();
+    let quotas = Quotas::shared(&format!("redis://127.0.0.1:{port}"), "down").unwrap();
+    let limits = Limits {
+        rpm: Some(1),
+        ..Limits::default()
+    };
+    let scopes = [Scope {
+        key: "t:acme",
+        limits: &limits,
+    }];
+    for _ in 0..3 {
+        let closed = quotas.reserve(&scopes, Ask::default(), FailMode::Closed).await;
+        assert!(matches!(closed, Err(Denied::Unavailable(_))), "{closed:?}");
+    }
+    let open = quotas.reserve(&scopes, Ask::default(), FailMode::Open).await.unwrap();
+    assert!(!open.is_shared());
+    quotas.settle(open, None);
+    let errors: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "strata_quota_shared_errors_total")
+        .map(|(key, _, _, value)| {
+            let labels: Vec<String> = key
+                .key()
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let DebugValue::Counter(n) = value else {
+                panic!("{value:?}")
+            };
+            (labels.join(","), n)
+        })
+        .collect();
+    // One failed call; the rest skipped Redis during the back-off instead of failing again.
+    assert_eq!(errors, vec![("fail_mode=closed".to_owned(), 1)]);
+}

@@ -83,13 +83,13 @@ impl SharedStore {
 
     /// The connection, made lazily (needs the tokio runtime, which `Quotas::shared` may lack).
     async fn connection(&self) -> Result<ConnectionManager, String> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            // One attempt per reconnection: the back-off in `Health` paces the retries.
-            .set_number_of_retries(0);
         self.connection
             .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    // One attempt per reconnection: the back-off in `Health` paces the retries.
+                    .set_number_of_retries(0);
                 ConnectionManager::new_lazy_with_config(self.client.clone(), config).map_err(|e| e.to_string())
             })
             .await
