@@ -197,6 +197,12 @@ impl Store {
         // Expressions, not aliases: PostgreSQL resolves a GROUP BY name to an input column first.
         let exprs: Vec<&str> = keys.iter().map(|(expr, _)| *expr).collect();
         let group = exprs.join(", ");
+        // NULLS LAST spelled out: the backends' defaults differ.
+        let order = exprs
+            .iter()
+            .map(|e| format!("{e} NULLS LAST"))
+            .collect::<Vec<_>>()
+            .join(", ");
 
         let rows = on_pool!(self, pool => {
             let mut b = QueryBuilder::new(select.as_str());
@@ -214,7 +220,7 @@ impl Store {
             if let Some(since) = q.since_ms {
                 b.push(" AND at_ms >= ").push_bind(since);
             }
-            b.push(" GROUP BY ").push(&group).push(" ORDER BY ").push(&group);
+            b.push(" GROUP BY ").push(&group).push(" ORDER BY ").push(&order);
             let mut out = Vec::new();
             for row in b.build().fetch_all(pool).await? {
                 out.push(UsageRow {
