@@ -1,6 +1,8 @@
 //! The `usage` table: one row per request, written in batches by the usage writer and read back
 //! as sums for dashboards and billing.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
 
@@ -102,7 +104,9 @@ const MODEL_KEY: &str = "COALESCE(logical_model, model)";
 
 impl Store {
     /// Writes records in one transaction. A record whose `request_id` is already stored is
-    /// skipped, so a batch retried after an unreported commit is never doubled.
+    /// skipped, so a batch retried after an unreported commit is never doubled. Values no backend
+    /// can hold are stored as the nearest that all can: NUL characters as U+FFFD, non-finite
+    /// times as NULL (or 0 for the duration; SQLite would store NaN as NULL).
     pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
@@ -112,35 +116,35 @@ impl Store {
             for chunk in records.chunks(ROWS_PER_STATEMENT) {
                 let mut q = QueryBuilder::new(format!("INSERT INTO usage ({COLUMNS}) "));
                 q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.request_id.as_str())
+                    b.push_bind(text(&r.request_id))
                         .push_bind(r.at_ms)
                         .push_bind(utc_day(r.at_ms))
-                        .push_bind(r.tenant.as_deref())
-                        .push_bind(r.key_id.as_deref())
-                        .push_bind(r.dialect.as_str())
-                        .push_bind(r.model.as_deref())
-                        .push_bind(r.logical_model.as_deref())
-                        .push_bind(r.served_model.as_deref())
-                        .push_bind(r.targets.as_str())
+                        .push_bind(r.tenant.as_deref().map(text))
+                        .push_bind(r.key_id.as_deref().map(text))
+                        .push_bind(text(&r.dialect))
+                        .push_bind(r.model.as_deref().map(text))
+                        .push_bind(r.logical_model.as_deref().map(text))
+                        .push_bind(r.served_model.as_deref().map(text))
+                        .push_bind(text(&r.targets))
                         .push_bind(i64::from(r.status))
-                        .push_bind(r.outcome.as_str())
-                        .push_bind(r.error_class.as_deref())
-                        .push_bind(r.error_source.as_deref())
+                        .push_bind(text(&r.outcome))
+                        .push_bind(r.error_class.as_deref().map(text))
+                        .push_bind(r.error_source.as_deref().map(text))
                         .push_bind(i64::from(r.attempts))
                         .push_bind(bigint(r.input_tokens))
                         .push_bind(bigint(r.output_tokens))
                         .push_bind(bigint(r.cache_read_tokens))
                         .push_bind(bigint(r.cache_write_tokens))
                         .push_bind(bigint(r.cost_nanos))
-                        .push_bind(r.pricing_layer.as_deref())
-                        .push_bind(r.ttft_ms)
-                        .push_bind(r.ttlt_ms)
-                        .push_bind(r.duration_ms)
+                        .push_bind(r.pricing_layer.as_deref().map(text))
+                        .push_bind(r.ttft_ms.filter(|v| v.is_finite()))
+                        .push_bind(r.ttlt_ms.filter(|v| v.is_finite()))
+                        .push_bind(if r.duration_ms.is_finite() { r.duration_ms } else { 0.0 })
                         .push_bind(r.fallback)
                         .push_bind(r.baseline)
                         .push_bind(r.usage_estimated)
                         .push_bind(r.disconnected)
-                        .push_bind(r.audit_body.as_deref());
+                        .push_bind(r.audit_body.as_deref().map(text));
                 });
                 q.push(" ON CONFLICT (request_id) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
@@ -238,6 +242,17 @@ impl Store {
             out
         });
         Ok(rows)
+    }
+}
+
+/// Text as every backend can store it: PostgreSQL refuses NUL characters, and a record it
+/// refuses would be retried forever, stalling the writer (and, through backpressure, every
+/// request). Client-chosen text such as the model name can hold anything.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 

@@ -42,6 +42,7 @@ suite!(
     usage::a_repeated_request_id_keeps_the_first_row,
     usage::sums_per_group_with_filters,
     usage::an_empty_store_sums_to_nothing,
+    usage::values_no_backend_holds_are_stored_as_near_as_possible,
     writer::ten_thousand_records_under_backpressure,
     writer::close_waits_for_live_slots,
     writer::close_reports_what_it_could_not_write,

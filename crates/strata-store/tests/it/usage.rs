@@ -191,3 +191,19 @@ pub async fn sums_per_group_with_filters(db: &TestDb) {
     };
     assert_eq!(usage(after_everything).await, vec![]);
 }
+
+pub async fn values_no_backend_holds_are_stored_as_near_as_possible(db: &TestDb) {
+    let mut odd = full("nul\0id");
+    odd.model = Some("evil\0model".into());
+    odd.audit_body = Some("a\0b".into());
+    odd.ttft_ms = Some(f64::NAN);
+    odd.ttlt_ms = Some(f64::INFINITY);
+    odd.duration_ms = f64::NAN;
+    // Must not fail: the writer would retry it forever.
+    db.store.insert_usage(&[odd.clone()]).await.unwrap();
+    let stored = db.store.usage_record("nul\u{fffd}id").await.unwrap().unwrap();
+    assert_eq!(stored.model.as_deref(), Some("evil\u{fffd}model"));
+    assert_eq!(stored.audit_body.as_deref(), Some("a\u{fffd}b"));
+    assert_eq!((stored.ttft_ms, stored.ttlt_ms, stored.duration_ms), (None, None, 0.0));
+    assert_eq!(stored.tenant, odd.tenant);
+}
