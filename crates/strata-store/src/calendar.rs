@@ -1,0 +1,62 @@
+//! UTC calendar days from Unix milliseconds, computed in Rust when a usage row is written so that
+//! grouping by day is a plain column on every backend (no per-database date functions).
+
+/// The UTC day of `at_ms` as `YYYY-MM-DD`.
+pub(crate) fn utc_day(at_ms: i64) -> String {
+    let days = at_ms.div_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01, by splitting the
+/// count into 400-year eras (146 097 days each) with years starting in March, so that the leap
+/// day falls at the end of a year.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1st
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // day ∈ [1, 31] and month ∈ [1, 12] by construction.
+    (year, month as u32, day as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_day;
+
+    #[test]
+    fn known_days() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(86_399_999), "1970-01-01");
+        assert_eq!(utc_day(86_400_000), "1970-01-02");
+        assert_eq!(utc_day(-1), "1969-12-31");
+        // 2000-02-29 00:00:00 UTC (a leap day in a century year divisible by 400)
+        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_day(951_868_800_000), "2000-03-01");
+        // 2024-12-31 23:59:59.999 UTC and the next millisecond
+        assert_eq!(utc_day(1_735_689_599_999), "2024-12-31");
+        assert_eq!(utc_day(1_735_689_600_000), "2025-01-01");
+        // 2100 is not a leap year: 2100-02-28 then 2100-03-01
+        assert_eq!(utc_day(4_107_456_000_000), "2100-02-28");
+        assert_eq!(utc_day(4_107_542_400_000), "2100-03-01");
+    }
+
+    #[test]
+    fn every_day_follows_the_previous() {
+        // Walk 1999-12-01 .. 2001-03-01 day by day: months and years roll over exactly once.
+        let start = 944_006_400_000_i64; // 1999-12-01
+        let mut previous = utc_day(start);
+        assert_eq!(previous, "1999-12-01");
+        for i in 1..456 {
+            let day = utc_day(start + i * 86_400_000);
+            assert!(day > previous, "{day} after {previous}");
+            previous = day;
+        }
+        assert_eq!(previous, "2001-02-28");
+    }
+}

@@ -1,0 +1,290 @@
+//! The `usage` table: one row per request, written in batches by the usage writer and read back
+//! as sums for dashboards and billing.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use sqlx::QueryBuilder;
+
+use super::row::{bigint, StoreRow};
+use super::Store;
+use crate::calendar::utc_day;
+use crate::error::StoreError;
+
+/// Rows per INSERT statement: 29 parameters each stays under SQLite's 32 766 and PostgreSQL's
+/// 65 535 bound parameters per statement.
+const ROWS_PER_STATEMENT: usize = 500;
+
+const COLUMNS: &str = "request_id, at_ms, day, tenant, key_id, dialect, model, logical_model, served_model, \
+     targets, status, outcome, error_class, error_source, attempts, input_tokens, output_tokens, \
+     cache_read_tokens, cache_write_tokens, cost_nanos, pricing_layer, ttft_ms, ttlt_ms, duration_ms, \
+     fallback, baseline, usage_estimated, disconnected, audit_body";
+
+/// What one request was and how it ended, as persisted (the gateway's accounting record).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub request_id: String,
+    /// Request start, Unix milliseconds.
+    pub at_ms: i64,
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+    pub dialect: String,
+    /// The model as the client named it.
+    pub model: Option<String>,
+    pub logical_model: Option<String>,
+    pub served_model: Option<String>,
+    /// Targets tried, `label=outcome,label=outcome`.
+    pub targets: String,
+    pub status: u16,
+    pub outcome: String,
+    pub error_class: Option<String>,
+    pub error_source: Option<String>,
+    pub attempts: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Cost in nano-USD.
+    pub cost_nanos: u64,
+    pub pricing_layer: Option<String>,
+    pub ttft_ms: Option<f64>,
+    pub ttlt_ms: Option<f64>,
+    pub duration_ms: f64,
+    pub fallback: bool,
+    pub baseline: bool,
+    pub usage_estimated: bool,
+    pub disconnected: bool,
+    /// Request/response text, only for tenants that opted in to audit logging.
+    pub audit_body: Option<String>,
+}
+
+/// How [`Store::usage`] sums rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Tenant,
+    Model,
+    /// UTC day of the request's start.
+    Day,
+    #[default]
+    TenantModel,
+}
+
+/// Which rows to sum, and how. The model filter and grouping use the logical model, else the
+/// model as the client named it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsageQuery {
+    pub tenant: Option<String>,
+    pub model: Option<String>,
+    /// Requests started at or after this (Unix ms).
+    pub since_ms: Option<i64>,
+    pub group_by: GroupBy,
+}
+
+/// One group's sums. Only the grouped fields are set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageRow {
+    pub tenant: Option<String>,
+    pub model: Option<String>,
+    /// `YYYY-MM-DD`, UTC.
+    pub day: Option<String>,
+    pub requests: u64,
+    /// Requests that ended with an error class.
+    pub errors: u64,
+    /// Requests refused by a rate limit or budget (`rate_limited`, `budget_exceeded`).
+    pub rate_limited: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// The model a row is grouped and filtered by.
+const MODEL_KEY: &str = "COALESCE(logical_model, model)";
+
+impl Store {
+    /// Writes records in one transaction. A record whose `request_id` is already stored is
+    /// skipped, so a batch retried after an unreported commit is never doubled. Values no backend
+    /// can hold are stored as the nearest that all can: NUL characters as U+FFFD, non-finite
+    /// times as NULL (or 0 for the duration; SQLite would store NaN as NULL).
+    pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new(format!("INSERT INTO usage ({COLUMNS}) "));
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(text(&r.request_id))
+                        .push_bind(r.at_ms)
+                        .push_bind(utc_day(r.at_ms))
+                        .push_bind(r.tenant.as_deref().map(text))
+                        .push_bind(r.key_id.as_deref().map(text))
+                        .push_bind(text(&r.dialect))
+                        .push_bind(r.model.as_deref().map(text))
+                        .push_bind(r.logical_model.as_deref().map(text))
+                        .push_bind(r.served_model.as_deref().map(text))
+                        .push_bind(text(&r.targets))
+                        .push_bind(i64::from(r.status))
+                        .push_bind(text(&r.outcome))
+                        .push_bind(r.error_class.as_deref().map(text))
+                        .push_bind(r.error_source.as_deref().map(text))
+                        .push_bind(i64::from(r.attempts))
+                        .push_bind(bigint(r.input_tokens))
+                        .push_bind(bigint(r.output_tokens))
+                        .push_bind(bigint(r.cache_read_tokens))
+                        .push_bind(bigint(r.cache_write_tokens))
+                        .push_bind(bigint(r.cost_nanos))
+                        .push_bind(r.pricing_layer.as_deref().map(text))
+                        .push_bind(r.ttft_ms.filter(|v| v.is_finite()))
+                        .push_bind(r.ttlt_ms.filter(|v| v.is_finite()))
+                        .push_bind(if r.duration_ms.is_finite() { r.duration_ms } else { 0.0 })
+                        .push_bind(r.fallback)
+                        .push_bind(r.baseline)
+                        .push_bind(r.usage_estimated)
+                        .push_bind(r.disconnected)
+                        .push_bind(r.audit_body.as_deref().map(text));
+                });
+                q.push(" ON CONFLICT (request_id) DO NOTHING");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// One request's record, for looking a request up by its id.
+    pub async fn usage_record(&self, request_id: &str) -> Result<Option<UsageRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM usage WHERE request_id = $1");
+        let record = on_pool!(self, pool => {
+            match sqlx::query(&sql).bind(request_id).fetch_optional(pool).await? {
+                Some(row) => Some(decode_record(&row)?),
+                None => None,
+            }
+        });
+        Ok(record)
+    }
+
+    /// Sums of the rows `q` selects, one row per group, ordered by the grouped fields.
+    pub async fn usage(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
+        let (tenant, model, day) = match q.group_by {
+            GroupBy::Tenant => (true, false, false),
+            GroupBy::Model => (false, true, false),
+            GroupBy::Day => (false, false, true),
+            GroupBy::TenantModel => (true, true, false),
+        };
+        let mut keys = Vec::new();
+        if tenant {
+            keys.push(("tenant", "g_tenant"));
+        }
+        if model {
+            keys.push((MODEL_KEY, "g_model"));
+        }
+        if day {
+            keys.push(("day", "g_day"));
+        }
+        let mut select = String::from("SELECT ");
+        for (expr, alias) in &keys {
+            select.push_str(&format!("{expr} AS {alias}, "));
+        }
+        select.push_str(
+            "COUNT(*) AS requests, \
+             CAST(SUM(CASE WHEN error_class IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+             CAST(SUM(CASE WHEN error_class IN ('rate_limited', 'budget_exceeded') THEN 1 ELSE 0 END) AS BIGINT) \
+               AS rate_limited, \
+             CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
+             CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+             CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos \
+             FROM usage WHERE 1 = 1",
+        );
+        // Expressions, not aliases: PostgreSQL resolves a GROUP BY name to an input column first.
+        let exprs: Vec<&str> = keys.iter().map(|(expr, _)| *expr).collect();
+        let group = exprs.join(", ");
+        // NULLS LAST spelled out: the backends' defaults differ.
+        let order = exprs
+            .iter()
+            .map(|e| format!("{e} NULLS LAST"))
+            .collect::<Vec<_>>()
+            .join(", ");
+
+        let rows = on_pool!(self, pool => {
+            let mut b = QueryBuilder::new(select.as_str());
+            if let Some(t) = &q.tenant {
+                b.push(" AND tenant = ").push_bind(t.as_str());
+            }
+            if let Some(m) = &q.model {
+                // Spelled out rather than COALESCE(…) = m so the (logical_model, at_ms) index applies.
+                b.push(" AND (logical_model = ")
+                    .push_bind(m.as_str())
+                    .push(" OR (logical_model IS NULL AND model = ")
+                    .push_bind(m.as_str())
+                    .push("))");
+            }
+            if let Some(since) = q.since_ms {
+                b.push(" AND at_ms >= ").push_bind(since);
+            }
+            b.push(" GROUP BY ").push(&group).push(" ORDER BY ").push(&order);
+            let mut out = Vec::new();
+            for row in b.build().fetch_all(pool).await? {
+                out.push(UsageRow {
+                    tenant: if tenant { row.opt_text("g_tenant")? } else { None },
+                    model: if model { row.opt_text("g_model")? } else { None },
+                    day: if day { row.opt_text("g_day")? } else { None },
+                    requests: row.count("requests")?,
+                    errors: row.count("errors")?,
+                    rate_limited: row.count("rate_limited")?,
+                    input_tokens: row.count("input_tokens")?,
+                    output_tokens: row.count("output_tokens")?,
+                    cost_usd: row.count("cost_nanos")? as f64 / 1e9,
+                });
+            }
+            out
+        });
+        Ok(rows)
+    }
+}
+
+/// Text as every backend can store it: PostgreSQL refuses NUL characters, and a record it
+/// refuses would be retried forever, stalling the writer (and, through backpressure, every
+/// request). Client-chosen text such as the model name can hold anything.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn decode_record(row: &impl StoreRow) -> Result<UsageRecord, sqlx::Error> {
+    Ok(UsageRecord {
+        request_id: row.text("request_id")?,
+        at_ms: row.int("at_ms")?,
+        tenant: row.opt_text("tenant")?,
+        key_id: row.opt_text("key_id")?,
+        dialect: row.text("dialect")?,
+        model: row.opt_text("model")?,
+        logical_model: row.opt_text("logical_model")?,
+        served_model: row.opt_text("served_model")?,
+        targets: row.text("targets")?,
+        status: u16::try_from(row.int("status")?).unwrap_or(0),
+        outcome: row.text("outcome")?,
+        error_class: row.opt_text("error_class")?,
+        error_source: row.opt_text("error_source")?,
+        attempts: u32::try_from(row.int("attempts")?).unwrap_or(0),
+        input_tokens: row.count("input_tokens")?,
+        output_tokens: row.count("output_tokens")?,
+        cache_read_tokens: row.count("cache_read_tokens")?,
+        cache_write_tokens: row.count("cache_write_tokens")?,
+        cost_nanos: row.count("cost_nanos")?,
+        pricing_layer: row.opt_text("pricing_layer")?,
+        ttft_ms: row.opt_real("ttft_ms")?,
+        ttlt_ms: row.opt_real("ttlt_ms")?,
+        duration_ms: row.real("duration_ms")?,
+        fallback: row.flag("fallback")?,
+        baseline: row.flag("baseline")?,
+        usage_estimated: row.flag("usage_estimated")?,
+        disconnected: row.flag("disconnected")?,
+        audit_body: row.opt_text("audit_body")?,
+    })
+}

@@ -1,0 +1,209 @@
+//! Usage rows: written and read back field for field, and summed per group with filters.
+
+use strata_store::{GroupBy, UsageQuery, UsageRow};
+
+use crate::fixture::TestDb;
+use crate::records::{bare, billed, full, DAY1_NOON, DAY2_START};
+
+pub async fn records_round_trip(db: &TestDb) {
+    let records = [full("r-full"), bare("r-bare", DAY2_START)];
+    db.store.insert_usage(&records).await.unwrap();
+    for r in &records {
+        assert_eq!(db.store.usage_record(&r.request_id).await.unwrap().as_ref(), Some(r));
+    }
+    assert_eq!(db.store.usage_record("r-missing").await.unwrap(), None);
+}
+
+pub async fn a_repeated_request_id_keeps_the_first_row(db: &TestDb) {
+    let first = full("dup");
+    db.store.insert_usage(std::slice::from_ref(&first)).await.unwrap();
+    let mut again = bare("dup", DAY2_START);
+    again.tenant = Some("other".into());
+    // Alone, and twice within one batch: both skipped without failing the batch.
+    db.store
+        .insert_usage(&[again.clone(), bare("new", 1), again])
+        .await
+        .unwrap();
+    assert_eq!(db.store.usage_record("dup").await.unwrap(), Some(first));
+    assert_eq!(db.store.usage_record("new").await.unwrap(), Some(bare("new", 1)));
+}
+
+pub async fn an_empty_store_sums_to_nothing(db: &TestDb) {
+    db.store.insert_usage(&[]).await.unwrap();
+    for group_by in [GroupBy::Tenant, GroupBy::Model, GroupBy::Day, GroupBy::TenantModel] {
+        let q = UsageQuery {
+            group_by,
+            ..UsageQuery::default()
+        };
+        assert_eq!(db.store.usage(&q).await.unwrap(), vec![]);
+    }
+}
+
+/// An expected group: (requests, errors, rate limited), (input, output, nano-USD as stored).
+fn row(
+    tenant: Option<&str>,
+    model: Option<&str>,
+    day: Option<&str>,
+    (requests, errors, rate_limited): (u64, u64, u64),
+    (input_tokens, output_tokens, cost_nanos): (u64, u64, u64),
+) -> UsageRow {
+    UsageRow {
+        tenant: tenant.map(str::to_string),
+        model: model.map(str::to_string),
+        day: day.map(str::to_string),
+        requests,
+        errors,
+        rate_limited,
+        input_tokens,
+        output_tokens,
+        cost_usd: cost_nanos as f64 / 1e9,
+    }
+}
+
+pub async fn sums_per_group_with_filters(db: &TestDb) {
+    let (acme, beta) = (Some("acme"), Some("beta"));
+    let (smart, haiku) = (Some("smart"), Some("haiku"));
+    db.store
+        .insert_usage(&[
+            billed(
+                "r1",
+                DAY1_NOON,
+                acme,
+                (Some("gpt-x"), smart),
+                None,
+                (100, 10, 1_000_000_000),
+            ),
+            // Named haiku by the client, but routed as `smart`: counts as smart.
+            billed("r2", DAY1_NOON + 1, acme, (haiku, smart), Some("throttled"), (0, 0, 0)),
+            billed("r3", DAY1_NOON + 2, acme, (haiku, None), None, (50, 5, 250_000_000)),
+            billed(
+                "r4",
+                DAY2_START,
+                acme,
+                (Some("claude"), smart),
+                Some("rate_limited"),
+                (0, 0, 0),
+            ),
+            billed(
+                "r5",
+                DAY2_START + 1,
+                beta,
+                (Some("gpt-x"), smart),
+                None,
+                (200, 20, 2_000_000_000),
+            ),
+            billed(
+                "r6",
+                DAY2_START + 2,
+                beta,
+                (haiku, None),
+                Some("budget_exceeded"),
+                (0, 0, 0),
+            ),
+            billed("r7", DAY1_NOON + 3, None, (None, None), Some("unauthorized"), (0, 0, 0)),
+            // A logical model called like another's client-side name: grouped with it.
+            billed("r8", DAY2_START + 3, beta, (Some("other"), haiku), None, (30, 3, 123)),
+        ])
+        .await
+        .unwrap();
+    let usage = |q: UsageQuery| {
+        let store = db.store.clone();
+        async move { store.usage(&q).await.unwrap() }
+    };
+    let by = |group_by| UsageQuery {
+        group_by,
+        ..UsageQuery::default()
+    };
+
+    assert_eq!(
+        usage(by(GroupBy::Tenant)).await,
+        vec![
+            row(acme, None, None, (4, 2, 1), (150, 15, 1_250_000_000)),
+            row(beta, None, None, (3, 1, 1), (230, 23, 2_000_000_123)),
+            row(None, None, None, (1, 1, 0), (0, 0, 0)),
+        ]
+    );
+    assert_eq!(
+        usage(by(GroupBy::Model)).await,
+        vec![
+            row(None, haiku, None, (3, 1, 1), (80, 8, 250_000_123)),
+            row(None, smart, None, (4, 2, 1), (300, 30, 3_000_000_000)),
+            row(None, None, None, (1, 1, 0), (0, 0, 0)),
+        ]
+    );
+    assert_eq!(
+        usage(by(GroupBy::Day)).await,
+        vec![
+            row(None, None, Some("2025-03-10"), (4, 2, 0), (150, 15, 1_250_000_000)),
+            row(None, None, Some("2025-03-11"), (4, 2, 2), (230, 23, 2_000_000_123)),
+        ]
+    );
+    let tenant_model = vec![
+        row(acme, haiku, None, (1, 0, 0), (50, 5, 250_000_000)),
+        row(acme, smart, None, (3, 2, 1), (100, 10, 1_000_000_000)),
+        row(beta, haiku, None, (2, 1, 1), (30, 3, 123)),
+        row(beta, smart, None, (1, 0, 0), (200, 20, 2_000_000_000)),
+        row(None, None, None, (1, 1, 0), (0, 0, 0)),
+    ];
+    assert_eq!(usage(UsageQuery::default()).await, tenant_model);
+    assert_eq!(usage(by(GroupBy::TenantModel)).await, tenant_model);
+
+    // Filters: tenant; model (logical, else as named); since; all three at once.
+    let acme_only = UsageQuery {
+        tenant: Some("acme".into()),
+        ..UsageQuery::default()
+    };
+    assert_eq!(usage(acme_only).await, tenant_model[..2].to_vec());
+    let haiku_by_tenant = UsageQuery {
+        model: Some("haiku".into()),
+        group_by: GroupBy::Tenant,
+        ..UsageQuery::default()
+    };
+    assert_eq!(
+        usage(haiku_by_tenant).await,
+        vec![
+            row(acme, None, None, (1, 0, 0), (50, 5, 250_000_000)),
+            row(beta, None, None, (2, 1, 1), (30, 3, 123))
+        ]
+    );
+    let since_day2 = UsageQuery {
+        since_ms: Some(DAY2_START),
+        group_by: GroupBy::Day,
+        ..UsageQuery::default()
+    };
+    assert_eq!(
+        usage(since_day2).await,
+        vec![row(None, None, Some("2025-03-11"), (4, 2, 2), (230, 23, 2_000_000_123))]
+    );
+    let narrow = UsageQuery {
+        tenant: Some("beta".into()),
+        model: Some("smart".into()),
+        since_ms: Some(DAY2_START + 1),
+        group_by: GroupBy::Model,
+    };
+    assert_eq!(
+        usage(narrow).await,
+        vec![row(None, smart, None, (1, 0, 0), (200, 20, 2_000_000_000))]
+    );
+    let after_everything = UsageQuery {
+        since_ms: Some(DAY2_START + 4),
+        ..UsageQuery::default()
+    };
+    assert_eq!(usage(after_everything).await, vec![]);
+}
+
+pub async fn values_no_backend_holds_are_stored_as_near_as_possible(db: &TestDb) {
+    let mut odd = full("nul\0id");
+    odd.model = Some("evil\0model".into());
+    odd.audit_body = Some("a\0b".into());
+    odd.ttft_ms = Some(f64::NAN);
+    odd.ttlt_ms = Some(f64::INFINITY);
+    odd.duration_ms = f64::NAN;
+    // Must not fail: the writer would retry it forever.
+    db.store.insert_usage(&[odd.clone()]).await.unwrap();
+    let stored = db.store.usage_record("nul\u{fffd}id").await.unwrap().unwrap();
+    assert_eq!(stored.model.as_deref(), Some("evil\u{fffd}model"));
+    assert_eq!(stored.audit_body.as_deref(), Some("a\u{fffd}b"));
+    assert_eq!((stored.ttft_ms, stored.ttlt_ms, stored.duration_ms), (None, None, 0.0));
+    assert_eq!(stored.tenant, odd.tenant);
+}
