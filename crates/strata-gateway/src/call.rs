@@ -90,4 +90,81 @@ impl Call {
     pub fn streams(&self) -> bool {
         self.operation.streams()
     }
+
+    /// Names the tenant in a Converse request's `requestMetadata` (key [`TENANT_METADATA_KEY`]),
+    /// so Bedrock's own invocation logs attribute the call too. A client's own metadata is kept;
+    /// InvokeModel bodies are the model's own format and are left alone.
+    pub fn attribute_to(&mut self, tenant: &str) {
+        if !matches!(
+            self.operation,
+            RuntimeOperation::Converse | RuntimeOperation::ConverseStream
+        ) {
+            return;
+        }
+        if let Some(body) = with_request_metadata(&self.body, TENANT_METADATA_KEY, tenant) {
+            self.body = body;
+        }
+    }
+}
+
+/// The `requestMetadata` key that names the tenant.
+pub const TENANT_METADATA_KEY: &str = "strata-tenant";
+
+/// `body` (a JSON object) with `requestMetadata[key] = value`; `None` if it is not an object.
+fn with_request_metadata(body: &[u8], key: &str, value: &str) -> Option<Bytes> {
+    let value = serde_json::to_string(value).ok()?;
+    let key_json = serde_json::to_string(key).ok()?;
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    if body[start] != b'{' {
+        return None;
+    }
+    // The common case: no metadata yet. Splice it in after the opening brace instead of
+    // re-encoding the whole body.
+    if !body.windows(17).any(|w| w == b"\"requestMetadata\"") {
+        let rest = &body[start + 1..];
+        let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let mut out = Vec::with_capacity(body.len() + 40 + value.len());
+        out.extend_from_slice(&body[..=start]);
+        out.extend_from_slice(b"\"requestMetadata\":{");
+        out.extend_from_slice(key_json.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'}');
+        if !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest);
+        return Some(Bytes::from(out));
+    }
+    let mut json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let metadata = json
+        .as_object_mut()?
+        .entry("requestMetadata")
+        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    metadata
+        .as_object_mut()?
+        .insert(key.to_string(), serde_json::from_str(&value).ok()?);
+    serde_json::to_vec(&json).ok().map(Bytes::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(body: &str) -> serde_json::Value {
+        let out = with_request_metadata(body.as_bytes(), "strata-tenant", "acme").unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn the_tenant_is_named_in_request_metadata() {
+        let v = metadata(r#"{"messages":[]}"#);
+        assert_eq!(v["requestMetadata"]["strata-tenant"], "acme");
+        assert_eq!(v["messages"], serde_json::json!([]));
+        assert_eq!(metadata(" {} ")["requestMetadata"]["strata-tenant"], "acme");
+        let v = metadata(r#"{"requestMetadata":{"app":"x"},"messages":[]}"#);
+        assert_eq!(v["requestMetadata"]["app"], "x");
+        assert_eq!(v["requestMetadata"]["strata-tenant"], "acme");
+        assert!(with_request_metadata(b"[1]", "k", "v").is_none());
+    }
 }

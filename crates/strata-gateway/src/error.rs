@@ -28,6 +28,10 @@ pub enum Class {
     TooLarge,
     /// A tenant or deployment limit refused the request for now.
     RateLimited,
+    /// The tenant's spending cap for the day or month is reached.
+    BudgetExceeded,
+    /// The shared limits (Redis) cannot be reached and the tenant fails closed.
+    LimitsUnavailable,
     /// Nothing the key may use can serve the model (residency, access, API).
     NoRoute,
     /// Upstream throttled every attempt.
@@ -47,7 +51,7 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 16] = [
+    pub const ALL: [Class; 18] = [
         Class::Unauthenticated,
         Class::Forbidden,
         Class::NotFound,
@@ -56,6 +60,8 @@ impl Class {
         Class::Invalid,
         Class::TooLarge,
         Class::RateLimited,
+        Class::BudgetExceeded,
+        Class::LimitsUnavailable,
         Class::NoRoute,
         Class::Throttled,
         Class::ColdStart,
@@ -77,6 +83,8 @@ impl Class {
             Class::Invalid => "invalid",
             Class::TooLarge => "too_large",
             Class::RateLimited => "rate_limited",
+            Class::BudgetExceeded => "budget_exceeded",
+            Class::LimitsUnavailable => "limits_unavailable",
             Class::NoRoute => "no_route",
             Class::Throttled => "throttled",
             Class::ColdStart => "cold_start",
@@ -105,7 +113,12 @@ impl Class {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            Class::RateLimited | Class::Throttled | Class::ColdStart | Class::Unavailable | Class::Timeout
+            Class::RateLimited
+                | Class::LimitsUnavailable
+                | Class::Throttled
+                | Class::ColdStart
+                | Class::Unavailable
+                | Class::Timeout
         )
     }
 }
@@ -145,6 +158,8 @@ pub struct GatewayError {
     pub retry_after: Option<Duration>,
     /// The upstream's own Bedrock error type, passed through on the Bedrock API.
     pub upstream_kind: Option<BedrockErrorKind>,
+    /// What is left of the tenant's limits, for `x-ratelimit-*` headers on a refusal.
+    pub headroom: Option<Box<strata_quota::Headroom>>,
 }
 
 impl std::fmt::Display for GatewayError {
@@ -164,6 +179,7 @@ impl GatewayError {
             param: None,
             retry_after: None,
             upstream_kind: None,
+            headroom: None,
         }
     }
 
@@ -186,6 +202,7 @@ impl GatewayError {
             param: None,
             retry_after: e.retry_after,
             upstream_kind: e.kind,
+            headroom: None,
         }
     }
 
@@ -196,6 +213,11 @@ impl GatewayError {
 
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = Some(wait);
+        self
+    }
+
+    pub fn with_headroom(mut self, headroom: strata_quota::Headroom) -> Self {
+        self.headroom = Some(Box::new(headroom));
         self
     }
 

@@ -7,14 +7,26 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use strata_core::Catalog;
 use strata_discovery::{CatalogEvent, Collector, Discovery, DiscoveryAccount};
-use strata_router::Budget;
+use strata_quota::Quotas;
+use strata_store::Store;
 
 use crate::config::Config;
-use crate::request::admit::LocalAdmission;
+use crate::request::admit::Admission;
 use crate::request::execute::Policy;
 use crate::request::Gateway;
 use crate::routes::RouteTable;
 use crate::upstream::{SetupError, Upstreams};
+
+/// Why the gateway could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Upstream(#[from] SetupError),
+    #[error("shared limits: {0}")]
+    Limits(#[from] strata_quota::QuotaError),
+    #[error("usage database: {0}")]
+    Store(#[from] strata_store::StoreError),
+}
 
 pub struct GatewayState {
     pub gateway: Arc<Gateway>,
@@ -34,7 +46,7 @@ impl std::fmt::Debug for GatewayState {
 impl GatewayState {
     /// Builds clients and compiles routes from the cached catalog (if any). No scan runs yet:
     /// call [`GatewayState::run_discovery`] (the binary starts it) or [`GatewayState::refresh`].
-    pub async fn build(config: Config) -> Result<Self, SetupError> {
+    pub async fn build(config: Config) -> Result<Self, BuildError> {
         let _ = crate::telemetry::prometheus();
         let upstreams = Upstreams::build(&config).await?;
         let discovery = if config.discovery.enabled && !config.accounts.is_empty() {
@@ -50,13 +62,23 @@ impl GatewayState {
             .iter()
             .map(|_| crate::telemetry::ModelMetrics::new(config.tenants.len()))
             .collect();
-        let admission = Arc::new(LocalAdmission::new(config.tenants.iter().map(|t| Budget {
-            rpm: t.limits.rpm,
-            tpm: t.limits.tpm,
-        })));
+        let quotas = match &config.shared {
+            Some(shared) => Quotas::shared(&shared.redis_url, &shared.namespace)?,
+            None => Quotas::local(),
+        };
+        let admission = Admission::new(Arc::new(quotas), &config);
+        let url = config
+            .usage_database_url
+            .as_deref()
+            .unwrap_or(crate::config::IN_MEMORY_DATABASE);
+        let store = Store::open(url).await?;
+        let usage = store.usage_writer(config.usage_queue);
         let keys = crate::tenants::KeyRing::new(&config);
+        keys.reload(&store, &config).await?;
         let gateway = Gateway {
             keys,
+            store,
+            usage,
             metrics,
             policy: Policy::from_config(&config.routing),
             admission,

@@ -11,6 +11,7 @@ use std::path::Path;
 pub use file::ConfigFile;
 pub use tenant::{KeyHash, Tenant, TenantKey, TenantLimits};
 pub use validate::{known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target};
+pub use validate::{DEFAULT_USAGE_QUEUE, IN_MEMORY_DATABASE};
 
 /// A config that cannot be used, with what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         source,
     })?;
     let mut config = from_text(&text, &shown, |name| std::env::var(name).ok())?;
+    // Usage records are kept beside the config unless the config says where.
+    if config.usage_database_url.is_none() {
+        let mut db = path.as_os_str().to_owned();
+        db.push(".usage.db");
+        config.usage_database_url = Some(format!("sqlite:{}", Path::new(&db).display()));
+    }
     // The catalog is cached beside the config unless the config says where (or says not to).
     let discovery = &mut config.discovery;
     if discovery.persist && discovery.cache_file.is_none() {

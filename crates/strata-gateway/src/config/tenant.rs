@@ -14,7 +14,7 @@ use super::file::{FailMode, TenantConfig};
 /// The SHA-256 of an API key: the only form in which a key is kept (in memory, in the config
 /// when written as `sha256:<hex>`, in the database). Keys are long random strings, so a plain
 /// hash is enough (no password stretching needed).
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct KeyHash([u8; 32]);
 
 impl KeyHash {
@@ -43,6 +43,12 @@ impl PartialEq for KeyHash {
 }
 
 impl Eq for KeyHash {}
+
+impl std::hash::Hash for KeyHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl fmt::Debug for KeyHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

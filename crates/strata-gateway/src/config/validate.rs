@@ -148,7 +148,20 @@ pub struct Config {
     pub discovery: DiscoverySettings,
     /// Redis shared by replicas; `None`: a single replica.
     pub shared: Option<crate::config::file::SharedConfig>,
+    /// Where usage records and run-time keys are kept (`sqlite:…` or `postgres://…`); `None`:
+    /// in memory ([`IN_MEMORY_DATABASE`]). A config loaded from a file keeps them beside it.
+    pub usage_database_url: Option<String>,
+    /// Records queued for writing before new requests wait.
+    pub usage_queue: usize,
+    /// Prices that replace or add to the built-in table.
+    pub pricing: Vec<crate::config::file::PriceConfig>,
 }
+
+/// The usage database when nothing names one.
+pub const IN_MEMORY_DATABASE: &str = "sqlite::memory:";
+
+/// Records queued for writing by default.
+pub const DEFAULT_USAGE_QUEUE: usize = 10_000;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -288,6 +301,9 @@ impl Config {
             baseline,
             discovery: file.discovery,
             shared: file.shared,
+            usage_database_url: file.usage.database_url,
+            usage_queue: file.usage.queue.unwrap_or(DEFAULT_USAGE_QUEUE).max(1),
+            pricing: file.pricing,
         })
     }
 }

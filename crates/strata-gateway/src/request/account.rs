@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::admit::{Admission, Permit};
+use strata_quota::Used;
+use strata_store::{Slot, UsageRecord};
+
+use super::admit::Permit;
 use super::execute::{Attempt, Outcome};
 use super::Gateway;
 use crate::call::{Api, Estimate, Usage};
@@ -24,6 +27,8 @@ pub struct Record {
     pub request_id: String,
     pub api: Api,
     pub started: Instant,
+    /// When the request started, in unix milliseconds.
+    pub started_at_ms: i64,
     pub tenant: Option<usize>,
     pub key_id: Option<Arc<str>>,
     /// The model as the client named it.
@@ -58,19 +63,23 @@ pub struct Record {
 pub struct Exit {
     state: Arc<Gateway>,
     record: Record,
+    /// The record's place in the usage writer's queue.
+    slot: Option<Slot>,
     permits: Vec<Permit>,
     streaming: bool,
     finished: bool,
 }
 
 impl Exit {
-    pub fn new(state: Arc<Gateway>, api: Api, request_id: String) -> Self {
+    pub fn new(state: Arc<Gateway>, api: Api, request_id: String, slot: Slot) -> Self {
         Exit {
             state,
+            slot: Some(slot),
             record: Record {
                 request_id,
                 api,
                 started: Instant::now(),
+                started_at_ms: crate::tenants::keys::now_ms(),
                 tenant: None,
                 key_id: None,
                 model: None,
@@ -175,26 +184,90 @@ impl Drop for Exit {
                 r.usage_estimated = true;
             }
         }
+        let cost = 0;
         let used = match (
             self.record.usage,
             self.record.attempts.iter().any(|a| a.outcome == Outcome::Ok),
         ) {
-            (Some(u), _) => Some(u.total()),
+            (Some(u), _) => Some(Used {
+                tokens: u.total(),
+                cost,
+            }),
             // Nothing answered: nothing was used.
-            (None, false) => Some(0),
+            (None, false) => Some(Used::default()),
             // Answered, usage unknown: the estimate stands.
             (None, true) => None,
         };
-        let admission: &dyn Admission = &*self.state.admission;
+        let admission = &self.state.admission;
         for permit in self.permits.drain(..) {
             admission.settle(permit, used);
         }
-        account(&self.state, &self.record);
+        let outcome = account(&self.state, &self.record);
+        if let Some(slot) = self.slot.take() {
+            slot.send(usage_record(&self.state, &self.record, outcome, cost));
+        }
     }
 }
 
-/// Feeds one record to the metrics and the usage log.
-fn account(state: &Gateway, r: &Record) {
+/// The record as the usage store keeps it: names instead of indexes, no key, no text.
+fn usage_record(state: &Gateway, r: &Record, outcome: &str, cost_nanos: u64) -> UsageRecord {
+    let config = &state.config;
+    let model_name = |m: usize| config.models[m].name.clone();
+    let mut targets = String::new();
+    for (i, a) in r.attempts.iter().enumerate() {
+        if i > 0 {
+            targets.push(',');
+        }
+        targets.push_str(&a.route.label);
+        targets.push('=');
+        targets.push_str(a.outcome.label());
+    }
+    let served_route = r.attempts.iter().rev().find(|a| a.outcome == Outcome::Ok);
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    let usage = r.usage.unwrap_or_default();
+    UsageRecord {
+        request_id: r.request_id.clone(),
+        at_ms: r.started_at_ms,
+        tenant: r.tenant.map(|t| config.tenants[t].name.clone()),
+        key_id: r.key_id.as_deref().map(str::to_string),
+        dialect: r.api.label().to_string(),
+        model: r.model.clone(),
+        logical_model: r.logical.map(model_name),
+        served_model: r.served.map(model_name),
+        targets,
+        status: r.status,
+        outcome: outcome.to_string(),
+        error_class: r.error.map(|c| c.label().to_string()),
+        error_source: r.error_source.map(str::to_string),
+        attempts: u32::try_from(r.attempts.len()).unwrap_or(u32::MAX),
+        input_tokens: usage.input,
+        output_tokens: usage.output,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_nanos,
+        pricing_layer: served_route.map(|a| layer_label(a.route.layer).to_string()),
+        ttft_ms: ms(r.first_token),
+        ttlt_ms: ms(r.last_token),
+        duration_ms: r.started.elapsed().as_secs_f64() * 1000.0,
+        fallback: r.served.is_some() && r.served != r.logical,
+        baseline: r.baseline,
+        usage_estimated: r.usage_estimated,
+        disconnected: r.disconnected,
+        audit_body: None,
+    }
+}
+
+/// The pricing layer's name in usage records.
+fn layer_label(layer: strata_router::Layer) -> &'static str {
+    match layer {
+        strata_router::Layer::InRegion => "in_region",
+        strata_router::Layer::Geography => "geography",
+        strata_router::Layer::Global => "global",
+    }
+}
+
+/// Feeds one record to the metrics and the usage log; returns the outcome's label.
+fn account(state: &Gateway, r: &Record) -> &'static str {
     let config = &state.config;
     let outcome = match (r.error, r.disconnected) {
         (Some(class), _) => class.label(),
@@ -222,6 +295,7 @@ fn account(state: &Gateway, r: &Record) {
     if tracing::enabled!(target: USAGE_TARGET, tracing::Level::INFO) {
         usage_log::write(usage_line(state, r, outcome, tenant_name));
     }
+    outcome
 }
 
 /// The record as one line in the shape of the other log lines (`time  INFO target: message

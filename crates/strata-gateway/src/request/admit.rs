@@ -1,154 +1,317 @@
-//! Admission: a request takes its share of a budget before it runs and settles it with what it
-//! really used after. Budgets are a tenant's (RPM/TPM over all its requests) and a deployment's
-//! (one logical model's use of one target). [`LocalAdmission`] keeps them in this process; a
-//! shared implementation (Redis) takes the same calls when replicas must agree.
+//! Admission: a request takes its share of every budget it falls under before it runs, and
+//! settles it with what it really used after. Budgets are a tenant's (requests and tokens per
+//! minute, requests in flight, spend per day and month), the tenant's use of one logical model,
+//! and a deployment's (one logical model's use of one target). The counting itself is
+//! `strata-quota`'s: in this process, or in Redis so that every replica enforces one limit.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::future::BoxFuture;
-use strata_router::{Budget, LocalLimiter, Reservation};
+use strata_quota::{Ask, Denied, FailMode, Grant, Headroom, Limit, Limits, Quotas, Scope, Used};
 
+use crate::config::file::FailMode as ConfiguredFailMode;
+use crate::config::{Config, TenantLimits};
+use crate::error::{Class, GatewayError};
 use crate::routes::Route;
 
-/// What a budget belongs to.
-#[derive(Debug, Clone, Copy)]
-pub enum Scope<'a> {
-    /// A tenant (index into `Config::tenants`).
-    Tenant(usize),
-    /// A logical model's use of one target: the route carries the budget and its key.
-    Deployment(&'a Route),
-}
-
-/// A refusal: the budget has no room for now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused {
-    /// When there may be room again.
-    pub retry_after: Duration,
-}
-
-/// A share of a budget, held until settled.
+/// A share of the budgets, held until the request ends and settled then.
 #[derive(Debug)]
 #[must_use = "a permit is settled with the real usage"]
 pub struct Permit {
-    held: Held,
-}
-
-#[derive(Debug)]
-enum Held {
-    /// Nothing was taken (no budget).
-    Nothing,
-    Local(Arc<LocalLimiter>, Reservation),
+    grant: Option<Grant>,
 }
 
 impl Permit {
     /// A permit that holds nothing (unlimited).
     pub fn free() -> Self {
-        Permit { held: Held::Nothing }
+        Permit { grant: None }
     }
 
     /// Whether the permit holds nothing to settle.
     pub fn is_free(&self) -> bool {
-        matches!(self.held, Held::Nothing)
+        self.grant.as_ref().is_none_or(Grant::is_free)
     }
 
-    /// Tokens reserved.
-    pub fn tokens(&self) -> u64 {
-        match &self.held {
-            Held::Nothing => 0,
-            Held::Local(_, r) => r.tokens,
-        }
+    /// What is left of the first budget (the tenant's), for `x-ratelimit-*` headers.
+    pub fn headroom(&self) -> Option<&Headroom> {
+        self.grant.as_ref().map(|g| &g.headroom)
     }
 }
 
-/// Takes and settles budgets.
-pub trait Admission: Send + Sync {
-    /// Reserves one request and `tokens` estimated tokens in `scope`'s budget.
-    fn reserve<'a>(&'a self, scope: Scope<'a>, tokens: u64) -> BoxFuture<'a, Result<Permit, Refused>>;
-
-    /// Replaces the estimate with the tokens really used; `None` when the usage is unknown (the
-    /// estimate stands).
-    fn settle(&self, permit: Permit, used: Option<u64>);
-}
-
-/// Budgets kept in this process: each tenant's, and each route's own (carried across route
-/// compilations by logical model and target).
+/// The scopes of one tenant, named and limited once when the config is loaded.
 #[derive(Debug)]
-pub struct LocalAdmission {
-    tenants: Vec<Arc<LocalLimiter>>,
+struct TenantScopes {
+    key: Box<str>,
+    limits: Limits,
+    /// Per logical model (index into `Config::models`).
+    models: HashMap<usize, (Box<str>, Limits)>,
+    fail: FailMode,
 }
 
-impl LocalAdmission {
-    /// One budget per tenant, indexed like `Config::tenants`.
-    pub fn new(tenants: impl IntoIterator<Item = Budget>) -> Self {
-        LocalAdmission {
-            tenants: tenants.into_iter().map(|b| Arc::new(LocalLimiter::new(b))).collect(),
+/// Reserves and settles budgets.
+#[derive(Debug)]
+pub struct Admission {
+    quotas: Arc<Quotas>,
+    tenants: Vec<TenantScopes>,
+}
+
+/// Converts the config's limits.
+pub fn limits(l: &TenantLimits) -> Limits {
+    Limits {
+        rpm: l.rpm,
+        tpm: l.tpm,
+        concurrent: l.max_concurrent,
+        usd_per_day: l.nanos_per_day,
+        usd_per_month: l.nanos_per_month,
+    }
+}
+
+impl Admission {
+    /// Budgets for the tenants of `config`, counted by `quotas`.
+    pub fn new(quotas: Arc<Quotas>, config: &Config) -> Self {
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|t| TenantScopes {
+                key: format!("t:{}", t.name).into(),
+                limits: limits(&t.limits),
+                models: t
+                    .model_limits
+                    .iter()
+                    .map(|(&m, l)| {
+                        (
+                            m,
+                            (format!("t:{}:m:{}", t.name, config.models[m].name).into(), limits(l)),
+                        )
+                    })
+                    .collect(),
+                fail: match t.on_shared_failure {
+                    ConfiguredFailMode::Open => FailMode::Open,
+                    ConfiguredFailMode::Closed => FailMode::Closed,
+                },
+            })
+            .collect();
+        Admission { quotas, tenants }
+    }
+
+    /// Deployment budgets only (no tenant is limited), counted in this process.
+    pub fn deployments_only() -> Self {
+        Admission {
+            quotas: Arc::new(Quotas::local()),
+            tenants: Vec::new(),
         }
     }
 
-    fn limiter<'a>(&'a self, scope: Scope<'a>) -> Option<&'a Arc<LocalLimiter>> {
-        match scope {
-            Scope::Tenant(t) => self.tenants.get(t),
-            Scope::Deployment(route) => Some(&route.limiter),
-        }
+    /// Budgets counted in this process, for tenants of `config`.
+    pub fn local(config: &Config) -> Self {
+        Admission::new(Arc::new(Quotas::local()), config)
     }
 
-    /// The same as [`Admission::reserve`], without a future.
-    pub fn reserve_now(&self, scope: Scope<'_>, tokens: u64) -> Result<Permit, Refused> {
-        let Some(limiter) = self.limiter(scope).filter(|l| !l.budget().unlimited()) else {
+    pub fn quotas(&self) -> &Arc<Quotas> {
+        &self.quotas
+    }
+
+    /// Reserves one request of `tenant` on logical model `model`: the tenant's budget and its
+    /// budget for that model, all or none.
+    pub async fn tenant(&self, tenant: usize, model: usize, ask: Ask, names: &Config) -> Result<Permit, GatewayError> {
+        let Some(t) = self.tenants.get(tenant) else {
             return Ok(Permit::free());
         };
-        match limiter.try_take(tokens, Instant::now()) {
-            Ok(r) => Ok(Permit {
-                held: Held::Local(Arc::clone(limiter), r),
-            }),
-            Err(retry_after) => Err(Refused { retry_after }),
+        let model_scope = t.models.get(&model);
+        if t.limits.is_unlimited() && model_scope.is_none() {
+            return Ok(Permit::free());
+        }
+        let mut scopes = [
+            Scope {
+                key: &t.key,
+                limits: &t.limits,
+            },
+            Scope {
+                key: &t.key,
+                limits: &t.limits,
+            },
+        ];
+        let n = match model_scope {
+            Some((key, limits)) => {
+                scopes[1] = Scope { key, limits };
+                2
+            }
+            None => 1,
+        };
+        match self.quotas.reserve(&scopes[..n], ask, t.fail).await {
+            Ok(grant) => Ok(Permit { grant: Some(grant) }),
+            Err(denied) => Err(refusal(denied, &names.tenants[tenant].name, |scope| {
+                let limits = if scope == 0 { &t.limits } else { scopes[1].limits };
+                let what = if scope == 0 {
+                    String::new()
+                } else {
+                    format!(" on model '{}'", names.models[model].name)
+                };
+                (*limits, what)
+            })),
+        }
+    }
+
+    /// Reserves one request on a deployment; `Err` holds when it may have room again. A
+    /// deployment whose shared budget cannot be asked is limited in this process meanwhile.
+    pub async fn deployment(&self, route: &Route, ask: Ask) -> Result<Permit, Duration> {
+        if route.limits.is_unlimited() {
+            return Ok(Permit::free());
+        }
+        let scope = Scope {
+            key: &route.quota_key,
+            limits: &route.limits,
+        };
+        match self.quotas.reserve(&[scope], ask, FailMode::Open).await {
+            Ok(grant) => Ok(Permit { grant: Some(grant) }),
+            Err(Denied::Limited(r)) => Err(r.retry_after),
+            Err(Denied::Unavailable(_)) => Err(Duration::from_secs(1)),
+        }
+    }
+
+    /// Replaces the estimate with what was really used; `None` when the usage is unknown (the
+    /// estimate stands).
+    pub fn settle(&self, permit: Permit, used: Option<Used>) {
+        if let Some(grant) = permit.grant {
+            self.quotas.settle(grant, used);
+        }
+    }
+
+    /// Gives back everything a permit took: the request was never sent.
+    pub fn cancel(&self, permit: Permit) {
+        if let Some(grant) = permit.grant {
+            self.quotas.cancel(grant);
         }
     }
 }
 
-impl Admission for LocalAdmission {
-    fn reserve<'a>(&'a self, scope: Scope<'a>, tokens: u64) -> BoxFuture<'a, Result<Permit, Refused>> {
-        Box::pin(std::future::ready(self.reserve_now(scope, tokens)))
-    }
-
-    fn settle(&self, permit: Permit, used: Option<u64>) {
-        if let (Held::Local(limiter, reservation), Some(used)) = (permit.held, used) {
-            limiter.settle(reservation, used);
-        }
-    }
+/// The error for a refusal, naming the limit in words.
+fn refusal(denied: Denied, tenant: &str, scope: impl Fn(usize) -> (Limits, String)) -> GatewayError {
+    let r = match denied {
+        Denied::Limited(r) => r,
+        Denied::Unavailable(why) => return GatewayError::gateway(
+            Class::LimitsUnavailable,
+            format!(
+                "tenant '{tenant}' cannot be admitted: its shared limits cannot be checked ({why}); try again shortly"
+            ),
+        )
+        .with_retry_after(Duration::from_secs(1)),
+    };
+    let (limits, on) = scope(r.scope);
+    let wait = r.retry_after.as_secs_f64().ceil().max(1.0);
+    let usd = |n: Option<u64>| n.map_or(0.0, |n| n as f64 / 1e9);
+    let (class, what) = match r.limit {
+        Limit::Requests => (
+            Class::RateLimited,
+            format!("its limit of {} requests per minute", limits.rpm.unwrap_or(0)),
+        ),
+        Limit::Tokens => (
+            Class::RateLimited,
+            format!("its limit of {} tokens per minute", limits.tpm.unwrap_or(0)),
+        ),
+        Limit::Concurrent => (
+            Class::RateLimited,
+            format!("its limit of {} concurrent requests", limits.concurrent.unwrap_or(0)),
+        ),
+        Limit::DailyBudget => (
+            Class::BudgetExceeded,
+            format!("its budget of {:.2} USD per day", usd(limits.usd_per_day)),
+        ),
+        Limit::MonthlyBudget => (
+            Class::BudgetExceeded,
+            format!("its budget of {:.2} USD per month", usd(limits.usd_per_month)),
+        ),
+    };
+    GatewayError::gateway(
+        class,
+        format!("tenant '{tenant}' is over {what}{on}; try again in {wait:.0} s"),
+    )
+    .with_retry_after(r.retry_after)
+    .with_headroom(r.headroom)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn budget(rpm: Option<u32>, tpm: Option<u32>) -> Budget {
-        Budget { rpm, tpm }
+    fn config(yaml_tenants: &str) -> Config {
+        let text = format!(
+            "models:\n  - name: m\n    deployments:\n      - provider: p\n        model: x\nproviders:\n  - name: p\n    type: openai\n    base_url: http://127.0.0.1:9/v1\ntenants:\n{yaml_tenants}"
+        );
+        crate::config::from_text(&text, "test.yaml", |_| None).unwrap()
     }
 
     #[tokio::test]
-    async fn tenants_are_limited_and_settled_with_real_usage() {
-        let a = LocalAdmission::new([budget(Some(3), None), budget(None, Some(1000)), Budget::default()]);
-        for _ in 0..3 {
-            let p = a.reserve(Scope::Tenant(0), 10).await.unwrap();
-            a.settle(p, Some(10));
+    async fn tenants_are_limited_and_refusals_name_the_limit() {
+        let c = config("  - name: a\n    keys: [sk-a-00000]\n    rpm: 2\n  - name: b\n    keys: [sk-b-00000]\n");
+        let a = Admission::local(&c);
+        let ask = Ask { tokens: 10, cost: 0 };
+        for _ in 0..2 {
+            let p = a.tenant(0, 0, ask, &c).await.unwrap();
+            assert_eq!(p.headroom().and_then(|h| h.requests.as_ref()).map(|w| w.limit), Some(2));
+            a.settle(p, Some(Used { tokens: 10, cost: 0 }));
         }
-        let refused = a.reserve(Scope::Tenant(0), 10).await.unwrap_err();
-        assert!(refused.retry_after > Duration::from_secs(59));
-        // TPM: the estimate is held until settled, then only the real usage counts.
-        let p = a.reserve(Scope::Tenant(1), 900).await.unwrap();
-        assert_eq!(p.tokens(), 900);
-        assert!(a.reserve(Scope::Tenant(1), 200).await.is_err());
-        a.settle(p, Some(100));
-        let q = a.reserve(Scope::Tenant(1), 800).await.unwrap();
-        a.settle(q, None);
+        let e = a.tenant(0, 0, ask, &c).await.unwrap_err();
+        assert_eq!(e.class, Class::RateLimited);
         assert!(
-            a.reserve(Scope::Tenant(1), 200).await.is_err(),
-            "an unknown usage keeps the estimate"
+            e.message
+                .contains("tenant 'a' is over its limit of 2 requests per minute"),
+            "{}",
+            e.message
         );
-        // Unlimited tenants and unknown tenants hold nothing.
-        assert_eq!(a.reserve(Scope::Tenant(2), u64::MAX).await.unwrap().tokens(), 0);
-        assert_eq!(a.reserve(Scope::Tenant(9), 1).await.unwrap().tokens(), 0);
+        assert!(e.retry_after.unwrap() > Duration::from_secs(50));
+        // An unlimited tenant holds nothing.
+        assert!(a.tenant(1, 0, ask, &c).await.unwrap().is_free());
+    }
+
+    #[tokio::test]
+    async fn model_limits_and_budgets_refuse_with_their_own_words() {
+        let c = config(
+            "  - name: a\n    keys: [sk-a-00000]\n    budget: {usd_per_day: 1}\n    model_limits:\n      - {model: m, max_concurrent: 1}\n",
+        );
+        let a = Admission::local(&c);
+        let held = a.tenant(0, 0, Ask { tokens: 1, cost: 0 }, &c).await.unwrap();
+        let e = a.tenant(0, 0, Ask { tokens: 1, cost: 0 }, &c).await.unwrap_err();
+        assert_eq!(e.class, Class::RateLimited);
+        assert!(
+            e.message.contains("1 concurrent requests on model 'm'"),
+            "{}",
+            e.message
+        );
+        a.cancel(held);
+        let p = a
+            .tenant(
+                0,
+                0,
+                Ask {
+                    tokens: 1,
+                    cost: 600_000_000,
+                },
+                &c,
+            )
+            .await
+            .unwrap();
+        a.settle(
+            p,
+            Some(Used {
+                tokens: 1,
+                cost: 900_000_000,
+            }),
+        );
+        let e = a
+            .tenant(
+                0,
+                0,
+                Ask {
+                    tokens: 1,
+                    cost: 200_000_000,
+                },
+                &c,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.class, Class::BudgetExceeded);
+        assert!(e.message.contains("budget of 1.00 USD per day"), "{}", e.message);
     }
 }

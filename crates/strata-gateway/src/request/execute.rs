@@ -17,7 +17,7 @@ use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
 use strata_router::{Backoff, CandidateOrder, CandidateView, CooldownPolicy};
 
-use super::admit::{Admission, Permit, Scope};
+use super::admit::{Admission, Permit};
 use super::route::Plan;
 use crate::call::Call;
 use crate::config::file::RoutingConfig;
@@ -25,6 +25,7 @@ use crate::config::Target;
 use crate::error::{truncated, Class, GatewayError};
 use crate::routes::Route;
 use crate::upstream::{Answer, Upstream};
+use strata_quota::{Ask, Used};
 
 /// Refusals as invalid after which the request, not the candidates, is taken to be at fault.
 const REFUSALS_BEFORE_BLAME: u32 = 2;
@@ -113,7 +114,7 @@ enum Skip {
 /// What execution runs on.
 pub struct Executor<'a> {
     pub upstream: &'a dyn Upstream,
-    pub admission: &'a dyn Admission,
+    pub admission: &'a Admission,
     pub policy: Policy,
 }
 
@@ -189,21 +190,21 @@ impl Executor<'_> {
                         }
                         continue;
                     }
-                    let permit = match self
-                        .admission
-                        .reserve(Scope::Deployment(route), call.estimate.total())
-                        .await
-                    {
+                    let ask = Ask {
+                        tokens: call.estimate.total(),
+                        cost: 0,
+                    };
+                    let permit = match self.admission.deployment(route, ask).await {
                         Ok(p) => p,
-                        Err(refused) => {
+                        Err(retry_after) => {
                             if first_pass {
-                                run.skips.push(Skip::AtLimit(Arc::clone(route), refused.retry_after));
+                                run.skips.push(Skip::AtLimit(Arc::clone(route), retry_after));
                             }
                             continue;
                         }
                     };
                     if Instant::now() >= deadline {
-                        self.admission.settle(permit, Some(0));
+                        self.admission.cancel(permit);
                         return Err(deadline_passed(self.policy.deadline));
                     }
                     if run.attempts > 0 {
@@ -253,7 +254,8 @@ impl Executor<'_> {
                             });
                         }
                         Err(e) => {
-                            self.admission.settle(permit, Some(0));
+                            // The attempt counts; it used no tokens.
+                            self.admission.settle(permit, Some(Used::default()));
                             run.trail.push(record(Outcome::Failed(e.class)));
                             tracing::info!(
                                 route = %route.label,

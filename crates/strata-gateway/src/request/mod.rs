@@ -19,7 +19,7 @@ use http::request::Parts;
 use http::HeaderValue;
 
 use self::account::Exit;
-use self::admit::{Admission, Scope};
+use self::admit::Admission;
 use self::execute::{Executor, Served};
 use crate::call::{Api, Call};
 use crate::config::Config;
@@ -27,6 +27,7 @@ use crate::error::{Class, GatewayError};
 use crate::routes::RouteTable;
 use crate::telemetry::ModelMetrics;
 use crate::upstream::{Answer, Upstreams};
+use strata_quota::{Ask, Headroom};
 
 /// What the request path uses of the gateway, shared by every request.
 pub struct Gateway {
@@ -38,7 +39,11 @@ pub struct Gateway {
     /// Keys that may call, by hash.
     pub keys: crate::tenants::KeyRing,
     /// Tenant and deployment budgets.
-    pub admission: Arc<dyn Admission>,
+    pub admission: Admission,
+    /// Usage records, run-time keys and the audit trail.
+    pub store: strata_store::Store,
+    /// Writes one usage record per request, off the request path.
+    pub usage: strata_store::UsageWriter,
     /// Retries, cooldowns and the deadline, from `routing`.
     pub policy: execute::Policy,
     /// Request metrics per logical model (indexed like `Config::models`), kept across route swaps.
@@ -68,8 +73,12 @@ pub trait Dialect {
 /// Serves one model call end to end; every request leaves through [`Exit`] exactly once.
 pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) -> Response {
     let request_id = strata_http::new_request_id();
-    let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone());
-    let mut response = match serve::<D>(&state, &head, body, &mut exit).await {
+    // A place in the usage writer's queue for this request's record: when the writer is behind,
+    // new requests wait here rather than records being dropped.
+    let slot = state.usage.slot().await;
+    let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone(), slot);
+    let mut headroom = None;
+    let mut response = match serve::<D>(&state, &head, body, &mut exit, &mut headroom).await {
         Ok((decoded, served)) => {
             let Served {
                 answer,
@@ -92,6 +101,7 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
             response
         }
         Err(e) => {
+            headroom = headroom.or(e.headroom.as_deref().copied());
             let response = D::error(&e);
             exit.failed(&e, response.status().as_u16());
             drop(exit);
@@ -99,7 +109,44 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
         }
     };
     set_request_id(&mut response, &request_id);
+    if let Some(h) = headroom {
+        set_rate_limit_headers(&mut response, &h);
+    }
     response
+}
+
+/// OpenAI's `x-ratelimit-*` headers: what is left of the tenant's per-minute limits.
+fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
+    use http::HeaderName as N;
+    let headers = response.headers_mut();
+    let windows = [
+        (
+            &h.requests,
+            [
+                N::from_static("x-ratelimit-limit-requests"),
+                N::from_static("x-ratelimit-remaining-requests"),
+                N::from_static("x-ratelimit-reset-requests"),
+            ],
+        ),
+        (
+            &h.tokens,
+            [
+                N::from_static("x-ratelimit-limit-tokens"),
+                N::from_static("x-ratelimit-remaining-tokens"),
+                N::from_static("x-ratelimit-reset-tokens"),
+            ],
+        ),
+    ];
+    for (window, [limit, remaining, reset]) in windows {
+        let Some(w) = window else { continue };
+        headers.insert(limit, HeaderValue::from(w.limit));
+        headers.insert(remaining, HeaderValue::from(w.remaining));
+        // Whole seconds, as OpenAI writes them ("12s").
+        let secs = w.reset.as_secs() + u64::from(w.reset.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&format!("{secs}s")) {
+            headers.insert(reset, v);
+        }
+    }
 }
 
 /// Puts a request ID on a response (`x-request-id`, and `x-amzn-requestid` for SDKs).
@@ -115,6 +162,7 @@ async fn serve<D: Dialect>(
     head: &Parts,
     body: Body,
     exit: &mut Exit,
+    headroom: &mut Option<Headroom>,
 ) -> Result<(D::Decoded, Served), GatewayError> {
     let config = &state.config;
     let (tenant, key_id) = authenticate::tenant(config, &state.keys, &head.headers)?;
@@ -127,25 +175,18 @@ async fn serve<D: Dialect>(
     let table = state.routes.load_full();
     let plan = route::plan(config, &table, tenant, &call.model)?;
     exit.record().logical = Some(plan.model);
-    let permit = state
-        .admission
-        .reserve(Scope::Tenant(tenant), call.estimate.total())
-        .await
-        .map_err(|refused| {
-            GatewayError::gateway(
-                Class::RateLimited,
-                format!(
-                    "this API key's tenant '{}' is over its rate limit; try again in {:.0} s",
-                    config.tenants[tenant].name,
-                    refused.retry_after.as_secs_f64().ceil()
-                ),
-            )
-            .with_retry_after(refused.retry_after)
-        })?;
+    let ask = Ask {
+        tokens: call.estimate.total(),
+        cost: 0,
+    };
+    let permit = state.admission.tenant(tenant, plan.model, ask, config).await?;
+    *headroom = permit.headroom().copied();
     exit.hold(permit);
+    let mut call = call;
+    call.attribute_to(&config.tenants[tenant].name);
     let executor = Executor {
         upstream: &state.upstreams,
-        admission: &*state.admission,
+        admission: &state.admission,
         policy: state.policy,
     };
     let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;

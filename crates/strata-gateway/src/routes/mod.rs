@@ -8,10 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use strata_core::{Catalog, Region};
-use strata_router::{
-    compile_intents, verify_configured, Exclusion, Health, Layer, LocalLimiter, Origin, ProfileIndex, Reach,
-};
-use strata_router::{Budget, Candidate};
+use strata_quota::Limits;
+use strata_router::Candidate;
+use strata_router::{compile_intents, verify_configured, Exclusion, Health, Layer, Origin, ProfileIndex, Reach};
 
 use crate::config::{Config, Target};
 
@@ -27,7 +26,11 @@ pub struct Route {
     /// The catalog data behind it comes from a scan that has since failed.
     pub stale: bool,
     pub health: Arc<Health>,
-    pub limiter: Arc<LocalLimiter>,
+    /// The deployment's own budget (requests and tokens per minute), counted under
+    /// `quota_key`: one logical model's use of this target, so two models pinning one target
+    /// never share a budget, and a recompiled route keeps counting where it left off.
+    pub limits: Limits,
+    pub quota_key: Box<str>,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
     pub label: String,
     pub metrics: crate::telemetry::RouteMetrics,
@@ -120,13 +123,12 @@ pub struct RouteTable {
     pub models: Vec<ModelRoutes>,
 }
 
-/// Live state carried over from the previous table. Health is the target's, whichever logical
-/// model reaches it (by label and origin); a budget is one logical model's use of the target
-/// (by model, label and origin), so two models pinning one target never share or swap budgets.
+/// Live state carried over from the previous table: health is the target's, whichever logical
+/// model reaches it (by label and origin). (Budgets need no carrying: they are counted by
+/// name, see [`Route::quota_key`].)
 #[derive(Default)]
 struct Carried {
     health: HashMap<(String, Origin), Arc<Health>>,
-    limits: HashMap<(String, String, Origin), Arc<LocalLimiter>>,
 }
 
 impl RouteTable {
@@ -135,15 +137,11 @@ impl RouteTable {
     pub fn compile(config: &Config, catalog: &Catalog, previous: Option<&RouteTable>) -> RouteTable {
         let mut carried = Carried::default();
         if let Some(prev) = previous {
-            for (m, routes) in prev.models.iter().enumerate() {
-                let Some(model) = config.models.get(m) else { continue };
+            for routes in &prev.models {
                 for r in routes.routes.iter().chain(&routes.baseline) {
                     carried
                         .health
                         .insert((r.label.clone(), r.origin), Arc::clone(&r.health));
-                    carried
-                        .limits
-                        .insert((model.name.clone(), r.label.clone(), r.origin), Arc::clone(&r.limiter));
                 }
             }
         }
@@ -185,7 +183,11 @@ fn compile_model(
     let mut seen: HashSet<String> = HashSet::new();
     // Pinned deployments first: they win over a discovered candidate for the same target.
     for d in &model.deployments {
-        let budget = Budget { rpm: d.rpm, tpm: d.tpm };
+        let budget = Limits {
+            rpm: d.rpm,
+            tpm: d.tpm,
+            ..Limits::default()
+        };
         match &d.target {
             Target::Bedrock {
                 account,
@@ -209,7 +211,8 @@ fn compile_model(
             }
             Target::OpenAi { provider, model } => {
                 let label = format!("{}/{}", config.providers[*provider].name, model);
-                let (health, limiter) = state_for(carried, model_name, &label, Origin::Pinned, budget);
+                let health = health_for(carried, &label, Origin::Pinned);
+                let quota_key = quota_key(model_name, &label, Origin::Pinned);
                 seen.insert(label.clone());
                 out.routes.push(Arc::new(Route {
                     target: d.target.clone(),
@@ -220,7 +223,8 @@ fn compile_model(
                     priority: d.priority,
                     stale: false,
                     health,
-                    limiter,
+                    limits: budget,
+                    quota_key,
                     label,
                     metrics: Default::default(),
                 }));
@@ -237,9 +241,10 @@ fn compile_model(
                 region: c.region.clone(),
                 model_id: c.model_id.to_string(),
             };
-            let budget = Budget {
+            let budget = Limits {
                 rpm: intent.rpm,
                 tpm: intent.tpm,
+                ..Limits::default()
             };
             let route = build(carried, model_name, c, target, budget);
             if seen.insert(route.label.clone()) {
@@ -258,7 +263,7 @@ fn compile_model(
                     model_id: b.model_id.clone(),
                 };
                 out.baseline
-                    .push(build(carried, model_name, c, target, Budget::default()));
+                    .push(build(carried, model_name, c, target, Limits::default()));
             }
             Err(e) => out.baseline_excluded.push(e.into()),
         }
@@ -286,30 +291,23 @@ fn admit_routes(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) ->
     routes.iter().cloned().partition(|r| r.reach.admits(policy, mask))
 }
 
-fn state_for(
-    carried: &Carried,
-    model: &str,
-    label: &str,
-    origin: Origin,
-    budget: Budget,
-) -> (Arc<Health>, Arc<LocalLimiter>) {
-    let health = carried
+fn health_for(carried: &Carried, label: &str, origin: Origin) -> Arc<Health> {
+    carried
         .health
         .get(&(label.to_string(), origin))
         .cloned()
-        .unwrap_or_default();
-    let limiter = carried
-        .limits
-        .get(&(model.to_string(), label.to_string(), origin))
-        .filter(|l| l.budget() == budget)
-        .cloned()
-        .unwrap_or_else(|| Arc::new(LocalLimiter::new(budget)));
-    (health, limiter)
+        .unwrap_or_default()
 }
 
-fn build(carried: &Carried, model: &str, c: Candidate, target: Target, budget: Budget) -> Arc<Route> {
+/// The budget's name: the logical model, the target and how it was found.
+fn quota_key(model: &str, label: &str, origin: Origin) -> Box<str> {
+    format!("d:{model}:{origin:?}:{label}").into()
+}
+
+fn build(carried: &Carried, model: &str, c: Candidate, target: Target, budget: Limits) -> Arc<Route> {
     let label = c.label();
-    let (health, limiter) = state_for(carried, model, &label, c.origin, budget);
+    let health = health_for(carried, &label, c.origin);
+    let quota_key = quota_key(model, &label, c.origin);
     Arc::new(Route {
         target,
         reach: c.reach,
@@ -319,7 +317,8 @@ fn build(carried: &Carried, model: &str, c: Candidate, target: Target, budget: B
         priority: c.priority,
         stale: c.stale,
         health,
-        limiter,
+        limits: budget,
+        quota_key,
         label,
         metrics: Default::default(),
     })

@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
+use strata_store::{Store, StoreError};
+
 use crate::config::{Config, KeyHash, TenantKey};
 
 /// Keys that authenticate as tenants.
@@ -48,6 +50,32 @@ impl KeyRing {
     /// Replaces the keys created at run time (revoked ones left out by the caller).
     pub fn replace_stored(&self, keys: HashMap<KeyHash, TenantKey>) {
         self.stored.store(Arc::new(keys));
+    }
+
+    /// Loads the keys created at run time from the database: every key not revoked, of a
+    /// tenant the config still has. Other replicas' changes arrive this way too.
+    pub async fn reload(&self, store: &Store, config: &Config) -> Result<usize, StoreError> {
+        let rows = store.keys(None).await?;
+        let mut keys = HashMap::new();
+        for row in rows.into_iter().filter(|r| r.revoked_at_ms.is_none()) {
+            let (Some(tenant), Some(hash)) = (
+                config.tenants.iter().position(|t| t.name == row.tenant),
+                KeyHash::from_hex(&row.hash),
+            ) else {
+                continue;
+            };
+            keys.insert(
+                hash,
+                TenantKey {
+                    tenant,
+                    id: row.id.into(),
+                    expires_at_ms: row.expires_at_ms,
+                },
+            );
+        }
+        let n = keys.len();
+        self.replace_stored(keys);
+        Ok(n)
     }
 
     /// Keys created at run time, by id.

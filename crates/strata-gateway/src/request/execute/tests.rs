@@ -11,11 +11,12 @@ use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use strata_aws::{RuntimeOperation, UpstreamError};
 use strata_core::{ErrorClass, Region};
-use strata_router::{Budget, Layer, LocalLimiter, Origin, Reach, Strategy};
+use strata_quota::Limits;
+use strata_router::{Layer, Origin, Reach, Strategy};
 
 use super::*;
 use crate::call::{Api, Call, Estimate};
-use crate::request::admit::LocalAdmission;
+use crate::request::admit::Admission;
 use crate::request::route::{Group, Plan};
 use crate::upstream::{peek_first, Chunk, EventStream, Reply, Wire};
 
@@ -125,7 +126,7 @@ impl Upstream for Scripted {
     }
 }
 
-fn route(model_id: &str, priority: u32, budget: Budget) -> Arc<Route> {
+fn route(model_id: &str, priority: u32, budget: Limits) -> Arc<Route> {
     Arc::new(Route {
         target: Target::Bedrock {
             account: 0,
@@ -139,7 +140,8 @@ fn route(model_id: &str, priority: u32, budget: Budget) -> Arc<Route> {
         priority,
         stale: false,
         health: Default::default(),
-        limiter: Arc::new(LocalLimiter::new(budget)),
+        limits: budget,
+        quota_key: format!("d:test:{model_id}").into(),
         label: format!("acct/us-east-1/{model_id}"),
         metrics: Default::default(),
     })
@@ -148,7 +150,7 @@ fn route(model_id: &str, priority: u32, budget: Budget) -> Arc<Route> {
 fn routes(ids: &[&str]) -> Vec<Arc<Route>> {
     ids.iter()
         .enumerate()
-        .map(|(i, id)| route(id, i as u32, Budget::default()))
+        .map(|(i, id)| route(id, i as u32, Limits::default()))
         .collect()
 }
 
@@ -197,7 +199,7 @@ fn policy() -> Policy {
 
 struct Fixture {
     upstream: Scripted,
-    admission: LocalAdmission,
+    admission: Admission,
     policy: Policy,
 }
 
@@ -205,7 +207,7 @@ impl Fixture {
     fn new() -> Self {
         Fixture {
             upstream: Scripted::default(),
-            admission: LocalAdmission::new([]),
+            admission: Admission::deployments_only(),
             policy: policy(),
         }
     }
@@ -406,9 +408,9 @@ async fn deployment_budgets_are_reserved_per_attempt() {
     let limited = route(
         "a",
         0,
-        Budget {
+        Limits {
             rpm: Some(1),
-            tpm: None,
+            ..Limits::default()
         },
     );
     let p = plan(vec![group(0, vec![limited], false)]);
@@ -425,7 +427,7 @@ async fn deployment_budgets_are_reserved_per_attempt() {
 #[tokio::test(start_paused = true)]
 async fn an_openai_only_deployment_explains_itself() {
     let f = Fixture::new();
-    let Ok(template) = Arc::try_unwrap(route("x", 0, Budget::default())) else {
+    let Ok(template) = Arc::try_unwrap(route("x", 0, Limits::default())) else {
         unreachable!("a fresh route has one owner")
     };
     let openai = Arc::new(Route {
