@@ -2,12 +2,13 @@
 //! catalog ([`compile`]), in what order to try a logical model's candidates
 //! ([`strategy`]), which are cooling down after failures ([`health`]), how long to wait before a
 //! retry ([`backoff`]), and whether a candidate's own request/token budget allows a call
-//! ([`limits`]).
+//! ([`limits`]), and what a request cost ([`pricing`]).
 
 pub mod backoff;
 pub mod compile;
 pub mod health;
 pub mod limits;
+pub mod pricing;
 pub mod strategy;
 
 pub use backoff::Backoff;
@@ -18,4 +19,5 @@ pub use compile::{
 };
 pub use health::{CooldownPolicy, Health};
 pub use limits::{Budget, LocalLimiter, Reservation};
+pub use pricing::{Nanos, Price, PriceTable, TokenCounts};
 pub use strategy::{order_candidates, pick_first, CandidateOrder, CandidateView, Strategy};
