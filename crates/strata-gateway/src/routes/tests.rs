@@ -201,11 +201,7 @@ fn a_narrow_tenant_keeps_geography_profiles_only_when_it_trusts_the_catalog() {
     let table = RouteTable::compile(&config, &catalog(), None);
     let m = &table.models[0];
     // prod-eu calls the eu. profile (destinations eu-central-1, eu-west-1) from both regions.
-    let eu_profiles = m
-        .routes
-        .iter()
-        .filter(|r| r.model_id().starts_with("eu."))
-        .count();
+    let eu_profiles = m.routes.iter().filter(|r| r.model_id().starts_with("eu.")).count();
     assert_eq!(eu_profiles, 2);
     let (zone, narrow, trusting) = (&m.tenants[0], &m.tenants[1], &m.tenants[2]);
     let is_eu = |r: &&Arc<Route>| r.model_id().starts_with("eu.");
