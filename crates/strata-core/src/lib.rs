@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error_class;
 pub mod error_kind;
 pub mod eventstream;
+pub mod geography;
 pub mod ids;
 pub mod region;
 pub mod residency;
@@ -20,6 +21,7 @@ pub use catalog::{
 };
 pub use error_class::ErrorClass;
 pub use error_kind::BedrockErrorKind;
+pub use geography::{Coverage, Geography};
 pub use ids::{AccountId, IdError, ModelRef};
-pub use region::{Geography, Region, RegionMask};
+pub use region::{Region, RegionMask};
 pub use residency::{ExecutionSet, ResidencyPolicy, Verdict};

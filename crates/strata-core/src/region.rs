@@ -7,6 +7,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 
+pub use crate::geography::Geography;
 use crate::ids::IdError;
 
 /// The commercial regions where Bedrock runs (what discovery scans by default).
@@ -190,86 +191,6 @@ impl fmt::Display for Region {
     }
 }
 
-/// A geography: the prefix of a cross-region inference profile and a residency zone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Geography {
-    Us,
-    UsGov,
-    Ca,
-    Eu,
-    Apac,
-    Jp,
-    Au,
-    Sa,
-    Me,
-    Af,
-    Global,
-    Other,
-}
-
-impl Geography {
-    /// The profile ID prefix for this geography (`us`, `eu`, `global`, …).
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Geography::Us => "us",
-            Geography::UsGov => "us-gov",
-            Geography::Ca => "ca",
-            Geography::Eu => "eu",
-            Geography::Apac => "apac",
-            Geography::Jp => "jp",
-            Geography::Au => "au",
-            Geography::Sa => "sa",
-            Geography::Me => "me",
-            Geography::Af => "af",
-            Geography::Global => "global",
-            Geography::Other => "other",
-        }
-    }
-
-    /// Reads a profile prefix such as `eu` or `global`.
-    pub fn from_prefix(prefix: &str) -> Option<Geography> {
-        Some(match prefix {
-            "us" => Geography::Us,
-            "us-gov" => Geography::UsGov,
-            "ca" => Geography::Ca,
-            "eu" => Geography::Eu,
-            "apac" => Geography::Apac,
-            "jp" => Geography::Jp,
-            "au" => Geography::Au,
-            "sa" => Geography::Sa,
-            "me" => Geography::Me,
-            "af" => Geography::Af,
-            "global" => Geography::Global,
-            _ => return None,
-        })
-    }
-
-    /// The geography a region sits in. Japan and Australia are APAC regions; their own
-    /// country profiles (`jp.`, `au.`) are a narrower choice made by the profile, not the region.
-    pub fn of_region(region: &str) -> Geography {
-        if region.starts_with("us-gov-") {
-            Geography::UsGov
-        } else if region.starts_with("us-") {
-            Geography::Us
-        } else if region.starts_with("ca-") {
-            Geography::Ca
-        } else if region.starts_with("eu-") {
-            Geography::Eu
-        } else if region.starts_with("ap-") {
-            Geography::Apac
-        } else if region.starts_with("sa-") {
-            Geography::Sa
-        } else if region.starts_with("me-") || region.starts_with("il-") {
-            Geography::Me
-        } else if region.starts_with("af-") {
-            Geography::Af
-        } else {
-            Geography::Other
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,14 +203,5 @@ mod tests {
         for bad in ["", "us", "US-EAST-1", "us-east-", "us-east-x", "us_east_1", "../etc"] {
             assert!(Region::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn geography_of_region() {
-        assert_eq!(Geography::of_region("eu-west-3"), Geography::Eu);
-        assert_eq!(Geography::of_region("us-gov-west-1"), Geography::UsGov);
-        assert_eq!(Geography::of_region("ap-northeast-1"), Geography::Apac);
-        assert_eq!(Geography::from_prefix("global"), Some(Geography::Global));
-        assert_eq!(Geography::from_prefix("xx"), None);
     }
 }

@@ -118,6 +118,28 @@ pub enum Verdict {
     Unknown,
 }
 
+impl std::fmt::Display for ResidencyPolicy {
+    /// `any`, or the places in brackets: `[eu, us-east-1]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResidencyPolicy::Any => f.write_str("any"),
+            ResidencyPolicy::Only(places) => {
+                f.write_str("[")?;
+                for (i, p) in places.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    match p {
+                        Place::Zone(g) => f.write_str(g.prefix())?,
+                        Place::Region(r) => f.write_str(r.as_str())?,
+                    }
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
 impl ResidencyPolicy {
     /// Reads `["eu", "us-east-1"]` or `["any"]`.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, PlaceError> {
@@ -137,22 +159,32 @@ impl ResidencyPolicy {
     }
 
     /// Whether a single region is allowed. Japan and Australia regions belong to both their
-    /// country zone (`jp`, `au`) and to `apac`.
+    /// country zone (`jp`, `au`: the regions their profiles cover) and to `apac`.
     pub fn allows_region(&self, region: &Region) -> bool {
         match self {
             ResidencyPolicy::Any => true,
             ResidencyPolicy::Only(places) => places.iter().any(|p| match p {
                 Place::Region(r) => r == region,
-                Place::Zone(Geography::Jp) => matches!(region.as_str(), "ap-northeast-1" | "ap-northeast-3"),
-                Place::Zone(Geography::Au) => matches!(region.as_str(), "ap-southeast-2" | "ap-southeast-4"),
+                Place::Zone(g @ (Geography::Jp | Geography::Au)) => g.covers(region),
                 Place::Zone(g) => region.geography() == *g,
             }),
         }
     }
 
+    /// The regions of `regions` this policy does not allow, in order.
+    pub fn outside<'a>(&self, regions: impl IntoIterator<Item = &'a Region>) -> Vec<Region> {
+        regions
+            .into_iter()
+            .filter(|r| !self.allows_region(r))
+            .cloned()
+            .collect()
+    }
+
     /// The regions with a slot that this policy allows, as bits (for checking many sets fast:
     /// a set with a mask is allowed iff it is non-empty and its mask is within this one).
     pub fn allowed_mask(&self) -> RegionMask {
+        // Geography coverage is compared against this mask: its regions need their slots first.
+        crate::geography::intern_covered_regions();
         let mut bits = 0u128;
         for r in slotted_regions() {
             if let Some(slot) = r.slot() {
@@ -214,5 +246,12 @@ mod tests {
             ResidencyPolicy::parse(&["global"]).is_err(),
             "global is a profile prefix, not a place"
         );
+        assert_eq!(p.to_string(), "[jp, us-east-1]");
+        assert_eq!(ResidencyPolicy::Any.to_string(), "any");
+        let au = ResidencyPolicy::parse(&["au"]).unwrap();
+        assert!(au.allows_region(&Region::parse("ap-southeast-4").unwrap()));
+        assert!(!au.allows_region(&Region::parse("ap-southeast-1").unwrap()));
+        let outside = p.outside(&[Region::parse("us-east-1").unwrap(), Region::parse("us-west-2").unwrap()]);
+        assert_eq!(outside, vec![Region::parse("us-west-2").unwrap()]);
     }
 }

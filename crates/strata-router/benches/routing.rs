@@ -15,8 +15,8 @@ use strata_core::{
     Access, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, Region, RegionScan, ResidencyPolicy,
 };
 use strata_router::{
-    admit, compile_intent, compile_intents, order_candidates, pick_first, AccountShare, CandidateView, Intent, Layer,
-    ProfileIndex, Strategy,
+    admit, compile_intent, compile_intents, order_candidates, pick_first, AccountShare, CandidateView,
+    DestinationTrust, Intent, Layer, ProfileIndex, Strategy,
 };
 
 /// The first 20 Bedrock regions.
@@ -111,7 +111,7 @@ fn compile_all(catalog: &Catalog, intents: &[Intent], policies: &[ResidencyPolic
     let mut kept = 0;
     for c in &compiled {
         for p in policies {
-            kept += admit(&c.candidates, p).0.len();
+            kept += admit(&c.candidates, p, DestinationTrust::Geography).0.len();
         }
     }
     kept

@@ -2,20 +2,22 @@
 //! catalog ([`compile`]), in what order to try a logical model's candidates
 //! ([`strategy`]), which are cooling down after failures ([`health`]), how long to wait before a
 //! retry ([`backoff`]), and whether a candidate's own request/token budget allows a call
-//! ([`limits`]).
+//! ([`limits`]), and what a request cost ([`pricing`]).
 
 pub mod backoff;
 pub mod compile;
 pub mod health;
 pub mod limits;
+pub mod pricing;
 pub mod strategy;
 
 pub use backoff::Backoff;
 pub use compile::{
-    admit, compile_intent, compile_intents, policy_mask, target_label, verify_configured, AccountShare, Candidate,
-    Compiled, Exclusion, Intent, Layer, Origin, Problem, ProblemKind, ProfileIndex, Reach, Refusal, Severity,
-    TargetVerdict,
+    admit, compile_intent, compile_intents, policy_mask, target_label, verify_configured, AccountShare, AdmittedBy,
+    Candidate, Compiled, DestinationTrust, Exclusion, Intent, Layer, Origin, Problem, ProblemKind, ProfileIndex, Reach,
+    Refusal, Severity, TargetVerdict,
 };
 pub use health::{CooldownPolicy, Health};
 pub use limits::{Budget, LocalLimiter, Reservation};
+pub use pricing::{Nanos, Price, PriceTable, TokenCounts};
 pub use strategy::{order_candidates, pick_first, CandidateOrder, CandidateView, Strategy};

@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::response::Html;
 
 use crate::state::GatewayState;
-use strata_router::Reach;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -25,11 +24,7 @@ pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
     let mut rows = String::new();
     for (m, model) in config.models.iter().enumerate() {
         for route in table.models[m].routes.iter().chain(&table.models[m].baseline) {
-            let reach = match &route.reach {
-                Reach::Regions(set) => set.regions().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
-                Reach::Zone(g) => format!("{} geography", g.prefix()),
-                Reach::Anywhere => "anywhere".to_string(),
-            };
+            let reach = crate::routes::report::runs_in(&route.reach).join(", ");
             let health = if route.health.cooling_down(now) {
                 "cooling down"
             } else {

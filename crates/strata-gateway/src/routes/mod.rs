@@ -10,7 +10,10 @@ use std::sync::Arc;
 use strata_core::{Catalog, Region};
 use strata_quota::Limits;
 use strata_router::Candidate;
-use strata_router::{compile_intents, verify_configured, Exclusion, Health, Layer, Origin, ProfileIndex, Reach};
+use strata_router::{
+    compile_intents, verify_configured, AdmittedBy, DestinationTrust, Exclusion, Health, Layer, Origin, ProfileIndex,
+    Reach,
+};
 
 use crate::config::{Config, Target};
 
@@ -77,31 +80,38 @@ pub struct TenantRoutes {
     pub baseline: Vec<Arc<Route>>,
     pub baseline_refused: Vec<Arc<Route>>,
     policy: strata_core::ResidencyPolicy,
+    /// Whether the tenant trusts the catalog's profile destinations (`trust_catalog_destinations`).
+    trust: DestinationTrust,
 }
 
 impl TenantRoutes {
     /// The refused candidates with the residency reason.
     pub fn excluded(&self) -> Vec<Excluded> {
-        reasons(&self.refused, &self.policy)
+        self.reasons(&self.refused)
     }
 
     /// The refused baseline targets with the residency reason.
     pub fn baseline_excluded(&self) -> Vec<Excluded> {
-        reasons(&self.baseline_refused, &self.policy)
+        self.reasons(&self.baseline_refused)
     }
-}
 
-fn reasons(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) -> Vec<Excluded> {
-    routes
-        .iter()
-        .map(|r| Excluded {
-            target: r.label.clone(),
-            reason: match r.reach.check(policy) {
-                Err(why) => why.to_string(),
-                Ok(()) => "allowed".to_string(),
-            },
-        })
-        .collect()
+    /// Which residency rule admits `route` for this tenant (`None`: it is refused).
+    pub fn admitted_by(&self, route: &Route) -> Option<AdmittedBy> {
+        route.reach.check(&self.policy, self.trust).ok()
+    }
+
+    fn reasons(&self, routes: &[Arc<Route>]) -> Vec<Excluded> {
+        routes
+            .iter()
+            .map(|r| Excluded {
+                target: r.label.clone(),
+                reason: match r.reach.check(&self.policy, self.trust) {
+                    Err(why) => why.to_string(),
+                    Ok(rule) => format!("allowed ({})", rule.as_str()),
+                },
+            })
+            .collect()
+    }
 }
 
 /// One logical model, compiled.
@@ -272,23 +282,32 @@ fn compile_model(
         .tenants
         .iter()
         .map(|t| {
-            let (allowed, refused) = admit_routes(&out.routes, &t.residency);
-            let (baseline, baseline_refused) = admit_routes(&out.baseline, &t.residency);
+            let trust = DestinationTrust::from_flag(t.trust_catalog_destinations);
+            let (allowed, refused) = admit_routes(&out.routes, &t.residency, trust);
+            let (baseline, baseline_refused) = admit_routes(&out.baseline, &t.residency, trust);
             TenantRoutes {
                 allowed,
                 refused,
                 baseline,
                 baseline_refused,
                 policy: t.residency.clone(),
+                trust,
             }
         })
         .collect();
     out
 }
 
-fn admit_routes(routes: &[Arc<Route>], policy: &strata_core::ResidencyPolicy) -> (Vec<Arc<Route>>, Vec<Arc<Route>>) {
+fn admit_routes(
+    routes: &[Arc<Route>],
+    policy: &strata_core::ResidencyPolicy,
+    trust: DestinationTrust,
+) -> (Vec<Arc<Route>>, Vec<Arc<Route>>) {
     let mask = strata_router::policy_mask(policy);
-    routes.iter().cloned().partition(|r| r.reach.admits(policy, mask))
+    routes
+        .iter()
+        .cloned()
+        .partition(|r| r.reach.admits(policy, mask, trust))
 }
 
 fn health_for(carried: &Carried, label: &str, origin: Origin) -> Arc<Health> {

@@ -1,11 +1,13 @@
 //! What the compiled routes are, as data: served by `GET /admin/routes` and printed by
 //! `strata routes`. One shape for both, so the CLI and the running gateway never disagree.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use strata_router::Reach;
 
-use crate::config::{known, Config};
-use crate::routes::{Excluded, Route, RouteTable};
+use crate::config::{known, Config, Tenant};
+use crate::routes::{Excluded, Route, RouteTable, TenantRoutes};
 
 /// Which part of the table to show.
 #[derive(Debug, Clone, Default)]
@@ -57,12 +59,18 @@ pub struct CandidateReport {
     pub priority: u32,
     pub stale: bool,
     pub cooling_down: bool,
+    /// Per tenant (of those shown) that may use it: the residency rule that admits it —
+    /// `in-region`, `geography` (its whole geography lies inside the policy), `catalog` (the
+    /// tenant trusts the catalog's destinations) or `any` (an unlocated target under `any`).
+    pub admitted_by: BTreeMap<String, &'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantReport {
     pub tenant: String,
     pub residency: String,
+    /// Whether a profile is admitted on its catalog destinations alone.
+    pub trust_catalog_destinations: bool,
     /// Targets the tenant's requests may use, in the table's order.
     pub allowed: Vec<String>,
     pub baseline: Vec<String>,
@@ -75,7 +83,9 @@ pub struct TenantReport {
 /// Where a reach may run, for people.
 pub fn runs_in(reach: &Reach) -> Vec<String> {
     match reach {
-        Reach::Regions(set) => set.regions().map(|r| r.to_string()).collect(),
+        Reach::Regions(set) | Reach::Profile { destinations: set, .. } => {
+            set.regions().map(|r| r.to_string()).collect()
+        }
         Reach::Zone(g) => vec![format!("{} geography", g.prefix())],
         Reach::Anywhere => vec!["anywhere".to_string()],
     }
@@ -96,7 +106,19 @@ fn candidate(route: &Route) -> CandidateReport {
         priority: route.priority,
         stale: route.stale,
         cooling_down: route.health.cooling_down(std::time::Instant::now()),
+        admitted_by: BTreeMap::new(),
     }
+}
+
+/// `candidate(route)` with the rule each of `tenants` (name, view) admits it by.
+fn candidate_for(route: &Route, tenants: &[(&Tenant, &TenantRoutes)]) -> CandidateReport {
+    let mut report = candidate(route);
+    for (cfg, view) in tenants {
+        if let Some(rule) = view.admitted_by(route) {
+            report.admitted_by.insert(cfg.name.clone(), rule.as_str());
+        }
+    }
+    report
 }
 
 /// A residency policy in the config's words.
@@ -138,22 +160,23 @@ pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) 
             continue;
         }
         let def = &config.models[m];
-        let tenants = config
+        let shown: Vec<(&Tenant, &TenantRoutes)> = config
             .tenants
             .iter()
             .enumerate()
-            .filter(|(t, _)| tenant.is_none_or(|x| x == *t))
-            .filter(|(_, t)| t.may_use(m))
-            .map(|(t, cfg)| {
-                let view = &compiled.tenants[t];
-                TenantReport {
-                    tenant: cfg.name.clone(),
-                    residency: residency_text(&cfg.residency),
-                    allowed: view.allowed.iter().map(|r| r.label.clone()).collect(),
-                    baseline: view.baseline.iter().map(|r| r.label.clone()).collect(),
-                    excluded: filter.explain.then(|| view.excluded()),
-                    baseline_excluded: filter.explain.then(|| view.baseline_excluded()),
-                }
+            .filter(|(t, cfg)| tenant.is_none_or(|x| x == *t) && cfg.may_use(m))
+            .map(|(t, cfg)| (cfg, &compiled.tenants[t]))
+            .collect();
+        let tenants = shown
+            .iter()
+            .map(|&(cfg, view)| TenantReport {
+                tenant: cfg.name.clone(),
+                residency: residency_text(&cfg.residency),
+                trust_catalog_destinations: cfg.trust_catalog_destinations,
+                allowed: view.allowed.iter().map(|r| r.label.clone()).collect(),
+                baseline: view.baseline.iter().map(|r| r.label.clone()).collect(),
+                excluded: filter.explain.then(|| view.excluded()),
+                baseline_excluded: filter.explain.then(|| view.baseline_excluded()),
             })
             .collect();
         models.push(ModelReport {
@@ -162,9 +185,9 @@ pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) 
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
-            candidates: compiled.routes.iter().map(|r| candidate(r)).collect(),
+            candidates: compiled.routes.iter().map(|r| candidate_for(r, &shown)).collect(),
             excluded: explain(&compiled.excluded),
-            baseline: compiled.baseline.iter().map(|r| candidate(r)).collect(),
+            baseline: compiled.baseline.iter().map(|r| candidate_for(r, &shown)).collect(),
             baseline_excluded: explain(&compiled.baseline_excluded),
             fallbacks: def.fallbacks.iter().map(|&f| config.models[f].name.clone()).collect(),
             tenants,

@@ -182,3 +182,56 @@ fn health_survives_recompilation_and_revoked_targets_disappear() {
         .iter()
         .any(|e| e.reason.contains("not authorized")));
 }
+
+const NARROW_YAML: &str = r#"
+accounts:
+  - {name: prod-eu, credentials: {type: static, access_key_id: A, secret_access_key: S}}
+models:
+  - name: sonnet
+    discover: {model: anthropic.claude-sonnet-4-20250514-v1:0, accounts: [prod-eu]}
+tenants:
+  - {name: zone, keys: [sk-zone-00001], residency: [eu]}
+  - {name: narrow, keys: [sk-narrow-001], residency: [eu-west-1, eu-central-1]}
+  - {name: trusting, keys: [sk-trust-0001], residency: [eu-west-1, eu-central-1], trust_catalog_destinations: true}
+"#;
+
+#[test]
+fn a_narrow_tenant_keeps_geography_profiles_only_when_it_trusts_the_catalog() {
+    let config = crate::config::from_text(NARROW_YAML, "test.yaml", |_| None).unwrap();
+    let table = RouteTable::compile(&config, &catalog(), None);
+    let m = &table.models[0];
+    // prod-eu calls the eu. profile (destinations eu-central-1, eu-west-1) from both regions.
+    let eu_profiles = m.routes.iter().filter(|r| r.model_id().starts_with("eu.")).count();
+    assert_eq!(eu_profiles, 2);
+    let (zone, narrow, trusting) = (&m.tenants[0], &m.tenants[1], &m.tenants[2]);
+    let is_eu = |r: &&Arc<Route>| r.model_id().starts_with("eu.");
+    assert_eq!(zone.allowed.iter().filter(is_eu).count(), 2);
+    assert_eq!(narrow.allowed.iter().filter(is_eu).count(), 0);
+    assert_eq!(trusting.allowed.iter().filter(is_eu).count(), 2);
+    let reasons: Vec<String> = narrow
+        .excluded()
+        .into_iter()
+        .filter(|e| e.target.contains("/eu."))
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons.len(), 2);
+    for r in &reasons {
+        assert!(
+            r.starts_with("geography 'eu' includes eu-central-2, eu-north-1")
+                && r.contains("outside the policy [eu-central-1, eu-west-1]")
+                && r.ends_with("set trust_catalog_destinations to admit it on its catalog destinations"),
+            "{r}"
+        );
+    }
+
+    let report = report::routes_report(&config, &table, &report::RouteFilter::default()).unwrap();
+    let sonnet = &report.models[0];
+    for c in sonnet.candidates.iter().filter(|c| c.model_id.starts_with("eu.")) {
+        assert_eq!(c.admitted_by.get("zone").copied(), Some("geography"), "{c:?}");
+        assert_eq!(c.admitted_by.get("trusting").copied(), Some("catalog"), "{c:?}");
+        assert!(!c.admitted_by.contains_key("narrow"), "{c:?}");
+    }
+    let trusting_view = sonnet.tenants.iter().find(|t| t.tenant == "trusting").unwrap();
+    assert!(trusting_view.trust_catalog_destinations);
+    assert!(!sonnet.tenants[0].trust_catalog_destinations);
+}

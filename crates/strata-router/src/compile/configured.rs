@@ -183,7 +183,7 @@ pub fn verify_configured(
     }
     let listed = scan.and_then(|s| s.profiles.get(model_id));
     let reach = match listed {
-        Some(p) if !p.destinations.is_empty() => Reach::Regions(p.destinations.clone()),
+        Some(p) if !p.destinations.is_empty() => Reach::profile(model_id, p.destinations.clone()),
         _ => Reach::guess(region, model_id),
     };
     let parsed = ModelRef::parse(model_id).ok();

@@ -26,7 +26,7 @@ use strata_core::{
 };
 
 pub use configured::{verify_configured, Problem, ProblemKind, Severity, TargetVerdict};
-pub use reach::{Reach, Refusal};
+pub use reach::{AdmittedBy, DestinationTrust, Reach, Refusal};
 
 /// A kind of target a logical model may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -54,12 +54,11 @@ impl Layer {
     }
 
     /// [`Layer::of`] for a profile ID the catalog listed (no ARN, already checked by the API):
-    /// only its prefix is read.
+    /// only its prefix is read. A prefix of no known geography is still a cross-region profile.
     fn of_listed_profile(profile_id: &str) -> Layer {
         match strata_core::ids::profile_geography(profile_id) {
             Some(Geography::Global) => Layer::Global,
-            Some(_) => Layer::Geography,
-            None => Layer::InRegion,
+            _ => Layer::Geography,
         }
     }
 
@@ -172,6 +171,8 @@ struct IndexedProfile<'a> {
     scan: &'a RegionScan,
     profile: &'a ProfileEntry,
     layer: Layer,
+    /// The geography its prefix binds it to (`None`: unknown).
+    geography: Option<Geography>,
     /// Source region and destinations as bits: the regions the account needs access in.
     needs: Option<RegionMask>,
 }
@@ -208,11 +209,13 @@ impl<'a> ProfileIndex<'a> {
                 for profile in scan.profiles.values() {
                     let needs = profile.destinations.mask().and_then(|m| m.with(&scan.region));
                     let layer = Layer::of_listed_profile(&profile.id);
+                    let geography = strata_core::ids::profile_geography(&profile.id);
                     for model in &profile.models {
                         of_account.entry(model.as_str()).or_default().push(IndexedProfile {
                             scan,
                             profile,
                             layer,
+                            geography,
                             needs,
                         });
                     }
@@ -340,7 +343,10 @@ pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileInde
                     region: scan.region.clone(),
                     model_id: Arc::clone(&p.profile.id),
                     layer: p.layer,
-                    reach: Reach::Regions(p.profile.destinations.clone()),
+                    reach: Reach::Profile {
+                        destinations: p.profile.destinations.clone(),
+                        geography: p.geography,
+                    },
                     weight: share.weight,
                     priority,
                     origin: Origin::Discovered,
@@ -419,15 +425,16 @@ fn profile_verdict(
 }
 
 /// Splits candidates into those a tenant's residency allows and those it refuses, by index.
-/// Exact execution sets are checked as bit masks against the policy's mask; anything else goes
-/// through [`Reach::check`] — the same rule, as the property tests check. Why one was refused
-/// is `candidates[i].reach.check(policy)`, worked out only when someone asks.
-pub fn admit(candidates: &[Candidate], policy: &ResidencyPolicy) -> (Vec<usize>, Vec<usize>) {
+/// Exact execution sets and known geographies are checked as bit masks against the policy's
+/// mask; anything else goes through [`Reach::check`] — the same rule, as the property tests
+/// check. Why one was refused (or which rule admitted it) is
+/// `candidates[i].reach.check(policy, trust)`, worked out only when someone asks.
+pub fn admit(candidates: &[Candidate], policy: &ResidencyPolicy, trust: DestinationTrust) -> (Vec<usize>, Vec<usize>) {
     let mask = policy_mask(policy);
     let mut allowed = Vec::with_capacity(candidates.len());
     let mut refused = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
-        if c.reach.admits(policy, mask) {
+        if c.reach.admits(policy, mask, trust) {
             allowed.push(i);
         } else {
             refused.push(i);

@@ -1,10 +1,67 @@
-//! Where a candidate may execute, as far as anything can tell: an exact execution set (in-region
-//! IDs, and profiles whose destinations discovery listed) or, for a pinned profile with no catalog
-//! data, only its geography. Residency is decided here and nowhere else.
+//! Where a candidate may execute, as far as anything can tell, and the residency rule over it:
+//! an in-region ID runs in its region; a profile discovery listed runs in its catalog
+//! destinations — and, since AWS adds destinations to a geography before the next scan sees
+//! them, possibly anywhere in the geography its prefix binds it to; a pinned profile with no
+//! catalog data runs somewhere in its geography. Residency is decided here and nowhere else.
+//!
+//! By default a profile is admitted only when its catalog destinations *and* its whole
+//! geography ([`strata_core::geography::COVERAGE`]) lie inside the tenant's policy. A tenant that
+//! trusts the catalog ([`DestinationTrust::Catalog`]) is held to the destinations alone.
 
 use serde::Serialize;
-use strata_core::residency::Place;
-use strata_core::{ExecutionSet, Geography, ModelRef, Region, RegionMask, ResidencyPolicy, Verdict};
+use strata_core::ids::profile_geography;
+use strata_core::{Coverage, ExecutionSet, Geography, ModelRef, Region, RegionMask, ResidencyPolicy, Verdict};
+
+/// How far a tenant trusts the destination list the catalog holds for a cross-region profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationTrust {
+    /// The whole geography the profile is bound to must lie inside the policy: the catalog may
+    /// be behind a destination AWS has added since the last scan.
+    #[default]
+    Geography,
+    /// The catalog's destinations alone decide (`trust_catalog_destinations: true`).
+    Catalog,
+}
+
+impl DestinationTrust {
+    /// The trust a tenant's `trust_catalog_destinations` flag asks for.
+    pub fn from_flag(trust_catalog_destinations: bool) -> DestinationTrust {
+        if trust_catalog_destinations {
+            DestinationTrust::Catalog
+        } else {
+            DestinationTrust::Geography
+        }
+    }
+}
+
+/// The rule that admitted a candidate for a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum AdmittedBy {
+    /// An in-region ID: it runs in the one region it is called in.
+    #[serde(rename = "in-region")]
+    InRegion,
+    /// A profile whose whole geography lies inside the policy.
+    #[serde(rename = "geography")]
+    Geography,
+    /// A profile whose catalog destinations lie inside the policy, for a tenant that trusts them.
+    #[serde(rename = "catalog")]
+    Catalog,
+    /// A target whose location is unknown, admitted because the policy is `any`.
+    #[serde(rename = "any")]
+    Unrestricted,
+}
+
+impl AdmittedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdmittedBy::InRegion => "in-region",
+            AdmittedBy::Geography => "geography",
+            AdmittedBy::Catalog => "catalog",
+            AdmittedBy::Unrestricted => "any",
+        }
+    }
+}
 
 /// Why residency refuses a candidate. Kept as data (made by the hundred thousand at fleet scale)
 /// and put into words only when shown.
@@ -14,10 +71,33 @@ pub enum Refusal {
     RunsIn(Region),
     /// It has no known execution regions.
     NoRegions,
-    /// It may run anywhere in this geography (destinations not discovered).
-    Zone(Geography),
+    /// A listed profile whose destinations are all allowed, but whose geography reaches these
+    /// regions outside the policy.
+    Geography {
+        geography: Geography,
+        outside: Vec<Region>,
+        policy: String,
+    },
+    /// A listed `global.` profile: it may run in any commercial region.
+    Global { policy: String },
+    /// A profile whose prefix names no geography with known coverage. `discovered`: the catalog
+    /// lists its destinations (so trusting them would admit it).
+    UnknownGeography { discovered: bool, policy: String },
+    /// It may run anywhere in this geography (destinations not discovered), which reaches these
+    /// regions outside the policy.
+    Zone {
+        geography: Geography,
+        outside: Vec<Region>,
+        policy: String,
+    },
     /// It may run anywhere.
     Anywhere,
+}
+
+const TRUST_HINT: &str = "set trust_catalog_destinations to admit it on its catalog destinations";
+
+fn list(regions: &[Region]) -> String {
+    regions.iter().map(Region::as_str).collect::<Vec<_>>().join(", ")
 }
 
 impl std::fmt::Display for Refusal {
@@ -25,10 +105,39 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::RunsIn(region) => write!(f, "may run in {region}, outside the tenant's residency"),
             Refusal::NoRegions => f.write_str("has no known execution regions"),
-            Refusal::Zone(zone) => write!(
+            Refusal::Geography {
+                geography,
+                outside,
+                policy,
+            } => write!(
                 f,
-                "may run anywhere in the {} geography (destinations not discovered), outside the tenant's residency",
-                zone.prefix()
+                "geography '{}' includes {} outside the policy {policy} (AWS may route there before the catalog lists it); {TRUST_HINT}",
+                geography.prefix(),
+                list(outside)
+            ),
+            Refusal::Global { policy } => write!(
+                f,
+                "geography 'global' includes every commercial region, outside the policy {policy} (only 'any' contains it); {TRUST_HINT}"
+            ),
+            Refusal::UnknownGeography { discovered, policy } => {
+                write!(
+                    f,
+                    "the profile's geography is unknown (its prefix names no geography Strata knows the regions of), so it may run outside the policy {policy}"
+                )?;
+                if *discovered {
+                    write!(f, "; {TRUST_HINT}")?;
+                }
+                Ok(())
+            }
+            Refusal::Zone {
+                geography,
+                outside,
+                policy,
+            } => write!(
+                f,
+                "may run anywhere in the {} geography (destinations not discovered), which includes {} outside the policy {policy}",
+                geography.prefix(),
+                list(outside)
             ),
             Refusal::Anywhere => f.write_str("may run in any region, outside the tenant's residency"),
         }
@@ -39,8 +148,14 @@ impl std::fmt::Display for Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", content = "where", rename_all = "snake_case")]
 pub enum Reach {
-    /// Exactly these regions.
+    /// Exactly these regions: an in-region model ID (or imported model) runs in its region.
     Regions(ExecutionSet),
+    /// A cross-region profile discovery listed: its catalog destinations, and the geography its
+    /// prefix binds it to (`None`: a prefix of no known geography).
+    Profile {
+        destinations: ExecutionSet,
+        geography: Option<Geography>,
+    },
     /// Somewhere in one geography (a pinned `us.`/`eu.`/… profile whose destinations are not in
     /// the catalog).
     Zone(Geography),
@@ -49,6 +164,14 @@ pub enum Reach {
 }
 
 impl Reach {
+    /// A profile discovery listed with these destinations; its geography is read off the ID.
+    pub fn profile(profile_id: &str, destinations: ExecutionSet) -> Reach {
+        Reach::Profile {
+            destinations,
+            geography: profile_geography(profile_id),
+        }
+    }
+
     /// The best static guess for a model ID called in `region`, when the catalog has nothing.
     pub fn guess(region: &Region, model_id: &str) -> Reach {
         match ModelRef::parse(model_id) {
@@ -62,86 +185,124 @@ impl Reach {
         }
     }
 
-    /// The residency rule: every region the candidate may run in must be allowed. A zone passes
-    /// only if the policy allows that whole zone; "anywhere" only under `any`.
-    pub fn check(&self, policy: &ResidencyPolicy) -> Result<(), Refusal> {
-        let ResidencyPolicy::Only(places) = policy else {
-            return Ok(());
-        };
+    /// The residency rule, and which part of it admits the candidate. An exact set passes when
+    /// every region is allowed. A listed profile passes when its destinations are allowed and
+    /// either its whole geography is (by default) or the tenant trusts the catalog. A zone
+    /// passes only if its whole geography is allowed; "anywhere" only under `any`.
+    pub fn check(&self, policy: &ResidencyPolicy, trust: DestinationTrust) -> Result<AdmittedBy, Refusal> {
+        if matches!(policy, ResidencyPolicy::Any) {
+            return Ok(match self {
+                Reach::Regions(_) => AdmittedBy::InRegion,
+                Reach::Profile { geography, .. } if geography.and_then(Geography::coverage).is_some() => {
+                    AdmittedBy::Geography
+                }
+                Reach::Zone(g) if g.coverage().is_some() => AdmittedBy::Geography,
+                _ => AdmittedBy::Unrestricted,
+            });
+        }
         match self {
             Reach::Regions(set) => match policy.check(set) {
-                Verdict::Allowed => Ok(()),
+                Verdict::Allowed => Ok(AdmittedBy::InRegion),
                 Verdict::Excluded { region } => Err(Refusal::RunsIn(region)),
                 Verdict::Unknown => Err(Refusal::NoRegions),
             },
-            Reach::Zone(zone) => {
-                let inside = places.contains(&Place::Zone(*zone))
-                    || (matches!(zone, Geography::Jp | Geography::Au)
-                        && places.contains(&Place::Zone(Geography::Apac)));
-                if inside {
-                    Ok(())
-                } else {
-                    Err(Refusal::Zone(*zone))
+            Reach::Profile {
+                destinations,
+                geography,
+            } => {
+                match policy.check(destinations) {
+                    Verdict::Allowed => {}
+                    Verdict::Excluded { region } => return Err(Refusal::RunsIn(region)),
+                    Verdict::Unknown => return Err(Refusal::NoRegions),
+                }
+                let whole = match geography.and_then(|g| g.coverage().map(|c| (g, c))) {
+                    Some((g, Coverage::Regions(_))) => {
+                        let outside = policy.outside(g.covered_regions().unwrap_or_default());
+                        if outside.is_empty() {
+                            return Ok(AdmittedBy::Geography);
+                        }
+                        Refusal::Geography {
+                            geography: g,
+                            outside,
+                            policy: policy.to_string(),
+                        }
+                    }
+                    Some((_, Coverage::AllCommercial)) => Refusal::Global {
+                        policy: policy.to_string(),
+                    },
+                    None => Refusal::UnknownGeography {
+                        discovered: true,
+                        policy: policy.to_string(),
+                    },
+                };
+                match trust {
+                    DestinationTrust::Catalog => Ok(AdmittedBy::Catalog),
+                    DestinationTrust::Geography => Err(whole),
                 }
             }
+            Reach::Zone(zone) => match zone.coverage() {
+                Some(Coverage::Regions(_)) => {
+                    let outside = policy.outside(zone.covered_regions().unwrap_or_default());
+                    if outside.is_empty() {
+                        Ok(AdmittedBy::Geography)
+                    } else {
+                        Err(Refusal::Zone {
+                            geography: *zone,
+                            outside,
+                            policy: policy.to_string(),
+                        })
+                    }
+                }
+                Some(Coverage::AllCommercial) => Err(Refusal::Anywhere),
+                None => Err(Refusal::UnknownGeography {
+                    discovered: false,
+                    policy: policy.to_string(),
+                }),
+            },
             Reach::Anywhere => Err(Refusal::Anywhere),
         }
     }
 
     /// Whether the policy admits this reach, without saying why not (no allocation). `mask` is
-    /// the policy's [`crate::policy_mask`]: an exact set is decided by bits, the rest by
-    /// [`Reach::check`] — the same rule, as the property tests check.
-    pub fn admits(&self, policy: &ResidencyPolicy, mask: Option<RegionMask>) -> bool {
+    /// the policy's [`crate::policy_mask`]: exact sets and known geographies are decided by bits,
+    /// the rest by [`Reach::check`] — the same rule, as the property tests check.
+    pub fn admits(&self, policy: &ResidencyPolicy, mask: Option<RegionMask>, trust: DestinationTrust) -> bool {
         let Some(mask) = mask else {
             return true;
         };
-        match self {
-            Reach::Regions(set) if !set.is_empty() => match set.mask() {
-                Some(bits) => bits.within(mask),
-                None => self.check(policy).is_ok(),
-            },
-            _ => self.check(policy).is_ok(),
-        }
+        let fast = match self {
+            Reach::Regions(set) if !set.is_empty() => set.mask().map(|bits| bits.within(mask)),
+            Reach::Profile {
+                destinations,
+                geography,
+            } if !destinations.is_empty() => destinations.mask().and_then(|bits| {
+                if !bits.within(mask) {
+                    return Some(false);
+                }
+                if trust == DestinationTrust::Catalog {
+                    return Some(true);
+                }
+                match geography.and_then(Geography::coverage) {
+                    Some(Coverage::Regions(_)) => geography
+                        .and_then(Geography::covered_mask)
+                        .map(|whole| whole.within(mask)),
+                    _ => Some(false),
+                }
+            }),
+            _ => None,
+        };
+        fast.unwrap_or_else(|| self.check(policy, trust).is_ok())
     }
 
-    /// The exact regions, when known.
+    /// The regions it is known to run in, when known exactly (a profile's catalog destinations).
     pub fn regions(&self) -> Option<&ExecutionSet> {
         match self {
             Reach::Regions(set) => Some(set),
+            Reach::Profile { destinations, .. } => Some(destinations),
             _ => None,
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn region(name: &str) -> Region {
-        Region::parse(name).unwrap()
-    }
-
-    #[test]
-    fn residency_over_guessed_reach() {
-        let eu = ResidencyPolicy::parse(&["eu"]).unwrap();
-        let apac = ResidencyPolicy::parse(&["apac"]).unwrap();
-        let west1 = ResidencyPolicy::parse(&["eu-west-1"]).unwrap();
-        let any = ResidencyPolicy::parse(&["any"]).unwrap();
-        let r = region("eu-west-1");
-        let eu_profile = Reach::guess(&r, "eu.anthropic.claude-sonnet-4-20250514-v1:0");
-        let in_region = Reach::guess(&r, "amazon.nova-pro-v1:0");
-        let global = Reach::guess(&r, "global.anthropic.claude-sonnet-4-5-20250929-v1:0");
-        let jp = Reach::guess(&region("ap-northeast-1"), "jp.anthropic.claude-haiku-4-5-20251001-v1:0");
-        assert!(eu_profile.check(&eu).is_ok() && in_region.check(&eu).is_ok());
-        assert!(global.check(&eu).is_err() && global.check(&any).is_ok());
-        assert!(in_region.check(&west1).is_ok());
-        assert!(
-            eu_profile.check(&west1).is_err(),
-            "destinations unknown: not provably inside eu-west-1"
-        );
-        assert!(jp.check(&apac).is_ok());
-        assert!(Reach::guess(&region("us-east-1"), "us.amazon.nova-pro-v1:0")
-            .check(&eu)
-            .is_err());
-    }
-}
+mod tests;

@@ -189,14 +189,14 @@ fn residency_admits_by_reach() {
     }
     let compiled = compile(&catalog, &[Layer::InRegion, Layer::Global]);
     let eu = ResidencyPolicy::parse(&["eu"]).unwrap();
-    let (allowed, excluded) = admit(&compiled.candidates, &eu);
+    let (allowed, excluded) = admit(&compiled.candidates, &eu, DestinationTrust::Geography);
     assert_eq!(allowed.len(), 1);
     assert_eq!(compiled.candidates[allowed[0]].region.as_str(), "eu-west-1");
     assert_eq!(compiled.candidates[allowed[0]].layer, Layer::InRegion);
     assert_eq!(excluded.len(), 3);
     assert!(excluded.iter().all(|&i| compiled.candidates[i]
         .reach
-        .check(&eu)
+        .check(&eu, DestinationTrust::Catalog)
         .unwrap_err()
         .to_string()
         .contains("us-east-1")));
@@ -309,6 +309,10 @@ fn policy() -> impl Strategy<Value = ResidencyPolicy> {
     ]
 }
 
+fn trust() -> impl Strategy<Value = DestinationTrust> {
+    prop_oneof![Just(DestinationTrust::Geography), Just(DestinationTrust::Catalog)]
+}
+
 fn granted(catalog: &Catalog, account: &str, r: &Region) -> bool {
     catalog.access(account, r, BASE) == AccessState::Granted
 }
@@ -317,7 +321,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn every_candidate_obeys_access_and_residency(specs in proptest::collection::vec(scan_spec(), 0..24), policy in policy()) {
+    fn every_candidate_obeys_access_and_residency(
+        specs in proptest::collection::vec(scan_spec(), 0..24),
+        policy in policy(),
+        trust in trust(),
+    ) {
         let catalog = build(&specs);
         let compiled = compile(&catalog, &[Layer::InRegion, Layer::Geography, Layer::Global]);
         for c in &compiled.candidates {
@@ -328,12 +336,26 @@ proptest! {
                 prop_assert!(granted(&catalog, &c.account, r), "no access in {r}: {c:?}");
             }
         }
-        let (allowed, excluded) = admit(&compiled.candidates, &policy);
+        let (allowed, excluded) = admit(&compiled.candidates, &policy, trust);
         prop_assert_eq!(allowed.len() + excluded.len(), compiled.candidates.len());
-        for i in allowed {
+        for &i in &allowed {
             for r in compiled.candidates[i].reach.regions().unwrap().regions() {
                 prop_assert!(policy.allows_region(r), "{r} outside policy {policy:?}");
             }
+        }
+        // Exactly the rule, written out independently: every destination allowed, and for a
+        // profile either trust or its whole geography inside the policy.
+        let allowed: BTreeSet<usize> = allowed.into_iter().collect();
+        for (i, c) in compiled.candidates.iter().enumerate() {
+            let destinations_in = c.reach.regions().unwrap().regions().all(|r| policy.allows_region(r));
+            let geography_in = match strata_core::ids::profile_geography(&c.model_id).and_then(Geography::covered_regions) {
+                Some(whole) => whole.iter().all(|r| policy.allows_region(r)),
+                None => false,
+            };
+            let expected = policy == ResidencyPolicy::Any
+                || (destinations_in
+                    && (c.layer == Layer::InRegion || trust == DestinationTrust::Catalog || geography_in));
+            prop_assert_eq!(allowed.contains(&i), expected, "{:?} under {:?} ({:?})", c, policy, trust);
         }
     }
 
@@ -385,14 +407,23 @@ proptest! {
                     prop_assert!(!known_denied, "catalog knows {x} is denied: {c:?}");
                 }
             }
-            let (allowed, _) = admit(std::slice::from_ref(&c), &policy);
+            let (allowed, _) = admit(std::slice::from_ref(&c), &policy, DestinationTrust::Geography);
             if !allowed.is_empty() {
                 match &c.reach {
                     Reach::Regions(set) => for x in set.regions() { prop_assert!(policy.allows_region(x)); },
+                    Reach::Profile { destinations, geography } => {
+                        for x in destinations.regions() { prop_assert!(policy.allows_region(x)); }
+                        if policy != ResidencyPolicy::Any {
+                            let whole = geography.and_then(Geography::covered_regions);
+                            prop_assert!(whole.is_some_and(|w| w.iter().all(|x| policy.allows_region(x))));
+                        }
+                    }
                     Reach::Zone(zone) => {
                         let inside = match &policy {
                             ResidencyPolicy::Any => true,
-                            ResidencyPolicy::Only(places) => places.contains(&Place::Zone(*zone)),
+                            ResidencyPolicy::Only(_) => zone
+                                .covered_regions()
+                                .is_some_and(|w| w.iter().all(|x| policy.allows_region(x))),
                         };
                         prop_assert!(inside, "zone {zone:?} admitted under {policy:?}");
                     }
@@ -466,5 +497,7 @@ fn unknown_zone_membership_is_never_assumed() {
         Place::Region(region("eu-west-1")),
         Place::Region(region("eu-central-1")),
     ]));
-    assert!(admit(std::slice::from_ref(&c), &by_region).0.is_empty());
+    for trust in [DestinationTrust::Geography, DestinationTrust::Catalog] {
+        assert!(admit(std::slice::from_ref(&c), &by_region, trust).0.is_empty());
+    }
 }

@@ -76,20 +76,35 @@ fn text(report: &RoutesReport) -> String {
                 let _ = writeln!(out, "  {what}  {}: {}", e.target, e.reason);
             }
         }
+        // Which rule admitted a target for a tenant, from the candidate view.
+        let rule = |tenant: &str, target: &str| {
+            m.candidates
+                .iter()
+                .chain(&m.baseline)
+                .find(|c| c.target == target)
+                .and_then(|c| c.admitted_by.get(tenant))
+                .copied()
+                .unwrap_or("?")
+        };
         for t in &m.tenants {
             let _ = writeln!(
                 out,
-                "  tenant {} (residency {}): {} allowed, {} baseline",
+                "  tenant {} (residency {}{}): {} allowed, {} baseline",
                 t.tenant,
                 t.residency,
+                if t.trust_catalog_destinations {
+                    ", trusts catalog destinations"
+                } else {
+                    ""
+                },
                 t.allowed.len(),
                 t.baseline.len()
             );
             for a in &t.allowed {
-                let _ = writeln!(out, "    allowed   {a}");
+                let _ = writeln!(out, "    allowed   {a}  (by {})", rule(&t.tenant, a));
             }
             for b in &t.baseline {
-                let _ = writeln!(out, "    baseline  {b}");
+                let _ = writeln!(out, "    baseline  {b}  (by {})", rule(&t.tenant, b));
             }
             for e in t.excluded.iter().flatten().chain(t.baseline_excluded.iter().flatten()) {
                 let _ = writeln!(out, "    excluded  {}: {}", e.target, e.reason);

@@ -59,7 +59,13 @@ fn a_granted_target_has_no_problem_and_keeps_the_catalogs_reach() {
     );
     assert!(verdict.problems.is_empty(), "{verdict:?}");
     assert_eq!(verdict.layer, Layer::Geography);
-    assert_eq!(verdict.reach, Reach::Regions(eu.destinations.clone()));
+    assert_eq!(
+        verdict.reach,
+        Reach::Profile {
+            destinations: eu.destinations.clone(),
+            geography: Some(strata_core::Geography::Eu),
+        }
+    );
     let c = verdict.into_candidate(Origin::Pinned).unwrap();
     assert_eq!((c.weight, c.priority, c.origin, c.stale), (1, 0, Origin::Pinned, false));
 }
