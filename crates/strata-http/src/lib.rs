@@ -15,14 +15,22 @@ use tokio::net::TcpListener;
 /// A client must send a whole request head within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves until `shutdown` completes. `handler` answers each request; an `Err` closes the
-/// connection without an answer (used to emulate dropped connections).
+/// After `shutdown`, how long requests in flight (streams included) may take to finish before
+/// their connections are dropped.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Serves until `shutdown` completes, then stops accepting and lets requests in flight finish
+/// (up to [`DRAIN_DEADLINE`]). `handler` answers each request; an `Err` closes the connection
+/// without an answer (used to emulate dropped connections).
 pub async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>) -> std::io::Result<()>
 where
     H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
 {
     tokio::pin!(shutdown);
+    // Every connection is watched, so that on shutdown idle ones close at once and busy ones
+    // finish the request they are answering (then close) instead of being cut.
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -33,22 +41,31 @@ where
                     continue;
                 }
             },
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| handler(req.map(Body::new)));
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .keep_alive(true);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| handler(req.map(Body::new)));
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .keep_alive(true);
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended");
             }
         });
     }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            deadline_s = DRAIN_DEADLINE.as_secs(),
+            "shutdown: requests still in flight after the drain deadline are cut"
+        );
+    }
+    Ok(())
 }
 
 /// A request ID in AWS's UUID shape: a per-process random prefix and a counter, unique without

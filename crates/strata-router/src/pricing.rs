@@ -133,7 +133,15 @@ impl PriceTable {
     /// nearest). `None` when the model has no price, or reports cache tokens it has no cache
     /// price for.
     pub fn cost(&self, model_id: &str, layer: Layer, tokens: TokenCounts) -> Option<u64> {
-        let price = self.price(model_id, layer)?;
+        self.price(model_id, layer)?.cost(tokens)
+    }
+}
+
+impl Price {
+    /// The cost of `tokens` at this price, in nano-USD; `None` when a kind of token used has no
+    /// price here.
+    pub fn cost(&self, tokens: TokenCounts) -> Option<u64> {
+        let price = self;
         let part = |count: u64, per_million: Option<Nanos>| -> Option<u128> {
             match (count, per_million) {
                 (0, _) => Some(0),

@@ -138,7 +138,7 @@ pub(super) fn check_tenants(
     configs: &[TenantConfig],
     model_by_name: &HashMap<String, usize>,
     account_by_name: &HashMap<String, usize>,
-    admin_keys: &HashSet<KeyHash>,
+    admin_keys: &HashMap<KeyHash, Arc<str>>,
     problems: &mut Vec<String>,
 ) -> Tenants {
     let mut tenants = Vec::new();
@@ -161,7 +161,7 @@ pub(super) fn check_tenants(
                 id: format!("{}/key-{ki}", t.name).into(),
                 expires_at_ms: None,
             };
-            if keys.insert(hash, id).is_some() || admin_keys.contains(&hash) {
+            if keys.insert(hash, id).is_some() || admin_keys.contains_key(&hash) {
                 problems.push(format!(
                     "{at}.keys[{ki}]: this key is already used by another tenant or as an admin key"
                 ));

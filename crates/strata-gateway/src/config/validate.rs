@@ -2,7 +2,7 @@
 //! fallbacks and tenants' models must exist, keys must be unique, numbers must make sense.
 //! All problems are reported at once, each with its path in the file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use strata_aws::CredentialSource;
@@ -139,7 +139,8 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// Every tenant key, with its tenant and the key's id (never the key) for usage records.
     pub tenant_keys: HashMap<KeyHash, TenantKey>,
-    pub admin_keys: HashSet<KeyHash>,
+    /// Admin keys by hash, each with its id (`admin/key-<n>`) for the audit trail.
+    pub admin_keys: HashMap<KeyHash, std::sync::Arc<str>>,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
     pub account_by_name: HashMap<String, usize>,
@@ -153,8 +154,35 @@ pub struct Config {
     pub usage_database_url: Option<String>,
     /// Records queued for writing before new requests wait.
     pub usage_queue: usize,
-    /// Prices that replace or add to the built-in table.
-    pub pricing: Vec<crate::config::file::PriceConfig>,
+    /// The built-in price table with the config's `pricing` applied.
+    pub prices: strata_router::pricing::PriceTable,
+}
+
+/// The built-in prices with the config's overrides (USD per million tokens → nano-USD).
+fn price_table(
+    overrides: &[crate::config::file::PriceConfig],
+    problems: &mut Vec<String>,
+) -> strata_router::pricing::PriceTable {
+    use strata_router::pricing::{Price, PriceTable};
+    let mut table = PriceTable::builtin();
+    for (i, o) in overrides.iter().enumerate() {
+        let mut nanos = |usd: f64, field: &str| {
+            if usd.is_finite() && usd >= 0.0 {
+                (usd * 1e9).round() as u64
+            } else {
+                problems.push(format!("pricing[{i}].{field}: must be a number of USD, 0 or more"));
+                0
+            }
+        };
+        let price = Price {
+            input: nanos(o.input_per_mtok, "input_per_mtok"),
+            output: nanos(o.output_per_mtok, "output_per_mtok"),
+            cache_read: o.cache_read_per_mtok.map(|v| nanos(v, "cache_read_per_mtok")),
+            cache_write: o.cache_write_per_mtok.map(|v| nanos(v, "cache_write_per_mtok")),
+        };
+        table = table.with_override(&o.model, o.layer, price);
+    }
+    table
 }
 
 /// The usage database when nothing names one.
@@ -228,11 +256,11 @@ impl Config {
                 fallbacks,
             });
         }
-        let mut admin_keys = HashSet::new();
+        let mut admin_keys = HashMap::new();
         for (ki, key) in file.admin.keys.iter().enumerate() {
             match super::tenant::configured_key(key) {
                 Ok(h) => {
-                    admin_keys.insert(h);
+                    admin_keys.insert(h, format!("admin/key-{ki}").into());
                 }
                 Err(e) => problems.push(format!("admin.keys[{ki}]: {e}")),
             }
@@ -303,7 +331,7 @@ impl Config {
             shared: file.shared,
             usage_database_url: file.usage.database_url,
             usage_queue: file.usage.queue.unwrap_or(DEFAULT_USAGE_QUEUE).max(1),
-            pricing: file.pricing,
+            prices: price_table(&file.pricing, &mut problems),
         })
     }
 }

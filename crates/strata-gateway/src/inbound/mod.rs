@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tower::ServiceExt;
 
@@ -34,6 +34,11 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/admin/catalog", get(admin::catalog))
         .route("/admin/events", get(admin::events))
         .route("/admin/discovery/refresh", post(admin::refresh))
+        .route("/admin/keys", get(admin::keys::list).post(admin::keys::create))
+        .route("/admin/keys/{id}", delete(admin::keys::revoke))
+        .route("/admin/keys/{id}/rotate", post(admin::keys::rotate))
+        .route("/admin/audit", get(admin::keys::audit_log))
+        .route("/admin/usage", get(admin::usage::usage))
         .route("/dashboard", get(dashboard::page))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(|| async { crate::telemetry::render() }))

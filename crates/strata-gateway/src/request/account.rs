@@ -184,14 +184,18 @@ impl Drop for Exit {
                 r.usage_estimated = true;
             }
         }
-        let cost = 0;
+        let served = self.record.attempts.iter().rev().find(|a| a.outcome == Outcome::Ok);
+        let cost = match (served, self.record.usage) {
+            (Some(a), Some(u)) => super::admit::real_cost(&a.route, u),
+            _ => None,
+        };
         let used = match (
             self.record.usage,
             self.record.attempts.iter().any(|a| a.outcome == Outcome::Ok),
         ) {
             (Some(u), _) => Some(Used {
                 tokens: u.total(),
-                cost,
+                cost: cost.unwrap_or(0),
             }),
             // Nothing answered: nothing was used.
             (None, false) => Some(Used::default()),
@@ -204,7 +208,7 @@ impl Drop for Exit {
         }
         let outcome = account(&self.state, &self.record);
         if let Some(slot) = self.slot.take() {
-            slot.send(usage_record(&self.state, &self.record, outcome, cost));
+            slot.send(usage_record(&self.state, &self.record, outcome, cost.unwrap_or(0)));
         }
     }
 }

@@ -13,6 +13,10 @@ use strata_quota::{Ask, Denied, FailMode, Grant, Headroom, Limit, Limits, Quotas
 use crate::config::file::FailMode as ConfiguredFailMode;
 use crate::config::{Config, TenantLimits};
 use crate::error::{Class, GatewayError};
+use strata_router::pricing::TokenCounts;
+
+use super::route::Plan;
+use crate::call::{Estimate, Usage};
 use crate::routes::Route;
 
 /// A share of the budgets, held until the request ends and settled then.
@@ -186,17 +190,44 @@ impl Admission {
     }
 }
 
+/// The most the estimate could cost on any candidate of `plan` (a budget must hold whichever
+/// target serves); 0 when no candidate has a known price.
+pub fn estimated_cost(plan: &Plan, estimate: Estimate) -> u64 {
+    let tokens = TokenCounts {
+        input: estimate.input,
+        output: estimate.output,
+        ..TokenCounts::default()
+    };
+    plan.groups
+        .iter()
+        .flat_map(|g| &g.routes)
+        .filter_map(|r| r.price.and_then(|p| p.cost(tokens)))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The real cost of a request served by `route`; 0 when its price is unknown.
+pub fn real_cost(route: &Route, usage: Usage) -> Option<u64> {
+    route.price?.cost(TokenCounts {
+        input: usage.input,
+        output: usage.output,
+        ..TokenCounts::default()
+    })
+}
+
 /// The error for a refusal, naming the limit in words.
 fn refusal(denied: Denied, tenant: &str, scope: impl Fn(usize) -> (Limits, String)) -> GatewayError {
     let r = match denied {
         Denied::Limited(r) => r,
-        Denied::Unavailable(why) => return GatewayError::gateway(
-            Class::LimitsUnavailable,
-            format!(
+        Denied::Unavailable(why) => {
+            return GatewayError::gateway(
+                Class::LimitsUnavailable,
+                format!(
                 "tenant '{tenant}' cannot be admitted: its shared limits cannot be checked ({why}); try again shortly"
             ),
-        )
-        .with_retry_after(Duration::from_secs(1)),
+            )
+            .with_retry_after(Duration::from_secs(1))
+        }
     };
     let (limits, on) = scope(r.scope);
     let wait = r.retry_after.as_secs_f64().ceil().max(1.0);

@@ -15,7 +15,7 @@ use crate::tenants::KeyRing;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Tenant { tenant: usize, key_id: Arc<str> },
-    Admin,
+    Admin { key_id: Arc<str> },
 }
 
 /// Why a caller is refused.
@@ -56,8 +56,8 @@ pub fn authenticate(config: &Config, keys: &KeyRing, headers: &HeaderMap) -> Res
             key_id: k.id,
         });
     }
-    if config.admin_keys.contains(&hash) {
-        return Ok(Principal::Admin);
+    if let Some(id) = config.admin_keys.get(&hash) {
+        return Ok(Principal::Admin { key_id: Arc::clone(id) });
     }
     Err(AuthError::Unknown)
 }
@@ -66,7 +66,7 @@ pub fn authenticate(config: &Config, keys: &KeyRing, headers: &HeaderMap) -> Res
 pub fn tenant(config: &Config, keys: &KeyRing, headers: &HeaderMap) -> Result<(usize, Arc<str>), GatewayError> {
     match authenticate(config, keys, headers)? {
         Principal::Tenant { tenant, key_id } => Ok((tenant, key_id)),
-        Principal::Admin => Err(GatewayError::client(
+        Principal::Admin { .. } => Err(GatewayError::client(
             Class::Forbidden,
             "admin keys cannot call models; use a tenant key",
         )),

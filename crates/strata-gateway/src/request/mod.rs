@@ -177,7 +177,7 @@ async fn serve<D: Dialect>(
     exit.record().logical = Some(plan.model);
     let ask = Ask {
         tokens: call.estimate.total(),
-        cost: 0,
+        cost: admit::estimated_cost(&plan, call.estimate),
     };
     let permit = state.admission.tenant(tenant, plan.model, ask, config).await?;
     *headroom = permit.headroom().copied();

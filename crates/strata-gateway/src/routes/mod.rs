@@ -34,6 +34,8 @@ pub struct Route {
     /// never share a budget, and a recompiled route keeps counting where it left off.
     pub limits: Limits,
     pub quota_key: Box<str>,
+    /// What a token costs here (`None`: unknown, the cost is not counted).
+    pub price: Option<strata_router::pricing::Price>,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
     pub label: String,
     pub metrics: crate::telemetry::RouteMetrics,
@@ -212,7 +214,7 @@ fn compile_model(
                             priority: d.priority,
                             ..c
                         };
-                        let route = build(carried, model_name, c, d.target.clone(), budget);
+                        let route = build(carried, &config.prices, model_name, c, d.target.clone(), budget);
                         seen.insert(route.label.clone());
                         out.routes.push(route);
                     }
@@ -235,6 +237,7 @@ fn compile_model(
                     health,
                     limits: budget,
                     quota_key,
+                    price: None,
                     label,
                     metrics: Default::default(),
                 }));
@@ -256,7 +259,7 @@ fn compile_model(
                 tpm: intent.tpm,
                 ..Limits::default()
             };
-            let route = build(carried, model_name, c, target, budget);
+            let route = build(carried, &config.prices, model_name, c, target, budget);
             if seen.insert(route.label.clone()) {
                 out.routes.push(route);
             }
@@ -273,7 +276,7 @@ fn compile_model(
                     model_id: b.model_id.clone(),
                 };
                 out.baseline
-                    .push(build(carried, model_name, c, target, Limits::default()));
+                    .push(build(carried, &config.prices, model_name, c, target, Limits::default()));
             }
             Err(e) => out.baseline_excluded.push(e.into()),
         }
@@ -323,7 +326,14 @@ fn quota_key(model: &str, label: &str, origin: Origin) -> Box<str> {
     format!("d:{model}:{origin:?}:{label}").into()
 }
 
-fn build(carried: &Carried, model: &str, c: Candidate, target: Target, budget: Limits) -> Arc<Route> {
+fn build(
+    carried: &Carried,
+    prices: &strata_router::pricing::PriceTable,
+    model: &str,
+    c: Candidate,
+    target: Target,
+    budget: Limits,
+) -> Arc<Route> {
     let label = c.label();
     let health = health_for(carried, &label, c.origin);
     let quota_key = quota_key(model, &label, c.origin);
@@ -338,6 +348,7 @@ fn build(carried: &Carried, model: &str, c: Candidate, target: Target, budget: L
         health,
         limits: budget,
         quota_key,
+        price: prices.price(&c.model_id, c.layer),
         label,
         metrics: Default::default(),
     })

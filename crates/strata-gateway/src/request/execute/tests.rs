@@ -142,6 +142,7 @@ fn route(model_id: &str, priority: u32, budget: Limits) -> Arc<Route> {
         health: Default::default(),
         limits: budget,
         quota_key: format!("d:test:{model_id}").into(),
+        price: None,
         label: format!("acct/us-east-1/{model_id}"),
         metrics: Default::default(),
     })

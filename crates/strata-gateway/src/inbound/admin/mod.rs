@@ -1,6 +1,7 @@
 //! The admin API (admin keys only): `GET /admin/routes` (compiled candidates, `?tenant=&model=
 //! &explain=true`), `GET /admin/catalog` (the availability catalog and the last scan round),
-//! `GET /admin/events` (recent catalog changes) and `POST /admin/discovery/refresh` (scan now).
+//! `GET /admin/events` (recent catalog changes) and `POST /admin/discovery/refresh` (scan now);
+//! tenants' keys ([`keys`]) and usage ([`usage`]).
 
 use std::sync::Arc;
 
@@ -19,9 +20,13 @@ use crate::error::{Class, GatewayError};
 
 use super::openai::error::response as error_response;
 
-fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub mod keys;
+pub mod usage;
+
+/// The admin key's id, or the error response for anyone else.
+fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<Arc<str>, Box<Response>> {
     match authenticate(&state.gateway.config, &state.gateway.keys, headers) {
-        Ok(Principal::Admin) => Ok(()),
+        Ok(Principal::Admin { key_id }) => Ok(key_id),
         Ok(Principal::Tenant { .. }) => Err(Box::new(error_response(&GatewayError::client(
             Class::Forbidden,
             "the admin API needs an admin key",
