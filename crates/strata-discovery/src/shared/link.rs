@@ -83,6 +83,8 @@ mod tests {
     #[tokio::test]
     async fn a_url_that_is_not_redis_is_refused_without_a_connection() {
         assert!(matches!(RedisLink::connect("http://x"), Err(SharedError::Url { .. })));
+        assert!(super::super::check_redis_url("redis://127.0.0.1:notaport").is_err());
+        assert!(super::super::check_redis_url("redis://127.0.0.1:6379/2").is_ok());
         // Nothing listens on port 1: the link is made, the call fails quickly.
         let link = RedisLink::connect("redis://127.0.0.1:1").unwrap();
         let answer: Result<String, _> = link.query(&redis::cmd("PING")).await;
