@@ -220,7 +220,10 @@ impl SharedDiscovery {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "discovery lock not released; it expires by itself"),
         }
-        self.enter(Role::Follower, None, None);
+        // Quietly: a replica shutting down follows nobody.
+        self.progress.lock().announced = Some(Role::Follower);
+        self.discovery.set_role(Role::Follower);
+        metrics::gauge!(LEADER).set(0.0);
     }
 
     /// Applies the published catalog if it is new to this replica and not older than its own

@@ -90,7 +90,12 @@ impl Keys {
 /// it), the process id and random bits (two processes on one host, or a pid reused after a
 /// restart, stay distinct).
 pub fn replica_id() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".to_string());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "replica".to_string());
     format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>())
 }
 
