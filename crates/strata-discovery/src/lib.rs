@@ -7,7 +7,8 @@
 //! - [`retry`] — backoff on throttling and server errors;
 //! - [`diff`] — changes between catalogs as events;
 //! - [`store`] — the catalog cached on disk;
-//! - [`service`] — the refresh loop that merges, diffs, persists and publishes.
+//! - [`service`] — the refresh loop that merges, diffs, persists and publishes;
+//! - [`shared`] — several replicas, one scanner: leadership and the published catalog in Redis.
 
 pub mod collector;
 pub mod diff;
@@ -15,9 +16,10 @@ pub mod retry;
 pub mod scan;
 pub mod service;
 pub mod settings;
+pub mod shared;
 pub mod store;
 
 pub use collector::{unix_now, Collector, DiscoveryAccount, RoundProgress};
 pub use diff::{diff, CatalogEvent, Change};
-pub use service::{Discovery, RoundReport};
+pub use service::{Discovery, Role, RoundReport};
 pub use settings::DiscoverySettings;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strata_core::Catalog;
 
 use crate::collector::{unix_now, Collector, RoundProgress};
@@ -22,7 +22,7 @@ use crate::store;
 const EVENTS_KEPT: usize = 2_000;
 
 /// What one round did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundReport {
     /// Unix seconds when the round finished.
     pub finished_at: u64,
@@ -30,6 +30,31 @@ pub struct RoundReport {
     pub scanned: usize,
     pub failed: usize,
     pub events: usize,
+}
+
+/// What a replica does in discovery. Without shared state every replica is `Local`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Scans on its own: no other replica is coordinated with.
+    Local,
+    /// Holds the shared lock: scans and publishes what it found.
+    Leader,
+    /// Another replica leads: loads what it publishes, never calls the control plane.
+    Follower,
+    /// The shared store is unreachable: scans on its own until the store is back.
+    Fallback,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Local => "local",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Fallback => "fallback",
+        }
+    }
 }
 
 /// The discovery service: the collector, the latest catalog and recent events.
@@ -43,6 +68,7 @@ pub struct Discovery {
     round_lock: tokio::sync::Mutex<()>,
     cache_file: Option<PathBuf>,
     refresh: Duration,
+    role: Mutex<Role>,
 }
 
 impl Discovery {
@@ -73,6 +99,7 @@ impl Discovery {
             round_lock: tokio::sync::Mutex::new(()),
             cache_file: settings.cache_path().map(Path::to_path_buf),
             refresh: Duration::from_secs(settings.refresh_seconds),
+            role: Mutex::new(Role::Local),
         }
     }
 
@@ -94,6 +121,17 @@ impl Discovery {
         self.refresh
     }
 
+    /// What this replica does in discovery (scans alone, leads, follows, or scans because the
+    /// shared store is unreachable).
+    pub fn role(&self) -> Role {
+        *self.role.lock()
+    }
+
+    /// Set by whoever coordinates replicas ([`crate::shared`]); a lone replica stays `Local`.
+    pub fn set_role(&self, role: Role) {
+        *self.role.lock() = role;
+    }
+
     /// Runs one round and publishes its catalog; returns the new catalog and its events.
     pub async fn refresh_once(&self, progress: &(dyn Fn(RoundProgress) + Sync)) -> (Arc<Catalog>, Vec<CatalogEvent>) {
         let _one_round = self.round_lock.lock().await;
@@ -104,12 +142,38 @@ impl Discovery {
             .filter(|s| !matches!(s.freshness, strata_core::Freshness::Fresh))
             .count();
         let scanned = scans.len();
+        let next = self.catalog.load_full().merged(scans);
+        let report = RoundReport {
+            finished_at: unix_now(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            scanned,
+            failed,
+            events: 0,
+        };
+        self.install(next, report)
+    }
+
+    /// Takes a catalog another replica scanned exactly as if this replica's own round had
+    /// produced it: the same diff into events, cache file and round report (whose `events`
+    /// counts the changes seen here, which is what `/admin/events` shows).
+    pub async fn adopt(&self, catalog: Catalog, report: RoundReport) -> (Arc<Catalog>, Vec<CatalogEvent>) {
+        let _one_round = self.round_lock.lock().await;
+        self.install(catalog, report)
+    }
+
+    /// Diffs `next` against the current catalog, logs and keeps the events, caches and swaps it
+    /// in. Callers hold the round lock.
+    fn install(&self, next: Catalog, mut report: RoundReport) -> (Arc<Catalog>, Vec<CatalogEvent>) {
         let old = self.catalog.load_full();
-        let next = Arc::new(old.merged(scans));
-        let now = unix_now();
-        let events = diff(&old, &next, now);
+        let next = Arc::new(next);
+        let events = diff(&old, &next, unix_now());
         if old.is_empty() {
-            tracing::info!(events = events.len(), scanned, failed, "first catalog built");
+            tracing::info!(
+                events = events.len(),
+                scanned = report.scanned,
+                failed = report.failed,
+                "first catalog built"
+            );
         } else {
             for e in &events {
                 tracing::info!(account = %e.account, region = %e.region, event = ?e.change, "catalog changed");
@@ -128,13 +192,8 @@ impl Discovery {
             }
         }
         self.catalog.store(Arc::clone(&next));
-        *self.last_round.lock() = Some(RoundReport {
-            finished_at: now,
-            duration_ms: started.elapsed().as_millis() as u64,
-            scanned,
-            failed,
-            events: events.len(),
-        });
+        report.events = events.len();
+        *self.last_round.lock() = Some(report);
         (next, events)
     }
 

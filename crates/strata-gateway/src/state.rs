@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use strata_core::Catalog;
+use strata_discovery::shared::{SharedDiscovery, SharedSettings};
 use strata_discovery::{CatalogEvent, Collector, Discovery, DiscoveryAccount};
 use strata_quota::Quotas;
 use strata_store::Store;
 
+use crate::config::file::SharedConfig;
 use crate::config::Config;
 use crate::request::admit::Admission;
 use crate::request::execute::Policy;
@@ -32,6 +34,9 @@ pub struct GatewayState {
     pub gateway: Arc<Gateway>,
     /// Present when discovery is enabled and there are accounts to scan.
     pub discovery: Option<Arc<Discovery>>,
+    /// Present when discovery runs and replicas share Redis (`shared:` in the config): only
+    /// the replica holding the lock scans; the others apply what it publishes.
+    pub shared: Option<Arc<SharedDiscovery>>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -53,6 +58,10 @@ impl GatewayState {
             Some(Arc::new(discovery_for(&config, &upstreams)))
         } else {
             None
+        };
+        let shared = match (&discovery, &config.shared) {
+            (Some(d), Some(s)) => shared_discovery(d, s),
+            _ => None,
         };
         let catalog = discovery.as_ref().map(|d| d.catalog()).unwrap_or_default();
         let routes = RouteTable::compile(&config, &catalog, None);
@@ -89,6 +98,7 @@ impl GatewayState {
         Ok(GatewayState {
             gateway: Arc::new(gateway),
             discovery,
+            shared,
         })
     }
 
@@ -112,23 +122,56 @@ impl GatewayState {
         crate::telemetry::catalog_published(catalog, events);
     }
 
-    /// Runs one discovery round now and publishes it.
+    /// Runs one discovery round now and publishes it (a follower of shared discovery loads
+    /// the leader's latest catalog instead of scanning).
     pub async fn refresh(&self) {
-        if let Some(d) = &self.discovery {
+        if let Some(shared) = &self.shared {
+            shared
+                .refresh_now(|catalog, events| self.publish(&catalog, events))
+                .await;
+        } else if let Some(d) = &self.discovery {
             let (catalog, events) = d.refresh_once(&|_| {}).await;
             self.publish(&catalog, &events);
         }
     }
 
-    /// The refresh loop, until `shutdown` turns true. Does nothing without discovery.
+    /// The refresh loop, until `shutdown` turns true. Does nothing without discovery. With
+    /// shared discovery the loop scans only while this replica leads.
     pub async fn run_discovery(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
         let Some(discovery) = self.discovery.clone() else {
             return;
         };
         let state = Arc::clone(&self);
-        discovery
-            .run(move |catalog, events| state.publish(&catalog, events), shutdown)
-            .await;
+        let publish = move |catalog: Arc<Catalog>, events: &[CatalogEvent]| state.publish(&catalog, events);
+        match self.shared.clone() {
+            Some(shared) => {
+                tracing::info!(
+                    replica = shared.replica_id(),
+                    "discovery: shared through Redis; this replica follows until it holds the lock"
+                );
+                shared.run(publish, shutdown).await;
+            }
+            None => {
+                tracing::info!(role = discovery.role().as_str(), "discovery: this replica scans alone");
+                discovery.run(publish, shutdown).await;
+            }
+        }
+    }
+}
+
+/// Shared discovery for a config with `shared:`. The URL was checked with the config, so a
+/// failure here is unexpected: it is logged and the replica scans alone rather than not start.
+fn shared_discovery(discovery: &Arc<Discovery>, shared: &SharedConfig) -> Option<Arc<SharedDiscovery>> {
+    let settings = SharedSettings {
+        redis_url: shared.redis_url.clone(),
+        namespace: shared.namespace.clone(),
+    };
+    match SharedDiscovery::new(Arc::clone(discovery), &settings) {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            tracing::error!(error = %e, "shared discovery not started; this replica scans alone");
+            None
+        }
     }
 }
 

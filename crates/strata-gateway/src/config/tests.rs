@@ -115,3 +115,18 @@ fn aws_defaults_are_applied_when_validating() {
     assert_eq!(config.aws.sts_endpoint.as_deref(), Some("http://127.0.0.1:4567"));
     assert_eq!(config.aws.sts_region.as_str(), "eu-west-1");
 }
+
+#[test]
+fn a_shared_redis_url_is_checked_with_the_config() {
+    let with = |url: &str| format!("{GOOD}shared: {{redis_url: \"{url}\", namespace: gw}}\n");
+    let config = from_text(&with("redis://127.0.0.1:6379/1"), "shared.yaml", env).unwrap();
+    assert_eq!(config.shared.map(|s| s.namespace).as_deref(), Some("gw"));
+    let Err(ConfigError::Invalid { problems, .. }) = from_text(&with("redis://127.0.0.1:notaport"), "bad.yaml", env)
+    else {
+        panic!("a Redis URL that cannot be read must be refused");
+    };
+    assert!(
+        problems.iter().any(|p| p.starts_with("shared.redis_url:")),
+        "{problems:?}"
+    );
+}

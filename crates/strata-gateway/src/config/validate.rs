@@ -276,6 +276,8 @@ impl Config {
                     "shared.redis_url: '{}' must start with redis:// or rediss://",
                     shared.redis_url
                 ));
+            } else if let Err(e) = strata_discovery::shared::check_redis_url(&shared.redis_url) {
+                problems.push(format!("shared.redis_url: {e}"));
             }
             if shared.namespace.is_empty() || shared.namespace.contains(char::is_whitespace) {
                 problems.push("shared.namespace: must be a non-empty word (it prefixes every Redis key)".into());

@@ -1,6 +1,7 @@
 //! The admin API (admin keys only): `GET /admin/routes` (compiled candidates, `?tenant=&model=
-//! &explain=true`), `GET /admin/catalog` (the availability catalog and the last scan round),
-//! `GET /admin/events` (recent catalog changes) and `POST /admin/discovery/refresh` (scan now);
+//! &explain=true`), `GET /admin/catalog` (the availability catalog, the last scan round and this
+//! replica's discovery role: local, leader, follower or fallback), `GET /admin/events` (recent
+//! catalog changes) and `POST /admin/discovery/refresh` (scan now; a follower loads instead);
 //! tenants' keys ([`keys`]) and usage ([`usage`]).
 
 use std::sync::Arc;
@@ -74,12 +75,17 @@ pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         return *r;
     }
     let catalog = state.catalog();
-    let (enabled, last_round, interval) = match &state.discovery {
-        Some(d) => (true, d.last_round(), Some(d.refresh_interval().as_secs())),
-        None => (false, None, None),
+    let (enabled, last_round, interval, role) = match &state.discovery {
+        Some(d) => (
+            true,
+            d.last_round(),
+            Some(d.refresh_interval().as_secs()),
+            Some(d.role()),
+        ),
+        None => (false, None, None, None),
     };
     axum::Json(json!({
-        "discovery": {"enabled": enabled, "refresh_seconds": interval, "last_round": last_round},
+        "discovery": {"enabled": enabled, "refresh_seconds": interval, "last_round": last_round, "role": role},
         "catalog": &*catalog,
     }))
     .into_response()
