@@ -109,7 +109,6 @@ impl GatewayState {
         })
     }
 
-    /// The catalog routes are compiled from (empty without discovery).
     /// After the server has drained: writes every usage record still queued, settles the
     /// shared budgets still in flight and closes the database.
     pub async fn shutdown(&self) {
@@ -137,6 +136,7 @@ impl GatewayState {
         }
     }
 
+    /// The catalog routes are compiled from (empty without discovery).
     pub fn catalog(&self) -> Arc<Catalog> {
         self.discovery.as_ref().map(|d| d.catalog()).unwrap_or_default()
     }

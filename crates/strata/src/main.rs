@@ -32,6 +32,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Run the Bedrock emulator: many accounts and regions on one address.
     Sim(commands::sim::SimArgs),
+    /// Requests, errors, tokens and cost per tenant, model or day, from the usage database.
+    Usage(commands::usage::UsageArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     // The one-shot tools print results on stdout; their logs say only what went wrong.
     let quiet = matches!(
         cli.command,
-        Command::Check(_) | Command::Discover(_) | Command::Routes(_)
+        Command::Check(_) | Command::Discover(_) | Command::Routes(_) | Command::Usage(_)
     );
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -61,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),
+        Command::Usage(args) => commands::usage::run(args),
     }
 }

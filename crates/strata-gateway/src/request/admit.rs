@@ -351,6 +351,10 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.class, Class::BudgetExceeded);
-        assert!(e.message.contains("no room left in its budget of 1.00 USD per day"), "{}", e.message);
+        assert!(
+            e.message.contains("no room left in its budget of 1.00 USD per day"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -8,3 +8,4 @@ pub mod routes;
 pub mod scan;
 pub mod serve;
 pub mod sim;
+pub mod usage;
