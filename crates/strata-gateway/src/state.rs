@@ -3,6 +3,7 @@
 //! upstream clients) and the discovery service that feeds it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use strata_core::Catalog;
@@ -18,6 +19,12 @@ use crate::request::execute::Policy;
 use crate::request::Gateway;
 use crate::routes::RouteTable;
 use crate::upstream::{SetupError, Upstreams};
+
+/// How long shutdown waits for the usage writer.
+const USAGE_DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How often keys created through another replica's admin API are picked up.
+pub const KEY_RELOAD_EVERY: Duration = Duration::from_secs(5);
 
 /// Why the gateway could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +128,33 @@ impl GatewayState {
     }
 
     /// The catalog routes are compiled from (empty without discovery).
+    /// After the server has drained: writes every usage record still queued, settles the
+    /// shared budgets still in flight and closes the database.
+    pub async fn shutdown(&self) {
+        let g = &self.gateway;
+        match g.usage.close(USAGE_DRAIN_DEADLINE).await {
+            Ok(written) => tracing::info!(records = written, "usage records written"),
+            Err(e) => tracing::error!(error = %e, "usage records could not all be written before exit"),
+        }
+        g.admission.quotas().flush().await;
+        g.store.close().await;
+    }
+
+    /// Reloads the keys created at run time every `every` (other replicas' changes), until
+    /// `shutdown` turns true.
+    pub async fn run_key_reload(self: Arc<Self>, every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+            let g = &self.gateway;
+            if let Err(e) = g.keys.reload(&g.store, &g.config).await {
+                tracing::warn!(error = %e, "keys could not be reloaded from the database");
+            }
+        }
+    }
+
     pub fn catalog(&self) -> Arc<Catalog> {
         self.discovery.as_ref().map(|d| d.catalog()).unwrap_or_default()
     }

@@ -84,6 +84,8 @@ pub struct TenantRoutes {
     policy: strata_core::ResidencyPolicy,
     /// Whether the tenant trusts the catalog's profile destinations (`trust_catalog_destinations`).
     trust: DestinationTrust,
+    /// The accounts the tenant is pinned to (`None`: all), and their names for the reasons.
+    accounts: Option<(HashSet<usize>, String)>,
 }
 
 impl TenantRoutes {
@@ -107,9 +109,12 @@ impl TenantRoutes {
             .iter()
             .map(|r| Excluded {
                 target: r.label.clone(),
-                reason: match r.reach.check(&self.policy, self.trust) {
-                    Err(why) => why.to_string(),
-                    Ok(rule) => format!("allowed ({})", rule.as_str()),
+                reason: match (r.reach.check(&self.policy, self.trust), &self.accounts, &r.target) {
+                    (Err(why), _, _) => why.to_string(),
+                    (Ok(_), Some((set, names)), Target::Bedrock { account, .. }) if !set.contains(account) => {
+                        format!("the tenant is pinned to accounts [{names}]")
+                    }
+                    (Ok(rule), _, _) => format!("allowed ({})", rule.as_str()),
                 },
             })
             .collect()
@@ -286,8 +291,8 @@ fn compile_model(
         .iter()
         .map(|t| {
             let trust = DestinationTrust::from_flag(t.trust_catalog_destinations);
-            let (allowed, refused) = admit_routes(&out.routes, &t.residency, trust);
-            let (baseline, baseline_refused) = admit_routes(&out.baseline, &t.residency, trust);
+            let (allowed, refused) = admit_routes(&out.routes, t, trust);
+            let (baseline, baseline_refused) = admit_routes(&out.baseline, t, trust);
             TenantRoutes {
                 allowed,
                 refused,
@@ -295,22 +300,33 @@ fn compile_model(
                 baseline_refused,
                 policy: t.residency.clone(),
                 trust,
+                accounts: t.accounts.as_ref().map(|set| {
+                    let mut names: Vec<&str> = set.iter().map(|&a| config.accounts[a].name.as_str()).collect();
+                    names.sort_unstable();
+                    (set.clone(), names.join(", "))
+                }),
             }
         })
         .collect();
     out
 }
 
+/// A tenant's allowed and refused routes: residency, and the accounts it is pinned to (an
+/// OpenAI-compatible provider is no account and stays allowed).
 fn admit_routes(
     routes: &[Arc<Route>],
-    policy: &strata_core::ResidencyPolicy,
+    tenant: &crate::config::Tenant,
     trust: DestinationTrust,
 ) -> (Vec<Arc<Route>>, Vec<Arc<Route>>) {
+    let policy = &tenant.residency;
     let mask = strata_router::policy_mask(policy);
-    routes
-        .iter()
-        .cloned()
-        .partition(|r| r.reach.admits(policy, mask, trust))
+    routes.iter().cloned().partition(|r| {
+        let account_ok = match &r.target {
+            Target::Bedrock { account, .. } => tenant.may_use_account(*account),
+            Target::OpenAi { .. } => true,
+        };
+        account_ok && r.reach.admits(policy, mask, trust)
+    })
 }
 
 fn health_for(carried: &Carried, label: &str, origin: Origin) -> Arc<Health> {

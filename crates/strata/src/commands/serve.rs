@@ -33,10 +33,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         eprintln!("strata gateway listening on http://{addr}");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let key_reload =
+            tokio::spawn(Arc::clone(&state).run_key_reload(strata_gateway::state::KEY_RELOAD_EVERY, stop_rx.clone()));
         let discovery = tokio::spawn(Arc::clone(&state).run_discovery(stop_rx));
-        strata_gateway::server::serve(listener, state, super::sim::shutdown_signal()).await?;
+        strata_gateway::server::serve(listener, Arc::clone(&state), super::sim::shutdown_signal()).await?;
         let _ = stop_tx.send(true);
         let _ = discovery.await;
+        let _ = key_reload.await;
+        state.shutdown().await;
         Ok(())
     })
 }

@@ -72,10 +72,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  curl -s 'http://{addr}/admin/routes?tenant=eu-bank&explain=true' -H 'Authorization: Bearer sk-demo-admin'");
         println!();
         println!("Ctrl-C stops.");
+        let key_reload = tokio::spawn(
+            Arc::clone(&state).run_key_reload(strata_gateway::state::KEY_RELOAD_EVERY, stop_rx.clone()),
+        );
         let discovery = tokio::spawn(Arc::clone(&state).run_discovery(stop_rx.clone()));
-        strata_gateway::server::serve(listener, state, super::sim::shutdown_signal()).await?;
+        strata_gateway::server::serve(listener, Arc::clone(&state), super::sim::shutdown_signal()).await?;
         let _ = stop_tx.send(true);
         let _ = discovery.await;
+        let _ = key_reload.await;
+        state.shutdown().await;
         let _ = sim_task.await;
         Ok(())
     })
