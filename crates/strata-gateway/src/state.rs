@@ -109,24 +109,6 @@ impl GatewayState {
         })
     }
 
-    /// Writes what finished requests left behind, once no request is in flight any more: the
-    /// usage writer is closed (every record queued is committed, up to `deadline`) and budget
-    /// settlements still on their way to Redis are awaited. Without this a process that exits
-    /// right after draining its connections (SIGTERM) loses the records of its last requests.
-    pub async fn finish(&self, deadline: std::time::Duration) {
-        let gateway = &self.gateway;
-        match gateway.usage.close(deadline).await {
-            Ok(written) => tracing::info!(written, "shutdown: usage records written"),
-            Err(e) => tracing::error!(error = %e, "shutdown: usage records could not all be written"),
-        }
-        if tokio::time::timeout(deadline, gateway.admission.quotas().flush())
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown: some budget settlements did not reach Redis in time");
-        }
-    }
-
     /// The catalog routes are compiled from (empty without discovery).
     /// After the server has drained: writes every usage record still queued, settles the
     /// shared budgets still in flight and closes the database.
