@@ -145,7 +145,7 @@ impl Admission {
         };
         match self.quotas.reserve(&scopes[..n], ask, t.fail).await {
             Ok(grant) => Ok(Permit { grant: Some(grant) }),
-            Err(denied) => Err(refusal(denied, &names.tenants[tenant].name, |scope| {
+            Err(denied) => Err(refusal(denied, &names.tenants[tenant].name, ask, |scope| {
                 let limits = if scope == 0 { &t.limits } else { scopes[1].limits };
                 let what = if scope == 0 {
                     String::new()
@@ -216,7 +216,7 @@ pub fn real_cost(route: &Route, usage: Usage) -> Option<u64> {
 }
 
 /// The error for a refusal, naming the limit in words.
-fn refusal(denied: Denied, tenant: &str, scope: impl Fn(usize) -> (Limits, String)) -> GatewayError {
+fn refusal(denied: Denied, tenant: &str, ask: Ask, scope: impl Fn(usize) -> (Limits, String)) -> GatewayError {
     let r = match denied {
         Denied::Limited(r) => r,
         Denied::Unavailable(why) => {
@@ -245,14 +245,22 @@ fn refusal(denied: Denied, tenant: &str, scope: impl Fn(usize) -> (Limits, Strin
             Class::RateLimited,
             format!("its limit of {} concurrent requests", limits.concurrent.unwrap_or(0)),
         ),
-        Limit::DailyBudget => (
-            Class::BudgetExceeded,
-            format!("its budget of {:.2} USD per day", usd(limits.usd_per_day)),
-        ),
-        Limit::MonthlyBudget => (
-            Class::BudgetExceeded,
-            format!("its budget of {:.2} USD per month", usd(limits.usd_per_month)),
-        ),
+        Limit::DailyBudget | Limit::MonthlyBudget => {
+            let (cap, period) = match r.limit {
+                Limit::DailyBudget => (limits.usd_per_day, "day"),
+                _ => (limits.usd_per_month, "month"),
+            };
+            return GatewayError::gateway(
+                Class::BudgetExceeded,
+                format!(
+                    "tenant '{tenant}' has no room left in its budget of {:.2} USD per {period} for this request (estimated at up to {:.4} USD); the budget renews in {wait:.0} s",
+                    usd(cap),
+                    usd(Some(ask.cost)),
+                ),
+            )
+            .with_retry_after(r.retry_after)
+            .with_headroom(r.headroom);
+        }
     };
     GatewayError::gateway(
         class,
@@ -343,6 +351,6 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.class, Class::BudgetExceeded);
-        assert!(e.message.contains("budget of 1.00 USD per day"), "{}", e.message);
+        assert!(e.message.contains("no room left in its budget of 1.00 USD per day"), "{}", e.message);
     }
 }
