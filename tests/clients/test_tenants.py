@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import re
 import signal
@@ -616,3 +617,27 @@ def test_bedrock_dialect_throttling_and_service_quota_shapes(sim, start):
             call()
         assert error_code(over.value) == "ServiceQuotaExceededException", over.value.response
         assert "USD per day" in over.value.response["Error"]["Message"]
+
+
+# ---- 9. audit bodies only for tenants that opt in --------------------------------------------------
+
+
+def test_audit_bodies_are_kept_only_for_tenants_that_opt_in(sim, start, tmp_path):
+    db = tmp_path / "audit.db"
+    g = start(config(sim, "  - {name: audited, keys: [sk-audited-0001], audit_bodies: true}\n"
+                          "  - {name: private, keys: [sk-private-0001]}",
+                     extra=f"usage: {{database_url: 'sqlite:{db}'}}\n"))
+    marker = unique("marker-")
+    for key in ("sk-audited-0001", "sk-private-0001"):
+        status, _, body = ask(g, key, f"please remember {marker}")
+        assert status == 200, body
+    g.stopped_by_test = True
+    g.proc.send_signal(signal.SIGTERM)
+    assert g.proc.wait(timeout=60) == 0, g.stderr()[-3000:]
+    with sqlite3.connect(db) as conn:
+        rows = dict(conn.execute("SELECT tenant, audit_body FROM usage").fetchall())
+    audited = json.loads(rows["audited"])
+    assert marker in audited["request"], audited
+    assert audited["response"] and "output" in audited["response"], audited
+    assert rows["private"] is None, rows
+    assert marker not in g.stderr(), "a prompt reached the log"

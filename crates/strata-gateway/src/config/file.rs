@@ -271,7 +271,8 @@ pub struct TenantConfig {
     /// this replica alone until Redis is back; `closed` refuses requests.
     #[serde(default)]
     pub on_shared_failure: FailMode,
-    /// Keep request and response text in the usage records (off: records hold no text).
+    /// Keep the request body and a complete answer's body (64 KiB of each; streamed answers are
+    /// not kept) in the usage records, for audit (off: records hold no text).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub audit_bodies: bool,
 }

@@ -57,6 +57,24 @@ pub struct Record {
     pub baseline: bool,
     /// The client went away before the answer ended.
     pub disconnected: bool,
+    /// The request body as sent upstream, kept only for tenants with `audit_bodies`.
+    pub audit_request: Option<bytes::Bytes>,
+    /// A complete answer's body, kept only for tenants with `audit_bodies`.
+    pub audit_response: Option<bytes::Bytes>,
+}
+
+/// The most of each body an audit record keeps.
+const AUDIT_BODY_BYTES: usize = 64 * 1024;
+
+/// The audit text of a record: `{"request": …, "response": …}`, each body cut to
+/// [`AUDIT_BODY_BYTES`] (streamed answers are not kept).
+fn audit_text(r: &Record) -> Option<String> {
+    let text = |b: &Option<bytes::Bytes>| {
+        b.as_ref()
+            .map(|b| String::from_utf8_lossy(&b[..b.len().min(AUDIT_BODY_BYTES)]).into_owned())
+    };
+    r.audit_request.as_ref()?;
+    Some(serde_json::json!({ "request": text(&r.audit_request), "response": text(&r.audit_response) }).to_string())
 }
 
 /// The guard that accounts for a request when dropped.
@@ -98,6 +116,8 @@ impl Exit {
                 last_token: None,
                 baseline: false,
                 disconnected: false,
+                audit_request: None,
+                audit_response: None,
             },
             permits: Vec::new(),
             streaming: false,
@@ -257,7 +277,7 @@ fn usage_record(state: &Gateway, r: &Record, outcome: &str, cost_nanos: u64) -> 
         baseline: r.baseline,
         usage_estimated: r.usage_estimated,
         disconnected: r.disconnected,
-        audit_body: None,
+        audit_body: audit_text(r),
     }
 }
 

@@ -88,6 +88,9 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
                 permit,
             } = served;
             exit.hold(permit);
+            if let (Answer::Complete(reply), true) = (&answer, exit.record().audit_request.is_some()) {
+                exit.record().audit_response = Some(reply.body.clone());
+            }
             exit.record().served = Some(model);
             exit.record().baseline = baseline;
             let mut response = D::encode(decoded, answer, exit);
@@ -184,6 +187,9 @@ async fn serve<D: Dialect>(
     exit.hold(permit);
     let mut call = call;
     call.attribute_to(&config.tenants[tenant].name);
+    if config.tenants[tenant].audit_bodies {
+        exit.record().audit_request = Some(call.body.clone());
+    }
     let executor = Executor {
         upstream: &state.upstreams,
         admission: &state.admission,
