@@ -55,6 +55,10 @@ impl Estimate {
 pub struct Usage {
     pub input: u64,
     pub output: u64,
+    /// Input tokens read from the prompt cache (Bedrock counts them apart from `input`).
+    pub cache_read: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write: u64,
 }
 
 impl Usage {

@@ -200,6 +200,7 @@ impl Drop for Exit {
                 r.usage = Some(Usage {
                     input: estimate.input,
                     output: r.deltas,
+                    ..Usage::default()
                 });
                 r.usage_estimated = true;
             }
@@ -266,8 +267,8 @@ fn usage_record(state: &Gateway, r: &Record, outcome: &str, cost_nanos: u64) -> 
         attempts: u32::try_from(r.attempts.len()).unwrap_or(u32::MAX),
         input_tokens: usage.input,
         output_tokens: usage.output,
-        cache_read_tokens: 0,
-        cache_write_tokens: 0,
+        cache_read_tokens: usage.cache_read,
+        cache_write_tokens: usage.cache_write,
         cost_nanos,
         pricing_layer: served_route.map(|a| layer_label(a.route.layer).to_string()),
         ttft_ms: ms(r.first_token),

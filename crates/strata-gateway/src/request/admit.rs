@@ -211,7 +211,8 @@ pub fn real_cost(route: &Route, usage: Usage) -> Option<u64> {
     route.price?.cost(TokenCounts {
         input: usage.input,
         output: usage.output,
-        ..TokenCounts::default()
+        cache_read: usage.cache_read,
+        cache_write: usage.cache_write,
     })
 }
 

@@ -119,6 +119,8 @@ fn usage_headers(headers: &http::HeaderMap) -> Option<Usage> {
     Some(Usage {
         input: count("x-amzn-bedrock-input-token-count")?,
         output: count("x-amzn-bedrock-output-token-count")?,
+        cache_read: count("x-amzn-bedrock-cache-read-input-token-count").unwrap_or(0),
+        cache_write: count("x-amzn-bedrock-cache-write-input-token-count").unwrap_or(0),
     })
 }
 
@@ -163,6 +165,10 @@ struct MetadataProbe {
 struct TokenProbe {
     input_tokens: u64,
     output_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: u64,
+    #[serde(default)]
+    cache_write_input_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +210,8 @@ fn observe(raw: Bytes, decode: bool) -> Result<Chunk, UpstreamError> {
                     chunk.usage = Some(Usage {
                         input: u.input_tokens,
                         output: u.output_tokens,
+                        cache_read: u.cache_read_input_tokens,
+                        cache_write: u.cache_write_input_tokens,
                     });
                 }
             }
@@ -245,6 +253,7 @@ fn invoke_chunk_usage(payload: &[u8]) -> Option<Usage> {
     Some(Usage {
         input: m.input_token_count,
         output: m.output_token_count,
+        ..Usage::default()
     })
 }
 
@@ -297,7 +306,14 @@ mod tests {
         assert_eq!(&chunks[0].raw[..], &start[..]);
         assert!(!chunks[0].content);
         assert!(chunks[1].content);
-        assert_eq!(chunks[1].usage, Some(Usage { input: 7, output: 3 }));
+        assert_eq!(
+            chunks[1].usage,
+            Some(Usage {
+                input: 7,
+                output: 3,
+                ..Usage::default()
+            })
+        );
         let relayed: Vec<u8> = chunks.iter().flat_map(|c| c.raw.to_vec()).collect();
         assert_eq!(relayed, all);
         assert_eq!(chunks[1].events.len(), 2);
@@ -307,7 +323,14 @@ mod tests {
             .collect()
             .await;
         assert_eq!((relay[0].frames, relay[0].events.len()), (3, 0));
-        assert_eq!(relay[0].usage, Some(Usage { input: 7, output: 3 }));
+        assert_eq!(
+            relay[0].usage,
+            Some(Usage {
+                input: 7,
+                output: 3,
+                ..Usage::default()
+            })
+        );
         assert!(relay[0].content);
     }
 
@@ -322,7 +345,11 @@ mod tests {
         let payload = serde_json::json!({"bytes": base64::engine::general_purpose::STANDARD.encode(body)}).to_string();
         assert_eq!(
             invoke_chunk_usage(payload.as_bytes()),
-            Some(Usage { input: 5, output: 9 })
+            Some(Usage {
+                input: 5,
+                output: 9,
+                ..Usage::default()
+            })
         );
         let garbage = vec![Ok(Bytes::from_static(&[0, 0, 0, 1, 0, 0]))];
         let chunks: Vec<_> = frames(futures::stream::iter(garbage).boxed(), true).collect().await;

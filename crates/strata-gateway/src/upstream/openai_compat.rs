@@ -174,6 +174,7 @@ impl From<OpenAiUsage> for Usage {
         Usage {
             input: u.prompt_tokens,
             output: u.completion_tokens,
+            ..Usage::default()
         }
     }
 }
@@ -250,7 +251,14 @@ mod tests {
             .collect()
             .await;
         assert_eq!(chunks.len(), 2);
-        assert_eq!(chunks[0].usage, Some(Usage { input: 4, output: 6 }));
+        assert_eq!(
+            chunks[0].usage,
+            Some(Usage {
+                input: 4,
+                output: 6,
+                ..Usage::default()
+            })
+        );
         assert!(chunks[0].raw.ends_with(b"\n\n"));
         assert_eq!(&chunks[1].raw[..], b"data: [DONE]\n\n");
         assert_eq!(error_message(br#"{"error":{"message":"nope"}}"#), "nope");

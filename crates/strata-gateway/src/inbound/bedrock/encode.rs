@@ -75,11 +75,17 @@ fn converse_usage(body: &[u8]) -> Option<Usage> {
     struct Tokens {
         input_tokens: u64,
         output_tokens: u64,
+        #[serde(default)]
+        cache_read_input_tokens: u64,
+        #[serde(default)]
+        cache_write_input_tokens: u64,
     }
     let a: Answer = serde_json::from_slice(body).ok()?;
     Some(Usage {
         input: a.usage.input_tokens,
         output: a.usage.output_tokens,
+        cache_read: a.usage.cache_read_input_tokens,
+        cache_write: a.usage.cache_write_input_tokens,
     })
 }
 
@@ -148,7 +154,14 @@ mod tests {
     #[test]
     fn converse_usage_is_read_from_the_answer() {
         let body = br#"{"output":{"message":{"role":"assistant","content":[{"text":"hi"}]}},"stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":4,"totalTokens":7},"metrics":{"latencyMs":1}}"#;
-        assert_eq!(converse_usage(body), Some(Usage { input: 3, output: 4 }));
+        assert_eq!(
+            converse_usage(body),
+            Some(Usage {
+                input: 3,
+                output: 4,
+                ..Usage::default()
+            })
+        );
         assert_eq!(converse_usage(b"{}"), None);
     }
 

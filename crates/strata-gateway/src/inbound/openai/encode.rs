@@ -63,6 +63,8 @@ fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit)
             let usage = Usage {
                 input: u64::from(r.usage.input_tokens),
                 output: u64::from(r.usage.output_tokens),
+                cache_read: r.usage.cache_read_input_tokens.map_or(0, u64::from),
+                cache_write: r.usage.cache_write_input_tokens.map_or(0, u64::from),
             };
             (
                 super::response::converse_to_chat(&r, &asked.model, id, created),
