@@ -44,6 +44,9 @@ pub struct GatewayState {
     /// Present when discovery runs and replicas share Redis (`shared:` in the config): only
     /// the replica holding the lock scans; the others apply what it publishes.
     pub shared: Option<Arc<SharedDiscovery>>,
+    /// The discovery round the current routes were compiled from: a round is shown as done
+    /// only once requests route by it.
+    pub routes_round: arc_swap::ArcSwapOption<strata_discovery::RoundReport>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -106,6 +109,7 @@ impl GatewayState {
             gateway: Arc::new(gateway),
             discovery,
             shared,
+            routes_round: arc_swap::ArcSwapOption::empty(),
         })
     }
 
@@ -153,6 +157,8 @@ impl GatewayState {
             "routes recompiled from the catalog"
         );
         gateway.routes.store(Arc::new(table));
+        self.routes_round
+            .store(self.discovery.as_ref().and_then(|d| d.last_round()).map(Arc::new));
         crate::telemetry::catalog_published(catalog, events);
     }
 

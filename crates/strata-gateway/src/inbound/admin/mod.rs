@@ -78,7 +78,7 @@ pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
     let (enabled, last_round, interval, role) = match &state.discovery {
         Some(d) => (
             true,
-            d.last_round(),
+            state.routes_round.load_full().as_deref().cloned(),
             Some(d.refresh_interval().as_secs()),
             Some(d.role()),
         ),
