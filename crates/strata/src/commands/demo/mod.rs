@@ -70,6 +70,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("       -H 'content-type: application/json' -d '{{\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"hello\"}}]}}]}}'");
         println!("  curl -s {sim_url}/_sim/stats     # which account and region ran it");
         println!("  curl -s 'http://{addr}/admin/routes?tenant=eu-bank&explain=true' -H 'Authorization: Bearer sk-demo-admin'");
+        println!("  curl -s 'http://{addr}/admin/usage?group_by=tenant' -H 'Authorization: Bearer sk-demo-admin'   # requests, tokens, cost");
         println!();
         println!("Ctrl-C stops.");
         let key_reload = tokio::spawn(
