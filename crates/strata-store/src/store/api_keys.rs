@@ -79,31 +79,32 @@ impl Store {
     /// Revokes a key as of `at_ms`. False if there is no such key or it was already revoked (the
     /// first revocation's time stands).
     pub async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => {
-            sqlx::query("UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL")
-                .bind(at_ms)
-                .bind(id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(done > 0)
+        self.update_key(
+            "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
+            id,
+            at_ms,
+        )
+        .await
     }
 
     /// Makes a key stop working at `at_ms` (the end of a rotation's grace period). Only ever
     /// brings an expiry forward: false if there is no such key, it is revoked, or it already
     /// expires by then.
     pub async fn expire_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        self.update_key(
+            "UPDATE api_keys SET expires_at_ms = $1 \
+             WHERE id = $2 AND revoked_at_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > $1)",
+            id,
+            at_ms,
+        )
+        .await
+    }
+
+    /// Runs an `UPDATE` of one key that binds `$1` = `at_ms` and `$2` = `id`; whether it
+    /// changed a row.
+    async fn update_key(&self, sql: &'static str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
         let done = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE api_keys SET expires_at_ms = $1 \
-                 WHERE id = $2 AND revoked_at_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > $1)",
-            )
-            .bind(at_ms)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(sql).bind(at_ms).bind(id).execute(pool).await?.rows_affected()
         });
         Ok(done > 0)
     }
