@@ -1,13 +1,12 @@
 //! Routing decisions, free of I/O: which candidates a logical model has given the availability
 //! catalog ([`compile`]), in what order to try a logical model's candidates
 //! ([`strategy`]), which are cooling down after failures ([`health`]), how long to wait before a
-//! retry ([`backoff`]), and whether a candidate's own request/token budget allows a call
-//! ([`limits`]), and what a request cost ([`pricing`]).
+//! retry ([`backoff`]) and what a request cost ([`pricing`]). Budgets are counted by
+//! `strata-quota`.
 
 pub mod backoff;
 pub mod compile;
 pub mod health;
-pub mod limits;
 pub mod pricing;
 pub mod strategy;
 
@@ -18,6 +17,5 @@ pub use compile::{
     Refusal, Severity, TargetVerdict,
 };
 pub use health::{CooldownPolicy, Health};
-pub use limits::{Budget, LocalLimiter, Reservation};
 pub use pricing::{Nanos, Price, PriceTable, TokenCounts};
 pub use strategy::{order_candidates, pick_first, CandidateOrder, CandidateView, Strategy};
