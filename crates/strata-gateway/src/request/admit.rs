@@ -126,27 +126,25 @@ impl Admission {
         if t.limits.is_unlimited() && model_scope.is_none() {
             return Ok(Permit::free());
         }
-        let mut scopes = [
-            Scope {
-                key: &t.key,
-                limits: &t.limits,
-            },
-            Scope {
-                key: &t.key,
-                limits: &t.limits,
-            },
-        ];
-        let n = match model_scope {
-            Some((key, limits)) => {
-                scopes[1] = Scope { key, limits };
-                2
-            }
-            None => 1,
+        let tenant_scope = Scope {
+            key: &t.key,
+            limits: &t.limits,
         };
-        match self.quotas.reserve(&scopes[..n], ask, t.fail).await {
+        let both;
+        let scopes: &[Scope<'_>] = match model_scope {
+            Some((key, limits)) => {
+                both = [tenant_scope, Scope { key, limits }];
+                &both
+            }
+            None => std::slice::from_ref(&tenant_scope),
+        };
+        match self.quotas.reserve(scopes, ask, t.fail).await {
             Ok(grant) => Ok(Permit { grant: Some(grant) }),
             Err(denied) => Err(refusal(denied, &names.tenants[tenant].name, ask, |scope| {
-                let limits = if scope == 0 { &t.limits } else { scopes[1].limits };
+                let limits = match (scope, model_scope) {
+                    (1, Some((_, limits))) => limits,
+                    _ => &t.limits,
+                };
                 let what = if scope == 0 {
                     String::new()
                 } else {
