@@ -8,6 +8,8 @@ pub mod call;
 pub mod config;
 pub mod error;
 pub mod inbound;
+pub mod lifecycle;
+pub mod reload;
 pub mod request;
 pub mod routes;
 pub mod server;

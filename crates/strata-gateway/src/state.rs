@@ -1,11 +1,12 @@
 //! The gateway's shared state: what the request path uses ([`Gateway`]: the checked config, the
 //! compiled routes (swapped atomically when discovery publishes a new catalog), admission, the
-//! upstream clients) and the discovery service that feeds it.
+//! upstream clients), the discovery service that feeds it, and the process's lifecycle. A
+//! config reload ([`crate::reload`]) builds a new [`Gateway`] and swaps it whole.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use strata_core::Catalog;
 use strata_discovery::shared::{SharedDiscovery, SharedSettings};
 use strata_discovery::{CatalogEvent, Collector, Discovery, DiscoveryAccount};
@@ -14,6 +15,7 @@ use strata_store::Store;
 
 use crate::config::file::SharedConfig;
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::request::admit::Admission;
 use crate::request::execute::Policy;
 use crate::request::Gateway;
@@ -38,85 +40,191 @@ pub enum BuildError {
 }
 
 pub struct GatewayState {
-    pub gateway: Arc<Gateway>,
-    /// Present when discovery is enabled and there are accounts to scan.
-    pub discovery: Option<Arc<Discovery>>,
+    /// Swapped whole by a config reload; a request keeps the one it started with.
+    gateway: ArcSwap<Gateway>,
+    /// Present when discovery is enabled and there are accounts to scan (rebuilt by a reload
+    /// that changes what it scans).
+    discovery: ArcSwapOption<Discovery>,
     /// Present when discovery runs and replicas share Redis (`shared:` in the config): only
     /// the replica holding the lock scans; the others apply what it publishes.
-    pub shared: Option<Arc<SharedDiscovery>>,
+    shared: ArcSwapOption<SharedDiscovery>,
     /// The discovery round the current routes were compiled from: a round is shown as done
     /// only once requests route by it.
     pub routes_round: arc_swap::ArcSwapOption<strata_discovery::RoundReport>,
+    /// Serving, draining, past the drain deadline.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Where the config comes from and how its reloads went.
+    pub reloads: crate::reload::Reloads,
+    /// The running discovery loop, so a reload can replace it.
+    discovery_task: parking_lot::Mutex<Option<BackgroundTask>>,
+    /// Stops the background loops (discovery, key reload) at shutdown.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// A spawned loop and the switch that stops it.
+struct BackgroundTask {
+    stop: tokio::sync::watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for GatewayState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let gateway = self.gateway();
         f.debug_struct("GatewayState")
-            .field("models", &self.gateway.config.models.len())
-            .field("tenants", &self.gateway.config.tenants.len())
+            .field("models", &gateway.config.models.len())
+            .field("tenants", &gateway.config.tenants.len())
             .finish_non_exhaustive()
     }
 }
 
 impl GatewayState {
     /// Builds clients and compiles routes from the cached catalog (if any). No scan runs yet:
-    /// call [`GatewayState::run_discovery`] (the binary starts it) or [`GatewayState::refresh`].
+    /// call [`GatewayState::start_background`] (the binary does) or [`GatewayState::refresh`].
     pub async fn build(config: Config) -> Result<Self, BuildError> {
         let _ = crate::telemetry::prometheus();
-        let upstreams = Upstreams::build(&config).await?;
-        let discovery = if config.discovery.enabled && !config.accounts.is_empty() {
-            Some(Arc::new(discovery_for(&config, &upstreams)))
-        } else {
-            None
-        };
+        let upstreams = Arc::new(Upstreams::build(&config).await?);
+        let discovery = running_discovery(&config, &upstreams).map(Arc::new);
         let shared = match (&discovery, &config.shared) {
             (Some(d), Some(s)) => shared_discovery(d, s),
             _ => None,
         };
         let catalog = discovery.as_ref().map(|d| d.catalog()).unwrap_or_default();
-        let routes = RouteTable::compile(&config, &catalog, None);
-        crate::telemetry::catalog_published(&catalog, &[]);
-        let metrics = config
-            .models
-            .iter()
-            .map(|_| crate::telemetry::ModelMetrics::new(config.tenants.len()))
-            .collect();
         let quotas = match &config.shared {
             Some(shared) => Quotas::shared(&shared.redis_url, &shared.namespace)?,
             None => Quotas::local(),
         };
-        let admission = Admission::new(Arc::new(quotas), &config);
         let url = config
             .usage_database_url
             .as_deref()
             .unwrap_or(crate::config::IN_MEMORY_DATABASE);
         let store = Store::open(url).await?;
-        let usage = store.usage_writer(config.usage_queue);
-        let keys = crate::tenants::KeyRing::new(&config);
-        keys.reload(&store, &config).await?;
-        let gateway = Gateway {
-            keys,
+        let kept = Kept {
+            usage: store.usage_writer(config.usage_queue),
             store,
-            usage,
-            metrics,
-            policy: Policy::from_config(&config.routing),
-            admission,
-            config,
-            routes: ArcSwap::from_pointee(routes),
+            quotas: Arc::new(quotas),
+            lifecycle: Arc::new(Lifecycle::default()),
             upstreams,
         };
+        let gateway = assemble(config, &catalog, None, &kept).await?;
+        crate::telemetry::catalog_published(&catalog, &[]);
         Ok(GatewayState {
-            gateway: Arc::new(gateway),
-            discovery,
-            shared,
-            routes_round: arc_swap::ArcSwapOption::empty(),
+            gateway: ArcSwap::from_pointee(gateway),
+            discovery: ArcSwapOption::new(discovery),
+            shared: ArcSwapOption::new(shared),
+            routes_round: ArcSwapOption::empty(),
+            lifecycle: kept.lifecycle,
+            reloads: crate::reload::Reloads::default(),
+            discovery_task: parking_lot::Mutex::new(None),
+            stop: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// What requests use now.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.load_full()
+    }
+
+    /// The discovery service, when discovery runs.
+    pub fn discovery(&self) -> Option<Arc<Discovery>> {
+        self.discovery.load_full()
+    }
+
+    /// Starts the background loops: discovery (one round at once unless a cached catalog
+    /// was loaded) and the key reload. They stop at [`GatewayState::shutdown`].
+    pub fn start_background(self: &Arc<Self>) {
+        tokio::spawn(Arc::clone(self).run_key_reload(KEY_RELOAD_EVERY, self.stop.subscribe()));
+        self.restart_discovery();
+    }
+
+    /// (Re)starts the discovery loop for the current discovery service.
+    fn restart_discovery(self: &Arc<Self>) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut process_stop = self.stop.subscribe();
+        let handle = tokio::spawn({
+            let state = Arc::clone(self);
+            async move {
+                tokio::select! {
+                    () = Arc::clone(&state).run_discovery(stopped) => {}
+                    _ = process_stop.wait_for(|s| *s) => {}
+                }
+            }
+        });
+        let previous = self.discovery_task.lock().replace(BackgroundTask { stop, handle });
+        if let Some(previous) = previous {
+            let _ = previous.stop.send(true);
+        }
+    }
+
+    /// Swaps in a new config: builds a new [`Gateway`] (reusing the upstream clients and the
+    /// discovery service unless the sections they come from changed), compiles its routes from
+    /// the current catalog and swaps it whole; requests in flight finish on the old one.
+    /// Returns the sections that changed.
+    pub async fn apply(self: &Arc<Self>, config: Config) -> Result<Vec<&'static str>, BuildError> {
+        let old = self.gateway();
+        let mut changed = Vec::new();
+        let upstreams = if config.sections.upstreams == old.config.sections.upstreams {
+            Arc::clone(&old.upstreams)
+        } else {
+            changed.push("upstreams");
+            Arc::new(Upstreams::build(&config).await?)
+        };
+        let discovery_changed = config.sections.discovery != old.config.sections.discovery;
+        if config.sections.at_start != old.config.sections.at_start {
+            changed.push("listen/usage/shared (take effect at restart)");
+        }
+        let new_discovery = if discovery_changed {
+            changed.push("discovery");
+            let catalog = self.catalog();
+            let discovery = running_discovery(&config, &upstreams).map(|d| {
+                // Start from what is known (the new accounts are scanned by the next round).
+                if d.catalog().scans().next().is_none() {
+                    let collector = collector_for(&config, &upstreams);
+                    Discovery::new(collector, &config.discovery, (*catalog).clone())
+                } else {
+                    d
+                }
+            });
+            Some(discovery.map(Arc::new))
+        } else {
+            None
+        };
+        let catalog = match &new_discovery {
+            Some(d) => d.as_ref().map(|d| d.catalog()).unwrap_or_default(),
+            None => self.catalog(),
+        };
+        let kept = Kept {
+            store: old.store.clone(),
+            usage: old.usage.clone(),
+            quotas: Arc::clone(old.admission.quotas()),
+            lifecycle: Arc::clone(&self.lifecycle),
+            upstreams,
+        };
+        let previous = old.routes.load_full();
+        let gateway = assemble(config, &catalog, Some(&previous), &kept).await?;
+        let shared_config = gateway.config.shared.clone();
+        self.gateway.store(Arc::new(gateway));
+        if let Some(discovery) = new_discovery {
+            let shared = match (&discovery, &shared_config) {
+                (Some(d), Some(s)) => shared_discovery(d, s),
+                _ => None,
+            };
+            self.discovery.store(discovery);
+            self.shared.store(shared);
+            self.restart_discovery();
+        }
+        Ok(changed)
     }
 
     /// After the server has drained: writes every usage record still queued, settles the
     /// shared budgets still in flight and closes the database.
     pub async fn shutdown(&self) {
-        let g = &self.gateway;
+        let _ = self.stop.send(true);
+        let task = self.discovery_task.lock().take();
+        if let Some(task) = task {
+            let _ = task.stop.send(true);
+            let _ = task.handle.await;
+        }
+        let g = self.gateway();
         match g.usage.close(USAGE_DRAIN_DEADLINE).await {
             Ok(written) => tracing::info!(records = written, "usage records written"),
             Err(e) => tracing::error!(error = %e, "usage records could not all be written before exit"),
@@ -133,7 +241,7 @@ impl GatewayState {
                 () = tokio::time::sleep(every) => {}
                 _ = shutdown.changed() => return,
             }
-            let g = &self.gateway;
+            let g = self.gateway();
             if let Err(e) = g.keys.reload(&g.store, &g.config).await {
                 tracing::warn!(error = %e, "keys could not be reloaded from the database");
             }
@@ -142,13 +250,13 @@ impl GatewayState {
 
     /// The catalog routes are compiled from (empty without discovery).
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.discovery.as_ref().map(|d| d.catalog()).unwrap_or_default()
+        self.discovery().map(|d| d.catalog()).unwrap_or_default()
     }
 
     /// Recompiles routes from `catalog` and swaps them in; requests in flight keep the table
     /// they started with.
     pub fn publish(&self, catalog: &Catalog, events: &[CatalogEvent]) {
-        let gateway = &self.gateway;
+        let gateway = self.gateway();
         let previous = gateway.routes.load_full();
         let table = RouteTable::compile(&gateway.config, catalog, Some(&previous));
         tracing::info!(
@@ -158,18 +266,18 @@ impl GatewayState {
         );
         gateway.routes.store(Arc::new(table));
         self.routes_round
-            .store(self.discovery.as_ref().and_then(|d| d.last_round()).map(Arc::new));
+            .store(self.discovery().and_then(|d| d.last_round()).map(Arc::new));
         crate::telemetry::catalog_published(catalog, events);
     }
 
     /// Runs one discovery round now and publishes it (a follower of shared discovery loads
     /// the leader's latest catalog instead of scanning).
     pub async fn refresh(&self) {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = self.shared.load_full() {
             shared
                 .refresh_now(|catalog, events| self.publish(&catalog, events))
                 .await;
-        } else if let Some(d) = &self.discovery {
+        } else if let Some(d) = self.discovery() {
             let (catalog, events) = d.refresh_once(&|_| {}).await;
             self.publish(&catalog, &events);
         }
@@ -177,13 +285,13 @@ impl GatewayState {
 
     /// The refresh loop, until `shutdown` turns true. Does nothing without discovery. With
     /// shared discovery the loop scans only while this replica leads.
-    pub async fn run_discovery(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let Some(discovery) = self.discovery.clone() else {
+    async fn run_discovery(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let Some(discovery) = self.discovery() else {
             return;
         };
         let state = Arc::clone(&self);
         let publish = move |catalog: Arc<Catalog>, events: &[CatalogEvent]| state.publish(&catalog, events);
-        match self.shared.clone() {
+        match self.shared.load_full() {
             Some(shared) => {
                 tracing::info!(
                     replica = shared.replica_id(),
@@ -215,9 +323,59 @@ fn shared_discovery(discovery: &Arc<Discovery>, shared: &SharedConfig) -> Option
     }
 }
 
+/// The parts a reload keeps: the database, the usage writer, the shared counters, the
+/// lifecycle, and the upstream clients (unless their sections changed).
+struct Kept {
+    store: Store,
+    usage: strata_store::UsageWriter,
+    quotas: Arc<Quotas>,
+    lifecycle: Arc<Lifecycle>,
+    upstreams: Arc<Upstreams>,
+}
+
+/// A [`Gateway`] for `config`: routes compiled from `catalog` (carrying health from
+/// `previous`), admission over the kept counters, keys from the config and the database.
+async fn assemble(
+    config: Config,
+    catalog: &Catalog,
+    previous: Option<&RouteTable>,
+    kept: &Kept,
+) -> Result<Gateway, BuildError> {
+    let routes = RouteTable::compile(&config, catalog, previous);
+    let metrics = config
+        .models
+        .iter()
+        .map(|_| crate::telemetry::ModelMetrics::new(config.tenants.len()))
+        .collect();
+    let keys = crate::tenants::KeyRing::new(&config);
+    keys.reload(&kept.store, &config).await?;
+    Ok(Gateway {
+        keys,
+        store: kept.store.clone(),
+        usage: kept.usage.clone(),
+        metrics,
+        policy: Policy::from_config(&config.routing),
+        admission: Admission::new(Arc::clone(&kept.quotas), &config),
+        lifecycle: Arc::clone(&kept.lifecycle),
+        config,
+        routes: ArcSwap::from_pointee(routes),
+        upstreams: Arc::clone(&kept.upstreams),
+    })
+}
+
+/// The discovery service the gateway runs for a config: none when discovery is off or there
+/// are no accounts.
+fn running_discovery(config: &Config, upstreams: &Upstreams) -> Option<Discovery> {
+    (config.discovery.enabled && !config.accounts.is_empty()).then(|| discovery_for(config, upstreams))
+}
+
 /// The discovery service for a config, starting from the cached catalog when there is one.
 pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Discovery {
-    let settings = &config.discovery;
+    Discovery::from_cache(collector_for(config, upstreams), &config.discovery)
+}
+
+/// What scans the config's accounts.
+fn collector_for(config: &Config, upstreams: &Upstreams) -> Collector {
     let accounts: Vec<DiscoveryAccount> = config
         .accounts
         .iter()
@@ -227,6 +385,5 @@ pub fn discovery_for(config: &Config, upstreams: &Upstreams) -> Discovery {
             credentials: creds.provider(),
         })
         .collect();
-    let collector = Collector::new(settings, &accounts, config.aws.endpoint_url.as_deref());
-    Discovery::from_cache(collector, settings)
+    Collector::new(&config.discovery, &accounts, config.aws.endpoint_url.as_deref())
 }

@@ -36,8 +36,17 @@ enum Command {
     Usage(commands::usage::UsageArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is printed as one message (its causes joined, never a backtrace,
+/// whatever `RUST_BACKTRACE` says) and the process exits 1.
+fn main() {
     let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // The one-shot tools print results on stdout; their logs say only what went wrong.
     let quiet = matches!(
         cli.command,

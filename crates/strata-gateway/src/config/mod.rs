@@ -11,7 +11,7 @@ use std::path::Path;
 pub use file::ConfigFile;
 pub use tenant::{KeyHash, Tenant, TenantKey, TenantLimits};
 pub use validate::{known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target};
-pub use validate::{DEFAULT_USAGE_QUEUE, IN_MEMORY_DATABASE};
+pub use validate::{Sections, DEFAULT_USAGE_QUEUE, IN_MEMORY_DATABASE};
 
 /// A config that cannot be used, with what to fix.
 #[derive(Debug, thiserror::Error)]

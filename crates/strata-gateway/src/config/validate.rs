@@ -156,6 +156,31 @@ pub struct Config {
     pub usage_queue: usize,
     /// The built-in price table with the config's `pricing` applied.
     pub prices: strata_router::pricing::PriceTable,
+    /// What a reload compares to know which running parts it must rebuild.
+    pub sections: Sections,
+}
+
+/// The sections of a config file that feed long-lived parts (upstream clients, discovery, the
+/// listener, the usage database), as written, so a reload rebuilds only what changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sections {
+    /// `aws`, `accounts`, `providers`: the upstream clients.
+    pub upstreams: String,
+    /// `aws`, `accounts`, `discovery`, `shared`: the discovery service.
+    pub discovery: String,
+    /// `listen`, `usage`, `shared`: read once at start; a change takes effect at restart.
+    pub at_start: String,
+}
+
+impl Sections {
+    fn of(file: &ConfigFile) -> Sections {
+        let json = |v: serde_json::Value| v.to_string();
+        Sections {
+            upstreams: json(serde_json::json!([file.aws, file.accounts, file.providers])),
+            discovery: json(serde_json::json!([file.aws, file.accounts, file.discovery, file.shared])),
+            at_start: json(serde_json::json!([file.listen, file.usage, file.shared])),
+        }
+    }
 }
 
 /// The built-in prices with the config's overrides (USD per million tokens → nano-USD).
@@ -196,6 +221,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl Config {
     pub fn validate(file: ConfigFile) -> Result<Config, Vec<String>> {
+        let sections = Sections::of(&file);
         let mut problems = Vec::new();
         let accounts = index(file.accounts.iter().map(|a| a.name.as_str()), "accounts", &mut problems);
         let providers = index(
@@ -298,6 +324,7 @@ impl Config {
         }
         problems.extend(file.discovery.problems());
         let baseline = check_baseline(&file, &accounts, &model_by_name, &models, &mut problems);
+        let prices = price_table(&file.pricing, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -333,7 +360,8 @@ impl Config {
             shared: file.shared,
             usage_database_url: file.usage.database_url,
             usage_queue: file.usage.queue.unwrap_or(DEFAULT_USAGE_QUEUE).max(1),
-            prices: price_table(&file.pricing, &mut problems),
+            prices,
+            sections,
         })
     }
 }

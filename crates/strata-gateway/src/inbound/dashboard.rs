@@ -18,9 +18,9 @@ fn escape(text: &str) -> String {
 }
 
 pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
-    let config = &state.gateway.config;
+    let config = &state.gateway().config;
     let now = Instant::now();
-    let table = state.gateway.routes.load();
+    let table = state.gateway().routes.load();
     let mut rows = String::new();
     for (m, model) in config.models.iter().enumerate() {
         for route in table.models[m].routes.iter().chain(&table.models[m].baseline) {
@@ -88,7 +88,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3
 /// The availability matrix of every account (model × region) and the last discovery round.
 fn catalog_section(state: &GatewayState) -> String {
     use strata_core::Freshness;
-    let Some(discovery) = &state.discovery else {
+    let Some(discovery) = &state.discovery() else {
         return "<h2>Availability</h2><p>Discovery is off in this gateway's config.</p>".to_string();
     };
     let catalog = discovery.catalog();
@@ -105,7 +105,7 @@ Recent changes: <code>GET /admin/events</code>.</p>",
         }
         None => out.push_str("<p>The first scan has not finished yet.</p>"),
     }
-    for account in &state.gateway.config.accounts {
+    for account in &state.gateway().config.accounts {
         let scans: Vec<_> = catalog.scans_of(&account.name).collect();
         if scans.is_empty() {
             continue;

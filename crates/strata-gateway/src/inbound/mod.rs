@@ -39,8 +39,12 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/admin/keys/{id}/rotate", post(admin::keys::rotate))
         .route("/admin/audit", get(admin::keys::audit_log))
         .route("/admin/usage", get(admin::usage::usage))
+        .route("/admin/config", get(admin::config::show))
+        .route("/admin/config/reload", post(admin::config::reload))
         .route("/dashboard", get(dashboard::page))
         .route("/health", get(|| async { "ok" }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { crate::telemetry::render() }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -51,12 +55,12 @@ pub fn app(state: Arc<GatewayState>) -> Router {
 
 async fn bedrock_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
-    handle::<BedrockRuntimeApi>(Arc::clone(&state.gateway), head, body).await
+    handle::<BedrockRuntimeApi>(state.gateway(), head, body).await
 }
 
 async fn chat_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
-    handle::<ChatCompletions>(Arc::clone(&state.gateway), head, body).await
+    handle::<ChatCompletions>(state.gateway(), head, body).await
 }
 
 /// Answers one request: model calls straight into the request path (no router, middleware or
@@ -66,15 +70,36 @@ pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request) -
     if head.method == Method::POST {
         let path = head.uri.path();
         if path == "/v1/chat/completions" {
-            return handle::<ChatCompletions>(Arc::clone(&state.gateway), head, body).await;
+            return handle::<ChatCompletions>(state.gateway(), head, body).await;
         }
         if path.starts_with("/model/") {
-            return handle::<BedrockRuntimeApi>(Arc::clone(&state.gateway), head, body).await;
+            return handle::<BedrockRuntimeApi>(state.gateway(), head, body).await;
         }
     }
     match app.oneshot(Request::from_parts(head, body)).await {
         Ok(response) => response,
         Err(never) => match never {},
+    }
+}
+
+/// Ready to take traffic: a config is loaded (always, once serving), a catalog is present when
+/// discovery runs (from the cache or a first scan), and shutdown has not begun. Unauthenticated
+/// and cheap: an atomic and two pointer loads.
+async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
+    use axum::response::IntoResponse;
+    let not_ready = if state.lifecycle.draining() {
+        Some("draining")
+    } else if state
+        .discovery()
+        .is_some_and(|d| d.catalog().scans().next().is_none() && d.last_round().is_none())
+    {
+        Some("no catalog yet")
+    } else {
+        None
+    };
+    match not_ready {
+        Some(why) => (http::StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")).into_response(),
+        None => "ready".into_response(),
     }
 }
 

@@ -35,7 +35,10 @@ pub struct Gateway {
     /// Swapped whole when discovery publishes a new catalog; a request keeps the table it
     /// started with.
     pub routes: ArcSwap<RouteTable>,
-    pub upstreams: Upstreams,
+    /// Shared by the gateways a reload swaps in, unless the accounts or providers changed.
+    pub upstreams: Arc<Upstreams>,
+    /// Draining and the drain deadline (streams open at the deadline end with an error event).
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
     /// Keys that may call, by hash.
     pub keys: crate::tenants::KeyRing,
     /// Tenant and deployment budgets.
@@ -81,13 +84,17 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
     let mut response = match serve::<D>(&state, &head, body, &mut exit, &mut headroom).await {
         Ok((decoded, served)) => {
             let Served {
-                answer,
+                mut answer,
                 route,
                 model,
                 baseline,
                 permit,
             } = served;
             exit.hold(permit);
+            if let Answer::Stream(stream) = &mut answer {
+                let rest = std::mem::replace(&mut stream.rest, Box::pin(futures::stream::empty()));
+                stream.rest = state.lifecycle.cuttable(rest);
+            }
             if let (Answer::Complete(reply), true) = (&answer, exit.record().audit_request.is_some()) {
                 exit.record().audit_response = Some(reply.body.clone());
             }
@@ -191,7 +198,7 @@ async fn serve<D: Dialect>(
         exit.record().audit_request = Some(call.body.clone());
     }
     let executor = Executor {
-        upstream: &state.upstreams,
+        upstream: &*state.upstreams,
         admission: &state.admission,
         policy: state.policy,
     };

@@ -81,7 +81,7 @@ async fn issue(state: &GatewayState, actor: &str, tenant: &str, name: Option<Str
         revoked_at_ms: None,
         last_used_at_ms: None,
     };
-    let store = &state.gateway.store;
+    let store = &state.gateway().store;
     store.insert_key(&row).await.map_err(store_failed)?;
     audit(state, actor, "key.create", Some(tenant), Some(&id), None).await;
     reload(state).await;
@@ -112,13 +112,13 @@ async fn audit(
         subject: subject.map(str::to_string),
         detail,
     };
-    if let Err(e) = state.gateway.store.audit(&event).await {
+    if let Err(e) = state.gateway().store.audit(&event).await {
         tracing::warn!(error = %e, action, "admin: the audit event could not be written");
     }
 }
 
 async fn reload(state: &GatewayState) {
-    let g = &state.gateway;
+    let g = &state.gateway();
     if let Err(e) = g.keys.reload(&g.store, &g.config).await {
         tracing::warn!(error = %e, "admin: keys could not be reloaded");
     }
@@ -136,7 +136,7 @@ pub async fn create(
     let Ok(Json(new)) = body else {
         return invalid("the body must be JSON: {\"tenant\": \"NAME\", \"name\": \"optional label\"}");
     };
-    if !state.gateway.config.tenants.iter().any(|t| t.name == new.tenant) {
+    if !state.gateway().config.tenants.iter().any(|t| t.name == new.tenant) {
         return error_response(&GatewayError::client(
             Class::NotFound,
             format!("no tenant '{}' in the config", new.tenant),
@@ -156,7 +156,7 @@ pub async fn list(
     let Ok(Query(q)) = query else {
         return invalid("query parameters: tenant=NAME");
     };
-    let config = &state.gateway.config;
+    let config = &state.gateway().config;
     let mut keys = Vec::new();
     // Configured keys: their ids only (the config may hold them in clear; never echoed).
     let mut configured: Vec<_> = config.tenant_keys.values().collect();
@@ -167,7 +167,7 @@ pub async fn list(
             keys.push(json!({"id": &*k.id, "tenant": tenant, "source": "config"}));
         }
     }
-    match state.gateway.store.keys(q.tenant.as_deref()).await {
+    match state.gateway().store.keys(q.tenant.as_deref()).await {
         Ok(rows) => {
             for r in rows {
                 let status = if r.revoked_at_ms.is_some() {
@@ -191,12 +191,12 @@ pub async fn list(
 
 /// The stored key `id`, or the answer saying why there is none.
 async fn stored(state: &GatewayState, id: &str) -> Result<KeyRow, Response> {
-    if state.gateway.config.tenant_keys.values().any(|k| &*k.id == id) {
+    if state.gateway().config.tenant_keys.values().any(|k| &*k.id == id) {
         return Err(invalid(format!(
             "'{id}' is a key from the config file: change it there (keys created through /admin/keys can be rotated and revoked here)"
         )));
     }
-    let rows = state.gateway.store.keys(None).await.map_err(store_failed)?;
+    let rows = state.gateway().store.keys(None).await.map_err(store_failed)?;
     rows.into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| error_response(&GatewayError::client(Class::NotFound, format!("no key with id '{id}'"))))
@@ -223,7 +223,7 @@ pub async fn rotate(
         .and_then(|Json(r)| r.grace_seconds)
         .unwrap_or(DEFAULT_GRACE_SECONDS);
     let until = now_ms().saturating_add(i64::try_from(grace.saturating_mul(1000)).unwrap_or(i64::MAX));
-    if let Err(e) = state.gateway.store.expire_key(&id, until).await {
+    if let Err(e) = state.gateway().store.expire_key(&id, until).await {
         return store_failed(e);
     }
     audit(
@@ -247,7 +247,7 @@ pub async fn revoke(State(state): State<Arc<GatewayState>>, headers: HeaderMap, 
         Ok(k) => k,
         Err(r) => return r,
     };
-    match state.gateway.store.revoke_key(&id, now_ms()).await {
+    match state.gateway().store.revoke_key(&id, now_ms()).await {
         Ok(revoked) => {
             if revoked {
                 audit(&state, &actor, "key.revoke", Some(&key.tenant), Some(&id), None).await;
@@ -271,7 +271,7 @@ pub async fn audit_log(
         return invalid("query parameters: since=<unix ms>, limit=N");
     };
     match state
-        .gateway
+        .gateway()
         .store
         .audit_events(q.since, q.limit.unwrap_or(100).min(10_000))
         .await

@@ -2,7 +2,7 @@
 //! &explain=true`), `GET /admin/catalog` (the availability catalog, the last scan round and this
 //! replica's discovery role: local, leader, follower or fallback), `GET /admin/events` (recent
 //! catalog changes) and `POST /admin/discovery/refresh` (scan now; a follower loads instead);
-//! tenants' keys ([`keys`]) and usage ([`usage`]).
+//! tenants' keys ([`keys`]), usage ([`usage`]) and the running config ([`config`]).
 
 use std::sync::Arc;
 
@@ -21,12 +21,14 @@ use crate::error::{Class, GatewayError};
 
 use super::openai::error::response as error_response;
 
+pub mod config;
 pub mod keys;
 pub mod usage;
 
 /// The admin key's id, or the error response for anyone else.
 fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<Arc<str>, Box<Response>> {
-    match authenticate(&state.gateway.config, &state.gateway.keys, headers) {
+    let g = state.gateway();
+    match authenticate(&g.config, &g.keys, headers) {
         Ok(Principal::Admin { key_id }) => Ok(key_id),
         Ok(Principal::Tenant { .. }) => Err(Box::new(error_response(&GatewayError::client(
             Class::Forbidden,
@@ -63,8 +65,8 @@ pub async fn routes(
         model: q.model,
         explain: q.explain,
     };
-    let table = state.gateway.routes.load();
-    match routes_report(&state.gateway.config, &table, &filter) {
+    let table = state.gateway().routes.load();
+    match routes_report(&state.gateway().config, &table, &filter) {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => error_response(&GatewayError::client(Class::NotFound, e.to_string())),
     }
@@ -75,7 +77,7 @@ pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         return *r;
     }
     let catalog = state.catalog();
-    let (enabled, last_round, interval, role) = match &state.discovery {
+    let (enabled, last_round, interval, role) = match &state.discovery() {
         Some(d) => (
             true,
             state.routes_round.load_full().as_deref().cloned(),
@@ -95,7 +97,7 @@ pub async fn events(State(state): State<Arc<GatewayState>>, headers: HeaderMap) 
     if let Err(r) = require_admin(&state, &headers) {
         return *r;
     }
-    let events = state.discovery.as_ref().map(|d| d.events()).unwrap_or_default();
+    let events = state.discovery().map(|d| d.events()).unwrap_or_default();
     axum::Json(json!({ "events": events })).into_response()
 }
 
@@ -103,14 +105,14 @@ pub async fn refresh(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
     if let Err(r) = require_admin(&state, &headers) {
         return *r;
     }
-    if state.discovery.is_none() {
+    if state.discovery().is_none() {
         return error_response(&GatewayError::client(
             Class::Invalid,
             "discovery is not enabled in this gateway's config",
         ));
     }
     state.refresh().await;
-    let round = state.discovery.as_ref().and_then(|d| d.last_round());
-    axum::Json(json!({ "refreshed": true, "round": round, "candidates": state.gateway.routes.load().size() }))
+    let round = state.discovery().and_then(|d| d.last_round());
+    axum::Json(json!({ "refreshed": true, "round": round, "candidates": state.gateway().routes.load().size() }))
         .into_response()
 }

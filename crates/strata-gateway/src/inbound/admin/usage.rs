@@ -122,7 +122,7 @@ pub async fn usage(
         Ok(q) => q,
         Err(why) => return error_response(&GatewayError::client(Class::Invalid, why)),
     };
-    match state.gateway.store.usage(&q).await {
+    match state.gateway().store.usage(&q).await {
         Ok(rows) => Json(json!({ "rows": rows })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "admin: the usage query failed");

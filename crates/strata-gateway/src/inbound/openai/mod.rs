@@ -91,12 +91,12 @@ impl Dialect for ChatCompletions {
 /// `GET /v1/models`: the logical models this key may use and reach (at least one target
 /// inside its residency).
 pub async fn list_models(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
-    let tenant = match authenticate::tenant(&state.gateway.config, &state.gateway.keys, &headers) {
+    let tenant = match authenticate::tenant(&state.gateway().config, &state.gateway().keys, &headers) {
         Ok((t, _)) => t,
         Err(e) => return error::response(&e),
     };
-    let config = &state.gateway.config;
-    let table = state.gateway.routes.load();
+    let config = &state.gateway().config;
+    let table = state.gateway().routes.load();
     let data: Vec<_> = config
         .models
         .iter()

@@ -63,7 +63,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("API keys:  sk-demo-us (tenant us-apps, US residency), sk-demo-eu (tenant eu-bank, EU residency),");
         println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
         println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b");
-        println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway.routes.load().size());
+        println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway().routes.load().size());
         println!();
         println!("try:");
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
@@ -73,15 +73,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  curl -s 'http://{addr}/admin/usage?group_by=tenant' -H 'Authorization: Bearer sk-demo-admin'   # requests, tokens, cost");
         println!();
         println!("Ctrl-C stops.");
-        let key_reload = tokio::spawn(
-            Arc::clone(&state).run_key_reload(strata_gateway::state::KEY_RELOAD_EVERY, stop_rx.clone()),
-        );
-        let discovery = tokio::spawn(Arc::clone(&state).run_discovery(stop_rx.clone()));
-        strata_gateway::server::serve(listener, Arc::clone(&state), super::sim::shutdown_signal()).await?;
+        super::serve::serve_gateway(listener, Arc::clone(&state)).await?;
         let _ = stop_tx.send(true);
-        let _ = discovery.await;
-        let _ = key_reload.await;
-        state.shutdown().await;
         let _ = sim_task.await;
         Ok(())
     })

@@ -1,0 +1,206 @@
+//! Config reload: on SIGHUP, on a change of the config file (its directory is watched, so a
+//! Kubernetes ConfigMap's symlink swap is seen), or on `POST /admin/config/reload`. The file is
+//! read, checked and applied whole ([`GatewayState::apply`]) while traffic flows; a file that
+//! does not check keeps the running config, and the error is logged, counted
+//! (`strata_config_reloads_total{result="error"}`) and shown by `GET /admin/config`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::state::GatewayState;
+
+/// Changes arriving closer together than this are applied once.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// What started a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Signal,
+    File,
+    Api,
+}
+
+/// One reload attempt, as `GET /admin/config` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub at_ms: i64,
+    pub trigger: Trigger,
+    pub ok: bool,
+    /// Why the file was not applied (the running config is kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Long-lived parts rebuilt (upstream clients, discovery), or settings that wait for a
+    /// restart.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rebuilt: Vec<&'static str>,
+}
+
+/// The running config's origin and its reload history.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// The config file (none: built in, as in `strata demo`).
+    pub path: Option<PathBuf>,
+    /// SHA-256 of the file the running config was read from.
+    pub sha256: Option<String>,
+    /// 1 for the config the process started with, +1 per applied reload.
+    pub generation: u64,
+    pub loaded_at_ms: i64,
+    pub reloads_applied: u64,
+    pub reloads_failed: u64,
+    pub last_attempt: Option<Attempt>,
+}
+
+/// Reload bookkeeping, one per process.
+#[derive(Debug, Default)]
+pub struct Reloads {
+    status: parking_lot::Mutex<Status>,
+    /// One reload at a time.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Reloads {
+    /// Records the file the running config came from.
+    pub fn started_from(&self, path: Option<&Path>) {
+        let mut s = self.status.lock();
+        s.path = path.map(Path::to_path_buf);
+        s.sha256 = path.and_then(|p| std::fs::read(p).ok()).map(|b| digest(&b));
+        s.generation = 1;
+        s.loaded_at_ms = crate::tenants::keys::now_ms();
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.lock().clone()
+    }
+}
+
+fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Why a reload did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("this gateway was not started from a config file")]
+    NoFile,
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Build(#[from] crate::state::BuildError),
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied { rebuilt: Vec<&'static str> },
+    /// The file is byte for byte the running one (a watch event for nothing).
+    Unchanged,
+}
+
+/// Reads the config file again and applies it; see the module docs.
+pub async fn reload(state: &Arc<GatewayState>, trigger: Trigger) -> Result<Outcome, ReloadError> {
+    let reloads = &state.reloads;
+    let _one = reloads.running.lock().await;
+    let (path, running) = {
+        let s = reloads.status.lock();
+        (s.path.clone(), s.sha256.clone())
+    };
+    let Some(path) = path else {
+        return Err(ReloadError::NoFile);
+    };
+    let sha = std::fs::read(&path).ok().map(|b| digest(&b));
+    // A watch fires for any change in the directory; only a new file is a reload. A signal or
+    // an API call reloads even the same bytes (`${ENV}` values may differ).
+    if trigger == Trigger::File && sha.is_some() && sha == running {
+        return Ok(Outcome::Unchanged);
+    }
+    let result = match crate::config::load(&path) {
+        Ok(config) => state.apply(config).await.map_err(ReloadError::from),
+        Err(e) => Err(ReloadError::from(e)),
+    };
+    let now = crate::tenants::keys::now_ms();
+    let mut s = reloads.status.lock();
+    match &result {
+        Ok(rebuilt) => {
+            s.generation += 1;
+            s.reloads_applied += 1;
+            s.sha256 = sha;
+            s.loaded_at_ms = now;
+            s.last_attempt = Some(Attempt {
+                at_ms: now,
+                trigger,
+                ok: true,
+                error: None,
+                rebuilt: rebuilt.clone(),
+            });
+            metrics::counter!("strata_config_reloads_total", "result" => "applied").increment(1);
+            metrics::gauge!("strata_config_generation").set(s.generation as f64);
+            tracing::info!(?trigger, generation = s.generation, rebuilt = ?rebuilt, "config reloaded");
+        }
+        Err(e) => {
+            s.reloads_failed += 1;
+            s.last_attempt = Some(Attempt {
+                at_ms: now,
+                trigger,
+                ok: false,
+                error: Some(e.to_string()),
+                rebuilt: Vec::new(),
+            });
+            metrics::counter!("strata_config_reloads_total", "result" => "error").increment(1);
+            tracing::error!(?trigger, error = %e, "config reload failed; the running config is kept");
+        }
+    }
+    drop(s);
+    result.map(|rebuilt| Outcome::Applied { rebuilt })
+}
+
+/// Watches the config file's directory and reloads when the file changes, until `stop`
+/// turns true. Without a usable watcher (an unsupported file system) it logs why and relies
+/// on SIGHUP.
+pub async fn watch(state: Arc<GatewayState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use notify::Watcher;
+    let Some(path) = state.reloads.status().path else {
+        return;
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_os_string());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        // The file itself, or a `..data`-style symlink swap beside it (Kubernetes).
+        let relevant = event.paths.iter().any(|p| {
+            let file = p.file_name();
+            file == name.as_deref() || file.and_then(|f| f.to_str()).is_some_and(|f| f.starts_with(".."))
+        });
+        if relevant {
+            let _ = tx.try_send(());
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "config file watch unavailable; reload with SIGHUP");
+            return;
+        }
+    };
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, dir = %dir.display(), "config directory cannot be watched; reload with SIGHUP");
+        return;
+    }
+    loop {
+        tokio::select! {
+            got = rx.recv() => if got.is_none() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        // Editors write in steps (truncate, write, rename): wait for the file to settle.
+        tokio::time::sleep(SETTLE).await;
+        while rx.try_recv().is_ok() {}
+        let _ = reload(&state, Trigger::File).await;
+    }
+}
