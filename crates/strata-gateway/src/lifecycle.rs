@@ -33,7 +33,8 @@ impl Default for Lifecycle {
 }
 
 /// What a stream still open at the drain deadline is told.
-pub const SHUTDOWN_MESSAGE: &str = "the gateway is shutting down and could not finish this stream in time; retry the request";
+pub const SHUTDOWN_MESSAGE: &str =
+    "the gateway is shutting down and could not finish this stream in time; retry the request";
 
 impl Lifecycle {
     /// Shutdown began: stop taking new work where the caller checks, report not ready.
@@ -122,7 +123,9 @@ mod tests {
     #[tokio::test]
     async fn an_open_stream_ends_with_an_error_at_the_deadline() {
         let life = Lifecycle::default();
-        let endless = futures::stream::iter(vec![chunk()]).chain(futures::stream::pending()).boxed();
+        let endless = futures::stream::iter(vec![chunk()])
+            .chain(futures::stream::pending())
+            .boxed();
         let mut s = life.cuttable(endless);
         assert!(s.next().await.is_some_and(|c| c.is_ok()));
         life.cut_streams();

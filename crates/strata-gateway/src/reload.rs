@@ -53,6 +53,9 @@ pub struct Status {
     pub reloads_applied: u64,
     pub reloads_failed: u64,
     pub last_attempt: Option<Attempt>,
+    /// SHA-256 of the file the last attempt read (applied or not).
+    #[serde(skip)]
+    attempted_sha256: Option<String>,
 }
 
 /// Reload bookkeeping, one per process.
@@ -96,7 +99,9 @@ pub enum ReloadError {
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Applied { rebuilt: Vec<&'static str> },
+    Applied {
+        rebuilt: Vec<&'static str>,
+    },
     /// The file is byte for byte the running one (a watch event for nothing).
     Unchanged,
 }
@@ -105,17 +110,18 @@ pub enum Outcome {
 pub async fn reload(state: &Arc<GatewayState>, trigger: Trigger) -> Result<Outcome, ReloadError> {
     let reloads = &state.reloads;
     let _one = reloads.running.lock().await;
-    let (path, running) = {
+    let (path, running, attempted) = {
         let s = reloads.status.lock();
-        (s.path.clone(), s.sha256.clone())
+        (s.path.clone(), s.sha256.clone(), s.attempted_sha256.clone())
     };
     let Some(path) = path else {
         return Err(ReloadError::NoFile);
     };
     let sha = std::fs::read(&path).ok().map(|b| digest(&b));
-    // A watch fires for any change in the directory; only a new file is a reload. A signal or
-    // an API call reloads even the same bytes (`${ENV}` values may differ).
-    if trigger == Trigger::File && sha.is_some() && sha == running {
+    // A watch fires for any change in the directory (and several times for one write); only
+    // a file not tried yet is a reload. A signal or an API call reloads even the same bytes
+    // (`${ENV}` values may differ).
+    if trigger == Trigger::File && sha.is_some() && (sha == running || sha == attempted) {
         return Ok(Outcome::Unchanged);
     }
     let result = match crate::config::load(&path) {
@@ -124,6 +130,7 @@ pub async fn reload(state: &Arc<GatewayState>, trigger: Trigger) -> Result<Outco
     };
     let now = crate::tenants::keys::now_ms();
     let mut s = reloads.status.lock();
+    s.attempted_sha256.clone_from(&sha);
     match &result {
         Ok(rebuilt) => {
             s.generation += 1;

@@ -62,6 +62,15 @@ pub fn render() -> String {
     prometheus().map(|h| h.render()).unwrap_or_default()
 }
 
+/// Model calls between their first byte in and their record out (streams until their end).
+pub const IN_FLIGHT: &str = "strata_requests_in_flight";
+
+/// The in-flight gauge's handle, registered once.
+pub fn in_flight() -> &'static metrics::Gauge {
+    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
+    GAUGE.get_or_init(|| metrics::gauge!(IN_FLIGHT))
+}
+
 /// The outcome label of a success.
 pub const OK: &str = "ok";
 

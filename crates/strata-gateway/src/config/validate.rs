@@ -177,7 +177,12 @@ impl Sections {
         let json = |v: serde_json::Value| v.to_string();
         Sections {
             upstreams: json(serde_json::json!([file.aws, file.accounts, file.providers])),
-            discovery: json(serde_json::json!([file.aws, file.accounts, file.discovery, file.shared])),
+            discovery: json(serde_json::json!([
+                file.aws,
+                file.accounts,
+                file.discovery,
+                file.shared
+            ])),
             at_start: json(serde_json::json!([file.listen, file.usage, file.shared])),
         }
     }

@@ -90,6 +90,7 @@ pub struct Exit {
 
 impl Exit {
     pub fn new(state: Arc<Gateway>, api: Api, request_id: String, slot: Slot) -> Self {
+        crate::telemetry::in_flight().increment(1.0);
         Exit {
             state,
             slot: Some(slot),
@@ -190,6 +191,7 @@ impl Exit {
 
 impl Drop for Exit {
     fn drop(&mut self) {
+        crate::telemetry::in_flight().decrement(1.0);
         let r = &mut self.record;
         if self.streaming && !self.finished {
             r.disconnected = true;
