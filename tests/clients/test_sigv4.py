@@ -171,6 +171,12 @@ def test_usage_records_name_the_access_key_id_and_never_the_secret(sim, gateway)
         runtime(gateway.endpoint, (US[0], "not-the-secret-000000000000000000000")).converse(
             modelId="nova", messages=HELLO)
 
+    listed = requests.get(gateway.endpoint + "/admin/keys", params={"tenant": "us-apps"}, timeout=10,
+                          headers={"Authorization": "Bearer sk-sigv4-admin-01"})
+    assert listed.status_code == 200, listed.text
+    assert {"id": US[0], "tenant": "us-apps", "source": "config", "kind": "sigv4"} in listed.json()["keys"], listed.text
+    assert US[1] not in listed.text
+
     gateway.stopped_by_test = True
     gateway.proc.send_signal(signal.SIGTERM)
     assert gateway.proc.wait(timeout=60) == 0, gateway.stderr()[-3000:]
