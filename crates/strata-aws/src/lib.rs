@@ -1,6 +1,7 @@
-//! Strata's AWS edge: SigV4 signing with `aws-sigv4`, per-account credentials from the standard
-//! chain (env, profile, static, AssumeRole with session tokens) via `aws-config`, and the
-//! classification of Bedrock errors into retry classes.
+//! Strata's AWS edge: SigV4 signing with `aws-sigv4` (and verifying, for clients that sign
+//! with SigV4: `verify`, shared by the gateway and the emulator), per-account credentials from
+//! the standard chain (env, profile, static, AssumeRole with session tokens) via `aws-config`,
+//! and the classification of Bedrock errors into retry classes.
 //!
 //! Nothing here knows whether it talks to AWS or to the emulator: an endpoint override is just a
 //! different base URL.
@@ -12,6 +13,7 @@ pub mod fast_signing;
 pub mod runtime;
 pub mod signing;
 pub mod transport;
+pub mod verify;
 
 pub use credentials::{AccountCredentials, CredentialSource, CredentialsError};
 pub use endpoint::Endpoints;

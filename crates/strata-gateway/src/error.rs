@@ -12,8 +12,13 @@ use strata_core::{BedrockErrorKind, ErrorClass};
 /// What a failure means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Class {
-    /// No key, or a key the gateway does not know.
+    /// No key, or a key the gateway does not know (an API key, or a SigV4 access key id).
     Unauthenticated,
+    /// A SigV4 signature that does not verify: wrong secret, a request changed after signing,
+    /// or signed too long ago (or ahead).
+    InvalidSignature,
+    /// A SigV4 `Authorization` header that cannot be read, or no `X-Amz-Date`.
+    IncompleteSignature,
     /// The key may not do this (an admin key calling a model, a model outside the key's list).
     Forbidden,
     /// No such path.
@@ -51,8 +56,10 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 18] = [
+    pub const ALL: [Class; 20] = [
         Class::Unauthenticated,
+        Class::InvalidSignature,
+        Class::IncompleteSignature,
         Class::Forbidden,
         Class::NotFound,
         Class::UnknownModel,
@@ -76,6 +83,8 @@ impl Class {
     pub fn label(self) -> &'static str {
         match self {
             Class::Unauthenticated => "unauthenticated",
+            Class::InvalidSignature => "invalid_signature",
+            Class::IncompleteSignature => "incomplete_signature",
             Class::Forbidden => "forbidden",
             Class::NotFound => "not_found",
             Class::UnknownModel => "unknown_model",

@@ -234,9 +234,10 @@ fn one() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     pub name: String,
-    /// API keys that authenticate as this tenant: the key itself, or `sha256:<hex>` of it so the
-    /// config holds no key in clear. More keys can be created through `/admin/keys`.
-    pub keys: Vec<String>,
+    /// Keys that authenticate as this tenant: an API key (the key itself, or `sha256:<hex>` of
+    /// it so the config holds no key in clear), or an `{access_key_id, secret_access_key}` pair
+    /// for clients that sign with SigV4. More API keys can be created through `/admin/keys`.
+    pub keys: Vec<TenantKeyConfig>,
     /// Logical models the tenant may use; `*` for all.
     #[serde(default = "all_models")]
     pub models: Vec<String>,
@@ -275,6 +276,48 @@ pub struct TenantConfig {
     /// not kept) in the usage records, for audit (off: records hold no text).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub audit_bodies: bool,
+}
+
+/// One of a tenant's keys as written: a string, or a map (read by hand so a misspelt field is
+/// named in the error, which `untagged` would not do).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum TenantKeyConfig {
+    /// An API key (`Authorization: Bearer`, `x-api-key`, `AWS_BEARER_TOKEN_BEDROCK`), or
+    /// `sha256:<hex>` of it.
+    ApiKey(String),
+    /// AWS-style credentials: a client signs its requests with them (SigV4) as it would for AWS.
+    SigV4(SigV4KeyConfig),
+}
+
+impl<'de> Deserialize<'de> for TenantKeyConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl<'de> serde::de::Visitor<'de> for Key {
+            type Value = TenantKeyConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an API key (a string) or {access_key_id, secret_access_key}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TenantKeyConfig::ApiKey(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                SigV4KeyConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TenantKeyConfig::SigV4)
+            }
+        }
+        d.deserialize_any(Key)
+    }
+}
+
+/// A tenant's SigV4 credentials. The secret is held as itself (verifying an HMAC needs it), so
+/// write it as `${ENV}`; it never shows in logs or `Debug` output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigV4KeyConfig {
+    /// Unique across tenants; names the key in usage records.
+    pub access_key_id: String,
+    pub secret_access_key: strata_aws::verify::SecretKey,
 }
 
 /// Spending caps of a tenant, in USD.

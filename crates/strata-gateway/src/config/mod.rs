@@ -9,7 +9,7 @@ mod validate;
 use std::path::Path;
 
 pub use file::ConfigFile;
-pub use tenant::{KeyHash, Tenant, TenantKey, TenantLimits};
+pub use tenant::{KeyHash, SigV4Key, Tenant, TenantKey, TenantLimits};
 pub use validate::{known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target};
 pub use validate::{Sections, DEFAULT_USAGE_QUEUE, IN_MEMORY_DATABASE};
 

@@ -1,5 +1,6 @@
-//! Tenants as the request path uses them: who may call (keys, known only by their hashes),
-//! what they may use (models, accounts, residency) and how much (limits, budgets).
+//! Tenants as the request path uses them: who may call (API keys, known only by their hashes;
+//! SigV4 access keys, whose secrets HMAC needs in clear), what they may use (models, accounts,
+//! residency) and how much (limits, budgets).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -9,7 +10,9 @@ use sha2::{Digest, Sha256};
 use strata_core::ResidencyPolicy;
 use subtle::ConstantTimeEq;
 
-use super::file::{FailMode, TenantConfig};
+use strata_aws::verify::SecretKey;
+
+use super::file::{FailMode, TenantConfig, TenantKeyConfig};
 
 /// The SHA-256 of an API key: the only form in which a key is kept (in memory, in the config
 /// when written as `sha256:<hex>`, in the database). Keys are long random strings, so a plain
@@ -67,6 +70,15 @@ pub struct TenantKey {
     pub expires_at_ms: Option<i64>,
 }
 
+/// A tenant's SigV4 credentials, as the gateway knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigV4Key {
+    pub tenant: usize,
+    /// The access key id: names the key in usage records.
+    pub id: Arc<str>,
+    pub secret: SecretKey,
+}
+
 /// Limits of one scope (a tenant, or a tenant's use of one model); `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TenantLimits {
@@ -121,6 +133,8 @@ fn nanos(usd: f64) -> Option<u64> {
 pub(super) struct Tenants {
     pub tenants: Vec<Tenant>,
     pub keys: HashMap<KeyHash, TenantKey>,
+    /// SigV4 credentials by access key id.
+    pub sigv4_keys: HashMap<Arc<str>, SigV4Key>,
 }
 
 /// Reads a key as written in the config: the key, or `sha256:<hex>`.
@@ -134,6 +148,20 @@ pub fn configured_key(written: &str) -> Result<KeyHash, String> {
     }
 }
 
+/// Checks a SigV4 pair as written: an access key id like AWS's (it goes into the signature's
+/// `Credential=<id>/…` scope, so no `/`), and a secret long enough to be one.
+fn check_sigv4_key(access_key_id: &str, secret: &SecretKey) -> Result<(), String> {
+    if !(16..=128).contains(&access_key_id.len()) || !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "access_key_id '{access_key_id}' must be 16 to 128 letters and digits, like AWS's (AKIA…)"
+        ));
+    }
+    if secret.expose().chars().count() < 16 || secret.expose().chars().any(char::is_whitespace) {
+        return Err("secret_access_key must be at least 16 characters with no spaces (write it as ${ENV})".into());
+    }
+    Ok(())
+}
+
 pub(super) fn check_tenants(
     configs: &[TenantConfig],
     model_by_name: &HashMap<String, usize>,
@@ -143,12 +171,36 @@ pub(super) fn check_tenants(
 ) -> Tenants {
     let mut tenants = Vec::new();
     let mut keys = HashMap::new();
+    let mut sigv4_keys = HashMap::new();
     for (ti, t) in configs.iter().enumerate() {
         let at = format!("tenants[{ti}] ({})", t.name);
         if t.keys.is_empty() {
             problems.push(format!("{at}: needs at least one key"));
         }
         for (ki, key) in t.keys.iter().enumerate() {
+            let key = match key {
+                TenantKeyConfig::ApiKey(key) => key,
+                TenantKeyConfig::SigV4(pair) => {
+                    if let Err(e) = check_sigv4_key(&pair.access_key_id, &pair.secret_access_key) {
+                        problems.push(format!("{at}.keys[{ki}]: {e}"));
+                        continue;
+                    }
+                    let id: Arc<str> = pair.access_key_id.as_str().into();
+                    let key = SigV4Key {
+                        tenant: ti,
+                        id: Arc::clone(&id),
+                        secret: pair.secret_access_key.clone(),
+                    };
+                    if let Some(first) = sigv4_keys.insert(id, key) {
+                        let other = &configs[first.tenant];
+                        problems.push(format!(
+                            "{at}.keys[{ki}]: access_key_id '{}' is already a key of tenants[{}] ({}); access key ids must be unique",
+                            pair.access_key_id, first.tenant, other.name
+                        ));
+                    }
+                    continue;
+                }
+            };
             let hash = match configured_key(key) {
                 Ok(h) => h,
                 Err(e) => {
@@ -256,7 +308,11 @@ pub(super) fn check_tenants(
             audit_bodies: t.audit_bodies,
         });
     }
-    Tenants { tenants, keys }
+    Tenants {
+        tenants,
+        keys,
+        sigv4_keys,
+    }
 }
 
 #[cfg(test)]

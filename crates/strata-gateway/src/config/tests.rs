@@ -130,3 +130,86 @@ fn a_shared_redis_url_is_checked_with_the_config() {
         "{problems:?}"
     );
 }
+
+/// `GOOD` with a second tenant whose keys are `keys` (YAML flow list items).
+fn with_keys(keys: &str) -> String {
+    GOOD.replace(
+        "  - {name: us-apps, keys: [sk-test-us-0001]",
+        &format!("  - {{name: lab, keys: [{keys}]}}\n  - {{name: us-apps, keys: [sk-test-us-0001]"),
+    )
+}
+
+#[test]
+fn a_tenant_key_may_be_a_sigv4_pair_whose_secret_never_shows() {
+    let secret = "lab-sigv4-secret-000000000000000000000001";
+    let text =
+        with_keys("sk-test-lab-001, {access_key_id: AKIASTRATATESTLAB001, secret_access_key: \"${LAB_SECRET}\"}");
+    let config = from_text(&text, "sigv4.yaml", |name| match name {
+        "LAB_SECRET" => Some(secret.to_string()),
+        other => env(other),
+    })
+    .unwrap();
+    let key = &config.tenant_sigv4_keys["AKIASTRATATESTLAB001"];
+    assert_eq!((key.tenant, &*key.id), (0, "AKIASTRATATESTLAB001"));
+    assert_eq!(key.secret.expose(), secret);
+    assert_eq!(config.tenant_keys.len(), 2, "the API keys are kept beside the pair");
+    assert!(!format!("{config:?}").contains(secret), "Debug shows the secret");
+}
+
+#[test]
+fn sigv4_pairs_are_checked_with_clear_errors() {
+    let pair = |id: &str, secret: &str| format!("{{access_key_id: {id}, secret_access_key: {secret}}}");
+    let good_secret = "a-secret-of-forty-characters-0000000000";
+    let problems = |keys: &str| match from_text(&with_keys(keys), "x.yaml", env) {
+        Err(ConfigError::Invalid { problems, .. }) => problems.join("\n"),
+        other => panic!("{keys}: expected problems, got {other:?}"),
+    };
+    let twice = problems(&format!(
+        "{}, {}",
+        pair("AKIASTRATATEST000001", good_secret),
+        pair("AKIASTRATATEST000001", good_secret)
+    ));
+    assert!(
+        twice.contains(
+            "tenants[0] (lab).keys[1]: access_key_id 'AKIASTRATATEST000001' is already a key of tenants[0] (lab)"
+        ),
+        "{twice}"
+    );
+    // Unique across tenants too.
+    let text = with_keys(&pair("AKIASTRATATEST000001", good_secret)).replace(
+        "keys: [sk-test-us-0001]",
+        &format!("keys: [sk-test-us-0001, {}]", pair("AKIASTRATATEST000001", good_secret)),
+    );
+    let Err(ConfigError::Invalid { problems: across, .. }) = from_text(&text, "x.yaml", env) else {
+        panic!("an access key id of two tenants must be refused");
+    };
+    assert!(
+        across[0].contains("tenants[1] (us-apps).keys[1]") && across[0].contains("tenants[0] (lab)"),
+        "{across:?}"
+    );
+    for (id, secret, needle) in [
+        ("AKIA/SLASH/00000001", good_secret, "letters and digits"),
+        ("AKIASHORT", good_secret, "16 to 128"),
+        ("AKIASTRATATEST000001", "short", "at least 16 characters"),
+    ] {
+        let p = problems(&pair(id, secret));
+        assert!(
+            p.contains("tenants[0] (lab).keys[0]") && p.contains(needle),
+            "{id}: {p}"
+        );
+    }
+    // A misspelt field is a parse error naming it, never a key silently ignored.
+    let typo = from_text(
+        &with_keys(&format!(
+            "{{access_key_id: AKIASTRATATEST000001, secret_key: {good_secret}}}"
+        )),
+        "x.yaml",
+        env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        typo.contains("unknown field `secret_key`") && typo.contains("line 20"),
+        "{typo}"
+    );
+}

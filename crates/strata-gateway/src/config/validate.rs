@@ -12,7 +12,7 @@ use strata_discovery::DiscoverySettings;
 use strata_router::{AccountShare, Intent};
 
 use super::file::{AwsConfig, ConfigFile, DeploymentConfig, DiscoverConfig, ProviderConfig, RoutingConfig, Strategy};
-use super::tenant::{KeyHash, Tenant, TenantKey};
+use super::tenant::{KeyHash, SigV4Key, Tenant, TenantKey};
 
 /// A Bedrock account the gateway calls into (its name is unique and not empty).
 #[derive(Debug, Clone)]
@@ -139,6 +139,8 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// Every tenant key, with its tenant and the key's id (never the key) for usage records.
     pub tenant_keys: HashMap<KeyHash, TenantKey>,
+    /// Tenants' SigV4 credentials by access key id (the id names the key in usage records).
+    pub tenant_sigv4_keys: HashMap<std::sync::Arc<str>, SigV4Key>,
     /// Admin keys by hash, each with its id (`admin/key-<n>`) for the audit trail.
     pub admin_keys: HashMap<KeyHash, std::sync::Arc<str>>,
     pub providers: Vec<ProviderConfig>,
@@ -300,6 +302,7 @@ impl Config {
         let super::tenant::Tenants {
             tenants,
             keys: tenant_keys,
+            sigv4_keys: tenant_sigv4_keys,
         } = super::tenant::check_tenants(&file.tenants, &model_by_name, &accounts, &admin_keys, &mut problems);
         if let Some(shared) = &file.shared {
             if !(shared.redis_url.starts_with("redis://") || shared.redis_url.starts_with("rediss://")) {
@@ -356,6 +359,7 @@ impl Config {
             model_by_name,
             tenants,
             tenant_keys,
+            tenant_sigv4_keys,
             admin_keys,
             providers: file.providers,
             routing: file.routing,

@@ -31,6 +31,8 @@ pub struct Record {
     pub started_at_ms: i64,
     pub tenant: Option<usize>,
     pub key_id: Option<Arc<str>>,
+    /// The region a SigV4 caller signed for (routing chose where the call ran).
+    pub signed_region: Option<Arc<str>>,
     /// The model as the client named it.
     pub model: Option<String>,
     /// The logical model asked for, once routed.
@@ -101,6 +103,7 @@ impl Exit {
                 started_at_ms: crate::tenants::keys::now_ms(),
                 tenant: None,
                 key_id: None,
+                signed_region: None,
                 model: None,
                 logical: None,
                 served: None,
@@ -338,6 +341,7 @@ fn usage_line(state: &Gateway, r: &Record, outcome: &str, tenant: Option<&str>) 
     line.push_str(&r.request_id);
     field(&mut line, "tenant", tenant);
     field(&mut line, "key_id", r.key_id.as_deref());
+    field(&mut line, "signed_region", r.signed_region.as_deref());
     field(&mut line, "dialect", Some(r.api.label()));
     field(&mut line, "model", r.model.as_deref());
     field(

@@ -1,5 +1,6 @@
 //! The request path after the dialect's decoding, in the order a request passes it:
-//! [`authenticate`] → decode (the dialect) → [`route`] → [`admit`] → [`execute`] → encode (the
+//! [`authenticate`] (headers; a SigV4 signature is completed once the body is read) → decode
+//! (the dialect) → [`route`] → [`admit`] → [`execute`] → encode (the
 //! dialect) → [`account`]. [`handle`] is the one sequencer; a dialect only decodes its request
 //! into a [`Call`], encodes answers and owns its error format ([`Dialect`]).
 
@@ -175,10 +176,16 @@ async fn serve<D: Dialect>(
     headroom: &mut Option<Headroom>,
 ) -> Result<(D::Decoded, Served), GatewayError> {
     let config = &state.config;
-    let (tenant, key_id) = authenticate::tenant(config, &state.keys, &head.headers)?;
-    exit.record().tenant = Some(tenant);
-    exit.record().key_id = Some(key_id);
+    // An API key is proven by the headers; a SigV4 signature's key and date are checked now
+    // and its signature once the body is read (it covers the body's hash).
+    let claim = authenticate::tenant(config, &state.keys, head)?;
+    if let Some(caller) = claim.proven() {
+        attribute(exit, caller);
+    }
     let body = read_body(body).await?;
+    let caller = claim.verify(head, &body)?;
+    attribute(exit, &caller);
+    let tenant = caller.tenant;
     let (call, decoded) = D::decode(head, body)?;
     exit.record().model = Some(call.model.clone());
     exit.record().estimate = Some(call.estimate);
@@ -204,6 +211,14 @@ async fn serve<D: Dialect>(
     };
     let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
     Ok((decoded, served))
+}
+
+/// Names the request's caller in its usage record.
+fn attribute(exit: &mut Exit, caller: &authenticate::Caller) {
+    let record = exit.record();
+    record.tenant = Some(caller.tenant);
+    record.key_id = Some(Arc::clone(&caller.key_id));
+    record.signed_region.clone_from(&caller.signed_region);
 }
 
 /// The whole body, up to [`MAX_BODY_BYTES`].

@@ -1,6 +1,6 @@
-//! The key ring: every key that may call, by hash. Configured keys never change while the
-//! process runs; keys created through the admin API are stored in the database and loaded here
-//! (swapped whole, so a lookup never waits on a writer).
+//! The key ring: every key that may call, API keys by hash and SigV4 keys by access key id.
+//! Configured keys never change while the process runs; keys created through the admin API are
+//! stored in the database and loaded here (swapped whole, so a lookup never waits on a writer).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,12 +10,14 @@ use arc_swap::ArcSwap;
 
 use strata_store::{Store, StoreError};
 
-use crate::config::{Config, KeyHash, TenantKey};
+use crate::config::{Config, KeyHash, SigV4Key, TenantKey};
 
 /// Keys that authenticate as tenants.
 #[derive(Debug)]
 pub struct KeyRing {
     configured: HashMap<KeyHash, TenantKey>,
+    /// Configured SigV4 credentials, by access key id.
+    sigv4: HashMap<Arc<str>, SigV4Key>,
     stored: ArcSwap<HashMap<KeyHash, TenantKey>>,
 }
 
@@ -31,6 +33,7 @@ impl KeyRing {
     pub fn new(config: &Config) -> Self {
         KeyRing {
             configured: config.tenant_keys.clone(),
+            sigv4: config.tenant_sigv4_keys.clone(),
             stored: ArcSwap::from_pointee(HashMap::new()),
         }
     }
@@ -45,6 +48,11 @@ impl KeyRing {
             Some(at) if at <= now_ms() => None,
             _ => Some(found),
         }
+    }
+
+    /// The SigV4 credentials of an access key id.
+    pub fn sigv4(&self, access_key_id: &str) -> Option<&SigV4Key> {
+        self.sigv4.get(access_key_id)
     }
 
     /// Replaces the keys created at run time (revoked ones left out by the caller).

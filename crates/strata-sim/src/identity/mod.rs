@@ -1,19 +1,16 @@
 //! Who is calling: the account (from the access key, a session token or a Bedrock API key) and
 //! the region (from the SigV4 credential scope).
 
-pub mod sigv4;
 pub mod sts;
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use http::HeaderMap;
+use http::{HeaderMap, Uri};
+use strata_aws::verify;
 use strata_core::BedrockErrorKind;
 
 use crate::error::AwsError;
 use crate::state::SimState;
-
-/// Requests dated further than this from now are refused, as AWS does.
-const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +36,8 @@ pub struct SessionCredentials {
 /// The parts of a request that authentication reads.
 pub struct RequestParts<'a> {
     pub method: &'a str,
-    pub path_and_query: &'a str,
+    /// The URI as received (path and query still percent-encoded).
+    pub uri: &'a Uri,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     /// A region named by a `/region/{region}` path prefix.
@@ -67,9 +65,9 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>, service: &str) -> 
     if let Some(token) = auth.strip_prefix("Bearer ") {
         return authenticate_bearer(state, token.trim(), req.headers, req.path_region);
     }
-    let header = sigv4::parse_authorization(auth).map_err(|e| match e {
-        sigv4::HeaderError::Incomplete => err(BedrockErrorKind::IncompleteSignatureException, &e.to_string()),
-        sigv4::HeaderError::NotSigV4 => err(
+    let header = verify::parse_authorization(auth).map_err(|e| match e {
+        verify::HeaderError::Incomplete => err(BedrockErrorKind::IncompleteSignatureException, &e.to_string()),
+        verify::HeaderError::NotSigV4 => err(
             BedrockErrorKind::IncompleteSignatureException,
             &format!(
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={}",
@@ -119,51 +117,31 @@ pub fn authenticate(state: &SimState, req: &RequestParts<'_>, service: &str) -> 
                 "The security token included in the request is invalid.",
             ));
         };
-    let amz_date = req
-        .headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(time) = sigv4::parse_amz_date(amz_date) else {
-        return Err(err(
-            BedrockErrorKind::IncompleteSignatureException,
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-        ));
+    let signature_error = |e: verify::VerifyError| {
+        let kind = if e.is_incomplete() {
+            BedrockErrorKind::IncompleteSignatureException
+        } else {
+            BedrockErrorKind::InvalidSignatureException
+        };
+        err(kind, &e.to_string())
     };
-    if !amz_date.starts_with(&header.date) {
-        return Err(err(
-            BedrockErrorKind::InvalidSignatureException,
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.",
-        ));
-    }
-    let now = SystemTime::now();
-    let skew = now
-        .duration_since(time)
-        .or_else(|_| time.duration_since(now))
-        .unwrap_or_default();
-    if skew > MAX_CLOCK_SKEW {
-        return Err(err(
-            BedrockErrorKind::InvalidSignatureException,
-            &format!("Signature expired: {amz_date} is now earlier or later than the allowed 15 minutes of the current time."),
-        ));
-    }
-    let input = sigv4::VerifyInput {
+    let time = header
+        .signing_time(req.headers, SystemTime::now())
+        .map_err(signature_error)?;
+    let request = verify::SignedRequest {
         method: req.method,
-        path_and_query: req.path_and_query,
+        uri: req.uri,
         headers: req.headers,
-        body: req.body,
-        header: &header,
-        secret_access_key: &secret,
-        session_token: session_token.as_deref(),
-        time,
     };
-    let expected = sigv4::expected_signature(&input).unwrap_or_default();
-    if !sigv4::signatures_match(&expected, &header.signature) {
-        return Err(err(
-            BedrockErrorKind::InvalidSignatureException,
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-        ));
-    }
+    header
+        .verify(
+            &request,
+            req.body,
+            &verify::SecretKey::new(secret),
+            session_token.as_deref(),
+            time,
+        )
+        .map_err(signature_error)?;
     if !fleet.has_region(&header.region) && service != "sts" {
         return Err(err(
             BedrockErrorKind::UnrecognizedClientException,

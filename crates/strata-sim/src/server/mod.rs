@@ -92,7 +92,6 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
     // `/region/{region}/…` pins the region for clients whose credentials carry none (Bedrock
     // API keys): point `endpoint_url` at `http://HOST:PORT/region/eu-west-1`.
     let (path_region, raw_path) = split_region_prefix(parts.uri.path());
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let query: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
@@ -102,7 +101,7 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
     }
     let request = RequestParts {
         method: parts.method.as_str(),
-        path_and_query,
+        uri: &parts.uri,
         headers: &parts.headers,
         body: &body,
         path_region: path_region.as_deref(),

@@ -171,8 +171,8 @@ mod properties {
     use proptest::prelude::*;
 
     use crate::fleet::Fleet;
-    use crate::identity::sigv4::{parse_amz_date, parse_authorization};
     use crate::runtime::{converse, invoke};
+    use strata_aws::verify::{parse_amz_date, parse_authorization};
 
     proptest! {
         #[test]

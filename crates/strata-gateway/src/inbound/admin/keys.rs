@@ -164,7 +164,16 @@ pub async fn list(
     for k in configured {
         let tenant = &config.tenants[k.tenant].name;
         if q.tenant.as_ref().is_none_or(|t| t == tenant) {
-            keys.push(json!({"id": &*k.id, "tenant": tenant, "source": "config"}));
+            keys.push(json!({"id": &*k.id, "tenant": tenant, "source": "config", "kind": "api_key"}));
+        }
+    }
+    // SigV4 pairs: their access key ids only.
+    let mut sigv4: Vec<_> = config.tenant_sigv4_keys.values().collect();
+    sigv4.sort_by(|a, b| a.id.cmp(&b.id));
+    for k in sigv4 {
+        let tenant = &config.tenants[k.tenant].name;
+        if q.tenant.as_ref().is_none_or(|t| t == tenant) {
+            keys.push(json!({"id": &*k.id, "tenant": tenant, "source": "config", "kind": "sigv4"}));
         }
     }
     match state.gateway().store.keys(q.tenant.as_deref()).await {
@@ -178,7 +187,7 @@ pub async fn list(
                     "active"
                 };
                 keys.push(json!({
-                    "id": r.id, "tenant": r.tenant, "name": r.name, "prefix": r.prefix, "source": "api",
+                    "id": r.id, "tenant": r.tenant, "name": r.name, "prefix": r.prefix, "source": "api", "kind": "api_key",
                     "status": status, "created_at_ms": r.created_at_ms, "expires_at_ms": r.expires_at_ms,
                     "revoked_at_ms": r.revoked_at_ms, "last_used_at_ms": r.last_used_at_ms,
                 }));
@@ -191,7 +200,9 @@ pub async fn list(
 
 /// The stored key `id`, or the answer saying why there is none.
 async fn stored(state: &GatewayState, id: &str) -> Result<KeyRow, Response> {
-    if state.gateway().config.tenant_keys.values().any(|k| &*k.id == id) {
+    let g = state.gateway();
+    let config = &g.config;
+    if config.tenant_keys.values().any(|k| &*k.id == id) || config.tenant_sigv4_keys.contains_key(id) {
         return Err(invalid(format!(
             "'{id}' is a key from the config file: change it there (keys created through /admin/keys can be rotated and revoked here)"
         )));

@@ -14,6 +14,8 @@ pub fn error_type(e: &GatewayError) -> (&'static str, u16) {
     }
     let kind = match e.class {
         Class::Unauthenticated => K::UnrecognizedClientException,
+        Class::InvalidSignature => K::InvalidSignatureException,
+        Class::IncompleteSignature => K::IncompleteSignatureException,
         Class::Forbidden | Class::NoRoute | Class::UpstreamDenied => K::AccessDeniedException,
         Class::NotFound => return ("UnknownOperationException", 404),
         Class::MethodNotAllowed => return ("UnknownOperationException", 405),
@@ -54,6 +56,8 @@ mod tests {
     fn every_class_has_a_bedrock_type_and_status() {
         let table = [
             (Class::Unauthenticated, "UnrecognizedClientException", 403),
+            (Class::InvalidSignature, "InvalidSignatureException", 403),
+            (Class::IncompleteSignature, "IncompleteSignatureException", 403),
             (Class::Forbidden, "AccessDeniedException", 403),
             (Class::NotFound, "UnknownOperationException", 404),
             (Class::UnknownModel, "ValidationException", 400),

@@ -12,6 +12,8 @@ pub fn error_kind(class: Class) -> (StatusCode, &'static str, &'static str) {
     use StatusCode as S;
     match class {
         Class::Unauthenticated => (S::UNAUTHORIZED, "invalid_request_error", "invalid_api_key"),
+        Class::InvalidSignature => (S::UNAUTHORIZED, "invalid_request_error", "invalid_signature"),
+        Class::IncompleteSignature => (S::UNAUTHORIZED, "invalid_request_error", "incomplete_signature"),
         Class::Forbidden => (S::FORBIDDEN, "permission_error", "permission_denied"),
         Class::NotFound => (S::NOT_FOUND, "invalid_request_error", "not_found"),
         Class::UnknownModel => (S::NOT_FOUND, "invalid_request_error", "model_not_found"),
@@ -59,6 +61,8 @@ mod tests {
     fn every_class_has_a_status_type_and_code() {
         let table = [
             (Class::Unauthenticated, 401, "invalid_api_key"),
+            (Class::InvalidSignature, 401, "invalid_signature"),
+            (Class::IncompleteSignature, 401, "incomplete_signature"),
             (Class::Forbidden, 403, "permission_denied"),
             (Class::NotFound, 404, "not_found"),
             (Class::UnknownModel, 404, "model_not_found"),

@@ -11,7 +11,6 @@ pub mod translate;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
@@ -89,10 +88,13 @@ impl Dialect for ChatCompletions {
 }
 
 /// `GET /v1/models`: the logical models this key may use and reach (at least one target
-/// inside its residency).
-pub async fn list_models(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
-    let tenant = match authenticate::tenant(&state.gateway().config, &state.gateway().keys, &headers) {
-        Ok((t, _)) => t,
+/// inside its residency). A SigV4 signature is verified over an empty body.
+pub async fn list_models(State(state): State<Arc<GatewayState>>, head: Parts) -> Response {
+    let g = state.gateway();
+    let tenant = match authenticate::tenant(&g.config, &g.keys, &head)
+        .and_then(|claim| claim.verify(&head, b""))
+    {
+        Ok(caller) => caller.tenant,
         Err(e) => return error::response(&e),
     };
     let config = &state.gateway().config;

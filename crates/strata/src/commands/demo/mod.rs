@@ -62,6 +62,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!();
         println!("API keys:  sk-demo-us (tenant us-apps, US residency), sk-demo-eu (tenant eu-bank, EU residency),");
         println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
+        print_sigv4_keys(&state.gateway().config, addr);
         println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b");
         println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway().routes.load().size());
         println!();
@@ -78,4 +79,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let _ = sim_task.await;
         Ok(())
     })
+}
+
+/// The tenants' SigV4 pairs, for boto3 with ordinary credentials over plain http.
+fn print_sigv4_keys(config: &strata_gateway::config::Config, addr: SocketAddr) {
+    let mut pairs: Vec<_> = config.tenant_sigv4_keys.values().collect();
+    pairs.sort_by_key(|k| k.tenant);
+    for (i, k) in pairs.iter().enumerate() {
+        let label = if i == 0 { "sigv4:" } else { "" };
+        let tenant = &config.tenants[k.tenant].name;
+        println!("{label:<10} {tenant:<8} {} / {}", k.id, k.secret.expose());
+    }
+    if let Some(k) = pairs.first() {
+        println!(
+            "           (boto3: aws_access_key_id={}, aws_secret_access_key=…, endpoint_url=http://{addr}, any region_name)",
+            k.id
+        );
+    }
 }
