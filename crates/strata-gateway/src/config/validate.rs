@@ -156,6 +156,8 @@ pub struct Config {
     pub usage_queue: usize,
     /// The built-in price table with the config's `pricing` applied.
     pub prices: strata_router::pricing::PriceTable,
+    /// The HTTP edge (`server:`): TLS listener, deadlines, limits, shutdown grace.
+    pub server: super::ServerSettings,
 }
 
 /// The built-in prices with the config's overrides (USD per million tokens → nano-USD).
@@ -298,6 +300,7 @@ impl Config {
         }
         problems.extend(file.discovery.problems());
         let baseline = check_baseline(&file, &accounts, &model_by_name, &models, &mut problems);
+        let server = super::server::check(&file.server, file.listen, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -334,6 +337,7 @@ impl Config {
             usage_database_url: file.usage.database_url,
             usage_queue: file.usage.queue.unwrap_or(DEFAULT_USAGE_QUEUE).max(1),
             prices: price_table(&file.pricing, &mut problems),
+            server,
         })
     }
 }

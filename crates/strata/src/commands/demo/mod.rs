@@ -46,6 +46,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "SIM" => Some(sim_url.clone()),
             _ => None,
         })?;
+        let server = config.server.clone();
         let state = Arc::new(GatewayState::build(config).await?);
         // One scan before the first request, so every intent has its candidates at once.
         state.refresh().await;
@@ -77,7 +78,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             Arc::clone(&state).run_key_reload(strata_gateway::state::KEY_RELOAD_EVERY, stop_rx.clone()),
         );
         let discovery = tokio::spawn(Arc::clone(&state).run_discovery(stop_rx.clone()));
-        strata_gateway::server::serve(listener, Arc::clone(&state), super::sim::shutdown_signal()).await?;
+        let options = strata_gateway::server::serve_options(&server, strata_http::Drain::new());
+        strata_gateway::server::serve(
+            vec![strata_http::Listener::plain(listener)],
+            Arc::clone(&state),
+            super::sim::shutdown_signal(),
+            options,
+        )
+        .await?;
         let _ = stop_tx.send(true);
         let _ = discovery.await;
         let _ = key_reload.await;
