@@ -19,11 +19,12 @@ EU = {"eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    gw, sim = free_port(), free_port()
+    gw, sim, tls = free_port(), free_port(), free_port()
     out = tmp_path_factory.mktemp("demo") / "demo.out"
     err = out.with_suffix(".err")
     proc = subprocess.Popen(
-        [str(find_binary()), "demo", "--listen", f"127.0.0.1:{gw}", "--sim-listen", f"127.0.0.1:{sim}", "--zero-latency"],
+        [str(find_binary()), "demo", "--listen", f"127.0.0.1:{gw}", "--sim-listen", f"127.0.0.1:{sim}",
+         "--tls-listen", f"127.0.0.1:{tls}", "--zero-latency"],
         stdout=open(out, "wb"), stderr=open(err, "wb"), stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60

@@ -1,72 +1,36 @@
-//! HTTP serving plumbing shared by the gateway and the emulator: an HTTP/1.1 keep-alive accept
-//! loop with a deadline on request heads (so a slowloris client cannot hold a connection open),
-//! where a handler may also refuse to answer and close the connection, and cheap request IDs.
+//! The HTTP edge shared by the gateway and the emulator.
+//!
+//! - [`serve`]: accept loops over plain and TLS [`Listener`]s (HTTP/1.1 and HTTP/2: by ALPN on
+//!   TLS, by prior knowledge on a plain port), under one connection cap.
+//! - Deadlines: a request head ([`ServeOptions::header_timeout`]), a whole request body
+//!   ([`ServeOptions::body_timeout`], enforced by [`EdgeBody`]), an idle keep-alive connection
+//!   ([`ServeOptions::idle_timeout`]). A body over [`ServeOptions::max_body_bytes`] is refused
+//!   with 413 before any `100 Continue`. Refusals are answered by the caller's
+//!   [`ServeOptions::refuse`] (its error dialect) and counted ([`metrics::REFUSED`]).
+//! - Drain: on shutdown, stop accepting, let requests in flight finish, tell the application
+//!   through [`Drain`] (started, then the grace's deadline), close what is left.
+//! - TLS certificates reloaded when their files change ([`TlsServer`]).
+//! - Cheap request IDs.
 
-use std::future::Future;
+mod body;
+mod connection;
+mod drain;
+pub mod metrics;
+mod options;
+mod serve;
+mod tls;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-
-/// A client must send a whole request head within this time.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// After `shutdown`, how long requests in flight (streams included) may take to finish before
-/// their connections are dropped.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Serves until `shutdown` completes, then stops accepting and lets requests in flight finish
-/// (up to [`DRAIN_DEADLINE`]). `handler` answers each request; an `Err` closes the connection
-/// without an answer (used to emulate dropped connections).
-pub async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>) -> std::io::Result<()>
-where
-    H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
-{
-    tokio::pin!(shutdown);
-    // Every connection is watched, so that on shutdown idle ones close at once and busy ones
-    // finish the request they are answering (then close) instead of being cut.
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (stream, _peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| handler(req.map(Body::new)));
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true);
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown()).await.is_err() {
-        tracing::warn!(
-            deadline_s = DRAIN_DEADLINE.as_secs(),
-            "shutdown: requests still in flight after the drain deadline are cut"
-        );
-    }
-    Ok(())
-}
+pub use body::{BodyError, EdgeBody, ResponseBody};
+pub use drain::Drain;
+pub use options::{
+    json_refusal, Refusal, Refuse, RequestHead, ServeOptions, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_TLS_RELOAD_EVERY, HARD_CLOSE_AFTER_DEADLINE,
+};
+pub use serve::{serve, Listener};
+pub use tls::{TlsError, TlsFiles, TlsServer};
 
 /// A request ID in AWS's UUID shape: a per-process random prefix and a counter, unique without
 /// a random draw per request.
@@ -85,7 +49,10 @@ pub fn new_request_id() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod request_id_tests {
     #[test]
     fn request_ids_are_unique_and_uuid_shaped() {
         let a = super::new_request_id();

@@ -48,6 +48,49 @@ pub struct ConfigFile {
     /// Prices besides the built-in table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pricing: Vec<PriceConfig>,
+    /// The HTTP edge: TLS, deadlines, limits, shutdown grace.
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// The HTTP edge. Unset fields take the defaults in `docs/configuration.md`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to serve HTTPS on (with `tls`); `listen` stays plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_listen: Option<SocketAddr>,
+    /// Certificate chain and key for `tls_listen`, reloaded when the files change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Deadline for a request head (the first one from the accept, TLS handshake included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_timeout_ms: Option<u64>,
+    /// Deadline for a whole request body, from the end of its head (then 408).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_timeout_ms: Option<u64>,
+    /// Keep-alive connections with nothing in flight close after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Connections open at once; more are closed as soon as accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// Largest request body (a larger one is answered 413, before any `100 Continue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<u64>,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+/// PEM files of a TLS listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, the server's certificate first.
+    pub cert_file: std::path::PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
 }
 
 /// Where replicas share their state.

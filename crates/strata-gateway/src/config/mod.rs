@@ -3,12 +3,14 @@
 
 pub mod file;
 pub mod interpolate;
+mod server;
 pub mod tenant;
 mod validate;
 
 use std::path::Path;
 
 pub use file::ConfigFile;
+pub use server::{ServerSettings, TlsListener};
 pub use tenant::{KeyHash, SigV4Key, Tenant, TenantKey, TenantLimits};
 pub use validate::{known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target};
 pub use validate::{Sections, DEFAULT_USAGE_QUEUE, IN_MEMORY_DATABASE};

@@ -160,6 +160,8 @@ pub struct Config {
     pub prices: strata_router::pricing::PriceTable,
     /// What a reload compares to know which running parts it must rebuild.
     pub sections: Sections,
+    /// The HTTP edge (`server:`): TLS listener, deadlines, limits, shutdown grace.
+    pub server: super::ServerSettings,
 }
 
 /// The sections of a config file that feed long-lived parts (upstream clients, discovery, the
@@ -170,7 +172,8 @@ pub struct Sections {
     pub upstreams: String,
     /// `aws`, `accounts`, `discovery`, `shared`: the discovery service.
     pub discovery: String,
-    /// `listen`, `usage`, `shared`: read once at start; a change takes effect at restart.
+    /// `listen`, `usage`, `shared`, `server`: read once at start; a change takes effect at
+    /// restart (TLS certificates excepted: they are reloaded when their files change).
     pub at_start: String,
 }
 
@@ -185,7 +188,7 @@ impl Sections {
                 file.discovery,
                 file.shared
             ])),
-            at_start: json(serde_json::json!([file.listen, file.usage, file.shared])),
+            at_start: json(serde_json::json!([file.listen, file.usage, file.shared, file.server])),
         }
     }
 }
@@ -333,6 +336,7 @@ impl Config {
         problems.extend(file.discovery.problems());
         let baseline = check_baseline(&file, &accounts, &model_by_name, &models, &mut problems);
         let prices = price_table(&file.pricing, &mut problems);
+        let server = super::server::check(&file.server, file.listen, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -371,6 +375,7 @@ impl Config {
             usage_queue: file.usage.queue.unwrap_or(DEFAULT_USAGE_QUEUE).max(1),
             prices,
             sections,
+            server,
         })
     }
 }

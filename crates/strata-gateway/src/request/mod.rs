@@ -54,9 +54,6 @@ pub struct Gateway {
     pub metrics: Vec<ModelMetrics>,
 }
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
-
 /// An inbound API: decodes its requests into calls, encodes answers and errors its own way.
 pub trait Dialect {
     const API: Api;
@@ -182,7 +179,11 @@ async fn serve<D: Dialect>(
     if let Some(caller) = claim.proven() {
         attribute(exit, caller);
     }
-    let body = read_body(body).await?;
+    let body = read_body(
+        body,
+        usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
+    )
+    .await?;
     let caller = claim.verify(head, &body)?;
     attribute(exit, &caller);
     let tenant = caller.tenant;
@@ -221,14 +222,15 @@ fn attribute(exit: &mut Exit, caller: &authenticate::Caller) {
     record.signed_region.clone_from(&caller.signed_region);
 }
 
-/// The whole body, up to [`MAX_BODY_BYTES`].
-async fn read_body(body: Body) -> Result<Bytes, GatewayError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+/// The whole body, up to `limit` bytes (`server.max_body_bytes`; the edge refuses a longer
+/// `Content-Length` before this).
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
         let e = e.into_inner();
         if e.is::<http_body_util::LengthLimitError>() {
             GatewayError::client(
                 Class::TooLarge,
-                format!("The request body is larger than the maximum of {MAX_BODY_BYTES} bytes."),
+                format!("The request body is larger than the maximum of {limit} bytes."),
             )
         } else {
             GatewayError::client(Class::Invalid, format!("the request body could not be read: {e}"))

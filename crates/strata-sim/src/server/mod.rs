@@ -58,7 +58,20 @@ pub async fn serve(
             }
         }
     };
-    strata_http::serve(listener, handler, shutdown).await
+    let options = strata_http::ServeOptions {
+        max_body_bytes: MAX_BODY_BYTES as u64,
+        body_timeout: BODY_READ_TIMEOUT,
+        refuse: Arc::new(edge_refusal),
+        ..strata_http::ServeOptions::default()
+    };
+    strata_http::serve([strata_http::Listener::plain(listener)], handler, shutdown, options).await
+}
+
+/// The edge's refusals (body too large, body too slow) as AWS answers them.
+fn edge_refusal(refusal: &strata_http::Refusal, _head: &strata_http::RequestHead) -> Response {
+    let mut response = AwsError::validation(refusal.message()).into_response();
+    *response.status_mut() = refusal.status();
+    response
 }
 
 /// Handles one request.

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -29,6 +28,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listen = args.listen.unwrap_or(config.listen);
+        let server = config.server.clone();
+        let tls = match &server.tls {
+            Some(tls) => Some((
+                tls.listen,
+                strata_http::TlsServer::from_files(tls.files.clone()).context("server.tls")?,
+            )),
+            None => None,
+        };
         let state = Arc::new(GatewayState::build(config).await?);
         state.reloads.started_from(Some(&args.config));
         let listener = TcpListener::bind(listen)
@@ -36,34 +43,52 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!("strata gateway listening on http://{addr}");
-        serve_gateway(listener, state).await
+        let mut listeners = vec![strata_http::Listener::plain(listener)];
+        if let Some((tls_listen, tls)) = tls {
+            let listener = TcpListener::bind(tls_listen)
+                .await
+                .with_context(|| format!("cannot listen on {tls_listen} (server.tls_listen)"))?;
+            eprintln!("strata gateway listening on https://{}", listener.local_addr()?);
+            listeners.push(strata_http::Listener::tls(listener, tls));
+        }
+        serve_gateway(listeners, state, &server).await
     })
 }
 
-/// How long requests in flight may take to finish after SIGTERM before open streams are ended
-/// with an error event (the connections close shortly after).
-const GRACE: Duration = Duration::from_secs(28);
-
-/// Serves until SIGTERM / Ctrl-C, then drains: `/readyz` answers 503, no new connections are
-/// taken, requests in flight finish (streams still open at the grace deadline end with an error
-/// event), queued usage records are written and shared budgets settled. SIGHUP and changes of
-/// the config file reload the config meanwhile.
-pub async fn serve_gateway(listener: TcpListener, state: Arc<GatewayState>) -> anyhow::Result<()> {
+/// Serves until SIGTERM / Ctrl-C, then drains: no new connections are taken, `/readyz` answers
+/// 503, requests in flight finish within `server.shutdown_grace_seconds` (streams still open at
+/// that deadline end with an error event; the connections close shortly after), queued usage
+/// records are written and shared budgets settled. SIGHUP and changes of the config file
+/// reload the config meanwhile.
+pub async fn serve_gateway(
+    listeners: Vec<strata_http::Listener>,
+    state: Arc<GatewayState>,
+    server: &strata_gateway::config::ServerSettings,
+) -> anyhow::Result<()> {
     state.start_background();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watch = tokio::spawn(strata_gateway::reload::watch(Arc::clone(&state), stop_rx.clone()));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&state), stop_rx));
-    let lifecycle = Arc::clone(&state.lifecycle);
+    let drain = strata_http::Drain::new();
+    // The lifecycle follows the edge's drain: not ready once it starts, streams ended at its
+    // deadline.
+    let follow = tokio::spawn({
+        let (drain, lifecycle) = (drain.clone(), Arc::clone(&state.lifecycle));
+        async move {
+            drain.started().await;
+            lifecycle.start_draining();
+            drain.deadline().await;
+            lifecycle.cut_streams();
+        }
+    });
+    let options = strata_gateway::server::serve_options(server, drain);
+    let grace = server.shutdown_grace;
     let shutdown = async move {
         super::sim::shutdown_signal().await;
-        tracing::info!(grace_s = GRACE.as_secs(), "shutdown: draining requests in flight");
-        lifecycle.start_draining();
-        tokio::spawn(async move {
-            tokio::time::sleep(GRACE).await;
-            lifecycle.cut_streams();
-        });
+        tracing::info!(grace_s = grace.as_secs(), "shutdown: draining requests in flight");
     };
-    strata_gateway::server::serve(listener, Arc::clone(&state), shutdown).await?;
+    strata_gateway::server::serve(listeners, Arc::clone(&state), shutdown, options).await?;
+    follow.abort();
     let _ = stop_tx.send(true);
     let _ = watch.await;
     let _ = hangups.await;

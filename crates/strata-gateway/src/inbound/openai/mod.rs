@@ -91,9 +91,7 @@ impl Dialect for ChatCompletions {
 /// inside its residency). A SigV4 signature is verified over an empty body.
 pub async fn list_models(State(state): State<Arc<GatewayState>>, head: Parts) -> Response {
     let g = state.gateway();
-    let tenant = match authenticate::tenant(&g.config, &g.keys, &head)
-        .and_then(|claim| claim.verify(&head, b""))
-    {
+    let tenant = match authenticate::tenant(&g.config, &g.keys, &head).and_then(|claim| claim.verify(&head, b"")) {
         Ok(caller) => caller.tenant,
         Err(e) => return error::response(&e),
     };

@@ -9,6 +9,8 @@ use clap::Args;
 use strata_gateway::state::GatewayState;
 use strata_sim::{Fleet, SimOptions, SimState};
 
+mod tls;
+
 const DEMO_CONFIG: &str = include_str!("demo.yaml");
 
 #[derive(Args, Debug)]
@@ -16,6 +18,10 @@ pub struct DemoArgs {
     /// Gateway address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Gateway HTTPS address (a certificate made at start; its CA is written to
+    /// `<temp dir>/strata-demo-<port>/ca.pem`).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub tls_listen: SocketAddr,
     /// Emulator address.
     #[arg(long, default_value = "127.0.0.1:4566")]
     pub sim_listen: SocketAddr,
@@ -46,6 +52,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "SIM" => Some(sim_url.clone()),
             _ => None,
         })?;
+        let server = config.server.clone();
         let state = Arc::new(GatewayState::build(config).await?);
         // One scan before the first request, so every intent has its candidates at once.
         state.refresh().await;
@@ -53,9 +60,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {} for the gateway (try --listen)", args.listen))?;
         let addr = listener.local_addr()?;
+        let tls_listener = tokio::net::TcpListener::bind(args.tls_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for HTTPS (try --tls-listen)", args.tls_listen))?;
+        let tls_addr = tls_listener.local_addr()?;
+        let demo_tls = tls::generate(tls_addr.port())?;
         println!("Strata demo: a gateway in front of an emulated Bedrock fleet (4 accounts, many regions).");
         println!();
         println!("gateway:   http://{addr}");
+        println!("tls:       https://{tls_addr}  (AWS_CA_BUNDLE={})", demo_tls.ca_file.display());
         println!("emulator:  {sim_url}");
         println!("dashboard: http://{addr}/dashboard");
         println!("metrics:   http://{addr}/metrics");
@@ -70,11 +83,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
         println!("       -H 'content-type: application/json' -d '{{\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"hello\"}}]}}]}}'");
         println!("  curl -s {sim_url}/_sim/stats     # which account and region ran it");
+        println!(
+            "  curl -s --cacert {} https://{tls_addr}/v1/models -H 'Authorization: Bearer sk-demo-us'   # HTTPS, HTTP/2",
+            demo_tls.ca_file.display()
+        );
         println!("  curl -s 'http://{addr}/admin/routes?tenant=eu-bank&explain=true' -H 'Authorization: Bearer sk-demo-admin'");
         println!("  curl -s 'http://{addr}/admin/usage?group_by=tenant' -H 'Authorization: Bearer sk-demo-admin'   # requests, tokens, cost");
         println!();
         println!("Ctrl-C stops.");
-        super::serve::serve_gateway(listener, Arc::clone(&state)).await?;
+        let listeners = vec![
+            strata_http::Listener::plain(listener),
+            strata_http::Listener::tls(tls_listener, demo_tls.server),
+        ];
+        super::serve::serve_gateway(listeners, Arc::clone(&state), &server).await?;
         let _ = stop_tx.send(true);
         let _ = sim_task.await;
         Ok(())

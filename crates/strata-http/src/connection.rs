@@ -1,0 +1,490 @@
+//! One accepted connection: the TLS handshake (if its listener has TLS), HTTP/1.1 or HTTP/2
+//! (by ALPN, or by the prior-knowledge preface on a plain port), the edge's checks around each
+//! request, and a watchdog over the connection's phase:
+//!
+//! ```text
+//! accepted ──first request head (and handshake) within header_timeout──▶ busy
+//! busy ──every response finished──▶ idle ──a byte of the next head──▶ head ──head whole──▶ busy
+//! idle longer than idle_timeout: closed (HTTP/2: GOAWAY)   head longer than header_timeout: closed
+//! ```
+//!
+//! (hyper's own `header_read_timeout` starts when it waits for a head, idle or not, so it cannot
+//! tell an idle keep-alive connection from a slow head; the watchdog does both.)
+
+use std::future::Future;
+use std::io;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Request, Response, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::{EdgeBody, InFlight, ResponseBody, Verdict};
+use crate::drain::fired;
+use crate::serve::{Shared, Slot};
+use crate::{Refusal, RequestHead};
+
+/// Serves one accepted connection until it ends, is closed by the watchdog, or is closed by
+/// force at the end of a drain. `slot` counts it among the open connections until then.
+pub(crate) async fn run<H, F>(stream: TcpStream, tls: Option<TlsAcceptor>, handler: H, slot: Slot)
+where
+    H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
+{
+    let shared = Arc::clone(slot.shared());
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new(Instant::now()));
+    match tls {
+        None => serve_io(stream, activity, handler, shared).await,
+        Some(acceptor) => {
+            // The handshake is part of the first head's time.
+            let deadline = Instant::now() + shared.options.header_timeout;
+            let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
+            let stream = tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        shared.metrics.handshake_failures.increment(1);
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_elapsed) => {
+                        shared.metrics.header_timeout.increment(1);
+                        return;
+                    }
+                },
+                () = fired(shared.force.subscribe()) => return,
+            };
+            serve_io(stream, activity, handler, shared).await;
+        }
+    }
+    drop(slot);
+}
+
+async fn serve_io<S, H, F>(io: S, activity: Arc<Activity>, handler: H, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
+{
+    let service = EdgeService {
+        handler,
+        activity: Arc::clone(&activity),
+        shared: Arc::clone(&shared),
+    };
+    let io = TokioIo::new(Tracked {
+        inner: io,
+        activity: Arc::clone(&activity),
+    });
+    let mut conn = pin!(shared.builder.serve_connection(io, service));
+    let options = &shared.options;
+    let mut drain = pin!(options.drain.started());
+    let mut force = pin!(fired(shared.force.subscribe()));
+    // Once closing, the connection finishes what it has in flight and ends; `watching` is off
+    // once the watchdog's verdict is acted on.
+    let mut closing = false;
+    let mut watching = true;
+    let mut give_up_at: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                return;
+            }
+            () = &mut force => return,
+            () = &mut drain, if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            expiry = activity.expired(options.header_timeout, options.idle_timeout), if watching => match expiry {
+                Expiry::Head => {
+                    shared.metrics.header_timeout.increment(1);
+                    return;
+                }
+                Expiry::Idle => {
+                    shared.metrics.idle_timeout.increment(1);
+                    if closing {
+                        return;
+                    }
+                    // HTTP/1 closes at once; HTTP/2 says GOAWAY first. A peer that never
+                    // answers the GOAWAY is dropped after one more header timeout.
+                    closing = true;
+                    watching = false;
+                    give_up_at = Some(Instant::now() + options.header_timeout);
+                    conn.as_mut().graceful_shutdown();
+                }
+            },
+            () = until(give_up_at) => return,
+        }
+    }
+}
+
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where a connection is in its life, as the watchdog sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Accepted; its first request head has not arrived whole.
+    First,
+    /// Requests in flight.
+    Busy,
+    /// Nothing in flight and nothing received since.
+    Idle,
+    /// Nothing in flight, and bytes of a next head arrived.
+    Head,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    since: Instant,
+    in_flight: u32,
+    /// HTTP/2 connections carry frames (PING, WINDOW_UPDATE) while idle: no `Head` phase.
+    h2: bool,
+}
+
+/// What the watchdog found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// A request head (the first one, or one begun after an idle time) took too long.
+    Head,
+    /// Idle too long.
+    Idle,
+}
+
+/// A connection's phase, shared by its reader (bytes arriving), its requests (started,
+/// finished) and its watchdog.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    state: Mutex<State>,
+    /// Mirrors `phase == Idle`, so reads check one flag instead of taking the lock.
+    idle: AtomicBool,
+    changed: Notify,
+}
+
+impl Activity {
+    pub(crate) fn new(accepted: Instant) -> Activity {
+        Activity {
+            state: Mutex::new(State {
+                phase: Phase::First,
+                since: accepted,
+                in_flight: 0,
+                h2: false,
+            }),
+            idle: AtomicBool::new(false),
+            changed: Notify::new(),
+        }
+    }
+
+    fn bytes_read(&self) {
+        if !self.idle.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.phase == Phase::Idle && !state.h2 {
+            state.phase = Phase::Head;
+            state.since = Instant::now();
+            self.idle.store(false, Ordering::Relaxed);
+            drop(state);
+            self.changed.notify_one();
+        }
+    }
+
+    pub(crate) fn request_started(self: &Arc<Self>, version: Version) -> InFlight {
+        let mut state = self.state.lock();
+        state.in_flight += 1;
+        state.phase = Phase::Busy;
+        state.h2 |= version == Version::HTTP_2;
+        self.idle.store(false, Ordering::Relaxed);
+        drop(state);
+        self.changed.notify_one();
+        InFlight(Arc::clone(self))
+    }
+
+    pub(crate) fn request_finished(&self) {
+        let mut state = self.state.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if state.in_flight == 0 {
+            state.phase = Phase::Idle;
+            state.since = Instant::now();
+            self.idle.store(true, Ordering::Relaxed);
+        }
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    fn deadline(&self, header: Duration, idle: Duration) -> Option<(Instant, Expiry)> {
+        let state = self.state.lock();
+        match state.phase {
+            Phase::Busy => None,
+            Phase::First | Phase::Head => Some((state.since + header, Expiry::Head)),
+            Phase::Idle => Some((state.since + idle, Expiry::Idle)),
+        }
+    }
+
+    /// Completes when the connection has been in one phase past that phase's deadline.
+    pub(crate) async fn expired(&self, header: Duration, idle: Duration) -> Expiry {
+        loop {
+            // A change stores a permit if nobody waits, so none is lost between the check and
+            // the wait.
+            let changed = self.changed.notified();
+            match self.deadline(header, idle) {
+                None => changed.await,
+                Some((at, expiry)) => {
+                    if Instant::now() >= at {
+                        return expiry;
+                    }
+                    tokio::select! {
+                        () = changed => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The connection's byte stream, telling its [`Activity`] when bytes arrive.
+struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.activity.bytes_read();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The per-connection service: the edge's checks around the application's handler.
+#[derive(Clone)]
+struct EdgeService<H> {
+    handler: H,
+    activity: Arc<Activity>,
+    shared: Arc<Shared>,
+}
+
+type Answer = Response<ResponseBody<Body>>;
+
+impl<H, F> hyper::service::Service<Request<Incoming>> for EdgeService<H>
+where
+    H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
+{
+    type Response = Answer;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Answer, io::Error>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let in_flight = self.activity.request_started(request.version());
+        let options = &self.shared.options;
+        let (parts, incoming) = request.into_parts();
+        let head = RequestHead {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+        };
+        if declared_length(&parts.headers).is_some_and(|n| n > options.max_body_bytes) {
+            // Answered before the body is polled, so hyper never sends `100 Continue`.
+            let refusal = Refusal::BodyTooLarge {
+                limit: options.max_body_bytes,
+            };
+            self.shared.metrics.body_too_large.increment(1);
+            if is_h1(head.version) && !expects_continue(&parts.headers) {
+                // The client is sending the body anyway: read and discard it for a while, so
+                // it gets to read the answer instead of a reset.
+                linger(incoming, options.body_timeout);
+            }
+            let response = refuse(&self.shared, &refusal, &head);
+            return Box::pin(std::future::ready(
+                Ok(response.map(|b| ResponseBody::new(b, in_flight))),
+            ));
+        }
+        let verdict = Arc::new(Verdict::default());
+        let body = EdgeBody::new(
+            incoming,
+            options.body_timeout,
+            options.max_body_bytes,
+            Arc::clone(&verdict),
+        );
+        let answer = (self.handler)(Request::from_parts(parts, Body::new(body)));
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            let options = &shared.options;
+            if let Some(refusal) = verdict.refusal(options.max_body_bytes, options.body_timeout) {
+                shared.metrics.refused(&refusal).increment(1);
+                response = refuse(&shared, &refusal, &head);
+            }
+            Ok(response.map(|b| ResponseBody::new(b, in_flight)))
+        })
+    }
+}
+
+/// The application's answer to a refusal, closing an HTTP/1 connection after it.
+fn refuse(shared: &Shared, refusal: &Refusal, head: &RequestHead) -> Response<Body> {
+    let mut response = (shared.options.refuse)(refusal, head);
+    *response.status_mut() = refusal.status();
+    if is_h1(head.version) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+fn is_h1(version: Version) -> bool {
+    matches!(version, Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11)
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Reads and drops a refused body for at most `for_at_most`.
+fn linger(body: Incoming, for_at_most: Duration) {
+    tokio::spawn(async move {
+        let mut body = body;
+        let _ = tokio::time::timeout(
+            for_at_most,
+            async move { while let Some(Ok(_)) = body.frame().await {} },
+        )
+        .await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: Duration = Duration::from_secs(10);
+    const IDLE: Duration = Duration::from_secs(75);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_must_send_its_first_head_in_time() {
+        let activity = Activity::new(Instant::now());
+        activity.bytes_read();
+        let start = Instant::now();
+        assert_eq!(activity.expired(HEADER, IDLE).await, Expiry::Head);
+        assert_eq!(start.elapsed(), HEADER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_expires_after_the_idle_timeout_and_a_begun_head_after_the_header_timeout() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        let in_flight = activity.request_started(Version::HTTP_11);
+        // Busy: no deadline, however long the answer takes.
+        let busy = tokio::time::timeout(Duration::from_secs(3600), activity.expired(HEADER, IDLE)).await;
+        assert!(busy.is_err(), "a busy connection never expires");
+        drop(in_flight);
+        let start = Instant::now();
+        assert_eq!(activity.expired(HEADER, IDLE).await, Expiry::Idle);
+        assert_eq!(start.elapsed(), IDLE);
+
+        let in_flight = activity.request_started(Version::HTTP_11);
+        drop(in_flight);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        activity.bytes_read();
+        let start = Instant::now();
+        assert_eq!(activity.expired(HEADER, IDLE).await, Expiry::Head);
+        assert_eq!(start.elapsed(), HEADER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_frames_while_idle_do_not_start_a_head() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        drop(activity.request_started(Version::HTTP_2));
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        activity.bytes_read(); // a PING
+        assert_eq!(activity.expired(HEADER, IDLE).await, Expiry::Idle);
+        assert_eq!(start.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_started_while_waiting_moves_the_deadline() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        let watchdog = {
+            let activity = Arc::clone(&activity);
+            tokio::spawn(async move { activity.expired(HEADER, IDLE).await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let in_flight = activity.request_started(Version::HTTP_11);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!watchdog.is_finished(), "a busy connection never expires");
+        drop(in_flight);
+        let finished = Instant::now();
+        assert_eq!(watchdog.await.unwrap(), Expiry::Idle);
+        assert_eq!(finished.elapsed(), IDLE);
+    }
+
+    #[test]
+    fn declared_lengths_and_expectations_are_read_from_headers() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(declared_length(&headers), None);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("31457280"));
+        headers.insert(header::EXPECT, HeaderValue::from_static("100-Continue"));
+        assert_eq!(declared_length(&headers), Some(31_457_280));
+        assert!(expects_continue(&headers));
+    }
+}
