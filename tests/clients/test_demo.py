@@ -46,7 +46,11 @@ def test_it_prints_where_everything_is(demo):
     for label, url in [("gateway:", demo["gateway"]), ("emulator:", demo["sim"]),
                        ("dashboard:", demo["gateway"] + "/dashboard"), ("metrics:", demo["gateway"] + "/metrics")]:
         assert any(l.startswith(label) and l.split()[-1] == url for l in lines), (label, demo["printed"])
-    assert requests.get(demo["gateway"] + "/dashboard", timeout=10).status_code == 200
+    # The dashboard is for admins: others get the sign-in form; the demo's admin key opens it.
+    outsider = requests.get(demo["gateway"] + "/dashboard", timeout=10)
+    assert outsider.status_code == 401 and 'name="key"' in outsider.text
+    admin = requests.get(demo["gateway"] + "/dashboard", headers={"Authorization": "Bearer sk-demo-admin"}, timeout=10)
+    assert admin.status_code == 200 and "Routes" in admin.text
     metrics = requests.get(demo["gateway"] + "/metrics", timeout=10).text
     assert "strata_catalog_model_available{" in metrics
 

@@ -34,15 +34,15 @@ def user(text):
 
 
 TENANTS = f"""
-  - {{name: us-apps, keys: [{US_KEY}], residency: [us]}}
-  - {{name: eu-bank, keys: [{EU_KEY}], residency: [eu]}}
-  - {{name: lab, keys: [{ANY_KEY}], residency: [any]}}"""
+  - {{name: us-apps, keys: [{US_KEY}], residency: [us], route_detail: full}}
+  - {{name: eu-bank, keys: [{EU_KEY}], residency: [eu], route_detail: full}}
+  - {{name: lab, keys: [{ANY_KEY}], residency: [any], route_detail: full}}"""
 
 # Every tenant granted only models it has candidates for (what `strata check` wants).
 CHECKED_TENANTS = f"""
-  - {{name: us-apps, keys: [{US_KEY}], residency: [us], models: [claude, claude-45]}}
-  - {{name: eu-bank, keys: [{EU_KEY}], residency: [eu], models: [claude, claude-45, nova]}}
-  - {{name: lab, keys: [{ANY_KEY}], residency: [any]}}"""
+  - {{name: us-apps, keys: [{US_KEY}], residency: [us], route_detail: full, models: [claude, claude-45]}}
+  - {{name: eu-bank, keys: [{EU_KEY}], residency: [eu], route_detail: full, models: [claude, claude-45, nova]}}
+  - {{name: lab, keys: [{ANY_KEY}], residency: [any], route_detail: full}}"""
 
 
 def config(sim, *, refresh=1, cache_file=None, models=None, baseline=None, tenants=TENANTS, extra=""):

@@ -47,9 +47,9 @@ accounts:
       source: {{type: static, access_key_id: {next(a for a in f.accounts if a["name"] == "gateway-hub")["access_key_id"]}, secret_access_key: {next(a for a in f.accounts if a["name"] == "gateway-hub")["secret_access_key"]}}}
 models:{models}
 tenants:
-  - {{name: us-apps, keys: [sk-test-us-000001], residency: [us]}}
-  - {{name: eu-bank, keys: [sk-test-eu-000001], residency: [eu]}}
-  - {{name: lab, keys: [sk-test-any-00001], residency: [any], models: [nova]}}
+  - {{name: us-apps, keys: [sk-test-us-000001], residency: [us], route_detail: full}}
+  - {{name: eu-bank, keys: [sk-test-eu-000001], residency: [eu], route_detail: full}}
+  - {{name: lab, keys: [sk-test-any-00001], residency: [any], route_detail: full, models: [nova]}}
 routing:
   timeout_ms: 20000
   retries: {{max_attempts: 3, base_delay_ms: 1, max_delay_ms: 20}}

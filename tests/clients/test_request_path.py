@@ -62,8 +62,8 @@ accounts:
 {static_account(f, "prod-us")}{static_account(f, "prod-eu")}{discovery}
 models:{models}
 tenants:
-  - {{name: us-apps, keys: [{US_KEY}], residency: [us]}}
-  - {{name: eu-bank, keys: [{EU_KEY}], residency: [eu]}}
+  - {{name: us-apps, keys: [{US_KEY}], residency: [us], route_detail: full}}
+  - {{name: eu-bank, keys: [{EU_KEY}], residency: [eu], route_detail: full}}
 admin:
   keys: [{ADMIN}]
 routing:

@@ -69,7 +69,7 @@ models:
   - name: claude
     discover: {{model: {SONNET4}, layers: [geography]}}
 tenants:
-  - {{name: lab, keys: [{KEY}], residency: [any]}}
+  - {{name: lab, keys: [{KEY}], residency: [any], route_detail: full}}
 admin:
   keys: [{ADMIN}]
 routing:

@@ -380,7 +380,7 @@ def test_redis_stopped_and_restarted_open_and_closed_tenants(sim, start, private
 
 def _inflight_on_dashboard(g: Gateway) -> int:
     """Requests in the upstream call right now, summed over the dashboard's route rows."""
-    page = requests.get(g.endpoint + "/dashboard", timeout=10).text
+    page = requests.get(g.endpoint + "/dashboard", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).text
     return sum(int(n) for n in re.findall(r"<td>(\d+)</td><td>[^<]*</td></tr>", page))
 
 

@@ -8,6 +8,7 @@ use strata_http::{Drain, Listener, Refusal, RequestHead, ServeOptions};
 
 use crate::config::ServerSettings;
 use crate::error::{Class, GatewayError};
+use crate::inbound::Surface;
 use crate::state::GatewayState;
 
 /// The edge options for `settings`; `drain` tells the application when shutdown begins and
@@ -27,25 +28,36 @@ pub fn serve_options(settings: &ServerSettings, drain: Drain) -> ServeOptions {
 }
 
 /// Serves the gateway on every listener until `shutdown` completes, then drains (see
-/// [`strata_http::serve`]).
+/// [`strata_http::serve`]). With `admin` (from `admin.listen`), the admin surface is served
+/// there and not on `listeners`.
 pub async fn serve(
     listeners: Vec<Listener>,
+    admin: Option<Listener>,
     state: Arc<GatewayState>,
     shutdown: impl std::future::Future<Output = ()>,
     options: ServeOptions,
 ) -> std::io::Result<()> {
     let app = crate::inbound::app(Arc::clone(&state));
-    strata_http::serve(
-        listeners,
+    let handler = |surface: Surface| {
+        let (app, state) = (app.clone(), Arc::clone(&state));
         move |request| {
             let app = app.clone();
             let state = Arc::clone(&state);
-            async move { Ok(crate::inbound::dispatch(state, app, request).await) }
-        },
-        shutdown,
-        options,
-    )
-    .await
+            async move { Ok(crate::inbound::dispatch(state, app, request, surface).await) }
+        }
+    };
+    use futures::FutureExt;
+    let shutdown = Box::pin(shutdown).shared();
+    let public = if admin.is_some() { Surface::Public } else { Surface::All };
+    let main = strata_http::serve(listeners, handler(public), shutdown.clone(), options.clone());
+    let admin = async {
+        match admin {
+            Some(l) => strata_http::serve(vec![l], handler(Surface::Admin), shutdown, options).await,
+            None => Ok(()),
+        }
+    };
+    let (main, admin) = tokio::join!(main, admin);
+    main.and(admin)
 }
 
 /// An edge refusal in the dialect of the path: Bedrock's under `/model/`, OpenAI's elsewhere.

@@ -57,6 +57,8 @@ pub struct GatewayState {
     pub reloads: crate::reload::Reloads,
     /// The running discovery loop, so a reload can replace it.
     discovery_task: parking_lot::Mutex<Option<BackgroundTask>>,
+    /// Dashboard sign-ins.
+    pub sessions: crate::inbound::dashboard::Sessions,
     /// Stops the background loops (discovery, key reload) at shutdown.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -115,6 +117,7 @@ impl GatewayState {
             lifecycle: kept.lifecycle,
             reloads: crate::reload::Reloads::default(),
             discovery_task: parking_lot::Mutex::new(None),
+            sessions: Default::default(),
             stop: tokio::sync::watch::channel(false).0,
         })
     }

@@ -319,6 +319,21 @@ pub struct TenantConfig {
     /// not kept) in the usage records, for audit (off: records hold no text).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub audit_bodies: bool,
+    /// How much of where a request ran the tenant is told (`x-strata-route`, error messages):
+    /// `model` (the logical model), `region` (and the region: the default) or `full` (and the
+    /// account and the model ID, as operators see it).
+    #[serde(default)]
+    pub route_detail: RouteDetail,
+}
+
+/// See [`TenantConfig::route_detail`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteDetail {
+    Model,
+    #[default]
+    Region,
+    Full,
 }
 
 /// One of a tenant's keys as written: a string, or a map (read by hand so a misspelt field is
@@ -435,9 +450,26 @@ fn anywhere() -> Vec<String> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Keys for `/admin/*`.
+    /// Keys for `/admin/*` and the dashboard.
     #[serde(default)]
     pub keys: Vec<String>,
+    /// A second address for `/admin/*`, `/dashboard` and `/metrics` (then no longer served on
+    /// `listen`), so they can stay inside the cluster. Read at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Who may read `/metrics`: `open` (anyone who reaches it: the default, as Prometheus
+    /// scrapes) or `admin_key` (`Authorization: Bearer <admin key>`).
+    #[serde(default)]
+    pub metrics: MetricsAccess,
+}
+
+/// See [`AdminConfig::metrics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAccess {
+    #[default]
+    Open,
+    AdminKey,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -112,6 +112,7 @@ pub struct Tenant {
     pub model_limits: HashMap<usize, TenantLimits>,
     pub on_shared_failure: FailMode,
     pub audit_bodies: bool,
+    pub route_detail: super::file::RouteDetail,
 }
 
 impl Tenant {
@@ -306,6 +307,7 @@ pub(super) fn check_tenants(
             model_limits,
             on_shared_failure: t.on_shared_failure,
             audit_bodies: t.audit_bodies,
+            route_detail: t.route_detail,
         });
     }
     Tenants {

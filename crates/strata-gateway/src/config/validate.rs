@@ -143,6 +143,9 @@ pub struct Config {
     pub tenant_sigv4_keys: HashMap<std::sync::Arc<str>, SigV4Key>,
     /// Admin keys by hash, each with its id (`admin/key-<n>`) for the audit trail.
     pub admin_keys: HashMap<KeyHash, std::sync::Arc<str>>,
+    /// Where the admin surface (`/admin/*`, `/dashboard`, `/metrics`) is served apart, if it is.
+    pub admin_listen: Option<SocketAddr>,
+    pub metrics_access: crate::config::file::MetricsAccess,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
     pub account_by_name: HashMap<String, usize>,
@@ -188,7 +191,13 @@ impl Sections {
                 file.discovery,
                 file.shared
             ])),
-            at_start: json(serde_json::json!([file.listen, file.usage, file.shared, file.server])),
+            at_start: json(serde_json::json!([
+                file.listen,
+                file.usage,
+                file.shared,
+                file.server,
+                file.admin.listen
+            ])),
         }
     }
 }
@@ -336,6 +345,12 @@ impl Config {
         problems.extend(file.discovery.problems());
         let baseline = check_baseline(&file, &accounts, &model_by_name, &models, &mut problems);
         let prices = price_table(&file.pricing, &mut problems);
+        if file.admin.listen.is_some() && file.admin.listen == file.listen {
+            problems.push("admin.listen: must differ from `listen` (it serves the admin surface apart)".into());
+        }
+        if file.admin.metrics == crate::config::file::MetricsAccess::AdminKey && file.admin.keys.is_empty() {
+            problems.push("admin.metrics: admin_key needs at least one key in admin.keys".into());
+        }
         let server = super::server::check(&file.server, file.listen, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
@@ -365,6 +380,8 @@ impl Config {
             tenant_keys,
             tenant_sigv4_keys,
             admin_keys,
+            admin_listen: file.admin.listen,
+            metrics_access: file.admin.metrics,
             providers: file.providers,
             routing: file.routing,
             account_by_name: accounts,

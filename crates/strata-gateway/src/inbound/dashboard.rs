@@ -1,12 +1,17 @@
 //! `GET /dashboard`: one page with every logical model, its deployments, where each may run and
-//! their live health. Server-rendered, no scripts or assets from elsewhere.
+//! their live health. Server-rendered, no scripts or assets from elsewhere. Admins only: an
+//! admin key in `Authorization`, or a session cookie from signing in once with the form the
+//! page shows to anyone else (`POST /dashboard/login`).
 
 use std::fmt::Write;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::request::authenticate::{authenticate, Principal};
 
 use crate::state::GatewayState;
 
@@ -17,7 +22,119 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
+/// The page for an admin; the sign-in form for anyone else.
+pub async fn page(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+    if !signed_in(&state, &headers) {
+        return sign_in_form(StatusCode::UNAUTHORIZED, None);
+    }
+    dashboard(&state).into_response()
+}
+
+/// Signs an admin in from the form: a session cookie (HttpOnly, SameSite=Strict, 12 h), then
+/// back to the page.
+pub async fn login(State(state): State<Arc<GatewayState>>, body: axum::body::Bytes) -> Response {
+    let key = form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "key")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", key.trim())) {
+        headers.insert(http::header::AUTHORIZATION, v);
+    }
+    let g = state.gateway();
+    match authenticate(&g.config, &g.keys, &headers) {
+        Ok(Principal::Admin { key_id }) => {
+            let token = state.sessions.open(key_id);
+            let cookie = format!(
+                "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                SESSION.as_secs()
+            );
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            let h = response.headers_mut();
+            h.insert(http::header::LOCATION, HeaderValue::from_static("/dashboard"));
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                h.insert(http::header::SET_COOKIE, v);
+            }
+            response
+        }
+        _ => sign_in_form(StatusCode::UNAUTHORIZED, Some("That is not an admin key.")),
+    }
+}
+
+/// The session cookie's name.
+const COOKIE: &str = "strata_session";
+
+/// How long a dashboard session lasts.
+pub const SESSION: Duration = Duration::from_secs(12 * 3600);
+
+/// An admin key in the headers, or a live session cookie.
+fn signed_in(state: &GatewayState, headers: &HeaderMap) -> bool {
+    let g = state.gateway();
+    if matches!(authenticate(&g.config, &g.keys, headers), Ok(Principal::Admin { .. })) {
+        return true;
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .any(|token| state.sessions.valid(token))
+}
+
+fn sign_in_form(status: StatusCode, problem: Option<&str>) -> Response {
+    let problem = problem
+        .map(|p| format!("<p class=\"bad\">{}</p>", escape(p)))
+        .unwrap_or_default();
+    (
+        status,
+        Html(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Strata: sign in</title>\
+<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}.bad{{color:#b00}}</style></head>\
+<body><h1>Strata gateway</h1><p>The dashboard is for admins: sign in with an admin key.</p>{problem}\
+<form method=\"post\" action=\"/dashboard/login\"><label>Admin key <input type=\"password\" name=\"key\" autofocus required></label> \
+<button type=\"submit\">Sign in</button></form></body></html>"
+        )),
+    )
+        .into_response()
+}
+
+/// Dashboard sign-ins: random tokens (only their hashes kept) with an expiry. In memory: a
+/// replica restarted, or another replica behind a load balancer, asks again.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    /// By the token's SHA-256: the admin key that signed in, and until when.
+    open: parking_lot::Mutex<std::collections::HashMap<[u8; 32], Session>>,
+}
+
+type Session = (Arc<str>, Instant);
+
+impl Sessions {
+    /// A new session for admin key `key_id`; returns its token.
+    fn open(&self, key_id: Arc<str>) -> String {
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let now = Instant::now();
+        let mut open = self.open.lock();
+        open.retain(|_, (_, until)| *until > now);
+        open.insert(Self::hash(&token), (key_id, now + SESSION));
+        token
+    }
+
+    fn valid(&self, token: &str) -> bool {
+        let now = Instant::now();
+        self.open
+            .lock()
+            .get(&Self::hash(token))
+            .is_some_and(|(_, until)| *until > now)
+    }
+
+    fn hash(token: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+}
+
+fn dashboard(state: &GatewayState) -> Html<String> {
     let config = &state.gateway().config;
     let now = Instant::now();
     let table = state.gateway().routes.load();
@@ -56,7 +173,7 @@ pub async fn page(State(state): State<Arc<GatewayState>>) -> Html<String> {
             );
         }
     }
-    let catalog_html = catalog_section(&state);
+    let catalog_html = catalog_section(state);
     let mut tenants = String::new();
     for t in &config.tenants {
         let models = match &t.models {

@@ -42,10 +42,11 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/admin/config", get(admin::config::show))
         .route("/admin/config/reload", post(admin::config::reload))
         .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/login", post(dashboard::login))
         .route("/health", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|| async { crate::telemetry::render() }))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_id))
@@ -63,10 +64,48 @@ async fn chat_call(State(state): State<Arc<GatewayState>>, request: Request) -> 
     handle::<ChatCompletions>(state.gateway(), head, body).await
 }
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything (no `admin.listen`).
+    All,
+    /// Model calls and health; not the admin surface.
+    Public,
+    /// The admin API, the dashboard, metrics and health (`admin.listen`).
+    Admin,
+}
+
+impl Surface {
+    fn serves(self, path: &str) -> bool {
+        let admin = path == "/metrics" || path.starts_with("/admin/") || path.starts_with("/dashboard");
+        let health = matches!(path, "/health" | "/healthz" | "/readyz");
+        match self {
+            Surface::All => true,
+            Surface::Public => !admin,
+            Surface::Admin => admin || health,
+        }
+    }
+}
+
+/// `/metrics`: open, or for admin keys only (`admin.metrics: admin_key`).
+async fn metrics(State(state): State<Arc<GatewayState>>, headers: http::HeaderMap) -> Response {
+    use axum::response::IntoResponse;
+    if state.gateway().config.metrics_access == crate::config::file::MetricsAccess::AdminKey {
+        if let Err(r) = admin::require_admin(&state, &headers) {
+            return *r;
+        }
+    }
+    crate::telemetry::render().into_response()
+}
+
 /// Answers one request: model calls straight into the request path (no router, middleware or
-/// extractor copies on the hot path), everything else through `app`.
-pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request) -> Response {
+/// extractor copies on the hot path), everything else through `app`. A path the listener's
+/// `surface` does not serve is not found.
+pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request, surface: Surface) -> Response {
     let (head, body) = request.into_parts();
+    if !surface.serves(head.uri.path()) {
+        return not_found(head.uri).await;
+    }
     if head.method == Method::POST {
         let path = head.uri.path();
         if path == "/v1/chat/completions" {

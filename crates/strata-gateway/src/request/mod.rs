@@ -9,6 +9,7 @@ pub mod admit;
 pub mod authenticate;
 pub mod execute;
 pub mod route;
+pub mod shown;
 
 use std::sync::Arc;
 
@@ -98,9 +99,11 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
             }
             exit.record().served = Some(model);
             exit.record().baseline = baseline;
+            let detail = route_detail(&state.config, exit.record().tenant);
+            let shown = shown::route(detail, &state.config.models[model].name, &route);
             let mut response = D::encode(decoded, answer, exit);
             let headers = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&route.label) {
+            if let Ok(v) = HeaderValue::from_str(&shown) {
                 headers.insert("x-strata-route", v);
             }
             if baseline {
@@ -110,7 +113,12 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
         }
         Err(e) => {
             headroom = headroom.or(e.headroom.as_deref().copied());
-            let response = D::error(&e);
+            // The record keeps the whole message; the client is told what its tenant may see.
+            let detail = route_detail(&state.config, exit.record().tenant);
+            let response = match detail {
+                crate::config::file::RouteDetail::Full => D::error(&e),
+                _ => D::error(&shown::error(detail, &state.config, e.clone())),
+            };
             exit.failed(&e, response.status().as_u16());
             drop(exit);
             response
@@ -121,6 +129,14 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
         set_rate_limit_headers(&mut response, &h);
     }
     response
+}
+
+/// How much the caller may be told of routes (`region` before the caller is known).
+fn route_detail(config: &Config, tenant: Option<usize>) -> crate::config::file::RouteDetail {
+    tenant
+        .and_then(|t| config.tenants.get(t))
+        .map(|t| t.route_detail)
+        .unwrap_or_default()
 }
 
 /// OpenAI's `x-ratelimit-*` headers: what is left of the tenant's per-minute limits.

@@ -87,7 +87,20 @@ pub async fn serve_gateway(
         super::sim::shutdown_signal().await;
         tracing::info!(grace_s = grace.as_secs(), "shutdown: draining requests in flight");
     };
-    strata_gateway::server::serve(listeners, Arc::clone(&state), shutdown, options).await?;
+    let admin = match state.gateway().config.admin_listen {
+        Some(at) => {
+            let listener = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (admin.listen)"))?;
+            eprintln!(
+                "strata admin surface (admin API, dashboard, metrics) on http://{}",
+                listener.local_addr()?
+            );
+            Some(strata_http::Listener::plain(listener))
+        }
+        None => None,
+    };
+    strata_gateway::server::serve(listeners, admin, Arc::clone(&state), shutdown, options).await?;
     follow.abort();
     let _ = stop_tx.send(true);
     let _ = watch.await;

@@ -26,7 +26,7 @@ pub mod keys;
 pub mod usage;
 
 /// The admin key's id, or the error response for anyone else.
-fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<Arc<str>, Box<Response>> {
+pub(crate) fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<Arc<str>, Box<Response>> {
     let g = state.gateway();
     match authenticate(&g.config, &g.keys, headers) {
         Ok(Principal::Admin { key_id }) => Ok(key_id),
