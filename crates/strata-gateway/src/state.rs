@@ -57,6 +57,8 @@ pub struct GatewayState {
     pub reloads: crate::reload::Reloads,
     /// The running discovery loop, so a reload can replace it.
     discovery_task: parking_lot::Mutex<Option<BackgroundTask>>,
+    /// Held while routes are compiled and swapped (discovery's publish, a reload's swap).
+    swap: parking_lot::Mutex<()>,
     /// Dashboard sign-ins.
     pub sessions: crate::inbound::dashboard::Sessions,
     /// Stops the background loops (discovery, key reload) at shutdown.
@@ -118,6 +120,7 @@ impl GatewayState {
             reloads: crate::reload::Reloads::default(),
             discovery_task: parking_lot::Mutex::new(None),
             sessions: Default::default(),
+            swap: parking_lot::Mutex::new(()),
             stop: tokio::sync::watch::channel(false).0,
         })
     }
@@ -205,7 +208,19 @@ impl GatewayState {
         let previous = old.routes.load_full();
         let gateway = assemble(config, &catalog, Some(&previous), &kept).await?;
         let shared_config = gateway.config.shared.clone();
-        self.gateway.store(Arc::new(gateway));
+        {
+            // Discovery may have published a newer catalog while this one was built: compile
+            // from it, and swap under the lock `publish` takes, so neither swap is lost.
+            let _swap = self.swap.lock();
+            if new_discovery.is_none() {
+                let latest = self.catalog();
+                if !Arc::ptr_eq(&latest, &catalog) {
+                    let table = RouteTable::compile(&gateway.config, &latest, Some(&gateway.routes.load_full()));
+                    gateway.routes.store(Arc::new(table));
+                }
+            }
+            self.gateway.store(Arc::new(gateway));
+        }
         if let Some(discovery) = new_discovery {
             let shared = match (&discovery, &shared_config) {
                 (Some(d), Some(s)) => shared_discovery(d, s),
@@ -259,6 +274,7 @@ impl GatewayState {
     /// Recompiles routes from `catalog` and swaps them in; requests in flight keep the table
     /// they started with.
     pub fn publish(&self, catalog: &Catalog, events: &[CatalogEvent]) {
+        let _swap = self.swap.lock();
         let gateway = self.gateway();
         let previous = gateway.routes.load_full();
         let table = RouteTable::compile(&gateway.config, catalog, Some(&previous));
