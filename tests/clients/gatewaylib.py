@@ -131,3 +131,37 @@ def gateways(tmp_path, monkeypatch, default_config, after_start=None, env=None):
         g.stop()
     # Every gateway is stopped before a death fails the test, so none outlives it.
     assert not died, "strata serve died:\n" + "\n".join(g.stderr() for g in died)
+
+
+class Demo:
+    """A running `strata demo` on free ports (plain, TLS, emulator), started once its banner is
+    printed. `printed` is the banner; `stop()` returns the exit code."""
+
+    def __init__(self, workdir: Path):
+        from simlib import find_binary
+
+        self.gw, self.sim, self.tls = free_port(), free_port(), free_port()
+        out, err = workdir / "demo.out", workdir / "demo.err"
+        self.proc = subprocess.Popen(
+            [str(find_binary()), "demo", "--listen", f"127.0.0.1:{self.gw}", "--sim-listen", f"127.0.0.1:{self.sim}",
+             "--tls-listen", f"127.0.0.1:{self.tls}", "--zero-latency"],
+            stdout=open(out, "wb"), stderr=open(err, "wb"), stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "Ctrl-C" not in out.read_text(errors="replace"):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"strata demo exited:\n{err.read_text(errors='replace')}")
+            time.sleep(0.1)
+        self.printed = out.read_text(errors="replace")
+        if "Ctrl-C" not in self.printed:
+            self.proc.kill()
+            raise RuntimeError(f"strata demo did not start within a minute:\n{self.printed}\n"
+                               f"{err.read_text(errors='replace')}")
+
+    def stop(self) -> int | None:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None

@@ -3,8 +3,6 @@ discovery-driven, residency-safe routing with the real openai and boto3 clients.
 
 from __future__ import annotations
 
-import subprocess
-import time
 
 import boto3
 import pytest
@@ -12,33 +10,17 @@ import requests
 from botocore.config import Config
 from openai import OpenAI
 
-from simlib import NO_RETRIES, find_binary, free_port
+from gatewaylib import Demo
+from simlib import NO_RETRIES
 
 EU = {"eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3"}
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    gw, sim, tls = free_port(), free_port(), free_port()
-    out = tmp_path_factory.mktemp("demo") / "demo.out"
-    err = out.with_suffix(".err")
-    proc = subprocess.Popen(
-        [str(find_binary()), "demo", "--listen", f"127.0.0.1:{gw}", "--sim-listen", f"127.0.0.1:{sim}",
-         "--tls-listen", f"127.0.0.1:{tls}", "--zero-latency"],
-        stdout=open(out, "wb"), stderr=open(err, "wb"), stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "Ctrl-C" not in out.read_text(errors="replace"):
-        assert proc.poll() is None, f"strata demo exited:\n{err.read_text(errors='replace')}"
-        time.sleep(0.1)
-    text = out.read_text(errors="replace")
-    assert "Ctrl-C" in text, f"strata demo did not start within a minute:\n{text}\n{err.read_text(errors='replace')}"
-    yield {"gateway": f"http://127.0.0.1:{gw}", "sim": f"http://127.0.0.1:{sim}", "printed": text}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    d = Demo(tmp_path_factory.mktemp("demo"))
+    yield {"gateway": f"http://127.0.0.1:{d.gw}", "sim": f"http://127.0.0.1:{d.sim}", "printed": d.printed}
+    d.stop()
 
 
 def test_it_prints_where_everything_is(demo):

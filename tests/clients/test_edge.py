@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ try:  # openai >= 3 ships httpx as `httpx2`
 except ImportError:  # pragma: no cover - older openai
     import httpx
 
-from gatewaylib import Gateway
+from gatewaylib import Demo, Gateway
 from simlib import NO_RETRIES, find_binary, free_port
 from test_gateway_bedrock import config as gateway_config
 
@@ -335,27 +334,9 @@ def test_a_request_in_flight_at_sigterm_finishes_and_the_process_exits_0(edge):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    gw, sim, tls = free_port(), free_port(), free_port()
-    out = tmp_path_factory.mktemp("demo-edge") / "demo.out"
-    err = out.with_suffix(".err")
-    proc = subprocess.Popen(
-        [str(find_binary()), "demo", "--listen", f"127.0.0.1:{gw}", "--sim-listen", f"127.0.0.1:{sim}",
-         "--tls-listen", f"127.0.0.1:{tls}", "--zero-latency"],
-        stdout=open(out, "wb"), stderr=open(err, "wb"), stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "Ctrl-C" not in out.read_text(errors="replace"):
-        assert proc.poll() is None, f"strata demo exited:\n{err.read_text(errors='replace')}"
-        time.sleep(0.1)
-    text = out.read_text(errors="replace")
-    assert "Ctrl-C" in text, f"strata demo did not start within a minute:\n{text}\n{err.read_text(errors='replace')}"
-    yield {"gateway": f"http://127.0.0.1:{gw}", "tls_port": tls, "printed": text}
-    proc.terminate()
-    try:
-        assert proc.wait(timeout=15) == 0
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
+    d = Demo(tmp_path_factory.mktemp("demo-edge"))
+    yield {"gateway": f"http://127.0.0.1:{d.gw}", "tls_port": d.tls, "printed": d.printed}
+    assert d.stop() == 0
 
 
 def test_the_demo_serves_https_with_a_ca_it_prints(demo, monkeypatch):

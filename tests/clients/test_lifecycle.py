@@ -25,7 +25,7 @@ import pytest
 import requests
 from openai import OpenAI
 
-from gatewaylib import Gateway, static_account
+from gatewaylib import gateways, static_account
 from simlib import Sim, find_binary, free_port
 
 NOVA_MICRO = "amazon.nova-micro-v1:0"
@@ -58,19 +58,8 @@ routing:
 
 @pytest.fixture
 def start(tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "unset-until-a-client-is-made")
-    started: list[Gateway] = []
-
-    def run(text: str) -> Gateway:
-        g = Gateway(find_binary(), text, tmp_path)
-        started.append(g)
-        return g
-
-    yield run
-    died = [g for g in started if g.proc.poll() is not None and not getattr(g, "stopped_by_test", False)]
-    for g in started:
-        g.stop()
-    assert not died, "strata serve died:\n" + "\n".join(g.stderr() for g in died)
+    """start(config_text) → a running gateway; one that died on its own fails the test."""
+    yield from gateways(tmp_path, monkeypatch, default_config=lambda: "")
 
 
 def oai(endpoint: str, key: str = KEY) -> OpenAI:

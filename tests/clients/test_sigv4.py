@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import sqlite3
-import time
 
 import boto3
 import botocore.auth

@@ -19,6 +19,18 @@ pub fn utc_parts(time: SystemTime) -> (i64, i64, i64, u64, u64, u64) {
     (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of the civil_from_days step
+/// in [`utc_parts`]; Howard Hinnant's days_from_civil).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +47,13 @@ mod tests {
             utc_parts(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             (2000, 2, 29, 0, 0, 0)
         );
+    }
+
+    #[test]
+    fn days_from_civil_inverts_utc_parts() {
+        for days in [0_i64, 1, 59, 60, 365, 11_016, 16_677, 20_000, 50_000] {
+            let (y, m, d, ..) = utc_parts(UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400));
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
     }
 }
