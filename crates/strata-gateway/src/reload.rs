@@ -1,5 +1,5 @@
-//! Config reload: on SIGHUP, on a change of the config file (its directory is watched, so a
-//! Kubernetes ConfigMap's symlink swap is seen), or on `POST /admin/config/reload`. The file is
+//! Config reload: on SIGHUP, on a change of the config file (looked at through symlinks every
+//! second, so a Kubernetes ConfigMap's symlink swap is seen), or on `POST /admin/config/reload`. The file is
 //! read, checked and applied whole ([`GatewayState::apply`]) while traffic flows; a file that
 //! does not check keeps the running config, and the error is logged, counted
 //! (`strata_config_reloads_total{result="error"}`) and shown by `GET /admin/config`.
@@ -165,49 +165,44 @@ pub async fn reload(state: &Arc<GatewayState>, trigger: Trigger) -> Result<Outco
     result.map(|rebuilt| Outcome::Applied { rebuilt })
 }
 
-/// Watches the config file's directory and reloads when the file changes, until `stop`
-/// turns true. Without a usable watcher (an unsupported file system) it logs why and relies
-/// on SIGHUP.
+/// Watches the config file and reloads when it changes, until `stop` turns true: its metadata
+/// (device, inode, size, modification time) is read through symlinks every [`LOOK_EVERY`], so
+/// an editor's rename, an in-place write and a Kubernetes ConfigMap's `..data` symlink swap are
+/// all seen. (An inotify watch on the directory was tried first: it woke a thread for every write
+/// of a usage database kept beside the config, a measurable cost per request under load.)
 pub async fn watch(state: Arc<GatewayState>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    use notify::Watcher;
     let Some(path) = state.reloads.status().path else {
         return;
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_os_string());
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        // The file itself, or a `..data`-style symlink swap beside it (Kubernetes).
-        let relevant = event.paths.iter().any(|p| {
-            let file = p.file_name();
-            file == name.as_deref() || file.and_then(|f| f.to_str()).is_some_and(|f| f.starts_with(".."))
-        });
-        if relevant {
-            let _ = tx.try_send(());
-        }
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "config file watch unavailable; reload with SIGHUP");
-            return;
-        }
-    };
-    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
-        tracing::warn!(error = %e, dir = %dir.display(), "config directory cannot be watched; reload with SIGHUP");
-        return;
-    }
+    let mut seen = stamp(&path);
     loop {
         tokio::select! {
-            got = rx.recv() => if got.is_none() { return },
+            () = tokio::time::sleep(LOOK_EVERY) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = stamp(&path);
+        if now == seen {
+            continue;
         }
         // Editors write in steps (truncate, write, rename): wait for the file to settle.
         tokio::time::sleep(SETTLE).await;
-        while rx.try_recv().is_ok() {}
+        seen = stamp(&path);
         let _ = reload(&state, Trigger::File).await;
     }
+}
+
+/// How often the config file's metadata is read.
+pub const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// What tells one version of a file from another without reading it.
+fn stamp(path: &Path) -> Option<(u64, u64, u64, Option<std::time::SystemTime>)> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (dev, ino) = {
+        use std::os::unix::fs::MetadataExt;
+        (m.dev(), m.ino())
+    };
+    #[cfg(not(unix))]
+    let (dev, ino) = (0, 0);
+    Some((dev, ino, m.len(), m.modified().ok()))
 }
