@@ -325,6 +325,28 @@ def test_a_stream_open_at_the_drain_deadline_ends_with_an_error_event(tmp_path, 
         slow.stop()
 
 
+def test_a_bedrock_stream_open_at_the_drain_deadline_ends_with_an_exception_event(tmp_path, start):
+    slow = Sim(find_binary(), log_dir=tmp_path)
+    try:
+        r = slow.post("/_sim/latency", {"ttft_ms": 0, "tokens_per_second": 2, "jitter": 0})
+        assert r.status_code == 200, r.text
+        g = start(config(slow, extra="server: {shutdown_grace_seconds: 2}\n"))
+        rt = g.bedrock(KEY, read_timeout=60)
+        events = rt.converse_stream(modelId="micro", messages=[{"role": "user", "content": [{"text": "long"}]}],
+                                    inferenceConfig={"maxTokens": 200})["stream"]
+        it = iter(events)
+        assert "messageStart" in next(it)
+        g.stopped_by_test = True
+        g.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(Exception) as e:  # botocore raises the stream's exception event
+            for _ in it:
+                pass
+        assert "shutting down" in str(e.value), repr(e.value)
+        assert g.proc.wait(timeout=20) == 0, g.stderr()[-3000:]
+    finally:
+        slow.stop()
+
+
 # ---- 5. health --------------------------------------------------------------------------------------
 
 
