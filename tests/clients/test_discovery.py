@@ -125,7 +125,7 @@ def test_intents_compile_from_the_catalog_with_reasons(sim, gateway):
     # Without `cache_file` the catalog is cached beside the config.
     cached = g.config_path.with_name(g.config_path.name + ".catalog.json")
     assert cached.exists() and '"scans"' in cached.read_text()
-    page = requests.get(g.endpoint + "/dashboard", timeout=10).text
+    page = requests.get(g.endpoint + "/dashboard", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).text
     assert "Availability" in page and "<h3>prod-eu</h3>" in page and "×" in page
     # Non-admin keys cannot read the admin API.
     assert admin_get(g, "/admin/routes", EU_KEY).status_code == 403
