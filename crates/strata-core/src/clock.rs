@@ -3,20 +3,27 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// (year, month, day, hour, minute, second) in UTC (Howard Hinnant's civil_from_days).
+/// (year, month, day, hour, minute, second) in UTC.
 pub fn utc_parts(time: SystemTime) -> (i64, i64, i64, u64, u64, u64) {
     let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
+    let (y, m, d) = civil_from_days(days);
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01 (negative before),
+/// by splitting the count into 400-year eras (146 097 days each) with years starting in March,
+/// so that the leap day falls at the end of a year (Howard Hinnant's civil_from_days).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468; // days since 0000-03-01
     let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1st
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of the civil_from_days step

@@ -27,22 +27,11 @@ pub(crate) fn day(now_ms: u64) -> Period {
 pub(crate) fn month(now_ms: u64) -> Period {
     let (year, month, ..) = strata_core::clock::utc_parts(UNIX_EPOCH + Duration::from_millis(now_ms));
     let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    let end_days = days_from_civil(next_year, next_month, 1);
+    let end_days = strata_core::clock::days_from_civil(next_year, next_month, 1);
     Period {
         index: u64::try_from(year * 12 + month - 1).unwrap_or(0),
         end_ms: u64::try_from(end_days).unwrap_or(0) * DAY_SECS * 1000,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -73,6 +62,6 @@ mod tests {
         assert_eq!(p.index, 2024 * 12 + 11);
         assert_eq!(p.end_ms, ms(1_735_689_600));
         assert_eq!(month(ms(1_735_689_600)).index, 2025 * 12);
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(strata_core::clock::days_from_civil(1970, 1, 1), 0);
     }
 }

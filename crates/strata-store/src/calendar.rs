@@ -4,25 +4,8 @@
 /// The UTC day of `at_ms` as `YYYY-MM-DD`.
 pub(crate) fn utc_day(at_ms: i64) -> String {
     let days = at_ms.div_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = strata_core::clock::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01, by splitting the
-/// count into 400-year eras (146 097 days each) with years starting in March, so that the leap
-/// day falls at the end of a year.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1st
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // day ∈ [1, 31] and month ∈ [1, 12] by construction.
-    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]
