@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{fresh_namespace, REDIS_URL};
 use strata_quota::{Ask, Denied, FailMode, Limit, Limits, Quotas, Scope, Used};
-use tokio::process::{Child, Command};
+use strata_test_support::PrivateRedis;
 
 /// Two replicas sharing one namespace; generous timeouts, since these tests load Redis.
 fn replicas(test: &str) -> [Arc<Quotas>; 2] {
@@ -159,56 +157,6 @@ async fn replicas_share_concurrency_and_settles() {
     );
 }
 
-/// A private Redis on its own port, started and stopped by the test.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
-
-    fn installed() -> bool {
-        std::process::Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    async fn start(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap();
-        }
-    }
-}
-
 /// Reserves until a grant comes from Redis (Redis is asked again after each back-off).
 async fn until_shared(quotas: &Quotas, scopes: &[Scope<'_>]) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -233,12 +181,9 @@ async fn a_redis_that_stops_and_comes_back_is_used_again_without_a_restart() {
         eprintln!("SKIPPED: redis-server is not installed; cannot stop and restart a private Redis");
         return;
     }
-    let mut redis = PrivateRedis {
-        port: PrivateRedis::free_port(),
-        child: None,
-    };
+    let mut redis = PrivateRedis::reserve();
     // Nothing listens yet: building the Quotas must still succeed.
-    let quotas = Quotas::shared(&format!("redis://127.0.0.1:{}", redis.port), "restart").unwrap();
+    let quotas = Quotas::shared(&redis.url(), "restart").unwrap();
     let limits = Limits {
         rpm: Some(3),
         concurrent: Some(10),
@@ -259,12 +204,12 @@ async fn a_redis_that_stops_and_comes_back_is_used_again_without_a_restart() {
     let closed = quotas.reserve(&scopes, Ask::default(), FailMode::Closed).await;
     assert!(matches!(closed, Err(Denied::Unavailable(_))), "{closed:?}");
 
-    redis.start().await;
+    redis.start();
     until_shared(&quotas, &probe).await;
     let shared = quotas.reserve(&scopes, Ask::default(), FailMode::Open).await.unwrap();
     assert!(shared.is_shared());
 
-    redis.stop().await;
+    redis.stop();
     // The grant taken in Redis is settled into the void: counted as an error, never blocking.
     quotas.settle(shared, None);
     quotas.flush().await;
@@ -283,7 +228,7 @@ async fn a_redis_that_stops_and_comes_back_is_used_again_without_a_restart() {
     let closed = quotas.reserve(&scopes, Ask::default(), FailMode::Closed).await;
     assert!(matches!(closed, Err(Denied::Unavailable(_))), "{closed:?}");
 
-    redis.start().await;
+    redis.start();
     until_shared(&quotas, &probe).await;
     // Redis started empty: its count of requests is its own, not the stop-gap's.
     let back = quotas.reserve(&scopes, Ask::default(), FailMode::Closed).await.unwrap();
@@ -291,7 +236,7 @@ async fn a_redis_that_stops_and_comes_back_is_used_again_without_a_restart() {
     assert_eq!(back.headroom.requests.map(|w| w.remaining), Some(2));
     quotas.cancel(back);
     quotas.flush().await;
-    redis.stop().await;
+    redis.stop();
 }
 
 #[tokio::test]
@@ -302,8 +247,8 @@ async fn failures_are_counted_and_redis_is_skipped_during_the_back_off() {
     let snapshotter = recorder.snapshotter();
     let _local = metrics::set_default_local_recorder(&recorder);
     // Nothing listens on a port just freed.
-    let port = PrivateRedis::free_port();
-    let quotas = Quotas::shared(&format!("redis://127.0.0.1:{port}"), "down").unwrap();
+    let nobody = PrivateRedis::reserve();
+    let quotas = Quotas::shared(&nobody.url(), "down").unwrap();
     let limits = Limits {
         rpm: Some(1),
         ..Limits::default()

@@ -3,11 +3,11 @@
 //! no accounts, so a "scan" calls no control plane and keeps the catalog it started from: what
 //! is checked is who scans, what is published and what the others apply.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use strata_core::{Region, RegionScan};
+
+use strata_test_support::PrivateRedis;
 
 use super::*;
 use crate::collector::Collector;
@@ -205,65 +205,9 @@ async fn the_loop_leads_follows_and_releases_the_lock_on_shutdown() {
     assert_eq!(lock.holder().await.unwrap(), None, "a clean shutdown releases the lock");
 }
 
-/// A `redis-server` of this test's own, on a port of its own, stopped when dropped.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> PrivateRedis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = PrivateRedis { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn without_redis_a_replica_scans_alone_and_shares_again_when_redis_is_back() {
-    let mut redis = PrivateRedis::start();
+    let mut redis = PrivateRedis::running();
     let keys = Keys::new(&namespace("fallback"));
     let a = replica_on(
         RedisLink::connect(&redis.url()).unwrap(),
@@ -284,7 +228,7 @@ async fn without_redis_a_replica_scans_alone_and_shares_again_when_redis_is_back
     a.scan().await;
     assert!(a.discovery().last_round().is_some());
 
-    redis.restart();
+    redis.start();
     assert!(
         eventually(15, Some(&a), || a.discovery().role() == Role::Leader).await,
         "Redis back, yet the replica did not rejoin"
