@@ -258,96 +258,96 @@ def _up(endpoint: str) -> bool:
 # ---- 3 and 4. SIGTERM ---------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def paced(tmp_path):
+    """paced(tokens_per_second) → an emulator of this test's own answering at that pace, so
+    requests stay in flight for seconds; stopped afterwards."""
+    sims: list[Sim] = []
+
+    def make(tokens_per_second: float) -> Sim:
+        sim = Sim(find_binary(), log_dir=tmp_path)
+        sims.append(sim)
+        r = sim.post("/_sim/latency", {"ttft_ms": 0, "tokens_per_second": tokens_per_second, "jitter": 0})
+        assert r.status_code == 200, r.text
+        return sim
+
+    yield make
+    for sim in sims:
+        sim.stop()
+
+
 def _in_flight(endpoint: str) -> int:
     text = requests.get(endpoint + "/metrics", timeout=10).text
     m = re.search(r"^strata_requests_in_flight (\d+)", text, re.M)
     return int(m.group(1)) if m else 0
 
 
-def test_sigterm_under_50_concurrent_requests_finishes_every_one(tmp_path, start):
-    slow = Sim(find_binary(), log_dir=tmp_path)
-    try:
-        r = slow.post("/_sim/latency", {"ttft_ms": 0, "tokens_per_second": 10, "jitter": 0})
-        assert r.status_code == 200, r.text
-        g = start(config(slow))
-        client = oai(g.endpoint)
-        n = 50
+def test_sigterm_under_50_concurrent_requests_finishes_every_one(paced, start):
+    g = start(config(paced(10)))
+    client = oai(g.endpoint)
+    n = 50
 
-        def streamed(i):
-            text, finish = "", None
-            for chunk in client.chat.completions.create(model="micro", messages=[{"role": "user", "content": f"s{i}"}],
-                                                        max_tokens=30, stream=True):
-                for c in chunk.choices:
-                    text += c.delta.content or ""
-                    finish = c.finish_reason or finish
-            return text, finish
+    def streamed(i):
+        text, finish = "", None
+        for chunk in client.chat.completions.create(model="micro", messages=[{"role": "user", "content": f"s{i}"}],
+                                                    max_tokens=30, stream=True):
+            for c in chunk.choices:
+                text += c.delta.content or ""
+                finish = c.finish_reason or finish
+        return text, finish
 
-        def plain(i):
-            r = client.chat.completions.create(model="micro", messages=[{"role": "user", "content": f"p{i}"}],
-                                               max_tokens=30)
-            return r.choices[0].message.content, r.choices[0].finish_reason
+    def plain(i):
+        r = client.chat.completions.create(model="micro", messages=[{"role": "user", "content": f"p{i}"}],
+                                           max_tokens=30)
+        return r.choices[0].message.content, r.choices[0].finish_reason
 
-        with ThreadPoolExecutor(n) as pool:
-            futures = [pool.submit(streamed if i % 2 else plain, i) for i in range(n)]
-            wait_until("50 requests in flight", lambda: _in_flight(g.endpoint) >= n, stderr=g.stderr)
-            g.stopped_by_test = True
-            signalled = time.monotonic()
-            g.proc.send_signal(signal.SIGTERM)
-            answers = [f.result(timeout=90) for f in futures]
-        for text, finish in answers:
-            assert text and finish in ("stop", "length"), (text, finish)
-        assert g.proc.wait(timeout=40) == 0, g.stderr()[-3000:]
-        assert time.monotonic() - signalled < 32, "the drain outlasted the grace period"
-    finally:
-        slow.stop()
-
-
-def test_a_stream_open_at_the_drain_deadline_ends_with_an_error_event(tmp_path, start):
-    slow = Sim(find_binary(), log_dir=tmp_path)
-    try:
-        # 2 tokens a second for 200 tokens: far longer than the 2 s grace.
-        r = slow.post("/_sim/latency", {"ttft_ms": 0, "tokens_per_second": 2, "jitter": 0})
-        assert r.status_code == 200, r.text
-        g = start(config(slow, extra="server: {shutdown_grace_seconds: 2}\n"))
-        r = requests.post(g.endpoint + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
-                          json={"model": "micro", "messages": [{"role": "user", "content": "long"}],
-                                "max_tokens": 200, "stream": True}, stream=True, timeout=60)
-        assert r.status_code == 200
-        lines = r.iter_lines()
-        first = next(line for line in lines if line)
-        assert first.startswith(b"data: ")
+    with ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(streamed if i % 2 else plain, i) for i in range(n)]
+        wait_until("50 requests in flight", lambda: _in_flight(g.endpoint) >= n, stderr=g.stderr)
         g.stopped_by_test = True
+        signalled = time.monotonic()
         g.proc.send_signal(signal.SIGTERM)
-        rest = [line for line in lines if line]
-        assert rest, "the stream was cut without a word"
-        errors = [line for line in rest if b'"error"' in line]
-        assert errors, rest[-3:]
-        assert b"shutting down" in errors[-1], errors[-1]
-        assert g.proc.wait(timeout=20) == 0, g.stderr()[-3000:]
-    finally:
-        slow.stop()
+        answers = [f.result(timeout=90) for f in futures]
+    for text, finish in answers:
+        assert text and finish in ("stop", "length"), (text, finish)
+    assert g.proc.wait(timeout=40) == 0, g.stderr()[-3000:]
+    assert time.monotonic() - signalled < 32, "the drain outlasted the grace period"
 
 
-def test_a_bedrock_stream_open_at_the_drain_deadline_ends_with_an_exception_event(tmp_path, start):
-    slow = Sim(find_binary(), log_dir=tmp_path)
-    try:
-        r = slow.post("/_sim/latency", {"ttft_ms": 0, "tokens_per_second": 2, "jitter": 0})
-        assert r.status_code == 200, r.text
-        g = start(config(slow, extra="server: {shutdown_grace_seconds: 2}\n"))
-        rt = g.bedrock(KEY, read_timeout=60)
-        events = rt.converse_stream(modelId="micro", messages=[{"role": "user", "content": [{"text": "long"}]}],
-                                    inferenceConfig={"maxTokens": 200})["stream"]
-        it = iter(events)
-        assert "messageStart" in next(it)
-        g.stopped_by_test = True
-        g.proc.send_signal(signal.SIGTERM)
-        with pytest.raises(Exception) as e:  # botocore raises the stream's exception event
-            for _ in it:
-                pass
-        assert "shutting down" in str(e.value), repr(e.value)
-        assert g.proc.wait(timeout=20) == 0, g.stderr()[-3000:]
-    finally:
-        slow.stop()
+def test_a_stream_open_at_the_drain_deadline_ends_with_an_error_event(paced, start):
+    # 2 tokens a second for 200 tokens: far longer than the 2 s grace.
+    g = start(config(paced(2), extra="server: {shutdown_grace_seconds: 2}\n"))
+    r = requests.post(g.endpoint + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                      json={"model": "micro", "messages": [{"role": "user", "content": "long"}],
+                            "max_tokens": 200, "stream": True}, stream=True, timeout=60)
+    assert r.status_code == 200
+    lines = r.iter_lines()
+    first = next(line for line in lines if line)
+    assert first.startswith(b"data: ")
+    g.stopped_by_test = True
+    g.proc.send_signal(signal.SIGTERM)
+    rest = [line for line in lines if line]
+    assert rest, "the stream was cut without a word"
+    errors = [line for line in rest if b'"error"' in line]
+    assert errors, rest[-3:]
+    assert b"shutting down" in errors[-1], errors[-1]
+    assert g.proc.wait(timeout=20) == 0, g.stderr()[-3000:]
+
+
+def test_a_bedrock_stream_open_at_the_drain_deadline_ends_with_an_exception_event(paced, start):
+    g = start(config(paced(2), extra="server: {shutdown_grace_seconds: 2}\n"))
+    rt = g.bedrock(KEY, read_timeout=60)
+    events = rt.converse_stream(modelId="micro", messages=[{"role": "user", "content": [{"text": "long"}]}],
+                                inferenceConfig={"maxTokens": 200})["stream"]
+    it = iter(events)
+    assert "messageStart" in next(it)
+    g.stopped_by_test = True
+    g.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(Exception) as e:  # botocore raises the stream's exception event
+        for _ in it:
+            pass
+    assert "shutting down" in str(e.value), repr(e.value)
+    assert g.proc.wait(timeout=20) == 0, g.stderr()[-3000:]
 
 
 # ---- 5. health --------------------------------------------------------------------------------------
