@@ -176,7 +176,7 @@ impl GatewayState {
         };
         let discovery_changed = config.sections.discovery != old.config.sections.discovery;
         if config.sections.at_start != old.config.sections.at_start {
-            changed.push("listen/usage/shared (take effect at restart)");
+            changed.push("listen/server/usage/shared/admin.listen (take effect at restart)");
         }
         let new_discovery = if discovery_changed {
             changed.push("discovery");

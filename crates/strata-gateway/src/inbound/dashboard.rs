@@ -43,8 +43,8 @@ pub async fn login(State(state): State<Arc<GatewayState>>, body: axum::body::Byt
     }
     let g = state.gateway();
     match authenticate(&g.config, &g.keys, &headers) {
-        Ok(Principal::Admin { key_id }) => {
-            let token = state.sessions.open(key_id);
+        Ok(Principal::Admin { .. }) => {
+            let token = state.sessions.open();
             let cookie = format!(
                 "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
                 SESSION.as_secs()
@@ -103,20 +103,18 @@ fn sign_in_form(status: StatusCode, problem: Option<&str>) -> Response {
 /// replica restarted, or another replica behind a load balancer, asks again.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    /// By the token's SHA-256: the admin key that signed in, and until when.
-    open: parking_lot::Mutex<std::collections::HashMap<[u8; 32], Session>>,
+    /// Until when each session lasts, by its token's SHA-256.
+    open: parking_lot::Mutex<std::collections::HashMap<[u8; 32], Instant>>,
 }
 
-type Session = (Arc<str>, Instant);
-
 impl Sessions {
-    /// A new session for admin key `key_id`; returns its token.
-    fn open(&self, key_id: Arc<str>) -> String {
+    /// A new session; returns its token.
+    fn open(&self) -> String {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let now = Instant::now();
         let mut open = self.open.lock();
-        open.retain(|_, (_, until)| *until > now);
-        open.insert(Self::hash(&token), (key_id, now + SESSION));
+        open.retain(|_, until| *until > now);
+        open.insert(Self::hash(&token), now + SESSION);
         token
     }
 
@@ -125,7 +123,7 @@ impl Sessions {
         self.open
             .lock()
             .get(&Self::hash(token))
-            .is_some_and(|(_, until)| *until > now)
+            .is_some_and(|until| *until > now)
     }
 
     fn hash(token: &str) -> [u8; 32] {

@@ -115,10 +115,7 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
             headroom = headroom.or(e.headroom.as_deref().copied());
             // The record keeps the whole message; the client is told what its tenant may see.
             let detail = route_detail(&state.config, exit.record().tenant);
-            let response = match detail {
-                crate::config::file::RouteDetail::Full => D::error(&e),
-                _ => D::error(&shown::error(detail, &state.config, e.clone())),
-            };
+            let response = D::error(&shown::error(detail, &state.config, &e));
             exit.failed(&e, response.status().as_u16());
             drop(exit);
             response
@@ -201,7 +198,9 @@ async fn serve<D: Dialect>(
     )
     .await?;
     let caller = claim.verify(head, &body)?;
-    attribute(exit, &caller);
+    if exit.record().tenant.is_none() {
+        attribute(exit, &caller);
+    }
     let tenant = caller.tenant;
     let (call, decoded) = D::decode(head, body)?;
     exit.record().model = Some(call.model.clone());

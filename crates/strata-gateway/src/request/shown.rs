@@ -3,6 +3,8 @@
 //! `full`). Operators see everything in logs, metrics and the admin API; tenants need not learn
 //! the fleet's account names, account IDs or role ARNs.
 
+use std::borrow::Cow;
+
 use crate::config::file::RouteDetail;
 use crate::config::{Config, Target};
 use crate::error::GatewayError;
@@ -20,11 +22,13 @@ pub fn route(detail: RouteDetail, logical: &str, route: &Route) -> String {
 
 /// The error as the tenant may see it: below `full`, account names, provider names, 12-digit
 /// account IDs and ARNs in the message become placeholders (and, at `model`, region names too).
-pub fn error(detail: RouteDetail, config: &Config, mut e: GatewayError) -> GatewayError {
-    if detail != RouteDetail::Full {
-        e.message = scrub(&e.message, detail, config);
+pub fn error<'e>(detail: RouteDetail, config: &Config, e: &'e GatewayError) -> Cow<'e, GatewayError> {
+    if detail == RouteDetail::Full {
+        return Cow::Borrowed(e);
     }
-    e
+    let mut shown = e.clone();
+    shown.message = scrub(&e.message, detail, config);
+    Cow::Owned(shown)
 }
 
 fn scrub(message: &str, detail: RouteDetail, config: &Config) -> String {

@@ -3,9 +3,7 @@ use super::*;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use strata_aws::signing::{sign_headers, Scope};
 
 const AKID: &str = "AKIASTRATATESTUS0001";
 const SECRET: &str = "us-apps-sigv4-secret-000000000000000001";
@@ -24,35 +22,32 @@ fn config() -> Config {
     .unwrap()
 }
 
-/// A request signed the way botocore signs it (the path's `%3A` encoded once more).
+/// A request signed the way botocore signs it (the path's `%3A` encoded once more), by the
+/// gateway's own upstream signer.
 fn signed(akid: &str, secret: &str, region: &str, service: &str, time: SystemTime) -> Parts {
-    let identity: Identity = Credentials::new(akid, secret, None, None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let pairs = [("content-type", "application/json"), ("host", "127.0.0.1:8080")];
-    let request = SignableRequest::new(
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    headers.insert("host", "127.0.0.1:8080".parse().unwrap());
+    let credentials = Credentials::new(akid, secret, None, None, "test");
+    let scope = Scope { region, service };
+    sign_headers(
         "POST",
-        format!("http://127.0.0.1:8080{PATH}"),
-        pairs.into_iter(),
-        SignableBody::Bytes(BODY),
+        &format!("http://127.0.0.1:8080{PATH}"),
+        &mut headers,
+        BODY,
+        &credentials,
+        scope,
+        time,
     )
     .unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let mut builder = http::Request::builder().method("POST").uri(PATH);
-    for (name, value) in pairs {
-        builder = builder.header(name, value);
-    }
-    for (name, value) in instructions.headers() {
-        builder = builder.header(name, value);
-    }
-    builder.body(()).unwrap().into_parts().0
+    let (mut head, ()) = http::Request::builder()
+        .method("POST")
+        .uri(PATH)
+        .body(())
+        .unwrap()
+        .into_parts();
+    head.headers = headers;
+    head
 }
 
 fn now_signed(akid: &str, secret: &str) -> Parts {
