@@ -2,8 +2,6 @@
 //! (shutdown began: `/readyz` answers 503, requests in flight finish), and the drain deadline
 //! (streams still open end with an error event instead of being cut).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,25 +9,14 @@ use std::task::{Context, Poll};
 use futures::stream::{BoxStream, Stream};
 use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
-use tokio::sync::watch;
+use strata_http::Drain;
 
 use crate::upstream::Chunk;
 
-/// Shared by every request: cheap to read (one atomic load on the hot path).
-#[derive(Debug)]
+/// Shared by every request: the edge's [`Drain`] (the server fires it; the gateway reads it).
+#[derive(Debug, Default)]
 pub struct Lifecycle {
-    draining: AtomicBool,
-    /// Turns true at the drain deadline.
-    cut: watch::Sender<bool>,
-}
-
-impl Default for Lifecycle {
-    fn default() -> Self {
-        Lifecycle {
-            draining: AtomicBool::new(false),
-            cut: watch::channel(false).0,
-        }
-    }
+    drain: Drain,
 }
 
 /// What a stream still open at the drain deadline is told.
@@ -37,19 +24,14 @@ pub const SHUTDOWN_MESSAGE: &str =
     "the gateway is shutting down and could not finish this stream in time; retry the request";
 
 impl Lifecycle {
-    /// Shutdown began: stop taking new work where the caller checks, report not ready.
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+    /// The drain the server is to fire (hand it to `strata_gateway::server::serve_options`).
+    pub fn drain(&self) -> &Drain {
+        &self.drain
     }
 
+    /// Shutdown began (`/readyz` answers 503).
     pub fn draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-
-    /// The drain deadline passed: every stream still open ends with an error event now.
-    pub fn cut_streams(&self) {
-        self.start_draining();
-        self.cut.send_replace(true);
+        self.drain.is_draining()
     }
 
     /// `rest` of a stream, ending with a shutdown error when the drain deadline passes first.
@@ -57,16 +39,10 @@ impl Lifecycle {
         &self,
         rest: BoxStream<'static, Result<Chunk, UpstreamError>>,
     ) -> BoxStream<'static, Result<Chunk, UpstreamError>> {
-        let mut cut = self.cut.subscribe();
-        let deadline = Box::pin(async move {
-            // Fires when the flag turns true; never when the sender is gone (process ending).
-            if cut.wait_for(|cut| *cut).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        });
+        let drain = self.drain.clone();
         Box::pin(Cuttable {
             rest,
-            deadline,
+            deadline: Box::pin(async move { drain.deadline().await }),
             ended: false,
         })
     }
@@ -128,7 +104,7 @@ mod tests {
             .boxed();
         let mut s = life.cuttable(endless);
         assert!(s.next().await.is_some_and(|c| c.is_ok()));
-        life.cut_streams();
+        life.drain().reach_deadline();
         assert!(life.draining());
         match s.next().await {
             Some(Err(e)) => assert_eq!(e.class, ErrorClass::Unavailable),
@@ -140,7 +116,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_started_after_the_deadline_ends_at_once() {
         let life = Lifecycle::default();
-        life.cut_streams();
+        life.drain().reach_deadline();
         let mut s = life.cuttable(futures::stream::pending().boxed());
         assert!(matches!(s.next().await, Some(Err(_))));
         assert!(s.next().await.is_none());

@@ -57,11 +57,13 @@ impl Drain {
         fired(self.signals.deadline.subscribe()).await;
     }
 
-    pub(crate) fn begin(&self) {
+    /// Fires `started` ([`crate::serve`] does when its shutdown future completes).
+    pub fn begin(&self) {
         self.signals.started.send_replace(true);
     }
 
-    pub(crate) fn reach_deadline(&self) {
+    /// Fires both signals ([`crate::serve`] does when the grace is over).
+    pub fn reach_deadline(&self) {
         self.signals.started.send_replace(true);
         self.signals.deadline.send_replace(true);
     }

@@ -69,19 +69,9 @@ pub async fn serve_gateway(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watch = tokio::spawn(strata_gateway::reload::watch(Arc::clone(&state), stop_rx.clone()));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&state), stop_rx));
-    let drain = strata_http::Drain::new();
-    // The lifecycle follows the edge's drain: not ready once it starts, streams ended at its
-    // deadline.
-    let follow = tokio::spawn({
-        let (drain, lifecycle) = (drain.clone(), Arc::clone(&state.lifecycle));
-        async move {
-            drain.started().await;
-            lifecycle.start_draining();
-            drain.deadline().await;
-            lifecycle.cut_streams();
-        }
-    });
-    let options = strata_gateway::server::serve_options(server, drain);
+    // The lifecycle reads the drain the edge fires: `/readyz` turns 503 when it starts, open
+    // streams end with an error event at its deadline.
+    let options = strata_gateway::server::serve_options(server, state.lifecycle.drain().clone());
     let grace = server.shutdown_grace;
     let shutdown = async move {
         super::sim::shutdown_signal().await;
@@ -101,7 +91,6 @@ pub async fn serve_gateway(
         None => None,
     };
     strata_gateway::server::serve(listeners, admin, Arc::clone(&state), shutdown, options).await?;
-    follow.abort();
     let _ = stop_tx.send(true);
     let _ = watch.await;
     let _ = hangups.await;
