@@ -13,6 +13,7 @@ pub mod faults;
 pub mod fleet;
 pub mod identity;
 pub mod openai_compat;
+pub mod prompt_cache;
 pub mod quota;
 pub mod runtime;
 pub mod server;

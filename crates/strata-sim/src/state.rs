@@ -42,6 +42,7 @@ pub struct SimState {
     pub quotas: QuotaBook,
     pub faults: FaultBook,
     pub stats: Stats,
+    pub prompt_cache: crate::prompt_cache::PromptCache,
 }
 
 impl SimState {
@@ -67,6 +68,7 @@ impl SimState {
             quotas: QuotaBook::default(),
             faults: FaultBook::default(),
             stats: Stats::default(),
+            prompt_cache: Default::default(),
         }
     }
 
@@ -114,6 +116,7 @@ impl SimState {
         self.set_control_plane(self.configured.control_plane);
         self.stats.clear();
         self.faults.clear();
+        self.prompt_cache.clear();
         self.quotas.clear();
         self.access_changes.write().clear();
         self.quota_overrides.write().clear();

@@ -114,6 +114,10 @@ pub struct Prompt {
     /// The last message carries a tool result: the model answers in text.
     pub after_tool_result: bool,
     pub last_user_text: String,
+    /// The request's prompt-cache points, in prefix order (Converse `cachePoint` blocks).
+    pub cache_points: Vec<crate::prompt_cache::CachePoint>,
+    /// What the prompt cache served and stored for this request.
+    pub cached: crate::prompt_cache::CacheUse,
 }
 
 impl Prompt {
@@ -129,6 +133,8 @@ impl Prompt {
             tool_mode: ToolMode::None,
             after_tool_result: false,
             last_user_text: String::new(),
+            cache_points: Vec::new(),
+            cached: Default::default(),
         }
     }
 
@@ -281,10 +287,23 @@ fn tool_use_id(seed: u64) -> String {
     format!("tooluse_{tail}")
 }
 
-/// A value of the schema's type with every required property filled in.
+/// A value of the schema's type with every required property filled in (`$ref`s to the
+/// schema's own `$defs`/`definitions` followed, as pydantic writes nested models).
 pub fn value_for_schema(schema: &Value, depth: u32) -> Value {
+    value_in(schema, schema, depth)
+}
+
+fn value_in(root: &Value, schema: &Value, depth: u32) -> Value {
     if depth > 8 {
         return Value::Null;
+    }
+    if let Some(target) = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|pointer| root.pointer(pointer))
+    {
+        return value_in(root, target, depth + 1);
     }
     if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
         return first.clone();
@@ -297,7 +316,7 @@ pub fn value_for_schema(schema: &Value, depth: u32) -> Value {
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(first) = schema.get(key).and_then(Value::as_array).and_then(|v| v.first()) {
-            return value_for_schema(first, depth + 1);
+            return value_in(root, first, depth + 1);
         }
     }
     let ty = match schema.get("type") {
@@ -317,7 +336,7 @@ pub fn value_for_schema(schema: &Value, depth: u32) -> Value {
             if let Some(required) = schema.get("required").and_then(Value::as_array) {
                 for name in required.iter().filter_map(Value::as_str) {
                     let sub = props.and_then(|p| p.get(name)).cloned().unwrap_or(Value::Null);
-                    out.insert(name.to_string(), value_for_schema(&sub, depth + 1));
+                    out.insert(name.to_string(), value_in(root, &sub, depth + 1));
                 }
             }
             Value::Object(out)
@@ -325,13 +344,24 @@ pub fn value_for_schema(schema: &Value, depth: u32) -> Value {
         "array" => {
             let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0).min(4);
             let item = schema.get("items").cloned().unwrap_or(Value::Null);
-            Value::Array((0..min).map(|_| value_for_schema(&item, depth + 1)).collect())
+            Value::Array((0..min).map(|_| value_in(root, &item, depth + 1)).collect())
         }
         "integer" => Value::from(schema.get("minimum").and_then(Value::as_i64).unwrap_or(1)),
         "number" => Value::from(schema.get("minimum").and_then(Value::as_f64).unwrap_or(1.5)),
         "boolean" => Value::Bool(true),
         "null" => Value::Null,
-        _ => Value::String("sample".to_string()),
+        _ => Value::String(
+            match schema.get("format").and_then(Value::as_str) {
+                Some("date-time") => "2026-01-01T00:00:00Z",
+                Some("date") => "2026-01-01",
+                Some("time") => "00:00:00",
+                Some("email") => "user@example.com",
+                Some("uri" | "url") => "https://example.com/",
+                Some("uuid") => "00000000-0000-4000-8000-000000000000",
+                _ => "sample",
+            }
+            .to_string(),
+        ),
     }
 }
 
@@ -497,5 +527,19 @@ mod tests {
         assert_eq!(chunk_text(text, 3).concat(), text);
         let json = r#"{"city":"sample","n":1}"#;
         assert_eq!(chunk_json(json, 3).concat(), json);
+    }
+
+    #[test]
+    fn refs_to_defs_are_followed_and_formats_are_valid() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"owner": {"$ref": "#/$defs/Person"}, "when": {"type": "string", "format": "date-time"}},
+            "required": ["owner", "when"],
+            "$defs": {"Person": {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}},
+        });
+        assert_eq!(
+            value_for_schema(&schema, 0),
+            json!({"owner": {"age": 1}, "when": "2026-01-01T00:00:00Z"})
+        );
     }
 }

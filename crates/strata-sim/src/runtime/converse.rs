@@ -16,6 +16,7 @@ use strata_core::wire::converse::{
 use super::{Generated, Timing};
 use crate::error::AwsError;
 use crate::fleet::ModelSpec;
+use crate::prompt_cache::{self, CachePoint, PrefixHasher};
 use crate::synth::{chunk_json, chunk_text, Prompt, Reply, ToolDef, ToolMode};
 
 /// Words per text delta in a stream.
@@ -138,26 +139,7 @@ fn prompt_from_request(request: &ConverseRequest, model: &ModelSpec) -> Result<P
         }
         prompt.messages += 1;
         for block in &message.content {
-            match block {
-                ContentBlock::Text(text) => prompt.texts.push(text.clone()),
-                ContentBlock::Image(_) | ContentBlock::Video(_) => prompt.images += 1,
-                ContentBlock::Document(doc) => prompt.texts.push(doc.to_string()),
-                ContentBlock::ToolUse(tool_use) => {
-                    uses_tools = true;
-                    prompt.texts.push(tool_use.input.to_string());
-                }
-                ContentBlock::ToolResult(result) => {
-                    uses_tools = true;
-                    for part in &result.content {
-                        match part {
-                            ToolResultContentBlock::Text(t) => prompt.texts.push(t.clone()),
-                            ToolResultContentBlock::Json(v) => prompt.texts.push(v.to_string()),
-                            _ => prompt.images += 1,
-                        }
-                    }
-                }
-                _ => {}
-            }
+            uses_tools |= add_block(&mut prompt, block);
         }
     }
     if let Some(last) = request.messages.last() {
@@ -211,17 +193,110 @@ fn prompt_from_request(request: &ConverseRequest, model: &ModelSpec) -> Result<P
         }
         None => {}
     }
+    prompt.cache_points = cache_points(request, &model.id);
     Ok(prompt)
 }
 
+/// Counts one message block into the prompt; whether it is a tool use or result.
+fn add_block(prompt: &mut Prompt, block: &ContentBlock) -> bool {
+    match block {
+        ContentBlock::Text(text) => prompt.texts.push(text.clone()),
+        ContentBlock::Image(_) | ContentBlock::Video(_) => prompt.images += 1,
+        ContentBlock::Document(doc) => prompt.texts.push(doc.to_string()),
+        ContentBlock::ToolUse(tool_use) => {
+            prompt.texts.push(tool_use.input.to_string());
+            return true;
+        }
+        ContentBlock::ToolResult(result) => {
+            for part in &result.content {
+                match part {
+                    ToolResultContentBlock::Text(t) => prompt.texts.push(t.clone()),
+                    ToolResultContentBlock::Json(v) => prompt.texts.push(v.to_string()),
+                    _ => prompt.images += 1,
+                }
+            }
+            return true;
+        }
+        _ => {}
+    }
+    false
+}
+
+/// The request's `cachePoint`s in the cache's prefix order (tools, system, messages), each with
+/// the size of the prefix before it, counted as [`Prompt::input_tokens`] counts. None for a
+/// model without prompt caching.
+fn cache_points(request: &ConverseRequest, model: &str) -> Vec<CachePoint> {
+    if !prompt_cache::supports(model) {
+        return Vec::new();
+    }
+    let mut prefix = Prompt::new(model);
+    let mut hash = PrefixHasher::new(model);
+    let mut points = Vec::new();
+    let mark = |prefix: &Prompt, hash: &PrefixHasher, points: &mut Vec<CachePoint>| {
+        points.push(CachePoint {
+            prefix: hash.value(),
+            tokens: prefix.input_tokens(),
+        });
+    };
+    for tool in request.tool_config.iter().flat_map(|c| &c.tools) {
+        match tool {
+            Tool::ToolSpec(spec) => {
+                hash.add(spec);
+                let strata_core::wire::converse::ToolInputSchema::Json(schema) = &spec.input_schema;
+                prefix.tools.push(ToolDef {
+                    name: spec.name.clone(),
+                    schema: schema.clone(),
+                });
+            }
+            Tool::CachePoint(_) => mark(&prefix, &hash, &mut points),
+        }
+    }
+    for block in request.system.iter().flatten() {
+        match block {
+            SystemContentBlock::CachePoint(_) => mark(&prefix, &hash, &mut points),
+            SystemContentBlock::Text(text) => {
+                hash.add(block);
+                prefix.texts.push(text.clone());
+            }
+            SystemContentBlock::GuardContent(_) => hash.add(block),
+        }
+    }
+    for message in &request.messages {
+        prefix.messages += 1;
+        for block in &message.content {
+            if let ContentBlock::CachePoint(_) = block {
+                mark(&prefix, &hash, &mut points);
+            } else {
+                hash.add(block);
+                add_block(&mut prefix, block);
+            }
+        }
+        hash.end_message();
+    }
+    points
+}
+
+/// The answer's usage: input read from or written to the prompt cache is counted apart from
+/// `inputTokens`, as Bedrock counts it (the fields appear when the request had cache points).
 fn usage(generated: &Generated) -> TokenUsage {
-    let input = generated.prompt.input_tokens();
+    let prompt = &generated.prompt;
+    let cached = prompt.cached;
+    let input = prompt
+        .input_tokens()
+        .saturating_sub(cached.read)
+        .saturating_sub(cached.write)
+        .max(1);
     let output = generated.reply.output_tokens();
+    let caching = !prompt.cache_points.is_empty();
     TokenUsage {
         input_tokens: input,
         output_tokens: output,
-        total_tokens: input.saturating_add(output),
-        ..Default::default()
+        total_tokens: input
+            .saturating_add(output)
+            .saturating_add(cached.read)
+            .saturating_add(cached.write),
+        cache_read_input_tokens: caching.then_some(cached.read),
+        cache_write_input_tokens: caching.then_some(cached.write),
     }
 }
 

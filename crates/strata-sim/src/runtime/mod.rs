@@ -164,6 +164,15 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
             return refuse(state, caller, Some(&placement), model_id, op, e);
         }
     };
+    let mut prompt = prompt;
+    if !prompt.cache_points.is_empty() {
+        prompt.cached = state.prompt_cache.use_points(
+            placement.account,
+            &placement.region,
+            &prompt.cache_points,
+            Instant::now(),
+        );
+    }
     let reply = crate::synth::respond(&prompt);
     let used = u64::from(input_tokens) + u64::from(reply.output_tokens()) * weight;
     state.quotas.refund(&placement.quota_key, reserved.saturating_sub(used));

@@ -28,6 +28,8 @@ pub struct Asked {
     /// The model as the client named it (answers carry it back).
     pub model: String,
     pub include_usage: bool,
+    /// The tool carrying a JSON `response_format`, whose call is the answer's content.
+    pub format_tool: Option<String>,
 }
 
 /// The response for an answer.
@@ -43,7 +45,8 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
         Answer::Stream(stream) => {
             let body = match stream.wire {
                 Wire::Bedrock => {
-                    let translator = StreamTranslator::new(&asked.model, &id, created, asked.include_usage);
+                    let translator = StreamTranslator::new(&asked.model, &id, created, asked.include_usage)
+                        .with_format_tool(asked.format_tool.clone());
                     translate(stream, translator, exit)
                 }
                 Wire::OpenAi => relay(stream, exit),
@@ -67,7 +70,7 @@ fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit)
                 cache_write: r.usage.cache_write_input_tokens.map_or(0, u64::from),
             };
             (
-                super::response::converse_to_chat(&r, &asked.model, id, created),
+                super::response::converse_to_chat(&r, &asked.model, id, created, asked.format_tool.as_deref()),
                 Some(usage),
             )
         }),

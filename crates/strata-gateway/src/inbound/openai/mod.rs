@@ -52,6 +52,7 @@ impl Dialect for ChatCompletions {
         let request = request::parse(&body).map_err(invalid)?;
         let converse = request::to_converse(&request).map_err(invalid)?;
         let options = request.options();
+        let format_tool = request.format_tool().map(|t| t.name);
         let converse_body = serde_json::to_vec(&converse)
             .map_err(|e| GatewayError::gateway(Class::Internal, format!("cannot encode the Converse request: {e}")))?;
         let estimate = Estimate::from_body(converse_body.len(), request.max_output_tokens().map(u64::from));
@@ -74,6 +75,7 @@ impl Dialect for ChatCompletions {
             Asked {
                 model: options.model,
                 include_usage: options.include_usage,
+                format_tool,
             },
         ))
     }

@@ -5,9 +5,10 @@ use serde::Serialize;
 use serde_json::json;
 use strata_core::wire::converse::{
     ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent, MessageStopEvent,
-    MetadataEvent,
+    MetadataEvent, StopReason,
 };
 
+use super::response::chat_usage;
 use super::translate::finish_reason;
 
 /// One `chat.completion.chunk`, written straight from borrowed fields (one per streamed token, so
@@ -46,6 +47,10 @@ pub struct StreamTranslator {
     finished: bool,
     /// Converse content-block index → OpenAI tool-call index.
     tool_blocks: Vec<(u32, usize)>,
+    /// The tool carrying a JSON `response_format`: its input is streamed as content.
+    format_tool: Option<String>,
+    /// The content block of the format tool's call, once it started.
+    format_block: Option<u32>,
 }
 
 impl StreamTranslator {
@@ -58,7 +63,15 @@ impl StreamTranslator {
             started: false,
             finished: false,
             tool_blocks: Vec::new(),
+            format_tool: None,
+            format_block: None,
         }
+    }
+
+    /// Streams calls of `tool` (a JSON `response_format`) as the answer's content.
+    pub fn with_format_tool(mut self, tool: Option<String>) -> Self {
+        self.format_tool = tool;
+        self
     }
 
     fn chunk(&self, delta: impl Serialize, finish: Option<&str>) -> String {
@@ -93,6 +106,10 @@ impl StreamTranslator {
                 self.start(&mut out);
                 if let Ok(e) = serde_json::from_slice::<ContentBlockStartEvent>(payload) {
                     let ContentBlockStart::ToolUse(t) = e.start;
+                    if self.format_tool.as_deref() == Some(t.name.as_str()) {
+                        self.format_block = Some(e.content_block_index);
+                        return out;
+                    }
                     let index = self.tool_blocks.len();
                     self.tool_blocks.push((e.content_block_index, index));
                     out.push(self.chunk(
@@ -107,6 +124,9 @@ impl StreamTranslator {
                 if let Ok(e) = serde_json::from_slice::<ContentBlockDeltaEvent>(payload) {
                     match e.delta {
                         ContentBlockDelta::Text(t) => out.push(self.chunk(TextDelta { content: &t }, None)),
+                        ContentBlockDelta::ToolUse(t) if self.format_block == Some(e.content_block_index) => {
+                            out.push(self.chunk(TextDelta { content: &t.input }, None));
+                        }
                         ContentBlockDelta::ToolUse(t) => {
                             if let Some(&(_, index)) =
                                 self.tool_blocks.iter().find(|(b, _)| *b == e.content_block_index)
@@ -126,19 +146,22 @@ impl StreamTranslator {
                 if let Ok(e) = serde_json::from_slice::<MessageStopEvent>(payload) {
                     if !self.finished {
                         self.finished = true;
-                        out.push(self.chunk(json!({}), Some(finish_reason(e.stop_reason))));
+                        let formatted_only = self.format_block.is_some() && self.tool_blocks.is_empty();
+                        let finish = match e.stop_reason {
+                            StopReason::ToolUse if formatted_only => "stop",
+                            other => finish_reason(other),
+                        };
+                        out.push(self.chunk(json!({}), Some(finish)));
                     }
                 }
             }
             "metadata" if self.include_usage => {
                 if let Ok(e) = serde_json::from_slice::<MetadataEvent>(payload) {
-                    let u = e.usage;
                     out.push(
-                            json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                                   "choices": [], "usage": {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-                                   "total_tokens": u.total_tokens}})
-                            .to_string(),
-                        );
+                        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                               "choices": [], "usage": chat_usage(&e.usage)})
+                        .to_string(),
+                    );
                 }
             }
             _ => {}
@@ -238,5 +261,27 @@ mod tests {
             .collect();
         assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"a": 1}));
         assert!(t.finished());
+    }
+
+    #[test]
+    fn a_format_tool_call_streams_as_content() {
+        let mut t = StreamTranslator::new("m", "id", 1, false).with_format_tool(Some("place".into()));
+        let mut out = Vec::new();
+        out.extend(t.on_event(
+            "contentBlockStart",
+            br#"{"start":{"toolUse":{"toolUseId":"t1","name":"place"}},"contentBlockIndex":0}"#,
+        ));
+        for piece in [r#"{\"city\":"#, r#"\"Paris\"}"#] {
+            let event = format!(r#"{{"delta":{{"toolUse":{{"input":"{piece}"}}}},"contentBlockIndex":0}}"#);
+            out.extend(t.on_event("contentBlockDelta", event.as_bytes()));
+        }
+        out.extend(t.on_event("messageStop", br#"{"stopReason":"tool_use"}"#));
+        assert_eq!(
+            serde_json::from_str::<Value>(&text_of(&out)).unwrap(),
+            json!({"city": "Paris"})
+        );
+        assert!(out.iter().all(|c| !c.contains("tool_calls")));
+        let last: Value = serde_json::from_str(out.last().unwrap()).unwrap();
+        assert_eq!(last["choices"][0]["finish_reason"], "stop");
     }
 }

@@ -104,6 +104,9 @@ pub struct InstructionMessage {
     pub content: Option<MessageContent>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The prompt cache may keep everything up to the end of this message.
+    #[serde(default, skip_serializing)]
+    pub cache_control: Option<CacheControl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +114,28 @@ pub struct UserMessage {
     pub content: MessageContent,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The prompt cache may keep everything up to the end of this message.
+    #[serde(default, skip_serializing)]
+    pub cache_control: Option<CacheControl>,
+}
+
+/// `cache_control: {"type": "ephemeral"}` on a message or a content part, as Anthropic spells it
+/// (and as OpenAI-style gateways accept it for Claude): a Bedrock `cachePoint` after it. Never
+/// sent to OpenAI-compatible upstreams, which cache prefixes by themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheControl {
+    #[serde(rename = "type")]
+    pub kind: CacheKind,
+    /// `5m` or `1h`; Bedrock's cache points keep their own time to live.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheKind {
+    Ephemeral,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,8 +169,27 @@ pub enum MessageContent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
-    Text { text: String },
-    ImageUrl { image_url: ImageUrl },
+    Text {
+        text: String,
+        #[serde(default, skip_serializing)]
+        cache_control: Option<CacheControl>,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+        #[serde(default, skip_serializing)]
+        cache_control: Option<CacheControl>,
+    },
+}
+
+impl ContentPart {
+    /// Whether the prompt cache may keep everything up to this part.
+    pub fn cached(&self) -> bool {
+        match self {
+            ContentPart::Text { cache_control, .. } | ContentPart::ImageUrl { cache_control, .. } => {
+                cache_control.is_some()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,11 +284,81 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// Only plain text answers: JSON modes are refused while parsing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer's shape: text, any JSON object, or JSON following a schema. On Bedrock the JSON
+/// modes become a forced tool whose input schema is the requested one ([`FORMAT_TOOL`]); the
+/// tool's input is sent back as the message's `content`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+/// `response_format.json_schema`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSchemaFormat {
+    /// `^[a-zA-Z0-9_-]{1,64}$`, as OpenAI requires.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A JSON schema object; absent means any JSON object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// The tool a JSON `response_format` becomes on Bedrock: the model is made to call it, and its
+/// input is the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormatTool {
+    pub name: String,
+    pub description: String,
+    pub schema: Value,
+}
+
+/// The forced tool's name for `json_object` (a `json_schema` format uses its own name).
+pub const FORMAT_TOOL: &str = "json_response";
+
+impl ResponseFormat {
+    /// Whether the format is well formed: a schema name OpenAI would accept and a schema that
+    /// is an object.
+    pub fn is_valid(&self) -> bool {
+        match self {
+            ResponseFormat::Text | ResponseFormat::JsonObject => true,
+            ResponseFormat::JsonSchema { json_schema } => {
+                let name = &json_schema.name;
+                let name_ok = (1..=64).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                name_ok && json_schema.schema.as_ref().is_none_or(Value::is_object)
+            }
+        }
+    }
+
+    /// The tool that carries this format on Bedrock; none for text.
+    pub fn tool(&self) -> Option<FormatTool> {
+        match self {
+            ResponseFormat::Text => None,
+            ResponseFormat::JsonObject => Some(FormatTool {
+                name: FORMAT_TOOL.to_string(),
+                description: "Give the answer as a JSON object, as this tool's input.".to_string(),
+                schema: json!({"type": "object"}),
+            }),
+            ResponseFormat::JsonSchema { json_schema } => Some(FormatTool {
+                name: json_schema.name.clone(),
+                description: json_schema.description.clone().unwrap_or_else(|| {
+                    format!(
+                        "Give the answer as this tool's input: a JSON value of the schema '{}'.",
+                        json_schema.name
+                    )
+                }),
+                schema: json_schema.schema.clone().unwrap_or_else(|| json!({"type": "object"})),
+            }),
+        }
+    }
 }
 
 /// Only text output: audio is refused while parsing.
@@ -278,6 +392,11 @@ impl ChatRequest {
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
         }
+    }
+
+    /// The tool a JSON `response_format` is carried by on Bedrock, if one was asked for.
+    pub fn format_tool(&self) -> Option<FormatTool> {
+        self.params.response_format.as_ref().and_then(ResponseFormat::tool)
     }
 
     /// The answer's token limit: `max_completion_tokens`, else the older `max_tokens`.

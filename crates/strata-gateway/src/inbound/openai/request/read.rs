@@ -138,8 +138,10 @@ impl<'de> Visitor<'de> for RequestVisitor<'_> {
                     read::<_, IgnoredAny>(m, trace, "top_logprobs", rule, refused)?;
                 }
                 "response_format" => {
-                    let rule = "only response_format {\"type\": \"text\"} is supported for now";
-                    p.response_format = read(m, trace, "response_format", rule, any)?;
+                    let rule = "'response_format' must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or \
+                                {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"a-z, A-Z, 0-9, _ or -, at most 64\", \
+                                \"schema\": {...}}}";
+                    p.response_format = read(m, trace, "response_format", rule, ResponseFormat::is_valid)?;
                 }
                 "audio" => {
                     read::<_, IgnoredAny>(m, trace, "audio", "audio output is not supported", refused)?;

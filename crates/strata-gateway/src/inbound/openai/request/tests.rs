@@ -224,11 +224,19 @@ fn unsupported_options_name_their_parameter() {
         (json!({"n": "1"}), "n"),
         (json!({"logprobs": true}), "logprobs"),
         (json!({"top_logprobs": 3}), "top_logprobs"),
-        (json!({"response_format": {"type": "json_object"}}), "response_format"),
         (
             json!({"response_format": {"type": "json_schema", "json_schema": {}}}),
             "response_format",
         ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "has space"}}}),
+            "response_format",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": []}}}),
+            "response_format",
+        ),
+        (json!({"response_format": {"type": "xml"}}), "response_format"),
         (json!({"response_format": "json"}), "response_format"),
         (json!({"audio": {"voice": "alloy", "format": "wav"}}), "audio"),
         (json!({"modalities": ["text", "audio"]}), "modalities"),
@@ -492,4 +500,81 @@ fn unknown_fields_are_ignored_for_bedrock() {
         parse(br#"{"mod\u0065l": "m", "messages": [{"role": "user", "content": "hi"}], "t\u006fp_k": 1}"#).unwrap();
     assert_eq!(escaped.model, "m");
     assert_eq!(escaped.params.extra.get("top_k"), Some(&json!(1)));
+}
+
+fn forced_tool(config: &ToolConfig) -> Option<&str> {
+    match &config.tool_choice {
+        Some(converse::ToolChoice::Tool(t)) => Some(&t.name),
+        _ => None,
+    }
+}
+
+fn tool_names(config: &ToolConfig) -> Vec<&str> {
+    config
+        .tools
+        .iter()
+        .map(|t| match t {
+            converse::Tool::ToolSpec(spec) => spec.name.as_str(),
+            _ => "",
+        })
+        .collect()
+}
+
+#[test]
+fn a_json_schema_format_is_a_forced_tool_with_that_schema() {
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    let c = translate(with(json!({"response_format": {"type": "json_schema",
+        "json_schema": {"name": "place", "schema": schema, "strict": true}}})))
+    .unwrap();
+    let config = c.tool_config.unwrap();
+    assert_eq!(tool_names(&config), ["place"]);
+    assert_eq!(forced_tool(&config), Some("place"));
+    let converse::Tool::ToolSpec(spec) = &config.tools[0] else {
+        panic!()
+    };
+    assert_eq!(spec.input_schema, ToolInputSchema::Json(schema));
+
+    let c = translate(with(json!({"response_format": {"type": "json_object"}}))).unwrap();
+    let config = c.tool_config.unwrap();
+    assert_eq!(forced_tool(&config), Some(FORMAT_TOOL));
+}
+
+#[test]
+fn a_json_format_beside_client_tools_makes_the_model_call_one_of_them() {
+    let tools = json!([{"type": "function", "function": {"name": "weather"}}]);
+    let format = json!({"type": "json_schema", "json_schema": {"name": "answer"}});
+    let c = translate(with(json!({"tools": tools, "response_format": format}))).unwrap();
+    let config = c.tool_config.unwrap();
+    assert_eq!(tool_names(&config), ["weather", "answer"]);
+    assert!(matches!(config.tool_choice, Some(converse::ToolChoice::Any(_))));
+    // A named choice is kept; "none" turns the client's tools off and forces the format.
+    let c = translate(with(json!({"tools": tools, "response_format": format,
+        "tool_choice": {"type": "function", "function": {"name": "weather"}}})))
+    .unwrap();
+    assert_eq!(forced_tool(c.tool_config.as_ref().unwrap()), Some("weather"));
+    let c = translate(with(
+        json!({"tools": tools, "response_format": format, "tool_choice": "none"}),
+    ))
+    .unwrap();
+    let config = c.tool_config.unwrap();
+    assert_eq!(tool_names(&config), ["answer"]);
+    assert_eq!(forced_tool(&config), Some("answer"));
+    // A format named like a tool is refused.
+    let clash = json!({"type": "json_schema", "json_schema": {"name": "weather"}});
+    assert_eq!(
+        refused_param(with(json!({"tools": tools, "response_format": clash}))),
+        "response_format"
+    );
+    // Text is no tool at all.
+    let c = translate(with(json!({"response_format": {"type": "text"}}))).unwrap();
+    assert!(c.tool_config.is_none());
+}
+
+#[test]
+fn a_json_format_is_passed_on_unchanged_to_openai_compatible_upstreams() {
+    let format =
+        json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": true}});
+    let r = parse_value(&with(json!({"response_format": format}))).unwrap();
+    let body: Value = serde_json::from_slice(&r.upstream_body("gpt").unwrap()).unwrap();
+    assert_eq!(body["response_format"], format);
 }

@@ -33,7 +33,7 @@ pub fn to_converse(request: &ChatRequest) -> Result<ConverseRequest, TranslateEr
         messages,
         system: (!system.is_empty()).then_some(system),
         inference_config: Some(inference),
-        tool_config: tool_config(params),
+        tool_config: tool_config(params, request.format_tool())?,
         guardrail_config: None,
         additional_model_request_fields: None,
         additional_model_response_field_paths: None,
@@ -53,12 +53,28 @@ fn translate_message(
 ) -> Result<(), Reason> {
     match message {
         ChatMessage::System(m) | ChatMessage::Developer(m) => {
-            let text = text_of(m.content.as_ref())?;
-            if !text.is_empty() {
-                system.push(SystemContentBlock::Text(text));
+            match &m.content {
+                Some(MessageContent::Parts(parts)) if parts.iter().any(ContentPart::cached) => {
+                    system_blocks(parts, system)?
+                }
+                content => {
+                    let text = text_of(content.as_ref())?;
+                    if !text.is_empty() {
+                        system.push(SystemContentBlock::Text(text));
+                    }
+                }
+            }
+            if m.cache_control.is_some() {
+                system.push(SystemContentBlock::CachePoint(cache_point()));
             }
         }
-        ChatMessage::User(m) => push(messages, Role::User, user_blocks(&m.content)?),
+        ChatMessage::User(m) => {
+            let mut blocks = user_blocks(&m.content)?;
+            if m.cache_control.is_some() {
+                blocks.push(ContentBlock::CachePoint(cache_point()));
+            }
+            push(messages, Role::User, blocks)
+        }
         ChatMessage::Assistant(m) => {
             let calls = m.tool_calls.as_deref().unwrap_or_default();
             let mut blocks = Vec::with_capacity(1 + calls.len());
@@ -116,7 +132,7 @@ fn text_of(content: Option<&MessageContent>) -> Result<String, Reason> {
             let mut out = String::new();
             for part in parts {
                 match part {
-                    ContentPart::Text { text } => out.push_str(text),
+                    ContentPart::Text { text, .. } => out.push_str(text),
                     ContentPart::ImageUrl { .. } => return Err("this message may only hold text parts".into()),
                 }
             }
@@ -129,14 +145,47 @@ fn user_blocks(content: &MessageContent) -> Result<Vec<ContentBlock>, Reason> {
     match content {
         MessageContent::Text(s) => Ok(vec![ContentBlock::Text(s.clone())]),
         MessageContent::Parts(parts) if parts.is_empty() => Err("a user message needs content".into()),
-        MessageContent::Parts(parts) => parts
-            .iter()
-            .map(|part| match part {
-                ContentPart::Text { text } => Ok(ContentBlock::Text(text.clone())),
-                ContentPart::ImageUrl { image_url } => image_block(&image_url.url),
-            })
-            .collect(),
+        MessageContent::Parts(parts) => {
+            let mut blocks = Vec::with_capacity(parts.len());
+            for part in parts {
+                blocks.push(match part {
+                    ContentPart::Text { text, .. } => ContentBlock::Text(text.clone()),
+                    ContentPart::ImageUrl { image_url, .. } => image_block(&image_url.url)?,
+                });
+                if part.cached() {
+                    blocks.push(ContentBlock::CachePoint(cache_point()));
+                }
+            }
+            Ok(blocks)
+        }
     }
+}
+
+/// A system message's text parts with a cache point after each part marked `cache_control`
+/// (the text between points joined into one block).
+fn system_blocks(parts: &[ContentPart], system: &mut Vec<SystemContentBlock>) -> Result<(), Reason> {
+    let mut text = String::new();
+    for part in parts {
+        match part {
+            ContentPart::Text { text: t, .. } => text.push_str(t),
+            ContentPart::ImageUrl { .. } => return Err("this message may only hold text parts".into()),
+        }
+        if part.cached() {
+            if !text.is_empty() {
+                system.push(SystemContentBlock::Text(std::mem::take(&mut text)));
+            }
+            system.push(SystemContentBlock::CachePoint(cache_point()));
+        }
+    }
+    if !text.is_empty() {
+        system.push(SystemContentBlock::Text(text));
+    }
+    Ok(())
+}
+
+/// A Converse `cachePoint` block's value.
+fn cache_point() -> Value {
+    json!({"type": "default"})
 }
 
 fn image_block(url: &str) -> Result<ContentBlock, Reason> {
@@ -182,19 +231,15 @@ pub(super) fn is_base64(data: &str) -> bool {
     true
 }
 
-/// Converse's tool configuration; none when there are no tools or `tool_choice` is "none".
-fn tool_config(params: &ChatParams) -> Option<ToolConfig> {
-    let tools = params.tools.as_deref().filter(|t| !t.is_empty())?;
-    let tool_choice = match &params.tool_choice {
-        Some(ToolChoice::Mode(ToolChoiceMode::None)) => return None,
-        None => None,
-        Some(ToolChoice::Mode(ToolChoiceMode::Auto)) => Some(converse::ToolChoice::Auto(Value::Object(Map::new()))),
-        Some(ToolChoice::Mode(ToolChoiceMode::Required)) => Some(converse::ToolChoice::Any(Value::Object(Map::new()))),
-        Some(ToolChoice::Function(named)) => Some(converse::ToolChoice::Tool(SpecificToolChoice {
-            name: named.function.name.clone(),
-        })),
-    };
-    let tools = tools
+/// Converse's tool configuration; none when there are no tools (or `tool_choice` is "none") and
+/// no JSON `response_format`. A JSON format adds its tool and makes the model call a tool: the
+/// format's when the client's tools are off, any of them otherwise (a client's named or required
+/// choice is kept), so the answer is either a real tool call or the formatted reply.
+fn tool_config(params: &ChatParams, format: Option<FormatTool>) -> Result<Option<ToolConfig>, TranslateError> {
+    let offered = params.tools.as_deref().filter(|t| !t.is_empty());
+    let tools_off = matches!(params.tool_choice, Some(ToolChoice::Mode(ToolChoiceMode::None)));
+    let client_tools = offered.filter(|_| !tools_off).unwrap_or_default();
+    let mut tools: Vec<converse::Tool> = client_tools
         .iter()
         .map(|tool| {
             let function = &tool.function;
@@ -210,5 +255,42 @@ fn tool_config(params: &ChatParams) -> Option<ToolConfig> {
             })
         })
         .collect();
-    Some(ToolConfig { tools, tool_choice })
+    let named = |name: &str| {
+        Some(converse::ToolChoice::Tool(SpecificToolChoice {
+            name: name.to_string(),
+        }))
+    };
+    let any = || Some(converse::ToolChoice::Any(Value::Object(Map::new())));
+    let client_choice = match &params.tool_choice {
+        None | Some(ToolChoice::Mode(ToolChoiceMode::None)) => None,
+        Some(ToolChoice::Mode(ToolChoiceMode::Auto)) => Some(converse::ToolChoice::Auto(Value::Object(Map::new()))),
+        Some(ToolChoice::Mode(ToolChoiceMode::Required)) => any(),
+        Some(ToolChoice::Function(choice)) => named(&choice.function.name),
+    };
+    let Some(format) = format else {
+        return Ok((!tools.is_empty()).then_some(ToolConfig {
+            tools,
+            tool_choice: client_choice,
+        }));
+    };
+    if client_tools.iter().any(|t| t.function.name == format.name) {
+        return Err(TranslateError::new(
+            "response_format",
+            format!(
+                "the response format's name '{}' is also the name of a tool; rename one of them",
+                format.name
+            ),
+        ));
+    }
+    let tool_choice = match client_choice {
+        _ if tools.is_empty() => named(&format.name),
+        Some(converse::ToolChoice::Auto(_)) | None => any(),
+        kept => kept,
+    };
+    tools.push(converse::Tool::ToolSpec(ToolSpec {
+        name: format.name,
+        description: Some(format.description),
+        input_schema: ToolInputSchema::Json(format.schema),
+    }));
+    Ok(Some(ToolConfig { tools, tool_choice }))
 }
