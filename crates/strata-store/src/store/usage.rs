@@ -96,6 +96,9 @@ pub struct UsageRow {
     pub rate_limited: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Input tokens read from and written to the prompt cache (apart from `input_tokens`).
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
     pub cost_usd: f64,
 }
 
@@ -195,6 +198,8 @@ impl Store {
                AS rate_limited, \
              CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
              CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+             CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
+             CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
              CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos \
              FROM usage WHERE 1 = 1",
         );
@@ -236,6 +241,8 @@ impl Store {
                     rate_limited: row.count("rate_limited")?,
                     input_tokens: row.count("input_tokens")?,
                     output_tokens: row.count("output_tokens")?,
+                    cache_read_tokens: row.count("cache_read_tokens")?,
+                    cache_write_tokens: row.count("cache_write_tokens")?,
                     cost_usd: row.count("cost_nanos")? as f64 / 1e9,
                 });
             }

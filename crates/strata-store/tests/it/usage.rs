@@ -56,6 +56,8 @@ fn row(
         rate_limited,
         input_tokens,
         output_tokens,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
         cost_usd: cost_nanos as f64 / 1e9,
     }
 }
