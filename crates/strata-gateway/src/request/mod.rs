@@ -170,10 +170,12 @@ fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
     }
 }
 
-/// Puts a request ID on a response (`x-request-id`, and `x-amzn-requestid` for SDKs).
+/// Puts a request ID on a response (`x-request-id`, and `x-amzn-requestid` and `request-id` for
+/// the AWS and Anthropic SDKs).
 pub fn set_request_id(response: &mut Response, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
         response.headers_mut().insert("x-request-id", v.clone());
+        response.headers_mut().insert("request-id", v.clone());
         response.headers_mut().insert("x-amzn-requestid", v);
     }
 }
