@@ -59,6 +59,9 @@ pub struct MessagesRequest {
     pub tool_choice: Option<ToolChoice>,
     #[serde(default)]
     pub thinking: Option<Thinking>,
+    /// Marks the last block of the conversation for caching.
+    #[serde(default)]
+    pub cache_control: Option<CacheControl>,
     /// Accepted: Bedrock has one tier per target, chosen by routing.
     #[serde(default)]
     pub service_tier: Option<ServiceTier>,

@@ -100,6 +100,14 @@ fn cache_control_becomes_a_cache_point_after_its_block() {
     assert_eq!(content[2], ContentBlock::Text("question".into()));
     let tools = c.tool_config.unwrap().tools;
     assert!(matches!(tools[1], converse::Tool::CachePoint(_)));
+    let top = translate(with(json!({"cache_control": {"type": "ephemeral"}}))).unwrap();
+    assert_eq!(
+        top.messages[0].content,
+        vec![
+            ContentBlock::Text("hi".into()),
+            ContentBlock::CachePoint(json!({"type": "default"}))
+        ]
+    );
     let wire = serde_json::to_value(&system).unwrap();
     assert_eq!(wire[1], json!({"cachePoint": {"type": "default"}}));
 }

@@ -3,7 +3,8 @@
 //!
 //! - `system` and messages' blocks map one to one; consecutive turns of one role merge (Converse
 //!   needs them to alternate); `cache_control` becomes a `cachePoint` right after its block
-//!   (system blocks, message blocks and tools alike).
+//!   (system blocks, message blocks and tools alike; a top-level `cache_control` marks the
+//!   conversation's last block).
 //! - Converse has no `top_k` and no thinking switch: both go in `additionalModelRequestFields`
 //!   under Anthropic's own names, which Claude models on Bedrock read. A request naming a
 //!   concrete non-Anthropic model ID with them is refused here; a logical model's non-Claude
@@ -66,7 +67,10 @@ pub fn to_converse(r: &MessagesRequest, purpose: Purpose) -> Result<ConverseRequ
         Purpose::Generate => Some(inference(r)?),
         Purpose::Count => None,
     };
-    let messages = messages(&r.messages)?;
+    let mut messages = messages(&r.messages)?;
+    if let Some(c) = &r.cache_control {
+        cache_last_block(&mut messages, c);
+    }
     let uses_tools = messages
         .iter()
         .flat_map(|m| &m.content)
@@ -230,6 +234,16 @@ fn messages(input: &[InputMessage]) -> Result<Vec<Message>, Refusal> {
         ));
     }
     Ok(out)
+}
+
+/// Top-level `cache_control`: a cache point after the conversation's last block (unless one is
+/// there already).
+fn cache_last_block(messages: &mut [Message], c: &CacheControl) {
+    if let Some(last) = messages.last_mut() {
+        if !matches!(last.content.last(), Some(CBlock::CachePoint(_)) | None) {
+            last.content.push(CBlock::CachePoint(cache_point(c)));
+        }
+    }
 }
 
 /// Why one block cannot be translated: the sub-path (`.source.type`) and the reason.
