@@ -259,7 +259,10 @@ def test_a_rate_limited_tenant_gets_a_rate_limit_error(limited):
     g = limited()
     c = Anthropic(base_url=g.endpoint, api_key="sk-test-slow-00001", max_retries=0, timeout=20)
     msgs = [{"role": "user", "content": "hi"}]
-    assert c.messages.create(model="claude", max_tokens=5, messages=msgs).content
+    ok = c.messages.with_raw_response.create(model="claude", max_tokens=5, messages=msgs)
+    assert ok.parse().content
+    assert ok.headers["anthropic-ratelimit-requests-limit"] == "1"
+    assert ok.headers["anthropic-ratelimit-requests-remaining"] == "0"
     with pytest.raises(anthropic.RateLimitError) as e:
         c.messages.create(model="claude", max_tokens=5, messages=msgs)
     assert e.value.body["error"]["type"] == "rate_limit_error"

@@ -26,8 +26,9 @@ use self::translate::Purpose;
 use crate::call::{Api, Call, Estimate};
 use crate::error::{Class, GatewayError};
 use crate::request::account::Exit;
-use crate::request::Dialect;
+use crate::request::{set_rate_limit_headers, Dialect};
 use crate::upstream::Answer;
+use strata_quota::Headroom;
 
 /// `POST /v1/messages`.
 pub struct Messages;
@@ -86,6 +87,39 @@ impl Dialect for Messages {
     fn error(e: &GatewayError) -> Response {
         error::response(e)
     }
+
+    fn limit_headers(response: &mut Response, headroom: &Headroom) {
+        limit_headers(response, headroom);
+    }
+}
+
+/// Anthropic's `anthropic-ratelimit-{requests,tokens}-{limit,remaining}` beside OpenAI's
+/// `x-ratelimit-*` (which carry the reset).
+fn limit_headers(response: &mut Response, h: &Headroom) {
+    set_rate_limit_headers(response, h);
+    let headers = response.headers_mut();
+    let windows = [
+        (
+            &h.requests,
+            [
+                "anthropic-ratelimit-requests-limit",
+                "anthropic-ratelimit-requests-remaining",
+            ],
+        ),
+        (
+            &h.tokens,
+            [
+                "anthropic-ratelimit-tokens-limit",
+                "anthropic-ratelimit-tokens-remaining",
+            ],
+        ),
+    ];
+    for (window, [limit, remaining]) in windows {
+        if let Some(w) = window {
+            headers.insert(limit, http::HeaderValue::from(w.limit));
+            headers.insert(remaining, http::HeaderValue::from(w.remaining));
+        }
+    }
 }
 
 impl Dialect for CountTokens {
@@ -118,6 +152,10 @@ impl Dialect for CountTokens {
 
     fn error(e: &GatewayError) -> Response {
         error::response(e)
+    }
+
+    fn limit_headers(response: &mut Response, headroom: &Headroom) {
+        limit_headers(response, headroom);
     }
 }
 

@@ -164,11 +164,8 @@ fn system(system: Option<&TextOrBlocks<SystemBlock>>) -> Result<Option<Vec<Syste
     let mut out = Vec::new();
     match system {
         None => {}
-        Some(TextOrBlocks::Text(t)) => {
-            if !t.is_empty() {
-                out.push(SystemContentBlock::Text(t.clone()));
-            }
-        }
+        Some(TextOrBlocks::Text(t)) if t.is_empty() => {}
+        Some(TextOrBlocks::Text(t)) => out.push(SystemContentBlock::Text(t.clone())),
         Some(TextOrBlocks::Blocks(blocks)) => {
             for (
                 i,
