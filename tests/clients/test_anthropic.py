@@ -206,6 +206,10 @@ def test_errors_in_anthropics_shape(demo):
     r = requests.post(demo["gateway"] + "/v1/messages", data=b"{not json", headers={"x-api-key": "sk-demo-us"},
                       timeout=10)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    # Refused by the edge before the body is read (over 20 MiB), still in Anthropic's shape.
+    r = requests.post(demo["gateway"] + "/v1/messages", headers={"x-api-key": "sk-demo-us", "content-length": str(21 << 20)},
+                      data=b"", timeout=10)
+    assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
 
 
 def test_a_mid_stream_failure_ends_with_an_error_event(demo):
@@ -267,3 +271,30 @@ def test_a_rate_limited_tenant_gets_a_rate_limit_error(limited):
         c.messages.create(model="claude", max_tokens=5, messages=msgs)
     assert e.value.body["error"]["type"] == "rate_limit_error"
     assert int(e.value.response.headers["retry-after"]) >= 1
+
+
+def test_openai_compatible_upstreams_are_skipped_with_a_reason(sim, fleet, tmp_path, monkeypatch):
+    """Anthropic requests are not translated for OpenAI-compatible providers: a model served only
+    by one is refused in words, never sent a body it cannot read."""
+    key = next(k["token"] for a in fleet.accounts for k in a.get("api_keys", []))
+    text = f"""
+aws:
+  endpoint_url: {sim.endpoint}
+accounts:
+{static_account(sim.fleet, "prod-us")}providers:
+  - {{name: local-vllm, type: openai, base_url: "{sim.endpoint}/v1", api_key: "{key}"}}
+models:
+  - name: local-llama
+    deployments:
+      - {{provider: local-vllm, model: meta.llama3-3-70b-instruct-v1:0}}
+tenants:
+  - {{name: lab, keys: [sk-test-any-00001], residency: [any], route_detail: full}}
+"""
+    for start in gateways(tmp_path, monkeypatch, lambda: text):
+        g = start()
+        c = Anthropic(base_url=g.endpoint, api_key="sk-test-any-00001", max_retries=0, timeout=20)
+        sim.reset()
+        with pytest.raises(anthropic.APIStatusError) as e:
+            c.messages.create(model="local-llama", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        assert e.value.body["type"] == "error" and "local-vllm" in e.value.message, e.value.body
+        assert not sim.invocations()

@@ -165,7 +165,7 @@ async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
 
 /// An error in the dialect of the path: Bedrock's under `/model/`, Anthropic's under
 /// `/v1/messages`, OpenAI's elsewhere.
-fn error_for_path(path: &str, e: &GatewayError) -> Response {
+pub(crate) fn error_for_path(path: &str, e: &GatewayError) -> Response {
     if path.starts_with("/model/") || path == "/model" {
         bedrock::error::response(e)
     } else if path == "/v1/messages" || path.starts_with("/v1/messages/") {
