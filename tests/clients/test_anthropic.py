@@ -140,6 +140,11 @@ def test_stop_sequences_and_top_k(demo):
     sampling = {"top_k": 5, "temperature": 0.2, "top_p": 0.9}
     assert c.messages.create(model="claude-haiku", max_tokens=10, extra_body=sampling,
                              metadata={"user_id": "user-1"}, messages=msgs).content
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    assert c.messages.create(model="claude-haiku", max_tokens=2000, thinking=thinking, messages=msgs).content
+    with pytest.raises(anthropic.BadRequestError) as e:
+        c.messages.create(model="amazon.nova-pro-v1:0", max_tokens=2000, thinking=thinking, messages=msgs)
+    assert "thinking" in e.value.message
     # Converse has no top_k: a concrete non-Anthropic model is refused by name, never ignored.
     with pytest.raises(anthropic.BadRequestError) as e:
         c.messages.create(model="amazon.nova-pro-v1:0", max_tokens=10, extra_body={"top_k": 5}, messages=msgs)
