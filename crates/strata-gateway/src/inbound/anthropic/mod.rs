@@ -10,6 +10,7 @@
 
 pub mod encode;
 pub mod error;
+mod media;
 pub mod request;
 pub mod response;
 pub mod stream;
