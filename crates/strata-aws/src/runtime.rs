@@ -1,5 +1,5 @@
-//! The Bedrock runtime client: signed calls to Converse, ConverseStream, InvokeModel and
-//! InvokeModelWithResponseStream over one pooled keep-alive HTTP client, with every failure
+//! The Bedrock runtime client: signed calls to Converse, ConverseStream, InvokeModel,
+//! InvokeModelWithResponseStream and CountTokens over one pooled keep-alive HTTP client, with every failure
 //! classified once by its structured error type.
 
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub enum RuntimeOperation {
     ConverseStream,
     InvokeModel,
     InvokeModelWithResponseStream,
+    /// `CountTokens`: the input tokens a Converse or InvokeModel input would use (no generation).
+    CountTokens,
 }
 
 impl RuntimeOperation {
@@ -39,9 +41,12 @@ impl RuntimeOperation {
             RuntimeOperation::ConverseStream => "converse-stream",
             RuntimeOperation::InvokeModel => "invoke",
             RuntimeOperation::InvokeModelWithResponseStream => "invoke-with-response-stream",
+            RuntimeOperation::CountTokens => "count-tokens",
         }
     }
 
+    /// The operation a Bedrock-native path names. Only generating operations: `count-tokens` is
+    /// called by the gateway (Anthropic's count_tokens), not yet relayed for Bedrock clients.
     pub fn from_action(action: &str) -> Option<Self> {
         Some(match action {
             "converse" => RuntimeOperation::Converse,

@@ -12,6 +12,7 @@ use strata_aws::RuntimeOperation;
 pub enum Api {
     Bedrock,
     OpenAi,
+    Anthropic,
 }
 
 impl Api {
@@ -20,6 +21,7 @@ impl Api {
         match self {
             Api::Bedrock => "bedrock",
             Api::OpenAi => "openai",
+            Api::Anthropic => "anthropic",
         }
     }
 }

@@ -60,7 +60,7 @@ pub async fn serve(
     main.and(admin)
 }
 
-/// An edge refusal in the dialect of the path: Bedrock's under `/model/`, OpenAI's elsewhere.
+/// An edge refusal in the dialect of the path (Bedrock's, Anthropic's or OpenAI's).
 pub fn refusal(refusal: &Refusal, head: &RequestHead) -> Response {
     // A slow body is the client's fault; no class says "client too slow" yet, so it is sent as
     // `Invalid` (ValidationException / invalid_request_error) with the edge's 408.
@@ -69,12 +69,7 @@ pub fn refusal(refusal: &Refusal, head: &RequestHead) -> Response {
         Refusal::BodyTimeout { .. } => Class::Invalid,
     };
     let e = GatewayError::client(class, refusal.message());
-    let path = head.uri.path();
-    let mut response = if path.starts_with("/model/") || path == "/model" {
-        crate::inbound::bedrock::error::response(&e)
-    } else {
-        crate::inbound::openai::error::response(&e)
-    };
+    let mut response = crate::inbound::error_for_path(head.uri.path(), &e);
     *response.status_mut() = refusal.status();
     crate::request::set_request_id(&mut response, &strata_http::new_request_id());
     response

@@ -1,11 +1,13 @@
-//! Inbound HTTP: one folder per dialect (`openai/`, `bedrock/`), the admin API and the
+//! Inbound HTTP: one folder per dialect (`openai/`, `bedrock/`, `anthropic/`), the admin API and the
 //! dashboard. Model calls go to the one request path ([`crate::request::handle`]); unknown
 //! paths, wrong methods and undecodable URLs are answered in the dialect of their prefix.
 
 pub mod admin;
+pub mod anthropic;
 pub mod bedrock;
 pub mod dashboard;
 pub mod openai;
+pub mod sse;
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ use crate::error::{Class, GatewayError};
 use crate::request::{handle, set_request_id};
 use crate::state::GatewayState;
 
+use self::anthropic::{CountTokens, Messages};
 use self::bedrock::BedrockRuntimeApi;
 use self::openai::ChatCompletions;
 
@@ -30,6 +33,8 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/model/{*rest}", post(bedrock_call))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/chat/completions", post(chat_call))
+        .route("/v1/messages", post(messages_call))
+        .route("/v1/messages/count_tokens", post(count_tokens_call))
         .route("/admin/routes", get(admin::routes))
         .route("/admin/catalog", get(admin::catalog))
         .route("/admin/events", get(admin::events))
@@ -62,6 +67,16 @@ async fn bedrock_call(State(state): State<Arc<GatewayState>>, request: Request) 
 async fn chat_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
     handle::<ChatCompletions>(state.gateway(), head, body).await
+}
+
+async fn messages_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<Messages>(state.gateway(), head, body).await
+}
+
+async fn count_tokens_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<CountTokens>(state.gateway(), head, body).await
 }
 
 /// What a listener serves.
@@ -114,6 +129,12 @@ pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request, s
         if path.starts_with("/model/") {
             return handle::<BedrockRuntimeApi>(state.gateway(), head, body).await;
         }
+        if path == "/v1/messages" {
+            return handle::<Messages>(state.gateway(), head, body).await;
+        }
+        if path == "/v1/messages/count_tokens" {
+            return handle::<CountTokens>(state.gateway(), head, body).await;
+        }
     }
     match app.oneshot(Request::from_parts(head, body)).await {
         Ok(response) => response,
@@ -142,10 +163,13 @@ async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
     }
 }
 
-/// An error in the dialect of the path: Bedrock's under `/model/`, OpenAI's elsewhere.
-fn error_for_path(path: &str, e: &GatewayError) -> Response {
+/// An error in the dialect of the path: Bedrock's under `/model/`, Anthropic's under
+/// `/v1/messages`, OpenAI's elsewhere.
+pub(crate) fn error_for_path(path: &str, e: &GatewayError) -> Response {
     if path.starts_with("/model/") || path == "/model" {
         bedrock::error::response(e)
+    } else if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        anthropic::error::response(e)
     } else {
         openai::error::response(e)
     }

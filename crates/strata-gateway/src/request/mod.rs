@@ -70,6 +70,12 @@ pub trait Dialect {
 
     /// The response for a failure: status, code and headers from the error's class.
     fn error(e: &GatewayError) -> Response;
+
+    /// Tells the client what is left of its tenant's per-minute limits (OpenAI's
+    /// `x-ratelimit-*` headers unless the dialect has names of its own too).
+    fn limit_headers(response: &mut Response, headroom: &Headroom) {
+        set_rate_limit_headers(response, headroom);
+    }
 }
 
 /// Serves one model call end to end; every request leaves through [`Exit`] exactly once.
@@ -123,7 +129,7 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
     };
     set_request_id(&mut response, &request_id);
     if let Some(h) = headroom {
-        set_rate_limit_headers(&mut response, &h);
+        D::limit_headers(&mut response, &h);
     }
     response
 }
@@ -137,7 +143,7 @@ fn route_detail(config: &Config, tenant: Option<usize>) -> crate::config::file::
 }
 
 /// OpenAI's `x-ratelimit-*` headers: what is left of the tenant's per-minute limits.
-fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
+pub fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
     use http::HeaderName as N;
     let headers = response.headers_mut();
     let windows = [
@@ -170,10 +176,12 @@ fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
     }
 }
 
-/// Puts a request ID on a response (`x-request-id`, and `x-amzn-requestid` for SDKs).
+/// Puts a request ID on a response (`x-request-id`, and `x-amzn-requestid` and `request-id` for
+/// the AWS and Anthropic SDKs).
 pub fn set_request_id(response: &mut Response, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
         response.headers_mut().insert("x-request-id", v.clone());
+        response.headers_mut().insert("request-id", v.clone());
         response.headers_mut().insert("x-amzn-requestid", v);
     }
 }

@@ -133,6 +133,7 @@ pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
     let max_output = match operation {
         RuntimeOperation::Converse | RuntimeOperation::ConverseStream => check_converse(&body)?,
         RuntimeOperation::InvokeModel | RuntimeOperation::InvokeModelWithResponseStream => invoke_max_tokens(&body),
+        RuntimeOperation::CountTokens => None,
     };
     Ok(Call {
         api: Api::Bedrock,

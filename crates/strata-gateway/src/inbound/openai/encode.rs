@@ -3,24 +3,19 @@
 //! upstream layer), an OpenAI-compatible upstream's answer relayed with the model as asked.
 //! A failure mid-stream ends with an error event, never a silent truncation.
 
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use futures::stream::BoxStream;
-use futures::StreamExt;
 use http::HeaderValue;
 use serde::Deserialize;
-use strata_aws::UpstreamError;
-use strata_core::eventstream::StreamFrame;
 use strata_core::wire::converse::ConverseResponse;
 
 use super::error::stream_event;
 use super::stream::StreamTranslator;
 use crate::call::Usage;
 use crate::error::{Class, GatewayError};
+use crate::inbound::sse::{self, SseTranslator};
 use crate::request::account::Exit;
 use crate::upstream::openai_compat::OpenAiUsage;
-use crate::upstream::{Answer, Chunk, EventStream, Reply, Wire};
+use crate::upstream::{Answer, Reply, Wire};
 
 /// What encoding needs of the request.
 #[derive(Debug, Clone)]
@@ -47,9 +42,9 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
                 Wire::Bedrock => {
                     let translator = StreamTranslator::new(&asked.model, &id, created, asked.include_usage)
                         .with_format_tool(asked.format_tool.clone());
-                    translate(stream, translator, exit)
+                    sse::body(stream, exit, translator)
                 }
-                Wire::OpenAi => relay(stream, exit),
+                Wire::OpenAi => sse::body(stream, exit, Relay),
             };
             let mut response = Response::new(body);
             let headers = response.headers_mut();
@@ -100,109 +95,45 @@ fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit)
     }
 }
 
-struct Streaming {
-    exit: Exit,
-    first: Option<Chunk>,
-    rest: BoxStream<'static, Result<Chunk, UpstreamError>>,
-    translator: Option<StreamTranslator>,
-    done: bool,
-}
-
-impl Streaming {
-    fn new(stream: EventStream, mut exit: Exit, translator: Option<StreamTranslator>) -> Self {
-        exit.streaming(200);
-        Streaming {
-            exit,
-            first: Some(stream.first),
-            rest: stream.rest,
-            translator,
-            done: false,
+/// OpenAI's side of an SSE body: chunks from Converse events, `[DONE]` at the end, errors as
+/// `data:` error events.
+impl SseTranslator for StreamTranslator {
+    fn event(&mut self, event_type: &str, payload: &[u8], out: &mut String) {
+        for c in self.on_event(event_type, payload) {
+            out.push_str("data: ");
+            out.push_str(&c);
+            out.push_str("\n\n");
         }
     }
 
-    /// The bytes to send for the next upstream chunk, `None` once the stream is over.
-    async fn next(&mut self) -> Option<Bytes> {
-        if self.done {
-            return None;
-        }
-        let next = match self.first.take() {
-            Some(c) => Some(Ok(c)),
-            None => self.rest.next().await,
-        };
-        let mut out = String::new();
-        match next {
-            None => {
-                self.done = true;
-                let mut failure = None;
-                if let Some(t) = &self.translator {
-                    if !t.finished() {
-                        out.push_str(&stream_event(
-                            "the upstream stream ended before the answer was complete",
-                            "upstream_stream_error",
-                        ));
-                        failure = Some(Class::Unavailable);
-                    }
-                    out.push_str("data: [DONE]\n\n");
-                }
-                self.exit.stream_ended(failure);
-                if out.is_empty() {
-                    return None;
-                }
-            }
-            Some(Err(e)) => {
-                self.done = true;
-                self.exit.stream_ended(Some(Class::of_upstream(e.class)));
-                out.push_str(&stream_event(
-                    &format!("upstream stream failed: {}", e.message),
-                    "upstream_stream_error",
-                ));
-            }
-            Some(Ok(chunk)) => {
-                self.exit.observe(&chunk);
-                let Some(translator) = &mut self.translator else {
-                    if let Some(f) = &chunk.failure {
-                        // The upstream's own error event is in the bytes relayed.
-                        self.done = true;
-                        self.exit.stream_ended(Some(Class::of_upstream(f.class)));
-                    }
-                    return Some(chunk.raw);
-                };
-                for frame in &chunk.events {
-                    match frame {
-                        StreamFrame::Event { event_type, payload } => {
-                            for c in translator.on_event(event_type, payload) {
-                                out.push_str("data: ");
-                                out.push_str(&c);
-                                out.push_str("\n\n");
-                            }
-                        }
-                        StreamFrame::Exception { .. } | StreamFrame::Error { .. } => break,
-                    }
-                }
-                if let Some(f) = &chunk.failure {
-                    self.done = true;
-                    self.exit.stream_ended(Some(Class::of_upstream(f.class)));
-                    out.push_str(&stream_event(&f.message, "upstream_stream_error"));
-                }
-            }
-        }
-        Some(Bytes::from(out))
+    fn complete(&self) -> bool {
+        self.finished()
     }
-}
 
-fn into_body(state: Streaming) -> Body {
-    Body::from_stream(futures::stream::unfold(state, |mut s| async move {
-        let bytes = s.next().await?;
-        Some((Ok::<Bytes, std::io::Error>(bytes), s))
-    }))
-}
+    fn error(&mut self, message: &str, _class: Class, out: &mut String) {
+        out.push_str(&stream_event(message, "upstream_stream_error"));
+    }
 
-/// A Converse event stream as SSE chunks.
-fn translate(stream: EventStream, translator: StreamTranslator, exit: Exit) -> Body {
-    into_body(Streaming::new(stream, exit, Some(translator)))
+    fn close(&mut self, out: &mut String) {
+        out.push_str("data: [DONE]\n\n");
+    }
 }
 
 /// An OpenAI-compatible upstream's SSE, relayed as it came.
-fn relay(stream: EventStream, exit: Exit) -> Body {
-    into_body(Streaming::new(stream, exit, None))
+struct Relay;
+
+impl SseTranslator for Relay {
+    fn event(&mut self, _event_type: &str, _payload: &[u8], _out: &mut String) {}
+
+    fn complete(&self) -> bool {
+        true
+    }
+
+    fn error(&mut self, message: &str, _class: Class, out: &mut String) {
+        out.push_str(&stream_event(message, "upstream_stream_error"));
+    }
+
+    fn relays(&self) -> bool {
+        true
+    }
 }

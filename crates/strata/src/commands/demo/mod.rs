@@ -83,6 +83,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
         println!("       -H 'content-type: application/json' -d '{{\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"hello\"}}]}}]}}'");
         println!("  curl -s {sim_url}/_sim/stats     # which account and region ran it");
+        println!("  curl -s http://{addr}/v1/messages -H 'x-api-key: sk-demo-eu' -H 'content-type: application/json' \\");
+        println!("       -d '{{\"model\":\"claude-sonnet-4\",\"max_tokens\":100,\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'   # Anthropic's API");
         println!(
             "  curl -s --cacert {} https://{tls_addr}/v1/models -H 'Authorization: Bearer sk-demo-us'   # HTTPS, HTTP/2",
             demo_tls.ca_file.display()

@@ -425,6 +425,7 @@ mod read;
 mod translation;
 
 use read::{RequestVisitor, Trace};
+pub(crate) use translation::is_base64;
 pub use translation::to_converse;
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ fn image_block(url: &str) -> Result<ContentBlock, Reason> {
 
 /// Whether `data` is canonical standard base64, checked in stack-sized pieces so an image is
 /// never decoded into memory only to be thrown away.
-pub(super) fn is_base64(data: &str) -> bool {
+pub(crate) fn is_base64(data: &str) -> bool {
     const PIECE: usize = 4096; // whole 4-character groups, so pieces decode independently
     let mut out = [0u8; PIECE / 4 * 3];
     let mut pieces = data.as_bytes().chunks(PIECE).peekable();
