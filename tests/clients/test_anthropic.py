@@ -303,3 +303,28 @@ tenants:
             c.messages.create(model="local-llama", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         assert e.value.body["type"] == "error" and "local-vllm" in e.value.message, e.value.body
         assert not sim.invocations()
+
+
+def test_a_repeated_cached_prefix_is_read_from_the_cache(sim, tmp_path):
+    """One in-region deployment, so both requests meet the same cache (a profile may run each in
+    another region, whose cache is its own, as on AWS)."""
+    from gatewaylib import Gateway
+    from simlib import find_binary
+    from test_gateway_bedrock import config
+
+    g = Gateway(find_binary(), config(sim), tmp_path)
+    try:
+        c = Anthropic(base_url=g.endpoint, api_key="sk-test-us-000001", max_retries=0, timeout=20)
+        system = [{"type": "text", "text": "You know a great deal about regions. " * 50,
+                   "cache_control": {"type": "ephemeral"}}]
+        ask = dict(model="nova", max_tokens=20, system=system, messages=[{"role": "user", "content": "hello"}])
+        first = c.messages.create(**ask).usage
+        second = c.messages.create(**ask).usage
+        assert first.cache_creation_input_tokens > 0 and first.cache_read_input_tokens == 0
+        assert second.cache_read_input_tokens == first.cache_creation_input_tokens
+        assert second.cache_creation_input_tokens == 0 and second.input_tokens == first.input_tokens
+        with c.messages.stream(**ask) as s:
+            final = s.get_final_message()
+        assert final.usage.cache_read_input_tokens == first.cache_creation_input_tokens
+    finally:
+        g.stop()
