@@ -1,7 +1,8 @@
 //! Bedrock's prompt cache, emulated: a request's `cachePoint` blocks mark prefixes (tools, then
 //! system, then messages, in that order); a prefix seen in the same account, region and model
-//! within the cache's time to live (five minutes, refreshed on each hit, as AWS documents) is
-//! read from the cache, the rest up to the last cache point is written to it.
+//! within the cache's time to live (the point's `ttl`, five minutes or an hour, refreshed on each
+//! hit, as AWS documents) is read from the cache, the rest up to the last cache point is written
+//! to it.
 //!
 //! Simplifications, documented in docs/emulator.md: any prefix length is cached (AWS needs a
 //! model-specific minimum, 1,024 tokens for most Claude models), and only Claude and Nova models
@@ -14,17 +15,31 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-/// How long a cached prefix lives after its last use.
+/// How long a cached prefix lives after its last use, unless its point asks for an hour.
 pub const TTL: Duration = Duration::from_secs(300);
+/// `ttl: "1h"`.
+pub const LONG_TTL: Duration = Duration::from_secs(3600);
 
 /// The most prefixes kept; the oldest go first when full.
 const CAPACITY: usize = 100_000;
 
-/// A `cachePoint`: the prefix up to it, as a hash, and its size in input tokens.
+/// A `cachePoint`: the prefix up to it, as a hash, its size in input tokens, and how long it is
+/// kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachePoint {
     pub prefix: u64,
     pub tokens: u32,
+    pub ttl: Duration,
+}
+
+impl CachePoint {
+    /// The time to live a `cachePoint` block asks for (`{"type": "default", "ttl": "1h"}`).
+    pub fn ttl_of(block: &serde_json::Value) -> Duration {
+        match block.get("ttl").and_then(serde_json::Value::as_str) {
+            Some("1h") => LONG_TTL,
+            _ => TTL,
+        }
+    }
 }
 
 /// Input tokens read from and written to the cache by one request.
@@ -95,7 +110,8 @@ impl PromptCache {
             }
         }
         for p in points {
-            entries.insert((account, region.to_string(), p.prefix), now + TTL);
+            let expires = entries.entry((account, region.to_string(), p.prefix)).or_insert(now);
+            *expires = (*expires).max(now + p.ttl);
         }
         CacheUse {
             read,
@@ -117,8 +133,16 @@ mod tests {
     fn a_repeated_prefix_is_read_and_the_rest_written() {
         let cache = PromptCache::default();
         let now = Instant::now();
-        let system = CachePoint { prefix: 1, tokens: 100 };
-        let history = CachePoint { prefix: 2, tokens: 150 };
+        let system = CachePoint {
+            prefix: 1,
+            tokens: 100,
+            ttl: TTL,
+        };
+        let history = CachePoint {
+            prefix: 2,
+            tokens: 150,
+            ttl: TTL,
+        };
         assert_eq!(
             cache.use_points(0, "us-east-1", &[system], now),
             CacheUse { read: 0, write: 100 }
@@ -136,5 +160,13 @@ mod tests {
         assert_eq!(cache.use_points(1, "us-east-1", &[system], now).read, 0);
         assert_eq!(cache.use_points(0, "us-east-1", &[system], now + TTL * 2).read, 0);
         assert_eq!(cache.use_points(0, "us-east-1", &[], now), CacheUse::default());
+        // An hour-long point outlives five minutes.
+        let long = CachePoint {
+            prefix: 3,
+            tokens: 10,
+            ttl: LONG_TTL,
+        };
+        cache.use_points(0, "us-east-1", &[long], now);
+        assert_eq!(cache.use_points(0, "us-east-1", &[long], now + TTL * 2).read, 10);
     }
 }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod anthropic;
 pub mod bedrock;
+pub mod cache_control;
 pub mod dashboard;
 pub mod openai;
 pub mod sse;

@@ -232,10 +232,11 @@ fn cache_points(request: &ConverseRequest, model: &str) -> Vec<CachePoint> {
     let mut prefix = Prompt::new(model);
     let mut hash = PrefixHasher::new(model);
     let mut points = Vec::new();
-    let mark = |prefix: &Prompt, hash: &PrefixHasher, points: &mut Vec<CachePoint>| {
+    let mark = |prefix: &Prompt, hash: &PrefixHasher, points: &mut Vec<CachePoint>, block: &Value| {
         points.push(CachePoint {
             prefix: hash.value(),
             tokens: prefix.input_tokens(),
+            ttl: CachePoint::ttl_of(block),
         });
     };
     for tool in request.tool_config.iter().flat_map(|c| &c.tools) {
@@ -248,12 +249,12 @@ fn cache_points(request: &ConverseRequest, model: &str) -> Vec<CachePoint> {
                     schema: schema.clone(),
                 });
             }
-            Tool::CachePoint(_) => mark(&prefix, &hash, &mut points),
+            Tool::CachePoint(block) => mark(&prefix, &hash, &mut points, block),
         }
     }
     for block in request.system.iter().flatten() {
         match block {
-            SystemContentBlock::CachePoint(_) => mark(&prefix, &hash, &mut points),
+            SystemContentBlock::CachePoint(point) => mark(&prefix, &hash, &mut points, point),
             SystemContentBlock::Text(text) => {
                 hash.add(block);
                 prefix.texts.push(text.clone());
@@ -264,8 +265,8 @@ fn cache_points(request: &ConverseRequest, model: &str) -> Vec<CachePoint> {
     for message in &request.messages {
         prefix.messages += 1;
         for block in &message.content {
-            if let ContentBlock::CachePoint(_) = block {
-                mark(&prefix, &hash, &mut points);
+            if let ContentBlock::CachePoint(point) = block {
+                mark(&prefix, &hash, &mut points, point);
             } else {
                 hash.add(block);
                 add_block(&mut prefix, block);

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+pub use crate::inbound::cache_control::CacheControl;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -188,30 +189,6 @@ pub enum DocumentSource {
     Url { url: String },
     File { file_id: String },
     Content { content: Value },
-}
-
-/// `cache_control: {"type": "ephemeral", "ttl": "5m" | "1h"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheControl {
-    #[serde(rename = "type")]
-    pub kind: CacheKind,
-    #[serde(default)]
-    pub ttl: Option<CacheTtl>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheKind {
-    Ephemeral,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum CacheTtl {
-    #[serde(rename = "5m")]
-    FiveMinutes,
-    #[serde(rename = "1h")]
-    OneHour,
 }
 
 /// A custom tool (`type` absent or `custom`).

@@ -22,9 +22,10 @@ use strata_core::ModelRef;
 
 use super::media::{document, image, refuse, BlockRefusal};
 use super::request::{
-    CacheControl, CacheTtl, ContentBlock, CustomTool, InputMessage, MessageRole, MessagesRequest, Refusal, SystemBlock,
-    TextOrBlocks, Thinking, ToolChoice, ToolResultBlock,
+    ContentBlock, CustomTool, InputMessage, MessageRole, MessagesRequest, Refusal, SystemBlock, TextOrBlocks, Thinking,
+    ToolChoice, ToolResultBlock,
 };
+use crate::inbound::cache_control::CacheControl;
 
 /// What the request is for: a generation checks its sampling options, a count does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,15 +151,6 @@ fn inference(r: &MessagesRequest) -> Result<InferenceConfig, Refusal> {
     })
 }
 
-/// The cache point Converse puts after a block marked with `cache_control`.
-fn cache_point(c: &CacheControl) -> Value {
-    match c.ttl {
-        None => json!({"type": "default"}),
-        Some(CacheTtl::FiveMinutes) => json!({"type": "default", "ttl": "5m"}),
-        Some(CacheTtl::OneHour) => json!({"type": "default", "ttl": "1h"}),
-    }
-}
-
 fn system(system: Option<&TextOrBlocks<SystemBlock>>) -> Result<Option<Vec<SystemContentBlock>>, Refusal> {
     let mut out = Vec::new();
     match system {
@@ -181,7 +173,7 @@ fn system(system: Option<&TextOrBlocks<SystemBlock>>) -> Result<Option<Vec<Syste
                 }
                 out.push(SystemContentBlock::Text(text.clone()));
                 if let Some(c) = cache_control {
-                    out.push(SystemContentBlock::CachePoint(cache_point(c)));
+                    out.push(SystemContentBlock::CachePoint(c.cache_point()));
                 }
             }
         }
@@ -237,7 +229,7 @@ fn messages(input: &[InputMessage]) -> Result<Vec<Message>, Refusal> {
 fn cache_last_block(messages: &mut [Message], c: &CacheControl) {
     if let Some(last) = messages.last_mut() {
         if !matches!(last.content.last(), Some(CBlock::CachePoint(_)) | None) {
-            last.content.push(CBlock::CachePoint(cache_point(c)));
+            last.content.push(CBlock::CachePoint(c.cache_point()));
         }
     }
 }
@@ -315,7 +307,7 @@ fn content_block(b: &ContentBlock, out: &mut Vec<CBlock>) -> Result<(), BlockRef
         }
     };
     if let Some(c) = cache {
-        out.push(CBlock::CachePoint(cache_point(c)));
+        out.push(CBlock::CachePoint(c.cache_point()));
     }
     Ok(())
 }
@@ -347,7 +339,7 @@ fn tool_config(r: &MessagesRequest, uses_tools: bool) -> Result<Option<ToolConfi
             input_schema: ToolInputSchema::Json(tool.input_schema),
         }));
         if let Some(c) = &tool.cache_control {
-            tools.push(converse::Tool::CachePoint(cache_point(c)));
+            tools.push(converse::Tool::CachePoint(c.cache_point()));
         }
     }
     let choice =

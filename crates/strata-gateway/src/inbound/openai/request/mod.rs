@@ -21,6 +21,7 @@ use strata_core::wire::converse::{
 };
 
 use super::translate::{TranslateError, TranslateErrorKind};
+pub use crate::inbound::cache_control::CacheControl;
 
 /// What the request asks of the gateway beyond the Converse body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,25 +120,6 @@ pub struct UserMessage {
     pub cache_control: Option<CacheControl>,
 }
 
-/// `cache_control: {"type": "ephemeral"}` on a message or a content part, as Anthropic spells it
-/// (and as OpenAI-style gateways accept it for Claude): a Bedrock `cachePoint` after it. Never
-/// sent to OpenAI-compatible upstreams, which cache prefixes by themselves.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheControl {
-    #[serde(rename = "type")]
-    pub kind: CacheKind,
-    /// `5m` or `1h`; Bedrock's cache points keep their own time to live.
-    #[serde(default)]
-    pub ttl: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheKind {
-    Ephemeral,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssistantMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,11 +164,11 @@ pub enum ContentPart {
 }
 
 impl ContentPart {
-    /// Whether the prompt cache may keep everything up to this part.
-    pub fn cached(&self) -> bool {
+    /// The part's prompt-cache mark: the cache may keep everything up to it.
+    pub fn cache_control(&self) -> Option<&CacheControl> {
         match self {
             ContentPart::Text { cache_control, .. } | ContentPart::ImageUrl { cache_control, .. } => {
-                cache_control.is_some()
+                cache_control.as_ref()
             }
         }
     }

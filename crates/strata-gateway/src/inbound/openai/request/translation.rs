@@ -54,7 +54,7 @@ fn translate_message(
     match message {
         ChatMessage::System(m) | ChatMessage::Developer(m) => {
             match &m.content {
-                Some(MessageContent::Parts(parts)) if parts.iter().any(ContentPart::cached) => {
+                Some(MessageContent::Parts(parts)) if parts.iter().any(|p| p.cache_control().is_some()) => {
                     system_blocks(parts, system)?
                 }
                 content => {
@@ -64,14 +64,14 @@ fn translate_message(
                     }
                 }
             }
-            if m.cache_control.is_some() {
-                system.push(SystemContentBlock::CachePoint(cache_point()));
+            if let Some(c) = &m.cache_control {
+                system.push(SystemContentBlock::CachePoint(c.cache_point()));
             }
         }
         ChatMessage::User(m) => {
             let mut blocks = user_blocks(&m.content)?;
-            if m.cache_control.is_some() {
-                blocks.push(ContentBlock::CachePoint(cache_point()));
+            if let Some(c) = &m.cache_control {
+                blocks.push(ContentBlock::CachePoint(c.cache_point()));
             }
             push(messages, Role::User, blocks)
         }
@@ -152,8 +152,8 @@ fn user_blocks(content: &MessageContent) -> Result<Vec<ContentBlock>, Reason> {
                     ContentPart::Text { text, .. } => ContentBlock::Text(text.clone()),
                     ContentPart::ImageUrl { image_url, .. } => image_block(&image_url.url)?,
                 });
-                if part.cached() {
-                    blocks.push(ContentBlock::CachePoint(cache_point()));
+                if let Some(c) = part.cache_control() {
+                    blocks.push(ContentBlock::CachePoint(c.cache_point()));
                 }
             }
             Ok(blocks)
@@ -170,22 +170,17 @@ fn system_blocks(parts: &[ContentPart], system: &mut Vec<SystemContentBlock>) ->
             ContentPart::Text { text: t, .. } => text.push_str(t),
             ContentPart::ImageUrl { .. } => return Err("this message may only hold text parts".into()),
         }
-        if part.cached() {
+        if let Some(c) = part.cache_control() {
             if !text.is_empty() {
                 system.push(SystemContentBlock::Text(std::mem::take(&mut text)));
             }
-            system.push(SystemContentBlock::CachePoint(cache_point()));
+            system.push(SystemContentBlock::CachePoint(c.cache_point()));
         }
     }
     if !text.is_empty() {
         system.push(SystemContentBlock::Text(text));
     }
     Ok(())
-}
-
-/// A Converse `cachePoint` block's value.
-fn cache_point() -> Value {
-    json!({"type": "default"})
 }
 
 fn image_block(url: &str) -> Result<ContentBlock, Reason> {
