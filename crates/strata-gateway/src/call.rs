@@ -12,6 +12,8 @@ use strata_aws::RuntimeOperation;
 pub enum Api {
     Bedrock,
     OpenAi,
+    /// OpenAI's `POST /v1/embeddings`.
+    Embeddings,
 }
 
 impl Api {
@@ -20,6 +22,7 @@ impl Api {
         match self {
             Api::Bedrock => "bedrock",
             Api::OpenAi => "openai",
+            Api::Embeddings => "embeddings",
         }
     }
 }
@@ -87,12 +90,39 @@ pub struct Call {
     pub accept: Option<String>,
     /// Present when the request can also go to an OpenAI-compatible upstream.
     pub openai: Option<Arc<dyn OpenAiBody>>,
+    /// Present for an embeddings call: the texts to embed, turned into the target family's
+    /// InvokeModel bodies by the upstream once routing has chosen a target.
+    pub embedding: Option<Arc<crate::embedding::EmbedRequest>>,
     pub estimate: Estimate,
+}
+
+/// What a call asks a model to do, so routing sends it only to models that can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Generate (Converse): not for embedding models.
+    Chat,
+    /// Embed: only for embedding models.
+    Embed,
+    /// An InvokeModel body passed through as the client wrote it: any model.
+    Native,
 }
 
 impl Call {
     pub fn streams(&self) -> bool {
         self.operation.streams()
+    }
+
+    pub fn work(&self) -> Work {
+        if self.embedding.is_some() {
+            Work::Embed
+        } else if matches!(
+            self.operation,
+            RuntimeOperation::Converse | RuntimeOperation::ConverseStream
+        ) {
+            Work::Chat
+        } else {
+            Work::Native
+        }
     }
 
     /// Names the tenant in a Converse request's `requestMetadata` (key [`TENANT_METADATA_KEY`]),

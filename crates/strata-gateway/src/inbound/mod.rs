@@ -1,10 +1,11 @@
-//! Inbound HTTP: one folder per dialect (`openai/`, `bedrock/`), the admin API and the
+//! Inbound HTTP: one folder per dialect (`openai/`, `embeddings/`, `bedrock/`), the admin API and the
 //! dashboard. Model calls go to the one request path ([`crate::request::handle`]); unknown
 //! paths, wrong methods and undecodable URLs are answered in the dialect of their prefix.
 
 pub mod admin;
 pub mod bedrock;
 pub mod dashboard;
+pub mod embeddings;
 pub mod openai;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::request::{handle, set_request_id};
 use crate::state::GatewayState;
 
 use self::bedrock::BedrockRuntimeApi;
+use self::embeddings::EmbeddingsApi;
 use self::openai::ChatCompletions;
 
 /// The gateway as an axum router (tests call it without a socket).
@@ -30,6 +32,7 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/model/{*rest}", post(bedrock_call))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/chat/completions", post(chat_call))
+        .route("/v1/embeddings", post(embeddings_call))
         .route("/admin/routes", get(admin::routes))
         .route("/admin/catalog", get(admin::catalog))
         .route("/admin/events", get(admin::events))
@@ -62,6 +65,11 @@ async fn bedrock_call(State(state): State<Arc<GatewayState>>, request: Request) 
 async fn chat_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
     handle::<ChatCompletions>(state.gateway(), head, body).await
+}
+
+async fn embeddings_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<EmbeddingsApi>(state.gateway(), head, body).await
 }
 
 /// What a listener serves.
@@ -110,6 +118,9 @@ pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request, s
         let path = head.uri.path();
         if path == "/v1/chat/completions" {
             return handle::<ChatCompletions>(state.gateway(), head, body).await;
+        }
+        if path == "/v1/embeddings" {
+            return handle::<EmbeddingsApi>(state.gateway(), head, body).await;
         }
         if path.starts_with("/model/") {
             return handle::<BedrockRuntimeApi>(state.gateway(), head, body).await;

@@ -33,7 +33,7 @@ impl Bedrock {
 
     /// Calls Bedrock with the account's current credentials; credentials Bedrock refuses are
     /// fetched anew next time.
-    async fn send(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
+    pub(crate) async fn send(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
         let Some(creds) = self.accounts.get(account) else {
             return Err(UpstreamError::new(
                 ErrorClass::Denied,
@@ -74,6 +74,9 @@ impl Upstream for Bedrock {
             else {
                 return Err(UpstreamError::new(ErrorClass::NotFound, None, "not a Bedrock target"));
             };
+            if let Some(request) = &call.embedding {
+                return super::embed::call(self, *account, region.as_str(), model_id, request, deadline).await;
+            }
             let runtime_call = RuntimeCall {
                 region: region.as_str(),
                 model_id,

@@ -46,7 +46,7 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
                     let translator = StreamTranslator::new(&asked.model, &id, created, asked.include_usage);
                     translate(stream, translator, exit)
                 }
-                Wire::OpenAi => relay(stream, exit),
+                Wire::OpenAi | Wire::Embeddings => relay(stream, exit),
             };
             let mut response = Response::new(body);
             let headers = response.headers_mut();
@@ -59,6 +59,8 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
 
 fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit) -> Response {
     let translated = match reply.wire {
+        // Routing sends chat calls only to models that generate.
+        Wire::Embeddings => Err(serde::de::Error::custom("an embeddings answer to a chat request")),
         Wire::Bedrock => serde_json::from_slice::<ConverseResponse>(&reply.body).map(|r| {
             let usage = Usage {
                 input: u64::from(r.usage.input_tokens),
