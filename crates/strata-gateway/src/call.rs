@@ -17,6 +17,10 @@ pub enum Api {
 }
 
 impl Api {
+    /// Every API, in declaration order (`api as usize` indexes per-API tables).
+    pub const ALL: [Api; 3] = [Api::Bedrock, Api::OpenAi, Api::Embeddings];
+    pub const COUNT: usize = Self::ALL.len();
+
     /// The label in metrics and usage records.
     pub fn label(self) -> &'static str {
         match self {
@@ -188,6 +192,13 @@ mod tests {
     fn metadata(body: &str) -> serde_json::Value {
         let out = with_request_metadata(body.as_bytes(), "strata-tenant", "acme").unwrap();
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn every_api_indexes_its_own_slot() {
+        for (i, api) in Api::ALL.into_iter().enumerate() {
+            assert_eq!(api as usize, i, "{api:?}");
+        }
     }
 
     #[test]
