@@ -202,18 +202,24 @@ def test_usage_and_cost_are_recorded(demo):
     text = "x" * 400
     for _ in range(3):
         c.embeddings.create(model="titan-embed", input=text)
+    # The Bedrock-native API passes Titan's own body through, and is accounted the same way.
+    rt = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=demo["gateway"],
+                      aws_access_key_id="AKIASTRATADEMOGL0001",
+                      aws_secret_access_key="strata-demo-lab-secret-00000000000000001", config=Config(retries=NO_RETRIES))
+    native = json.loads(rt.invoke_model(modelId="titan-embed", body=json.dumps({"inputText": "y" * 40}))["body"].read())
+    assert len(native["embedding"]) == 1024
     deadline = time.monotonic() + 15
     while True:
         rows = requests.get(demo["gateway"] + "/admin/usage", headers=ADMIN, timeout=10,
                             params={"tenant": "lab", "model": "titan-embed", "group_by": "tenant_model"}).json()["rows"]
-        if rows and rows[0]["requests"] >= 3 or time.monotonic() > deadline:
+        if rows and rows[0]["requests"] >= 4 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     row = rows[0]
-    assert row["requests"] == 3 and row["errors"] == 0, row
-    assert row["input_tokens"] == 300 and row["output_tokens"] == 0, row
+    assert row["requests"] == 4 and row["errors"] == 0, row
+    assert row["input_tokens"] == 310 and row["output_tokens"] == 0, row
     # Titan Text Embeddings V2: $0.02 per million input tokens.
-    assert row["cost_usd"] == pytest.approx(300 * 0.02 / 1e6), row
+    assert row["cost_usd"] == pytest.approx(310 * 0.02 / 1e6), row
 
 
 def test_eu_embeddings_run_only_in_eu_regions(demo):

@@ -111,7 +111,8 @@ impl Upstream for Bedrock {
     }
 }
 
-/// Usage from InvokeModel's `x-amzn-bedrock-*-token-count` headers.
+/// Usage from InvokeModel's `x-amzn-bedrock-*-token-count` headers (embedding models send
+/// only the input count).
 fn usage_headers(headers: &http::HeaderMap) -> Option<Usage> {
     let count = |name: &str| {
         headers
@@ -121,7 +122,7 @@ fn usage_headers(headers: &http::HeaderMap) -> Option<Usage> {
     };
     Some(Usage {
         input: count("x-amzn-bedrock-input-token-count")?,
-        output: count("x-amzn-bedrock-output-token-count")?,
+        output: count("x-amzn-bedrock-output-token-count").unwrap_or(0),
         cache_read: count("x-amzn-bedrock-cache-read-input-token-count").unwrap_or(0),
         cache_write: count("x-amzn-bedrock-cache-write-input-token-count").unwrap_or(0),
     })
