@@ -250,10 +250,13 @@ class Fleet:
     # -- callables ---------------------------------------------------------------------
 
     def in_region_calls(self, account: dict | None = None, body: str | None = None) -> list[Call]:
-        """(model, region) pairs callable with the plain model ID (on-demand there)."""
+        """(model, region) pairs callable with the plain model ID (on-demand there); only models
+        that generate text unless `body` names another (e.g. "titan-embed")."""
         out = []
         for m in self.models:
             if body and m["body"] != body:
+                continue
+            if not body and "TEXT" not in m["output_modalities"]:
                 continue
             for r in m["on_demand_in"]:
                 if r in m["hosted_in"] and (account is None or self.granted(account, m["id"], r)):
@@ -266,6 +269,8 @@ class Fleet:
         for p in self.profiles:
             m = self.model(p["model"])
             if body and m["body"] != body:
+                continue
+            if not body and "TEXT" not in m["output_modalities"]:
                 continue
             if account is not None and not all(
                 self.granted(account, m["id"], d) for d in p["destinations"]

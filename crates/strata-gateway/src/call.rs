@@ -13,15 +13,22 @@ pub enum Api {
     Bedrock,
     OpenAi,
     Anthropic,
+    /// OpenAI's `POST /v1/embeddings`.
+    Embeddings,
 }
 
 impl Api {
+    /// Every API, in declaration order (`api as usize` indexes per-API tables).
+    pub const ALL: [Api; 4] = [Api::Bedrock, Api::OpenAi, Api::Anthropic, Api::Embeddings];
+    pub const COUNT: usize = Self::ALL.len();
+
     /// The label in metrics and usage records.
     pub fn label(self) -> &'static str {
         match self {
             Api::Bedrock => "bedrock",
             Api::OpenAi => "openai",
             Api::Anthropic => "anthropic",
+            Api::Embeddings => "embeddings",
         }
     }
 }
@@ -89,12 +96,39 @@ pub struct Call {
     pub accept: Option<String>,
     /// Present when the request can also go to an OpenAI-compatible upstream.
     pub openai: Option<Arc<dyn OpenAiBody>>,
+    /// Present for an embeddings call: the texts to embed, turned into the target family's
+    /// InvokeModel bodies by the upstream once routing has chosen a target.
+    pub embedding: Option<Arc<crate::embedding::EmbedRequest>>,
     pub estimate: Estimate,
+}
+
+/// What a call asks a model to do, so routing sends it only to models that can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Generate (Converse): not for embedding models.
+    Chat,
+    /// Embed: only for embedding models.
+    Embed,
+    /// An InvokeModel body passed through as the client wrote it: any model.
+    Native,
 }
 
 impl Call {
     pub fn streams(&self) -> bool {
         self.operation.streams()
+    }
+
+    pub fn work(&self) -> Work {
+        if self.embedding.is_some() {
+            Work::Embed
+        } else if matches!(
+            self.operation,
+            RuntimeOperation::Converse | RuntimeOperation::ConverseStream
+        ) {
+            Work::Chat
+        } else {
+            Work::Native
+        }
     }
 
     /// Names the tenant in a Converse request's `requestMetadata` (key [`TENANT_METADATA_KEY`]),
@@ -160,6 +194,13 @@ mod tests {
     fn metadata(body: &str) -> serde_json::Value {
         let out = with_request_metadata(body.as_bytes(), "strata-tenant", "acme").unwrap();
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn every_api_indexes_its_own_slot() {
+        for (i, api) in Api::ALL.into_iter().enumerate() {
+            assert_eq!(api as usize, i, "{api:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod call;
 pub mod config;
+pub mod embedding;
 pub mod error;
 pub mod inbound;
 pub mod lifecycle;

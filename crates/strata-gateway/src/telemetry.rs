@@ -80,7 +80,7 @@ pub const OK: &str = "ok";
 #[derive(Debug, Default)]
 pub struct ModelMetrics {
     /// Indexed by `Api as usize`.
-    ok: [OnceLock<Counter>; 3],
+    ok: [OnceLock<Counter>; Api::COUNT],
     seconds: OnceLock<Histogram>,
     /// Input and output token counters, indexed by tenant.
     tokens: Vec<[OnceLock<Counter>; 2]>,

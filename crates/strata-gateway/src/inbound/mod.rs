@@ -1,4 +1,4 @@
-//! Inbound HTTP: one folder per dialect (`openai/`, `bedrock/`, `anthropic/`), the admin API and the
+//! Inbound HTTP: one folder per dialect (`openai/`, `anthropic/`, `embeddings/`, `bedrock/`), the admin API and the
 //! dashboard. Model calls go to the one request path ([`crate::request::handle`]); unknown
 //! paths, wrong methods and undecodable URLs are answered in the dialect of their prefix.
 
@@ -7,6 +7,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod cache_control;
 pub mod dashboard;
+pub mod embeddings;
 pub mod openai;
 pub mod sse;
 
@@ -26,6 +27,7 @@ use crate::state::GatewayState;
 
 use self::anthropic::{CountTokens, Messages};
 use self::bedrock::BedrockRuntimeApi;
+use self::embeddings::EmbeddingsApi;
 use self::openai::ChatCompletions;
 
 /// The gateway as an axum router (tests call it without a socket).
@@ -36,6 +38,7 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/v1/chat/completions", post(chat_call))
         .route("/v1/messages", post(messages_call))
         .route("/v1/messages/count_tokens", post(count_tokens_call))
+        .route("/v1/embeddings", post(embeddings_call))
         .route("/admin/routes", get(admin::routes))
         .route("/admin/catalog", get(admin::catalog))
         .route("/admin/events", get(admin::events))
@@ -78,6 +81,11 @@ async fn messages_call(State(state): State<Arc<GatewayState>>, request: Request)
 async fn count_tokens_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
     handle::<CountTokens>(state.gateway(), head, body).await
+}
+
+async fn embeddings_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<EmbeddingsApi>(state.gateway(), head, body).await
 }
 
 /// What a listener serves.
@@ -126,6 +134,9 @@ pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request, s
         let path = head.uri.path();
         if path == "/v1/chat/completions" {
             return handle::<ChatCompletions>(state.gateway(), head, body).await;
+        }
+        if path == "/v1/embeddings" {
+            return handle::<EmbeddingsApi>(state.gateway(), head, body).await;
         }
         if path.starts_with("/model/") {
             return handle::<BedrockRuntimeApi>(state.gateway(), head, body).await;

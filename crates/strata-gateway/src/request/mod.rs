@@ -215,6 +215,7 @@ async fn serve<D: Dialect>(
     exit.record().estimate = Some(call.estimate);
     let table = state.routes.load_full();
     let plan = route::plan(config, &table, tenant, &call.model)?;
+    let plan = route::fit(plan, &call, config)?;
     exit.record().logical = Some(plan.model);
     let ask = Ask {
         tokens: call.estimate.total(),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use strata_router::Strategy;
 
+use crate::call::{Call, Work};
 use crate::config::{Config, Target};
+use crate::embedding::{is_embedding_model, Family};
 use crate::error::{Class, GatewayError};
 use crate::routes::{Route, RouteTable};
 
@@ -56,6 +58,67 @@ pub fn plan(config: &Config, table: &RouteTable, tenant: usize, model: &str) -> 
         return Err(no_route(config, table, tenant, plan.model));
     }
     Ok(plan)
+}
+
+/// Leaves out the candidates that cannot do what `call` asks: an embedding model asked to chat,
+/// a model that does not embed (or an OpenAI-compatible deployment, which is sent chat
+/// completions only) asked to embed, a vector size the model's family cannot make. When nothing
+/// is left the request is the client's mistake, said in words — it is never sent upstream to
+/// fail. An InvokeModel body passed through may go to any model.
+pub fn fit(mut plan: Plan, call: &Call, config: &Config) -> Result<Plan, GatewayError> {
+    let work = call.work();
+    if work == Work::Native {
+        return Ok(plan);
+    }
+    let mut reasons: Vec<String> = Vec::new();
+    let mut sizes_only = true;
+    for group in &mut plan.groups {
+        group.routes.retain(|r| match unfit(&r.target, call, work) {
+            None => true,
+            Some((why, size)) => {
+                sizes_only &= size;
+                if reasons.len() < 3 && !reasons.contains(&why) {
+                    reasons.push(why);
+                }
+                false
+            }
+        });
+    }
+    if plan.groups.iter().any(|g| !g.routes.is_empty()) {
+        plan.groups.retain(|g| !g.routes.is_empty());
+        return Ok(plan);
+    }
+    let name = &config.models[plan.model].name;
+    Err(GatewayError::client(
+        Class::Invalid,
+        format!("model '{name}' cannot serve this request: {}", reasons.join("; ")),
+    )
+    .with_param(if sizes_only { "dimensions" } else { "model" }))
+}
+
+/// Why `target` cannot do `work`, and whether only the vector size is wrong.
+fn unfit(target: &Target, call: &Call, work: Work) -> Option<(String, bool)> {
+    match (work, target) {
+        (Work::Embed, Target::OpenAi { .. }) => Some((
+            "its OpenAI-compatible deployments are sent chat completions only".to_string(),
+            false,
+        )),
+        (Work::Embed, Target::Bedrock { model_id, .. }) => match Family::of(model_id) {
+            None => Some((format!("{model_id} is not an embedding model"), false)),
+            Some(family) => call
+                .embedding
+                .as_ref()
+                .and_then(|r| family.refuses(r))
+                .map(|why| (why, true)),
+        },
+        (Work::Chat, Target::Bedrock { model_id, .. }) if is_embedding_model(model_id) => Some((
+            format!(
+                "{model_id} is an embedding model, not a chat model (embed with POST /v1/embeddings or InvokeModel)"
+            ),
+            false,
+        )),
+        _ => None,
+    }
 }
 
 /// The tenant's candidates of a logical model, then of its fallbacks, then the baseline.

@@ -33,7 +33,7 @@ impl Bedrock {
 
     /// Calls Bedrock with the account's current credentials; credentials Bedrock refuses are
     /// fetched anew next time.
-    async fn send(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
+    pub(crate) async fn send(&self, account: usize, call: RuntimeCall<'_>) -> Result<RuntimeAnswer, UpstreamError> {
         let Some(creds) = self.accounts.get(account) else {
             return Err(UpstreamError::new(
                 ErrorClass::Denied,
@@ -74,6 +74,9 @@ impl Upstream for Bedrock {
             else {
                 return Err(UpstreamError::new(ErrorClass::NotFound, None, "not a Bedrock target"));
             };
+            if let Some(request) = &call.embedding {
+                return super::embed::call(self, *account, region.as_str(), model_id, request, deadline).await;
+            }
             let runtime_call = RuntimeCall {
                 region: region.as_str(),
                 model_id,
@@ -108,7 +111,8 @@ impl Upstream for Bedrock {
     }
 }
 
-/// Usage from InvokeModel's `x-amzn-bedrock-*-token-count` headers.
+/// Usage from InvokeModel's `x-amzn-bedrock-*-token-count` headers (embedding models send
+/// only the input count).
 fn usage_headers(headers: &http::HeaderMap) -> Option<Usage> {
     let count = |name: &str| {
         headers
@@ -118,7 +122,7 @@ fn usage_headers(headers: &http::HeaderMap) -> Option<Usage> {
     };
     Some(Usage {
         input: count("x-amzn-bedrock-input-token-count")?,
-        output: count("x-amzn-bedrock-output-token-count")?,
+        output: count("x-amzn-bedrock-output-token-count").unwrap_or(0),
         cache_read: count("x-amzn-bedrock-cache-read-input-token-count").unwrap_or(0),
         cache_write: count("x-amzn-bedrock-cache-write-input-token-count").unwrap_or(0),
     })

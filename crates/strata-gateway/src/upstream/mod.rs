@@ -4,6 +4,7 @@
 //! read, so a failure before the first byte can still be retried elsewhere.
 
 pub mod bedrock;
+pub mod embed;
 pub mod openai_compat;
 
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ pub enum Wire {
     Bedrock,
     /// OpenAI chat: `chat.completion` JSON or SSE chunks.
     OpenAi,
+    /// The gateway's neutral embeddings reply (`embedding::Embeddings` as JSON), merged from
+    /// the target family's answers ([`embed`]).
+    Embeddings,
 }
 
 /// A successful answer.

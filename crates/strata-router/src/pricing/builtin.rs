@@ -97,4 +97,9 @@ pub(super) const ROWS: &[Row] = &[
         None,
         price(4_000_000, 12_000_000, None, None),
     ),
+    // Embedding models: input tokens only (the pricing page, on-demand, checked 2026-11:
+    // Titan Text Embeddings V2 $0.00002 / 1K, Cohere Embed English / Multilingual v3 $0.0001 / 1K).
+    ("amazon.titan-embed-text-v2:0", None, price(20_000, 0, None, None)),
+    ("cohere.embed-english-v3", None, price(100_000, 0, None, None)),
+    ("cohere.embed-multilingual-v3", None, price(100_000, 0, None, None)),
 ];

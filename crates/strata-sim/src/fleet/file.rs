@@ -54,6 +54,19 @@ pub enum BodyDialect {
     Nova,
     Llama,
     Mistral,
+    /// Amazon Titan Text Embeddings (`inputText` → `embedding`).
+    #[serde(rename = "titan-embed")]
+    TitanEmbed,
+    /// Cohere Embed v3 (`texts` → `embeddings`).
+    #[serde(rename = "cohere-embed")]
+    CohereEmbed,
+}
+
+impl BodyDialect {
+    /// An embedding model: InvokeModel only, no Converse and no streaming.
+    pub fn embeds(self) -> bool {
+        matches!(self, BodyDialect::TitanEmbed | BodyDialect::CohereEmbed)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

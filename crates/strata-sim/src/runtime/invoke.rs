@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -89,6 +89,8 @@ pub fn parse(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsError> {
             prompt.messages = 1;
             prompt.max_tokens = opt_u32(&value, "max_gen_len")?;
         }
+        // Embedding bodies are read by `super::embed`, which answers before generation.
+        BodyDialect::TitanEmbed | BodyDialect::CohereEmbed => return Err(super::embed::not_generative()),
         BodyDialect::Mistral => {
             if let Some(messages) = value.get("messages") {
                 read_chat_messages(messages, &mut prompt)?;
@@ -332,6 +334,7 @@ pub fn response(model: &ModelSpec, generated: &Generated, latency_ms: u64) -> Re
         BodyDialect::Mistral => {
             json!({"outputs": [{"text": reply_text(&generated.reply), "stop_reason": plain_stop(stop)}]})
         }
+        BodyDialect::TitanEmbed | BodyDialect::CohereEmbed => return super::embed::not_generative().into_response(),
     };
     let mut response = json_response(body.to_string());
     let headers = response.headers_mut();
@@ -469,6 +472,7 @@ pub fn stream_frames(
                 payloads.push((delay, payload));
             }
         }
+        BodyDialect::TitanEmbed | BodyDialect::CohereEmbed => return Err(super::embed::not_generative()),
     }
     payloads
         .into_iter()

@@ -2,6 +2,7 @@
 //! CountTokens, over the fleet's placement, quotas, latency model and faults.
 
 pub mod converse;
+pub mod embed;
 pub mod invoke;
 pub mod placement;
 pub mod stream;
@@ -122,6 +123,9 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
             return refuse(state, caller, None, model_id, op, e);
         }
     };
+    if placement.model.body.embeds() {
+        return embed::handle(state, caller, &placement, model_id, op, body).await;
+    }
     let parsed = match op {
         Operation::Converse | Operation::ConverseStream => converse::parse(body, &placement.model),
         Operation::InvokeModel | Operation::InvokeModelWithResponseStream => invoke::parse(body, &placement.model),

@@ -72,6 +72,7 @@ impl Dialect for Messages {
             content_type: None,
             accept: None,
             openai: None,
+            embedding: None,
             estimate,
         };
         let asked = Asked {
@@ -142,6 +143,7 @@ impl Dialect for CountTokens {
             content_type: None,
             accept: None,
             openai: None,
+            embedding: None,
             estimate: Estimate { input: 0, output: 0 },
         };
         Ok((call, ()))

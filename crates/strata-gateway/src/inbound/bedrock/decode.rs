@@ -144,6 +144,7 @@ pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
         accept: header("accept"),
         body,
         openai: None,
+        embedding: None,
     })
 }
 

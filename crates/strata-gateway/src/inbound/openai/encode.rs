@@ -44,7 +44,7 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
                         .with_format_tool(asked.format_tool.clone());
                     sse::body(stream, exit, translator)
                 }
-                Wire::OpenAi => sse::body(stream, exit, Relay),
+                Wire::OpenAi | Wire::Embeddings => sse::body(stream, exit, Relay),
             };
             let mut response = Response::new(body);
             let headers = response.headers_mut();
@@ -57,6 +57,8 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
 
 fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit) -> Response {
     let translated = match reply.wire {
+        // Routing sends chat calls only to models that generate.
+        Wire::Embeddings => Err(serde::de::Error::custom("an embeddings answer to a chat request")),
         Wire::Bedrock => serde_json::from_slice::<ConverseResponse>(&reply.body).map(|r| {
             let usage = Usage {
                 input: u64::from(r.usage.input_tokens),

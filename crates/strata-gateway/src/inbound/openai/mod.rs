@@ -68,6 +68,7 @@ impl Dialect for ChatCompletions {
             content_type: None,
             accept: None,
             openai: Some(Arc::new(request)),
+            embedding: None,
             estimate,
         };
         Ok((

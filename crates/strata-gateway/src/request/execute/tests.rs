@@ -177,6 +177,7 @@ fn call(operation: RuntimeOperation) -> Call {
         content_type: None,
         accept: None,
         openai: None,
+        embedding: None,
         estimate: Estimate { input: 10, output: 10 },
     }
 }

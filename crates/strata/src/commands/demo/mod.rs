@@ -77,6 +77,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
         print_sigv4_keys(&state.gateway().config, addr);
         println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b");
+        println!("           titan-embed, cohere-embed (POST /v1/embeddings)");
         println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway().routes.load().size());
         println!();
         println!("try:");
