@@ -42,6 +42,8 @@ pub struct SimState {
     pub quotas: QuotaBook,
     pub faults: FaultBook,
     pub stats: Stats,
+    /// Guardrails per account × region.
+    pub guardrails: crate::guardrails::GuardrailBook,
 }
 
 impl SimState {
@@ -52,6 +54,7 @@ impl SimState {
             fleet.latency
         };
         let control_plane = fleet.control_plane;
+        let guardrails = crate::guardrails::GuardrailBook::seeded(&fleet);
         let fleet = Arc::new(fleet);
         SimState {
             configured: Arc::clone(&fleet),
@@ -67,6 +70,7 @@ impl SimState {
             quotas: QuotaBook::default(),
             faults: FaultBook::default(),
             stats: Stats::default(),
+            guardrails,
         }
     }
 
@@ -104,7 +108,7 @@ impl SimState {
     }
 
     /// Clears counters, faults, buckets, quota overrides and access changes, and restores the
-    /// configured catalog and control-plane settings. Sessions survive, so a client holding
+    /// configured catalog, guardrails and control-plane settings. Sessions survive, so a client holding
     /// temporary credentials keeps working across tests.
     pub fn reset(&self) {
         {
@@ -112,6 +116,7 @@ impl SimState {
             self.fleet.store(Arc::clone(&self.configured));
         }
         self.set_control_plane(self.configured.control_plane);
+        self.guardrails.reset(&self.configured);
         self.stats.clear();
         self.faults.clear();
         self.quotas.clear();

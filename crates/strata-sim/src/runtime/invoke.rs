@@ -333,6 +333,10 @@ pub fn response(model: &ModelSpec, generated: &Generated, latency_ms: u64) -> Re
             json!({"outputs": [{"text": reply_text(&generated.reply), "stop_reason": plain_stop(stop)}]})
         }
     };
+    let mut body = body;
+    if let (Some(guard), Value::Object(map)) = (&generated.guardrail, &mut body) {
+        guard.annotate_invoke(map);
+    }
     let mut response = json_response(body.to_string());
     let headers = response.headers_mut();
     headers.insert("x-amzn-bedrock-input-token-count", HeaderValue::from(input));
@@ -469,6 +473,9 @@ pub fn stream_frames(
                 payloads.push((delay, payload));
             }
         }
+    }
+    if let (Some(guard), Some((_, Value::Object(map)))) = (&generated.guardrail, payloads.last_mut()) {
+        guard.annotate_invoke(map);
     }
     payloads
         .into_iter()
