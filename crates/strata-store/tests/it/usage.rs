@@ -57,6 +57,7 @@ fn row(
         input_tokens,
         output_tokens,
         cost_usd: cost_nanos as f64 / 1e9,
+        guardrail_interventions: 0,
     }
 }
 
