@@ -274,10 +274,8 @@ fn observe(raw: Bytes, decode: bool) -> Result<Chunk, UpstreamError> {
                     });
                 }
             }
-            ("event", Some("messageStop")) => {
-                if payload.windows(20).any(|w| w == b"guardrail_intervened") {
-                    chunk.guardrail = Some(super::Intervention::Unknown);
-                }
+            ("event", Some("messageStop")) if payload.windows(20).any(|w| w == b"guardrail_intervened") => {
+                chunk.guardrail = Some(super::Intervention::Unknown);
             }
             ("event", Some("chunk")) => {
                 chunk.content = true;
