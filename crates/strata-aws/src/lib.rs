@@ -10,6 +10,7 @@ pub mod coalesce;
 pub mod credentials;
 pub mod endpoint;
 pub mod fast_signing;
+pub mod guardrails;
 pub mod runtime;
 pub mod signing;
 pub mod transport;

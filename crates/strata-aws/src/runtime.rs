@@ -91,7 +91,7 @@ impl UpstreamError {
         }
     }
 
-    fn connect(message: String) -> Self {
+    pub(crate) fn connect(message: String) -> Self {
         Self::new(ErrorClass::Connect, None, message)
     }
 }
@@ -107,6 +107,9 @@ pub struct RuntimeCall<'a> {
     /// For InvokeModel: the body's content type and the accepted answer type.
     pub content_type: Option<&'a str>,
     pub accept: Option<&'a str>,
+    /// More headers to sign and send (lowercase names), such as InvokeModel's
+    /// `x-amzn-bedrock-guardrailidentifier`.
+    pub extra_headers: &'a [(&'a str, &'a str)],
     /// Total time allowed for the answer's head (and whole body, when not streaming).
     pub timeout: Duration,
 }
@@ -134,8 +137,8 @@ impl std::fmt::Debug for RuntimeAnswer {
 /// The pooled runtime client.
 #[derive(Debug, Clone)]
 pub struct BedrockRuntime {
-    http: HttpClient,
-    endpoints: Endpoints,
+    pub(crate) http: HttpClient,
+    pub(crate) endpoints: Endpoints,
     signing_keys: Arc<SigningKeyCache>,
 }
 
@@ -170,6 +173,7 @@ impl BedrockRuntime {
         if let Some(accept) = call.accept {
             to_sign.push(("accept", accept));
         }
+        to_sign.extend_from_slice(call.extra_headers);
         let fixed = FixedRequest {
             method: "POST",
             host,
@@ -184,7 +188,8 @@ impl BedrockRuntime {
         let signature = sign_fixed(&fixed, credentials, scope, SystemTime::now(), &self.signing_keys);
         let mut headers = HeaderMap::with_capacity(6);
         for (name, value) in &to_sign {
-            headers.insert(*name, HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?);
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+            headers.insert(name, HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?);
         }
         let header = |v: &str| HeaderValue::from_str(v).map_err(|e| invalid(e.to_string()));
         let mut authorization = header(&signature.authorization)?;
@@ -249,11 +254,11 @@ impl BedrockRuntime {
     }
 }
 
-fn timeout_error(message: String) -> UpstreamError {
+pub(crate) fn timeout_error(message: String) -> UpstreamError {
     UpstreamError::new(ErrorClass::Timeout, None, message)
 }
 
-fn invalid(message: String) -> UpstreamError {
+pub(crate) fn invalid(message: String) -> UpstreamError {
     UpstreamError::new(ErrorClass::Invalid, None, message)
 }
 

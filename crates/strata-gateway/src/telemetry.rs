@@ -33,6 +33,8 @@ pub const CATALOG_SCAN_AGE: &str = "strata_catalog_scan_age_seconds";
 pub const CATALOG_SCAN_STALE: &str = "strata_catalog_scan_stale";
 /// Catalog changes seen by discovery, by kind.
 pub const CATALOG_EVENTS: &str = "strata_catalog_events_total";
+/// Answers a guardrail intervened in, by tenant, logical model and side (`input`, `output`).
+pub const GUARDRAIL_INTERVENTIONS: &str = "strata_guardrail_interventions_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -155,6 +157,12 @@ fn attempts(route: &str, outcome: &'static str) -> Counter {
 /// A request answered by a fallback model.
 pub fn fell_back(from: &str, to: &str) {
     metrics::counter!(FALLBACKS, "from" => from.to_string(), "to" => to.to_string()).increment(1);
+}
+
+/// A guardrail intervened in a request's answer.
+pub fn guardrail_intervened(tenant: &str, model: &str, source: &'static str) {
+    metrics::counter!(GUARDRAIL_INTERVENTIONS, "tenant" => tenant.to_string(), "model" => model.to_string(), "source" => source)
+        .increment(1);
 }
 
 /// A request that went to the baseline, and how it ended.

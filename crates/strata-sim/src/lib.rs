@@ -11,6 +11,7 @@ pub mod control_plane;
 pub mod error;
 pub mod faults;
 pub mod fleet;
+pub mod guardrails;
 pub mod identity;
 pub mod openai_compat;
 pub mod prompt_cache;

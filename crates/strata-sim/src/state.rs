@@ -43,6 +43,8 @@ pub struct SimState {
     pub faults: FaultBook,
     pub stats: Stats,
     pub prompt_cache: crate::prompt_cache::PromptCache,
+    /// Guardrails per account × region.
+    pub guardrails: crate::guardrails::GuardrailBook,
 }
 
 impl SimState {
@@ -53,6 +55,7 @@ impl SimState {
             fleet.latency
         };
         let control_plane = fleet.control_plane;
+        let guardrails = crate::guardrails::GuardrailBook::seeded(&fleet);
         let fleet = Arc::new(fleet);
         SimState {
             configured: Arc::clone(&fleet),
@@ -69,6 +72,7 @@ impl SimState {
             faults: FaultBook::default(),
             stats: Stats::default(),
             prompt_cache: Default::default(),
+            guardrails,
         }
     }
 
@@ -106,7 +110,7 @@ impl SimState {
     }
 
     /// Clears counters, faults, buckets, quota overrides and access changes, and restores the
-    /// configured catalog and control-plane settings. Sessions survive, so a client holding
+    /// configured catalog, guardrails and control-plane settings. Sessions survive, so a client holding
     /// temporary credentials keeps working across tests.
     pub fn reset(&self) {
         {
@@ -114,6 +118,7 @@ impl SimState {
             self.fleet.store(Arc::clone(&self.configured));
         }
         self.set_control_plane(self.configured.control_plane);
+        self.guardrails.reset(&self.configured);
         self.stats.clear();
         self.faults.clear();
         self.prompt_cache.clear();

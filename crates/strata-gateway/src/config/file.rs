@@ -51,6 +51,9 @@ pub struct ConfigFile {
     /// The HTTP edge: TLS, deadlines, limits, shutdown grace.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Bedrock guardrails tenants and models may name (`guardrail:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<super::guardrail::GuardrailConfig>,
 }
 
 /// The HTTP edge. Unset fields take the defaults in `docs/configuration.md`.
@@ -238,6 +241,9 @@ pub struct ModelConfig {
     /// Logical models to try, in order, when every deployment of this one failed.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// A guardrail (by its name in `guardrails:`) for every call of this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -324,6 +330,10 @@ pub struct TenantConfig {
     /// account and the model ID, as operators see it).
     #[serde(default)]
     pub route_detail: RouteDetail,
+    /// A guardrail (by its name in `guardrails:`) for every call of the tenant; it wins over a
+    /// model's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<String>,
 }
 
 /// See [`TenantConfig::route_detail`].

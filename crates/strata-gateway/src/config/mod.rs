@@ -2,6 +2,7 @@
 //! and line, then validate every cross-reference once into a [`Config`] the hot path can trust.
 
 pub mod file;
+pub mod guardrail;
 pub mod interpolate;
 mod server;
 pub mod tenant;
@@ -10,6 +11,7 @@ mod validate;
 use std::path::Path;
 
 pub use file::ConfigFile;
+pub use guardrail::Guardrail;
 pub use server::{ServerSettings, TlsListener};
 pub use tenant::{KeyHash, SigV4Key, Tenant, TenantKey, TenantLimits};
 pub use validate::{known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target};

@@ -165,6 +165,20 @@ pub struct Config {
     pub sections: Sections,
     /// The HTTP edge (`server:`): TLS listener, deadlines, limits, shutdown grace.
     pub server: super::ServerSettings,
+    /// Guardrails (`guardrails:`), and the one each tenant and each model names (indexes into
+    /// `guardrails`, indexed like `tenants` and `models`).
+    pub guardrails: Vec<std::sync::Arc<super::Guardrail>>,
+    pub tenant_guardrails: Vec<Option<usize>>,
+    pub model_guardrails: Vec<Option<usize>>,
+}
+
+impl Config {
+    /// The guardrail for a tenant's call of a logical model: the tenant's, else the model's.
+    pub fn guardrail_for(&self, tenant: usize, model: usize) -> Option<&std::sync::Arc<super::Guardrail>> {
+        let tenant = self.tenant_guardrails.get(tenant).copied().flatten();
+        let model = self.model_guardrails.get(model).copied().flatten();
+        self.guardrails.get(tenant.or(model)?)
+    }
 }
 
 /// The sections of a config file that feed long-lived parts (upstream clients, discovery, the
@@ -352,6 +366,26 @@ impl Config {
             problems.push("admin.metrics: admin_key needs at least one key in admin.keys".into());
         }
         let server = super::server::check(&file.server, file.listen, &mut problems);
+        let (guardrails, guardrail_by_name) =
+            super::guardrail::check_guardrails(&file.guardrails, &accounts, &mut problems);
+        let tenant_guardrails = file
+            .tenants
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let at = format!("tenants[{i}]");
+                super::guardrail::reference(t.guardrail.as_deref(), &at, &guardrail_by_name, &mut problems)
+            })
+            .collect();
+        let model_guardrails = file
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let at = format!("models[{i}]");
+                super::guardrail::reference(m.guardrail.as_deref(), &at, &guardrail_by_name, &mut problems)
+            })
+            .collect();
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -393,6 +427,9 @@ impl Config {
             prices,
             sections,
             server,
+            guardrails,
+            tenant_guardrails,
+            model_guardrails,
         })
     }
 }

@@ -16,7 +16,7 @@ use super::execute::{Attempt, Outcome};
 use super::Gateway;
 use crate::call::{Api, Estimate, Usage};
 use crate::error::{Class, GatewayError};
-use crate::upstream::Chunk;
+use crate::upstream::{Chunk, Intervention};
 
 /// The log target of usage records.
 pub const USAGE_TARGET: &str = "strata_usage";
@@ -63,6 +63,10 @@ pub struct Record {
     pub audit_request: Option<bytes::Bytes>,
     /// A complete answer's body, kept only for tenants with `audit_bodies`.
     pub audit_response: Option<bytes::Bytes>,
+    /// The guardrail the call ran under (its name in the config).
+    pub guardrail_name: Option<String>,
+    /// A guardrail intervened, on this side.
+    pub guardrail: Option<Intervention>,
 }
 
 /// The most of each body an audit record keeps.
@@ -122,6 +126,8 @@ impl Exit {
                 disconnected: false,
                 audit_request: None,
                 audit_response: None,
+                guardrail_name: None,
+                guardrail: None,
             },
             permits: Vec::new(),
             streaming: false,
@@ -178,6 +184,9 @@ impl Exit {
             self.record.usage = chunk.usage;
         }
         self.record.deltas += u64::from(chunk.deltas);
+        if chunk.guardrail.is_some() && self.record.guardrail.is_none() {
+            self.record.guardrail = chunk.guardrail;
+        }
     }
 
     /// The stream ended; `failure` when it ended with an error event. The last chunk was just
@@ -209,6 +218,13 @@ impl Drop for Exit {
                 });
                 r.usage_estimated = true;
             }
+        }
+        if r.guardrail == Some(Intervention::Unknown) {
+            // A stream's stop reason said so: no output means the input was blocked.
+            r.guardrail = Some(match r.usage {
+                Some(u) if u.output > 0 => Intervention::Output,
+                _ => Intervention::Input,
+            });
         }
         let served = self.record.attempts.iter().rev().find(|a| a.outcome == Outcome::Ok);
         let cost = match (served, self.record.usage) {
@@ -284,6 +300,7 @@ fn usage_record(state: &Gateway, r: &Record, outcome: &str, cost_nanos: u64) -> 
         usage_estimated: r.usage_estimated,
         disconnected: r.disconnected,
         audit_body: audit_text(r),
+        guardrail: r.guardrail.map(|g| g.label().to_string()),
     }
 }
 
@@ -317,6 +334,9 @@ fn account(state: &Gateway, r: &Record) -> &'static str {
         }
         if let Some(served) = r.served.filter(|s| *s != m) {
             crate::telemetry::fell_back(name, &config.models[served].name);
+        }
+        if let Some(g) = r.guardrail {
+            crate::telemetry::guardrail_intervened(tenant_name.unwrap_or_default(), name, g.label());
         }
         if r.attempts.iter().any(|a| a.baseline) {
             crate::telemetry::baseline_used(name, if r.baseline { "ok" } else { "failed" });

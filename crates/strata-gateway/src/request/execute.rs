@@ -109,6 +109,9 @@ enum Skip {
     CoolingDown(Arc<Route>),
     AtLimit(Arc<Route>, Duration),
     WrongApi(Arc<Route>),
+    /// The call's guardrail does not exist there (or cannot be looked up): never called
+    /// unguarded.
+    Unguarded(Arc<Route>, String),
 }
 
 /// What execution runs on.
@@ -116,6 +119,8 @@ pub struct Executor<'a> {
     pub upstream: &'a dyn Upstream,
     pub admission: &'a Admission,
     pub policy: Policy,
+    /// The call's guardrail (the tenant's, else the model's).
+    pub guardrail: Option<&'a crate::config::Guardrail>,
 }
 
 /// The state of one execution.
@@ -190,6 +195,14 @@ impl Executor<'_> {
                         }
                         continue;
                     }
+                    if let Some(guard) = self.guardrail {
+                        if let Err(why) = self.upstream.guardable(&route.target, guard, deadline).await {
+                            if first_pass {
+                                run.skips.push(Skip::Unguarded(Arc::clone(route), why));
+                            }
+                            continue;
+                        }
+                    }
                     let ask = Ask {
                         tokens: call.estimate.total(),
                         cost: 0,
@@ -225,7 +238,7 @@ impl Executor<'_> {
                     let attempt_started = Instant::now();
                     let result = {
                         let _in_flight = route.health.start();
-                        self.upstream.call(&route.target, call, deadline).await
+                        self.upstream.call(&route.target, call, self.guardrail, deadline).await
                     };
                     let record = |outcome| Attempt {
                         route: Arc::clone(route),
@@ -327,6 +340,7 @@ impl Run<'_> {
                     wait.as_secs_f64().ceil()
                 ),
                 Skip::WrongApi(r) => format!("{} speaks only the OpenAI API", r.label),
+                Skip::Unguarded(r, why) => format!("{} is not called unguarded: {why}", r.label),
             })
             .collect();
         let reasons = if reasons.is_empty() {
@@ -341,7 +355,7 @@ impl Run<'_> {
                 .filter_map(|s| match s {
                     Skip::AtLimit(_, w) => Some(*w),
                     Skip::CoolingDown(r) => r.health.cooldown_left(now),
-                    Skip::WrongApi(_) => None,
+                    Skip::WrongApi(_) | Skip::Unguarded(..) => None,
                 })
                 .min()
                 .unwrap_or(Duration::from_secs(1));

@@ -105,6 +105,10 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
             }
             exit.record().served = Some(model);
             exit.record().baseline = baseline;
+            let intervened = answer.guardrail();
+            if intervened.is_some() {
+                exit.record().guardrail = intervened;
+            }
             let detail = route_detail(&state.config, exit.record().tenant);
             let shown = shown::route(detail, &state.config.models[model].name, &route);
             let mut response = D::encode(decoded, answer, exit);
@@ -114,6 +118,9 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
             }
             if baseline {
                 headers.insert("x-strata-baseline", HeaderValue::from_static("true"));
+            }
+            if intervened.is_some() {
+                headers.insert(GUARDRAIL_HEADER, HeaderValue::from_static("intervened"));
             }
             response
         }
@@ -133,6 +140,10 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
     }
     response
 }
+
+/// Set on answers a guardrail intervened in (when known as the answer's head is sent: complete
+/// answers, and streams the gateway checked before relaying).
+pub const GUARDRAIL_HEADER: &str = "x-strata-guardrail";
 
 /// How much the caller may be told of routes (`region` before the caller is known).
 fn route_detail(config: &Config, tenant: Option<usize>) -> crate::config::file::RouteDetail {
@@ -229,10 +240,13 @@ async fn serve<D: Dialect>(
     if config.tenants[tenant].audit_bodies {
         exit.record().audit_request = Some(call.body.clone());
     }
+    let guardrail = config.guardrail_for(tenant, plan.model);
+    exit.record().guardrail_name = guardrail.map(|g| g.name.clone());
     let executor = Executor {
         upstream: &*state.upstreams,
         admission: &state.admission,
         policy: state.policy,
+        guardrail: guardrail.map(|g| &**g),
     };
     let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
     Ok((decoded, served))

@@ -10,13 +10,13 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
-use strata_aws::{AccountCredentials, BedrockRuntime, RuntimeAnswer, RuntimeCall, UpstreamError};
+use strata_aws::{AccountCredentials, BedrockRuntime, RuntimeAnswer, RuntimeCall, RuntimeOperation, UpstreamError};
 use strata_core::eventstream::{frame_head, frames_in, FrameSplitter};
 use strata_core::{BedrockErrorKind, ErrorClass};
 
 use super::{peek_first, remaining, Answer, Chunk, EventStream, Reply, Upstream, Wire};
 use crate::call::{Api, Call, Usage};
-use crate::config::Target;
+use crate::config::{Guardrail, Target};
 
 /// The Bedrock runtime client and the credentials of every account (indexed like
 /// `config.accounts`).
@@ -24,11 +24,32 @@ use crate::config::Target;
 pub struct Bedrock {
     pub runtime: BedrockRuntime,
     pub accounts: Vec<AccountCredentials>,
+    /// Guardrail IDs per account × region.
+    pub guardrail_ids: super::guardrail::GuardrailIds,
 }
 
 impl Bedrock {
     pub fn new(runtime: BedrockRuntime, accounts: Vec<AccountCredentials>) -> Self {
-        Bedrock { runtime, accounts }
+        Bedrock {
+            runtime,
+            accounts,
+            guardrail_ids: Default::default(),
+        }
+    }
+
+    /// The account's current credentials.
+    pub async fn credentials(&self, account: usize) -> Result<aws_credential_types::Credentials, UpstreamError> {
+        let Some(creds) = self.accounts.get(account) else {
+            return Err(UpstreamError::new(
+                ErrorClass::Denied,
+                None,
+                format!("account #{account} is not configured"),
+            ));
+        };
+        creds
+            .get()
+            .await
+            .map_err(|e| UpstreamError::new(ErrorClass::Denied, None, e.to_string()))
     }
 
     /// Calls Bedrock with the account's current credentials; credentials Bedrock refuses are
@@ -63,6 +84,7 @@ impl Upstream for Bedrock {
         &'a self,
         target: &'a Target,
         call: &'a Call,
+        guard: Option<&'a Guardrail>,
         deadline: Instant,
     ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
         async move {
@@ -77,23 +99,57 @@ impl Upstream for Bedrock {
             if let Some(request) = &call.embedding {
                 return super::embed::call(self, *account, region.as_str(), model_id, request, deadline).await;
             }
+            // The guardrail's ID in this account and region (checked before the attempt; gone
+            // since: this target is not called unguarded).
+            let guard_id = match guard {
+                Some(g) => match self.guardrail_id(*account, region.as_str(), g, deadline).await? {
+                    Some(id) => Some((g, id)),
+                    None => {
+                        return Err(UpstreamError::new(
+                            ErrorClass::NotFound,
+                            None,
+                            format!("guardrail '{}' does not exist here", g.name),
+                        ))
+                    }
+                },
+                None => None,
+            };
+            let converse = matches!(
+                call.operation,
+                RuntimeOperation::Converse | RuntimeOperation::ConverseStream
+            );
+            let body = match &guard_id {
+                Some((g, id)) if converse => super::guardrail::converse_body(&call.body, id, g)?,
+                _ => call.body.clone(),
+            };
+            let guard_headers: Vec<(&str, &str)> = match &guard_id {
+                Some((g, id)) if !converse => vec![
+                    ("x-amzn-bedrock-guardrailidentifier", id.as_str()),
+                    ("x-amzn-bedrock-guardrailversion", g.version.as_str()),
+                    ("x-amzn-bedrock-trace", g.trace.header()),
+                ],
+                _ => Vec::new(),
+            };
             let runtime_call = RuntimeCall {
                 region: region.as_str(),
                 model_id,
                 operation: call.operation,
-                body: call.body.clone(),
+                body,
                 content_type: call.content_type.as_deref(),
                 accept: call.accept.as_deref(),
+                extra_headers: &guard_headers,
                 timeout: remaining(deadline),
             };
             match self.send(*account, runtime_call).await? {
                 RuntimeAnswer::Complete { headers, body } => {
                     let header_usage = usage_headers(&headers);
+                    let guardrail = super::guardrail::complete_intervention(&body, header_usage);
                     Ok(Answer::Complete(Reply {
                         wire: Wire::Bedrock,
                         headers,
                         body,
                         header_usage,
+                        guardrail,
                     }))
                 }
                 RuntimeAnswer::Stream { headers, body } => {
@@ -103,6 +159,7 @@ impl Upstream for Bedrock {
                         headers,
                         first,
                         rest,
+                        guardrail: None,
                     }))
                 }
             }
@@ -184,6 +241,8 @@ struct InvokeChunk {
 struct InvokeChunkBody {
     #[serde(rename = "amazon-bedrock-invocationMetrics")]
     metrics: Option<InvocationMetrics>,
+    #[serde(rename = "amazon-bedrock-guardrailAction")]
+    guardrail_action: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -219,11 +278,18 @@ fn observe(raw: Bytes, decode: bool) -> Result<Chunk, UpstreamError> {
                     });
                 }
             }
+            ("event", Some("messageStop")) if payload.windows(20).any(|w| w == b"guardrail_intervened") => {
+                chunk.guardrail = Some(super::Intervention::Unknown);
+            }
             ("event", Some("chunk")) => {
                 chunk.content = true;
                 chunk.deltas += 1;
-                if let Some(u) = invoke_chunk_usage(payload) {
+                let (usage, intervened) = invoke_chunk_usage(payload);
+                if let Some(u) = usage {
                     chunk.usage = Some(u);
+                }
+                if intervened {
+                    chunk.guardrail = Some(super::Intervention::Unknown);
                 }
             }
             ("exception", Some(_)) | ("exception", None) => {
@@ -249,16 +315,22 @@ fn observe(raw: Bytes, decode: bool) -> Result<Chunk, UpstreamError> {
     Ok(chunk)
 }
 
-/// The invocation metrics an InvokeModelWithResponseStream chunk carries (in its last one).
-fn invoke_chunk_usage(payload: &[u8]) -> Option<Usage> {
-    let chunk: InvokeChunk = serde_json::from_slice(payload).ok()?;
-    let body = base64::engine::general_purpose::STANDARD.decode(chunk.bytes).ok()?;
-    let m = serde_json::from_slice::<InvokeChunkBody>(&body).ok()?.metrics?;
-    Some(Usage {
+/// The invocation metrics an InvokeModelWithResponseStream chunk carries (in its last one),
+/// and whether it says a guardrail intervened.
+fn invoke_chunk_usage(payload: &[u8]) -> (Option<Usage>, bool) {
+    let Some(body) = serde_json::from_slice::<InvokeChunk>(payload)
+        .ok()
+        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c.bytes).ok())
+        .and_then(|b| serde_json::from_slice::<InvokeChunkBody>(&b).ok())
+    else {
+        return (None, false);
+    };
+    let usage = body.metrics.map(|m| Usage {
         input: m.input_token_count,
         output: m.output_token_count,
         ..Usage::default()
-    })
+    });
+    (usage, body.guardrail_action.as_deref() == Some("INTERVENED"))
 }
 
 /// An in-stream exception frame as an upstream failure.
@@ -349,11 +421,14 @@ mod tests {
         let payload = serde_json::json!({"bytes": base64::engine::general_purpose::STANDARD.encode(body)}).to_string();
         assert_eq!(
             invoke_chunk_usage(payload.as_bytes()),
-            Some(Usage {
-                input: 5,
-                output: 9,
-                ..Usage::default()
-            })
+            (
+                Some(Usage {
+                    input: 5,
+                    output: 9,
+                    ..Usage::default()
+                }),
+                false
+            )
         );
         let garbage = vec![Ok(Bytes::from_static(&[0, 0, 0, 1, 0, 0]))];
         let chunks: Vec<_> = frames(futures::stream::iter(garbage).boxed(), true).collect().await;

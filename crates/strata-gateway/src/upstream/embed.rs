@@ -58,6 +58,7 @@ pub async fn call(
                 content_type: Some("application/json"),
                 accept: Some("application/json"),
                 timeout: remaining(deadline),
+                extra_headers: &[],
             };
             match bedrock.send(account, runtime_call).await? {
                 RuntimeAnswer::Complete { headers, body } => read(family, &headers, &body, count),
@@ -82,6 +83,7 @@ pub async fn call(
         headers: http::HeaderMap::new(),
         body: Bytes::from(body),
         header_usage: None,
+        guardrail: None,
     }))
 }
 

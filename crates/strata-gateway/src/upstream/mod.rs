@@ -5,6 +5,7 @@
 
 pub mod bedrock;
 pub mod embed;
+pub mod guardrail;
 pub mod openai_compat;
 
 use std::time::{Duration, Instant};
@@ -19,18 +20,60 @@ use strata_core::eventstream::StreamFrame;
 use strata_core::ErrorClass;
 
 use crate::call::{Call, Usage};
-use crate::config::{Config, Target};
+use crate::config::{Config, Guardrail, Target};
 
 /// Something that can answer calls.
 pub trait Upstream: Send + Sync {
-    /// Calls `target`; the answer's head (and a stream's first event) must come before
-    /// `deadline`.
+    /// Calls `target` under `guard` (the call's guardrail, if it has one); the answer's head
+    /// (and a stream's first event) must come before `deadline`.
     fn call<'a>(
         &'a self,
         target: &'a Target,
         call: &'a Call,
+        guard: Option<&'a Guardrail>,
         deadline: Instant,
     ) -> BoxFuture<'a, Result<Answer, UpstreamError>>;
+
+    /// Whether `target` can take a call under `guard`: `Err(why)` when the guardrail does not
+    /// exist there (or cannot be looked up), so the target is skipped rather than called
+    /// unguarded.
+    fn guardable<'a>(
+        &'a self,
+        _target: &'a Target,
+        _guard: &'a Guardrail,
+        _deadline: Instant,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A guardrail intervened in an answer: on the input (before the model ran) or on its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intervention {
+    Input,
+    Output,
+    /// Seen in a stream's stop reason; the side is decided by the usage at the end.
+    Unknown,
+}
+
+impl Intervention {
+    pub fn label(self) -> &'static str {
+        match self {
+            Intervention::Input => "input",
+            Intervention::Output => "output",
+            Intervention::Unknown => "unknown",
+        }
+    }
+}
+
+impl Answer {
+    /// A guardrail intervention known when the answer's head is sent.
+    pub fn guardrail(&self) -> Option<Intervention> {
+        match self {
+            Answer::Complete(r) => r.guardrail,
+            Answer::Stream(s) => s.guardrail.or(s.first.guardrail),
+        }
+    }
 }
 
 /// What the bytes of an answer are.
@@ -59,6 +102,8 @@ pub struct Reply {
     pub body: Bytes,
     /// Usage the upstream put in headers (InvokeModel), when it did.
     pub header_usage: Option<Usage>,
+    /// A guardrail intervened.
+    pub guardrail: Option<Intervention>,
 }
 
 /// A streamed answer: the first chunk (holding at least one event) and the rest.
@@ -67,6 +112,8 @@ pub struct EventStream {
     pub headers: HeaderMap,
     pub first: Chunk,
     pub rest: BoxStream<'static, Result<Chunk, UpstreamError>>,
+    /// A guardrail intervened, known before the first byte (a buffered, checked stream).
+    pub guardrail: Option<Intervention>,
 }
 
 /// Whole events as received: `raw` is relayed as it is; `events` are the same bytes decoded
@@ -86,6 +133,8 @@ pub struct Chunk {
     pub deltas: u32,
     /// The chunk carries an in-stream exception or error: the answer ends here.
     pub failure: Option<UpstreamError>,
+    /// An event in the chunk says a guardrail intervened.
+    pub guardrail: Option<Intervention>,
 }
 
 /// Every upstream the gateway can call, built once from the config.
@@ -93,6 +142,14 @@ pub struct Chunk {
 pub struct Upstreams {
     pub bedrock: bedrock::Bedrock,
     pub openai: openai_compat::OpenAiCompat,
+    /// Account names (indexed like `config.accounts`), for messages.
+    pub account_names: Vec<String>,
+}
+
+impl Upstreams {
+    fn account_name(&self, account: usize) -> &str {
+        self.account_names.get(account).map_or("?", String::as_str)
+    }
 }
 
 /// Upstream set-up failed (bad endpoint, credentials source that cannot be built).
@@ -130,6 +187,7 @@ impl Upstreams {
         }
         let runtime = BedrockRuntime::new(endpoints).map_err(SetupError::Client)?;
         Ok(Upstreams {
+            account_names: config.accounts.iter().map(|a| a.name.clone()).collect(),
             bedrock: bedrock::Bedrock::new(runtime, accounts),
             openai: openai_compat::OpenAiCompat::new(config).map_err(SetupError::Client)?,
         })
@@ -141,12 +199,63 @@ impl Upstream for Upstreams {
         &'a self,
         target: &'a Target,
         call: &'a Call,
+        guard: Option<&'a Guardrail>,
         deadline: Instant,
     ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
-        match target {
-            Target::Bedrock { .. } => self.bedrock.call(target, call, deadline),
-            Target::OpenAi { .. } => self.openai.call(target, call, deadline),
+        match (target, guard) {
+            (Target::Bedrock { .. }, _) => self.bedrock.call(target, call, guard, deadline),
+            (Target::OpenAi { .. }, None) => self.openai.call(target, call, None, deadline),
+            (Target::OpenAi { .. }, Some(guard)) => Box::pin(guardrail::guarded_openai(
+                &self.openai,
+                &self.bedrock,
+                target,
+                call,
+                guard,
+                deadline,
+            )),
         }
+    }
+
+    fn guardable<'a>(
+        &'a self,
+        target: &'a Target,
+        guard: &'a Guardrail,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let (account, region) = match (target, &guard.apply_in) {
+                (Target::Bedrock { account, region, .. }, _) => (*account, region),
+                (Target::OpenAi { .. }, Some((account, region))) => (*account, region),
+                (Target::OpenAi { .. }, None) => {
+                    return Err(format!(
+                        "guardrail '{}' has no apply_in, so an OpenAI-compatible upstream cannot be guarded",
+                        guard.name
+                    ))
+                }
+            };
+            match self
+                .bedrock
+                .guardrail_id(account, region.as_str(), guard, deadline)
+                .await
+            {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(format!(
+                    "guardrail '{}' ({} version {}) does not exist in {}/{}",
+                    guard.name,
+                    guard.identifier,
+                    guard.version,
+                    self.account_name(account),
+                    region
+                )),
+                Err(e) => Err(format!(
+                    "guardrail '{}' could not be looked up in {}/{} ({})",
+                    guard.name,
+                    self.account_name(account),
+                    region,
+                    crate::error::Class::of_upstream(e.class).label()
+                )),
+            }
+        })
     }
 }
 

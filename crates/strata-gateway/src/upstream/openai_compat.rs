@@ -45,6 +45,7 @@ impl Upstream for OpenAiCompat {
         &'a self,
         target: &'a Target,
         call: &'a Call,
+        _guard: Option<&'a crate::config::Guardrail>,
         deadline: Instant,
     ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
         async move {
@@ -119,6 +120,7 @@ impl Upstream for OpenAiCompat {
                     headers,
                     first,
                     rest,
+                    guardrail: None,
                 }))
             } else {
                 let body = response
@@ -130,6 +132,7 @@ impl Upstream for OpenAiCompat {
                     headers,
                     body,
                     header_usage: None,
+                    guardrail: None,
                 }))
             }
         }

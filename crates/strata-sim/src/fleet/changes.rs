@@ -44,6 +44,7 @@ impl Fleet {
             quotas: self.quotas,
             latency: self.latency,
             control_plane: self.control_plane,
+            guardrails: self.guardrails.clone(),
         }
     }
 

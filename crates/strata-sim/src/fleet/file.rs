@@ -25,6 +25,49 @@ pub struct FleetFile {
     pub latency: Option<LatencySpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane: Option<ControlPlaneSpec>,
+    /// Guardrails that exist from the start (in the built-in fleet: one demo blocklist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<Vec<GuardrailSeed>>,
+}
+
+/// A guardrail the emulator starts with, created in each listed account × region (each with
+/// its own ID, as AWS would give, unless `id` fixes one) with `versions` numbered versions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailSeed {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Numbered versions to create (each a copy of the draft); 0 leaves only `DRAFT`.
+    #[serde(default = "one")]
+    pub versions: u32,
+    #[serde(default)]
+    pub blocked_words: Vec<String>,
+    /// Block the built-in profanity list.
+    #[serde(default)]
+    pub profanity: bool,
+    #[serde(default)]
+    pub denied_topics: Vec<TopicSeed>,
+    pub blocked_input_messaging: String,
+    pub blocked_outputs_messaging: String,
+    /// Account names; empty means every account.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Regions; empty means every fleet region.
+    #[serde(default)]
+    pub regions: Vec<Region>,
+}
+
+/// A denied topic of a seeded guardrail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSeed {
+    pub name: String,
+    pub definition: String,
+    #[serde(default)]
+    pub examples: Vec<String>,
 }
 
 /// The shape of the built-in catalog file.

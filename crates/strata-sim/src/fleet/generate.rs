@@ -122,6 +122,7 @@ pub fn generate(spec: &GenerateSpec) -> Result<FleetFile, FleetError> {
         quotas: Some(QuotaDefaults::default()),
         latency: Some(LatencySpec::default()),
         control_plane: Some(spec.control_plane),
+        guardrails: Some(Vec::new()),
     })
 }
 

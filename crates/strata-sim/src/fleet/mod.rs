@@ -20,6 +20,7 @@ pub use file::{
     AccountSpec, ApiKeySpec, BodyDialect, DeniedSpec, FleetFile, LatencySpec, ModelSpec, ProfileSpec, Quota,
     QuotaDefaults, QuotaOverride, RoleSpec,
 };
+pub use file::{GuardrailSeed, TopicSeed};
 
 const DEFAULT_CATALOG: &str = include_str!("default_catalog.json");
 const DEFAULT_FLEET: &str = include_str!("default_fleet.yaml");
@@ -45,6 +46,8 @@ pub struct Fleet {
     pub quotas: QuotaDefaults,
     pub latency: LatencySpec,
     pub control_plane: ControlPlaneSpec,
+    /// Guardrails to create at start (and again at reset).
+    pub guardrails: Vec<GuardrailSeed>,
     model_by_id: HashMap<String, usize>,
     profile_by_id: HashMap<String, usize>,
     account_by_key: HashMap<String, usize>,
@@ -72,11 +75,14 @@ impl Fleet {
     /// Fills what the file leaves out from the built-in fleet, then validates.
     pub fn from_file(file: FleetFile) -> Result<Fleet, FleetError> {
         let catalog = CatalogFile::builtin()?;
-        let accounts = match file.accounts {
-            Some(accounts) => accounts,
-            None => parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?
-                .accounts
-                .unwrap_or_default(),
+        // The built-in accounts come with the built-in guardrails (which name them).
+        let (accounts, guardrails) = match file.accounts {
+            Some(accounts) => (accounts, file.guardrails.unwrap_or_default()),
+            None => {
+                let builtin = parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?;
+                let guardrails = file.guardrails.or(builtin.guardrails).unwrap_or_default();
+                (builtin.accounts.unwrap_or_default(), guardrails)
+            }
         };
         let custom_models = file.models.is_some();
         let models = file.models.unwrap_or(catalog.models);
@@ -97,6 +103,7 @@ impl Fleet {
             quotas: file.quotas.unwrap_or_default(),
             latency: file.latency.unwrap_or_default(),
             control_plane: file.control_plane.unwrap_or_default(),
+            guardrails,
         })
     }
 
@@ -109,10 +116,25 @@ impl Fleet {
             quotas,
             latency,
             control_plane,
+            guardrails,
         } = parts;
         control_plane.check().map_err(FleetError::Invalid)?;
         let invalid = |m: String| Err(FleetError::Invalid(m));
         let region_set: BTreeSet<&Region> = regions.iter().collect();
+        for g in &guardrails {
+            if let Some(a) = g.accounts.iter().find(|a| !accounts.iter().any(|s| &s.name == *a)) {
+                return invalid(format!(
+                    "guardrail {} names account {a}, which is not in the fleet",
+                    g.name
+                ));
+            }
+            if let Some(r) = g.regions.iter().find(|r| !region_set.contains(r)) {
+                return invalid(format!(
+                    "guardrail {} names region {r}, which is not in the fleet's regions",
+                    g.name
+                ));
+            }
+        }
         let mut model_by_id = HashMap::new();
         for (i, m) in models.iter().enumerate() {
             if model_by_id.insert(m.id.clone(), i).is_some() {
@@ -197,6 +219,7 @@ impl Fleet {
             quotas,
             latency,
             control_plane,
+            guardrails,
             model_by_id,
             profile_by_id,
             account_by_key,
@@ -216,6 +239,7 @@ impl Fleet {
             quotas: Some(self.quotas),
             latency: Some(self.latency),
             control_plane: Some(self.control_plane),
+            guardrails: Some(self.guardrails.clone()),
         }
     }
 
@@ -282,6 +306,7 @@ struct FleetParts {
     quotas: QuotaDefaults,
     latency: LatencySpec,
     control_plane: ControlPlaneSpec,
+    guardrails: Vec<GuardrailSeed>,
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, FleetError> {

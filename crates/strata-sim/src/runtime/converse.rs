@@ -326,7 +326,13 @@ pub fn response_json(generated: &Generated, latency_ms: u64) -> String {
         metrics: ConverseMetrics { latency_ms },
         additional_model_response_fields: None,
     };
-    serde_json::to_string(&response).unwrap_or_default()
+    match (&generated.guardrail, serde_json::to_value(&response)) {
+        (Some(guard), Ok(Value::Object(mut map))) => {
+            guard.annotate_converse(&mut map);
+            Value::Object(map).to_string()
+        }
+        _ => serde_json::to_string(&response).unwrap_or_default(),
+    }
 }
 
 /// The padding field the live service adds to stream events.

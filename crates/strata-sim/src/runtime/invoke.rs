@@ -336,6 +336,10 @@ pub fn response(model: &ModelSpec, generated: &Generated, latency_ms: u64) -> Re
         }
         BodyDialect::TitanEmbed | BodyDialect::CohereEmbed => return super::embed::not_generative().into_response(),
     };
+    let mut body = body;
+    if let (Some(guard), Value::Object(map)) = (&generated.guardrail, &mut body) {
+        guard.annotate_invoke(map);
+    }
     let mut response = json_response(body.to_string());
     let headers = response.headers_mut();
     headers.insert("x-amzn-bedrock-input-token-count", HeaderValue::from(input));
@@ -473,6 +477,9 @@ pub fn stream_frames(
             }
         }
         BodyDialect::TitanEmbed | BodyDialect::CohereEmbed => return Err(super::embed::not_generative()),
+    }
+    if let (Some(guard), Some((_, Value::Object(map)))) = (&generated.guardrail, payloads.last_mut()) {
+        guard.annotate_invoke(map);
     }
     payloads
         .into_iter()

@@ -112,10 +112,19 @@ pub(crate) fn timing(state: &SimState, target: &crate::faults::Target<'_>) -> Ti
 pub struct Generated {
     pub prompt: Prompt,
     pub reply: Reply,
+    /// What a guardrail named by the call did, if one was.
+    pub guardrail: Option<crate::guardrails::check::GuardOutcome>,
 }
 
 /// Handles `POST /model/{id}/{action}` for an authenticated caller.
-pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: Operation, body: &[u8]) -> Response {
+pub async fn handle(
+    state: &Arc<SimState>,
+    caller: &Caller,
+    model_id: &str,
+    op: Operation,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Response {
     let started = Instant::now();
     let placement = match place(state, caller, model_id) {
         Ok(p) => p,
@@ -141,6 +150,19 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
         record(state, caller, Some(&placement), model_id, op, 200, None);
         return json_response(serde_json::json!({ "inputTokens": prompt.input_tokens() }).to_string());
     }
+    // The guardrail the call names (Converse body or InvokeModel headers), in the caller's
+    // account and region.
+    let guard_config = match op {
+        Operation::Converse | Operation::ConverseStream => crate::guardrails::check::from_converse(body),
+        _ => crate::guardrails::check::from_headers(headers),
+    };
+    let guard = match guard_config.and_then(|c| {
+        c.map(|c| crate::guardrails::check::resolve(state, caller, &c))
+            .transpose()
+    }) {
+        Ok(g) => g,
+        Err(e) => return refuse(state, caller, Some(&placement), model_id, op, e),
+    };
     if op.streams() && !placement.model.streaming {
         let e = AwsError::validation("The model is unsupported for streaming.");
         return refuse(state, caller, Some(&placement), model_id, op, e);
@@ -177,12 +199,16 @@ pub async fn handle(state: &Arc<SimState>, caller: &Caller, model_id: &str, op: 
             Instant::now(),
         );
     }
-    let reply = crate::synth::respond(&prompt);
+    let (reply, guardrail) = crate::guardrails::check::respond(guard.as_ref(), &prompt);
     let used = u64::from(input_tokens) + u64::from(reply.output_tokens()) * weight;
     state.quotas.refund(&placement.quota_key, reserved.saturating_sub(used));
     let timing = timing(state, &placement.target());
     let flight = state.start_flight(&placement.region, &placement.model.id);
-    let generated = Generated { prompt, reply };
+    let generated = Generated {
+        prompt,
+        reply,
+        guardrail,
+    };
 
     if op.streams() {
         let cut = stream_cut(state, &placement);

@@ -134,6 +134,21 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         return sts::handle(state, &request, &params);
     }
 
+    let decoded_path = percent_decode_str(raw_path).decode_utf8_lossy().into_owned();
+    let guardrail_apply = (parts.method == Method::POST)
+        .then(|| crate::guardrails::api::apply_path(&decoded_path))
+        .flatten();
+    if guardrail_apply.is_some() || crate::guardrails::api::is_control_path(raw_path) {
+        let caller = match authenticate(state, &request, "bedrock") {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        };
+        return match guardrail_apply {
+            Some((id, version)) => crate::guardrails::api::apply(state, &caller, id, version, &body),
+            None => crate::guardrails::api::control(state, &caller, &parts.method, &decoded_path, &query, &body),
+        };
+    }
+
     let runtime_call = if parts.method == Method::POST {
         raw_path.strip_prefix("/model/").and_then(|rest| rest.rsplit_once('/'))
     } else {
@@ -160,7 +175,7 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
             return unknown_operation(&parts.method, raw_path);
         };
         let model_id = percent_decode_str(raw_id).decode_utf8_lossy().into_owned();
-        return runtime::handle(state, &caller, &model_id, op, &body).await;
+        return runtime::handle(state, &caller, &model_id, op, &parts.headers, &body).await;
     }
     control_plane::handle(state, &caller, &decoded, &query).await
 }

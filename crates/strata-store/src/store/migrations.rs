@@ -14,8 +14,22 @@ use super::{Pool, Store};
 use crate::error::StoreError;
 
 /// (version, description, SQL) per backend, in order. Never edit an applied migration: add one.
-const SQLITE: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        "guardrail",
+        include_str!("../../migrations/sqlite/0002_guardrail.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        "guardrail",
+        include_str!("../../migrations/postgres/0002_guardrail.sql"),
+    ),
+];
 
 /// Migrations compiled into the binary.
 #[derive(Debug)]

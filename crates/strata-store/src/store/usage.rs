@@ -11,14 +11,14 @@ use super::Store;
 use crate::calendar::utc_day;
 use crate::error::StoreError;
 
-/// Rows per INSERT statement: 29 parameters each stays under SQLite's 32 766 and PostgreSQL's
+/// Rows per INSERT statement: 30 parameters each stays under SQLite's 32 766 and PostgreSQL's
 /// 65 535 bound parameters per statement.
 const ROWS_PER_STATEMENT: usize = 500;
 
 const COLUMNS: &str = "request_id, at_ms, day, tenant, key_id, dialect, model, logical_model, served_model, \
      targets, status, outcome, error_class, error_source, attempts, input_tokens, output_tokens, \
      cache_read_tokens, cache_write_tokens, cost_nanos, pricing_layer, ttft_ms, ttlt_ms, duration_ms, \
-     fallback, baseline, usage_estimated, disconnected, audit_body";
+     fallback, baseline, usage_estimated, disconnected, audit_body, guardrail";
 
 /// What one request was and how it ended, as persisted (the gateway's accounting record).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,9 @@ pub struct UsageRecord {
     pub disconnected: bool,
     /// Request/response text, only for tenants that opted in to audit logging.
     pub audit_body: Option<String>,
+    /// The side a guardrail intervened on (`input`, `output`), if one did.
+    #[serde(default)]
+    pub guardrail: Option<String>,
 }
 
 /// How [`Store::usage`] sums rows.
@@ -100,6 +103,9 @@ pub struct UsageRow {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub cost_usd: f64,
+    /// Requests a guardrail intervened in.
+    #[serde(default)]
+    pub guardrail_interventions: u64,
 }
 
 /// The model a row is grouped and filtered by.
@@ -147,7 +153,8 @@ impl Store {
                         .push_bind(r.baseline)
                         .push_bind(r.usage_estimated)
                         .push_bind(r.disconnected)
-                        .push_bind(r.audit_body.as_deref().map(text));
+                        .push_bind(r.audit_body.as_deref().map(text))
+                        .push_bind(r.guardrail.as_deref().map(text));
                 });
                 q.push(" ON CONFLICT (request_id) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
@@ -200,7 +207,8 @@ impl Store {
              CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
              CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
              CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
-             CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos \
+             CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos, \
+             CAST(SUM(CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS guardrail_interventions \
              FROM usage WHERE 1 = 1",
         );
         // Expressions, not aliases: PostgreSQL resolves a GROUP BY name to an input column first.
@@ -244,6 +252,7 @@ impl Store {
                     cache_read_tokens: row.count("cache_read_tokens")?,
                     cache_write_tokens: row.count("cache_write_tokens")?,
                     cost_usd: row.count("cost_nanos")? as f64 / 1e9,
+                    guardrail_interventions: row.count("guardrail_interventions")?,
                 });
             }
             out
@@ -293,5 +302,6 @@ fn decode_record(row: &impl StoreRow) -> Result<UsageRecord, sqlx::Error> {
         usage_estimated: row.flag("usage_estimated")?,
         disconnected: row.flag("disconnected")?,
         audit_body: row.opt_text("audit_body")?,
+        guardrail: row.opt_text("guardrail")?,
     })
 }

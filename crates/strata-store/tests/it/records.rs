@@ -38,6 +38,7 @@ pub fn full(request_id: &str) -> UsageRecord {
         usage_estimated: true,
         disconnected: false,
         audit_body: Some("{\"prompt\":\"héllo ✓\"}".into()),
+        guardrail: Some("input".into()),
     }
 }
 

@@ -59,6 +59,7 @@ fn row(
         cache_read_tokens: 0,
         cache_write_tokens: 0,
         cost_usd: cost_nanos as f64 / 1e9,
+        guardrail_interventions: 0,
     }
 }
 

@@ -21,6 +21,7 @@ fn call<'a>(model: &'a str, operation: RuntimeOperation) -> RuntimeCall<'a> {
         body: Bytes::from(json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}).to_string()),
         content_type: None,
         accept: None,
+        extra_headers: &[],
         timeout: Duration::from_secs(10),
     }
 }

@@ -13,10 +13,8 @@ use crate::call::Usage;
 use crate::error::{Class, GatewayError};
 use crate::inbound::sse;
 use crate::request::account::Exit;
+use crate::request::GUARDRAIL_HEADER;
 use crate::upstream::{Answer, Reply, Wire};
-
-/// The header that tells a client a guardrail (or content filter) blocked the answer.
-pub const GUARDRAIL_HEADER: &str = "x-strata-guardrail";
 
 /// What encoding needs of a Messages request.
 #[derive(Debug, Clone)]

@@ -69,6 +69,7 @@ impl Upstream for Scripted {
         &'a self,
         target: &'a Target,
         _call: &'a Call,
+        _guard: Option<&'a crate::config::Guardrail>,
         deadline: Instant,
     ) -> BoxFuture<'a, Result<Answer, UpstreamError>> {
         async move {
@@ -88,6 +89,7 @@ impl Upstream for Scripted {
                     headers: Default::default(),
                     body: Bytes::from_static(b"{}"),
                     header_usage: None,
+                    guardrail: None,
                 })),
                 Step::Fail(class, retry_after) => {
                     let mut e = UpstreamError::new(class, Some(400), format!("{class:?} from {model_id}"));
@@ -103,6 +105,7 @@ impl Upstream for Scripted {
                         headers: Default::default(),
                         first,
                         rest,
+                        guardrail: None,
                     }))
                 }
                 Step::Stream => {
@@ -113,6 +116,7 @@ impl Upstream for Scripted {
                         headers: Default::default(),
                         first,
                         rest,
+                        guardrail: None,
                     }))
                 }
                 Step::Hang => {
@@ -219,6 +223,7 @@ impl Fixture {
             upstream: &self.upstream,
             admission: &self.admission,
             policy: self.policy,
+            guardrail: None,
         };
         let mut trail = Vec::new();
         let result = executor.run(plan, call, &mut trail).await;

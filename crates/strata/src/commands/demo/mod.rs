@@ -75,6 +75,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!();
         println!("API keys:  sk-demo-us (tenant us-apps, US residency), sk-demo-eu (tenant eu-bank, EU residency),");
         println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
+        println!("guardrail: us-apps calls run under the Bedrock guardrail strata-demo-blocklist (blocks \"contraband\")");
         print_sigv4_keys(&state.gateway().config, addr);
         println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b");
         println!("           titan-embed, cohere-embed (POST /v1/embeddings)");
