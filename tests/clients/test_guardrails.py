@@ -184,6 +184,20 @@ def test_the_bedrock_dialect_passes_bedrocks_own_answer(demo, monkeypatch):
     assert [e["messageStop"]["stopReason"] for e in events if "messageStop" in e] == ["guardrail_intervened"]
 
 
+def test_the_demos_openai_compatible_upstream_is_guarded_with_apply_guardrail(demo):
+    """`local-llama` in the demo is the emulator's vLLM mode; its guardrail runs as ApplyGuardrail."""
+    stats = lambda: requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]  # noqa: E731
+    applied = lambda: sum(r["count"] for r in stats() if r["operation"] == "ApplyGuardrail")  # noqa: E731
+    lab = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-global", max_retries=0, timeout=20)
+    before = applied()
+    raw = lab.chat.completions.with_raw_response.create(model="local-llama", messages=ask("contraband please"))
+    assert raw.headers["x-strata-guardrail"] == "intervened"
+    assert raw.parse().choices[0].finish_reason == "content_filter" and raw.parse().choices[0].message.content == BLOCKED_IN
+    assert applied() == before + 1  # the input was blocked: the upstream never saw it
+    ok = lab.chat.completions.create(model="local-llama", messages=ask("hello"))
+    assert ok.choices[0].finish_reason == "stop" and applied() == before + 3  # input and output checked
+
+
 def test_interventions_are_counted_and_recorded(demo):
     us = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-us", max_retries=0, timeout=20)
     us.chat.completions.create(model="nova-pro", messages=ask("contraband"))

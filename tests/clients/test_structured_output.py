@@ -103,3 +103,16 @@ def test_a_malformed_format_is_refused_by_name(gw, fmt):
         client(gw).chat.completions.create(model="claude", response_format=fmt,
                                            messages=[{"role": "user", "content": "hi"}])
     assert e.value.body["param"] == "response_format"
+
+
+def test_a_json_schema_against_the_demo(tmp_path):
+    from gatewaylib import Demo
+
+    d = Demo(tmp_path)
+    try:
+        c = OpenAI(base_url=f"http://127.0.0.1:{d.gw}/v1", api_key="sk-demo-eu", max_retries=0, timeout=20)
+        r = parse(c, model="claude-sonnet-4", response_format=Person,
+                  messages=[{"role": "user", "content": "Invent a person who lives in Lyon."}])
+        assert isinstance(r.choices[0].message.parsed, Person) and r.choices[0].finish_reason == "stop"
+    finally:
+        d.stop()

@@ -118,6 +118,11 @@ impl Call {
         self.operation.streams()
     }
 
+    /// Whether the call generates text (not a token count, not embeddings).
+    pub fn generates(&self) -> bool {
+        self.embedding.is_none() && self.operation != RuntimeOperation::CountTokens
+    }
+
     pub fn work(&self) -> Work {
         if self.embedding.is_some() {
             Work::Embed

@@ -2,7 +2,7 @@
 //! embeddings request into ([`EmbedRequest`], carried by `Call::embedding`), the one reply an
 //! upstream merges its calls into ([`Embeddings`]), and the Bedrock model families that embed
 //! ([`Family`]) with what each accepts. The family's own body is built only once routing has
-//! chosen a target (`upstream::embed`), since a logical model's targets may differ in family.
+//! chosen a target (`upstream::bedrock::embed`), since a logical model's targets may differ in family.
 
 use serde::{Deserialize, Serialize};
 

@@ -240,7 +240,9 @@ async fn serve<D: Dialect>(
     if config.tenants[tenant].audit_bodies {
         exit.record().audit_request = Some(call.body.clone());
     }
-    let guardrail = config.guardrail_for(tenant, plan.model);
+    // A guardrail judges what a model generates: token counts and embeddings pass without one
+    // (Bedrock applies guardrails to generation only).
+    let guardrail = config.guardrail_for(tenant, plan.model).filter(|_| call.generates());
     exit.record().guardrail_name = guardrail.map(|g| g.name.clone());
     let executor = Executor {
         upstream: &*state.upstreams,

@@ -4,8 +4,6 @@
 //! read, so a failure before the first byte can still be retried elsewhere.
 
 pub mod bedrock;
-pub mod embed;
-pub mod guardrail;
 pub mod openai_compat;
 
 use std::time::{Duration, Instant};
@@ -205,7 +203,7 @@ impl Upstream for Upstreams {
         match (target, guard) {
             (Target::Bedrock { .. }, _) => self.bedrock.call(target, call, guard, deadline),
             (Target::OpenAi { .. }, None) => self.openai.call(target, call, None, deadline),
-            (Target::OpenAi { .. }, Some(guard)) => Box::pin(guardrail::guarded_openai(
+            (Target::OpenAi { .. }, Some(guard)) => Box::pin(bedrock::guardrail::guarded_openai(
                 &self.openai,
                 &self.bedrock,
                 target,

@@ -1,7 +1,7 @@
 //! OpenAI's embeddings API: `POST /v1/embeddings`. A request is decoded into a neutral
 //! [`EmbedRequest`](crate::embedding::EmbedRequest) carried by the call; routing keeps the
 //! targets whose model embeds, and the Bedrock upstream builds each target family's bodies
-//! (`upstream::embed`). Answers are OpenAI's `{"object": "list", "data": [...]}`; errors are
+//! (`upstream::bedrock::embed`). Answers are OpenAI's `{"object": "list", "data": [...]}`; errors are
 //! OpenAI's.
 
 pub mod encode;

@@ -75,9 +75,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!();
         println!("API keys:  sk-demo-us (tenant us-apps, US residency), sk-demo-eu (tenant eu-bank, EU residency),");
         println!("           sk-demo-global (tenant lab, any region), sk-demo-admin (admin)");
-        println!("guardrail: us-apps calls run under the Bedrock guardrail strata-demo-blocklist (blocks \"contraband\")");
+        println!("guardrail: us-apps calls, and every local-llama call, run under the Bedrock guardrail");
+        println!("           strata-demo-blocklist (blocks \"contraband\"; local-llama via ApplyGuardrail)");
         print_sigv4_keys(&state.gateway().config, addr);
-        println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b");
+        println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b,");
+        println!("           local-llama (an OpenAI-compatible upstream: the emulator's vLLM mode)");
         println!("           titan-embed, cohere-embed (POST /v1/embeddings)");
         println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway().routes.load().size());
         println!();

@@ -21,10 +21,10 @@ use serde_json::{json, Value};
 use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
 
-use super::bedrock::Bedrock;
-use super::{remaining, Answer, Chunk, EventStream, Intervention, Reply, Upstream, Wire};
+use super::Bedrock;
 use crate::call::{Call, Usage};
 use crate::config::{Guardrail, Target};
+use crate::upstream::{remaining, Answer, Chunk, EventStream, Intervention, Reply, Upstream, Wire};
 
 /// How long a found guardrail ID is trusted before it is looked up again.
 const FOUND_FOR: Duration = Duration::from_secs(300);
@@ -370,7 +370,7 @@ fn sse_text(raw: &[u8], out: &mut String) {
 
 /// Calls an OpenAI-compatible target with the guardrail applied on both sides.
 pub async fn guarded_openai(
-    upstream: &super::openai_compat::OpenAiCompat,
+    upstream: &crate::upstream::openai_compat::OpenAiCompat,
     bedrock: &Bedrock,
     target: &Target,
     call: &Call,
@@ -406,7 +406,7 @@ pub async fn guarded_openai(
             if let Some(message) = apply(bedrock, guard, "OUTPUT", &[text], deadline).await? {
                 let usage = value
                     .get("usage")
-                    .and_then(|u| super::openai_compat::OpenAiUsage::deserialize(u).ok())
+                    .and_then(|u| crate::upstream::openai_compat::OpenAiUsage::deserialize(u).ok())
                     .map(Usage::from)
                     .unwrap_or_default();
                 reply.body = blocked_completion(&message, usage);

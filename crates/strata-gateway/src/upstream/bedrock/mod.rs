@@ -2,6 +2,9 @@
 //! at frame boundaries and every frame decoded once as it passes (usage, content, exceptions),
 //! while its bytes stay as received for a Bedrock-native relay.
 
+pub mod embed;
+pub mod guardrail;
+
 use std::time::Instant;
 
 use base64::Engine;
@@ -25,7 +28,7 @@ pub struct Bedrock {
     pub runtime: BedrockRuntime,
     pub accounts: Vec<AccountCredentials>,
     /// Guardrail IDs per account × region.
-    pub guardrail_ids: super::guardrail::GuardrailIds,
+    pub guardrail_ids: guardrail::GuardrailIds,
 }
 
 impl Bedrock {
@@ -97,7 +100,7 @@ impl Upstream for Bedrock {
                 return Err(UpstreamError::new(ErrorClass::NotFound, None, "not a Bedrock target"));
             };
             if let Some(request) = &call.embedding {
-                return super::embed::call(self, *account, region.as_str(), model_id, request, deadline).await;
+                return embed::call(self, *account, region.as_str(), model_id, request, deadline).await;
             }
             // The guardrail's ID in this account and region (checked before the attempt; gone
             // since: this target is not called unguarded).
@@ -119,7 +122,7 @@ impl Upstream for Bedrock {
                 RuntimeOperation::Converse | RuntimeOperation::ConverseStream
             );
             let body = match &guard_id {
-                Some((g, id)) if converse => super::guardrail::converse_body(&call.body, id, g)?,
+                Some((g, id)) if converse => guardrail::converse_body(&call.body, id, g)?,
                 _ => call.body.clone(),
             };
             let guard_headers: Vec<(&str, &str)> = match &guard_id {
@@ -143,7 +146,7 @@ impl Upstream for Bedrock {
             match self.send(*account, runtime_call).await? {
                 RuntimeAnswer::Complete { headers, body } => {
                     let header_usage = usage_headers(&headers);
-                    let guardrail = super::guardrail::complete_intervention(&body, header_usage);
+                    let guardrail = guardrail::complete_intervention(&body, header_usage);
                     Ok(Answer::Complete(Reply {
                         wire: Wire::Bedrock,
                         headers,

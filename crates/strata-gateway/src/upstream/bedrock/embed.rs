@@ -13,9 +13,9 @@ use serde_json::json;
 use strata_aws::{RuntimeAnswer, RuntimeCall, RuntimeOperation, UpstreamError};
 use strata_core::ErrorClass;
 
-use super::bedrock::Bedrock;
-use super::{remaining, Answer, Reply, Wire};
+use super::Bedrock;
 use crate::embedding::{EmbedRequest, Embeddings, Family};
+use crate::upstream::{remaining, Answer, Reply, Wire};
 
 /// InvokeModel calls of one request in flight at once.
 pub const CONCURRENT_CALLS: usize = 8;
