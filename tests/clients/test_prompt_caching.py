@@ -11,8 +11,7 @@ import requests
 from openai import OpenAI
 import pytest
 
-from gatewaylib import Gateway
-from simlib import find_binary
+from gatewaylib import gateways
 from test_gateway_bedrock import config
 
 ADMIN = "sk-admin-cache-0001"
@@ -21,12 +20,10 @@ POLICY = " ".join(f"Rule {i}: answer politely and cite the handbook section {i}.
 
 
 @pytest.fixture
-def gw(sim, tmp_path):
-    g = Gateway(find_binary(), config(sim) + f"admin:\n  keys: [{ADMIN}]\n", tmp_path)
-    yield g
-    alive = g.proc.poll() is None
-    g.stop()
-    assert alive, g.stderr()
+def gw(sim, tmp_path, monkeypatch):
+    # Gateway.bedrock() leaves its key in AWS_BEARER_TOKEN_BEDROCK; monkeypatch restores the
+    # environment so later tests' boto3 clients do not pick bearer auth up.
+    yield from gateways(tmp_path, monkeypatch, lambda: config(sim) + f"admin:\n  keys: [{ADMIN}]\n")
 
 
 def usage_total(g) -> dict:
@@ -48,6 +45,7 @@ def wait_requests(g, n: int) -> dict:
 
 
 def test_converse_cache_points_pass_through_and_a_repeat_reads_the_cache(gw):
+    gw = gw()
     c = gw.bedrock("sk-test-us-000001")
     ask = dict(modelId="nova", system=[{"text": POLICY}, {"cachePoint": {"type": "default"}}],
                messages=[{"role": "user", "content": [{"text": "May I return shoes?"}]}])
@@ -69,6 +67,7 @@ def test_converse_cache_points_pass_through_and_a_repeat_reads_the_cache(gw):
 
 
 def test_a_cached_request_costs_less_than_the_one_that_wrote_the_cache(gw):
+    gw = gw()
     c = gw.bedrock("sk-test-us-000001")
     ask = dict(modelId="nova", system=[{"text": POLICY}, {"cachePoint": {"type": "default"}}],
                messages=[{"role": "user", "content": [{"text": "Hello"}]}])
@@ -80,6 +79,7 @@ def test_a_cached_request_costs_less_than_the_one_that_wrote_the_cache(gw):
 
 
 def test_openai_cache_control_is_a_cache_point_and_cached_tokens_are_reported(gw):
+    gw = gw()
     c = OpenAI(base_url=gw.endpoint + "/v1", api_key="sk-test-us-000001", max_retries=0, timeout=20)
     messages = [
         {"role": "system", "content": [{"type": "text", "text": POLICY, "cache_control": {"type": "ephemeral"}}]},

@@ -94,14 +94,7 @@ impl BedrockRuntime {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                if crate::transport::is_timeout(&e) {
-                    timeout_error(e.to_string())
-                } else {
-                    UpstreamError::connect(crate::error_chain(&e))
-                }
-            })?;
-            let (head, body) = response.into_parts();
+            let (head, body) = self.deliver(request).await?.into_parts();
             let body = body
                 .collect()
                 .await

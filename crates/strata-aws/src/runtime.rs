@@ -163,6 +163,20 @@ impl BedrockRuntime {
         )
     }
 
+    /// Sends a signed request; a transport failure is a timeout or a connection error.
+    pub(crate) async fn deliver(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
+        self.http.request(request).await.map_err(|e| {
+            if crate::transport::is_timeout(&e) {
+                timeout_error(e.to_string())
+            } else {
+                UpstreamError::connect(crate::error_chain(&e))
+            }
+        })
+    }
+
     /// Signs and sends a call.
     pub async fn send(&self, call: RuntimeCall<'_>, credentials: &Credentials) -> Result<RuntimeAnswer, UpstreamError> {
         let url = self.url(call.region, call.model_id, call.operation);
@@ -209,14 +223,7 @@ impl BedrockRuntime {
         let streams = call.operation.streams();
         // A stream's deadline covers its head only; a complete answer's, the whole body.
         let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                if crate::transport::is_timeout(&e) {
-                    timeout_error(e.to_string())
-                } else {
-                    UpstreamError::connect(crate::error_chain(&e))
-                }
-            })?;
-            let (head, body) = response.into_parts();
+            let (head, body) = self.deliver(request).await?.into_parts();
             if head.status != http::StatusCode::OK {
                 let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                 return Err(classify_error(head.status.as_u16(), &head.headers, &body));
