@@ -196,6 +196,10 @@ def test_the_demos_openai_compatible_upstream_is_guarded_with_apply_guardrail(de
     assert applied() == before + 1  # the input was blocked: the upstream never saw it
     ok = lab.chat.completions.create(model="local-llama", messages=ask("hello"))
     assert ok.choices[0].finish_reason == "stop" and applied() == before + 3  # input and output checked
+    # The provider runs in us-east-1 (its `region`): the guarded US tenant reaches it too.
+    us = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-us", max_retries=0, timeout=20)
+    r = us.chat.completions.create(model="local-llama", messages=ask("contraband please"))
+    assert r.choices[0].finish_reason == "content_filter" and applied() == before + 4
 
 
 def test_interventions_are_counted_and_recorded(demo):

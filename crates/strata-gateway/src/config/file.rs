@@ -221,6 +221,11 @@ pub struct ProviderConfig {
     pub base_url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// The AWS region the server runs in, as its operator knows it (a vLLM on EC2 in
+    /// `us-east-1`): its calls are then held to that region for residency. Absent: it may run
+    /// anywhere, and only tenants allowed any region reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
 }
 
 /// How a logical model picks among its deployments.

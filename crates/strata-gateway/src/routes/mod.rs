@@ -233,7 +233,10 @@ fn compile_model(
                 seen.insert(label.clone());
                 out.routes.push(Arc::new(Route {
                     target: d.target.clone(),
-                    reach: Reach::Anywhere,
+                    reach: match &config.providers[*provider].region {
+                        Some(region) => Reach::Regions(strata_core::ExecutionSet::single(region.clone())),
+                        None => Reach::Anywhere,
+                    },
                     layer: Layer::InRegion,
                     origin: Origin::Pinned,
                     weight: d.weight,
