@@ -146,7 +146,11 @@ impl Upstream for Bedrock {
             match self.send(*account, runtime_call).await? {
                 RuntimeAnswer::Complete { headers, body } => {
                     let header_usage = usage_headers(&headers);
-                    let guardrail = guardrail::complete_intervention(&body, header_usage);
+                    // Only a guardrail this gateway sent is looked for (the scan costs ~1 µs a
+                    // reply; a client's own guardrailConfig is Bedrock's answer to relay).
+                    let guardrail = guard_id
+                        .as_ref()
+                        .and_then(|_| guardrail::complete_intervention(&body, header_usage));
                     Ok(Answer::Complete(Reply {
                         wire: Wire::Bedrock,
                         headers,
