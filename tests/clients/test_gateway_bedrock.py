@@ -74,6 +74,15 @@ def test_converse_and_stream_through_a_logical_model(sim, gateway):
     assert all(i["account"] == "111111111111" for i in sim.invocations())
 
 
+def test_count_tokens_through_the_gateway(sim, gateway):
+    g = gateway()
+    rt = g.bedrock("sk-test-us-000001")
+    messages = [user("hello there, how many tokens is this?")]
+    counted = rt.count_tokens(modelId="nova", input={"converse": {"messages": messages}})["inputTokens"]
+    assert counted == rt.converse(modelId="nova", messages=messages)["usage"]["inputTokens"]
+    assert [r["operation"] for r in sim.invocations(operation="CountTokens")] == ["CountTokens"]
+
+
 def test_throttling_is_retried_on_the_next_shard(sim, gateway):
     g = gateway()
     sim.add_fault(kind="throttle", account="prod-us", count=1)

@@ -53,6 +53,7 @@ impl RuntimeOperation {
             "converse-stream" => RuntimeOperation::ConverseStream,
             "invoke" => RuntimeOperation::InvokeModel,
             "invoke-with-response-stream" => RuntimeOperation::InvokeModelWithResponseStream,
+            "count-tokens" => RuntimeOperation::CountTokens,
             _ => return None,
         })
     }

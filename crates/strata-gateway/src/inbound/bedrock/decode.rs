@@ -139,7 +139,12 @@ pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
         api: Api::Bedrock,
         model,
         operation,
-        estimate: Estimate::from_body(body.len(), max_output),
+        // A count generates nothing: admission reserves no tokens for it.
+        estimate: if operation == RuntimeOperation::CountTokens {
+            Estimate::default()
+        } else {
+            Estimate::from_body(body.len(), max_output)
+        },
         content_type: header("content-type"),
         accept: header("accept"),
         body,
@@ -161,6 +166,10 @@ mod tests {
         assert_eq!(m, "arn:aws:bedrock:us-east-1:1:imported-model/abc");
         assert_eq!(path("/model/%ff%fe/converse").unwrap_err().class, Class::Invalid);
         assert_eq!(path("/model/x/dance").unwrap_err().class, Class::NotFound);
+        assert_eq!(
+            path("/model/nova/count-tokens").unwrap().1,
+            RuntimeOperation::CountTokens
+        );
         assert_eq!(path("/model/converse").unwrap_err().class, Class::NotFound);
         assert_eq!(path("/model//converse").unwrap_err().class, Class::NotFound);
     }

@@ -48,6 +48,8 @@ pub fn answer(operation: RuntimeOperation, answer: Answer, mut exit: Exit) -> Re
 fn complete(operation: RuntimeOperation, reply: Reply, mut exit: Exit) -> Response {
     let usage = reply.header_usage.or_else(|| match operation {
         RuntimeOperation::Converse => converse_usage(&reply.body),
+        // A count used no tokens.
+        RuntimeOperation::CountTokens => Some(Usage::default()),
         _ => None,
     });
     exit.answered(200, usage);

@@ -1,5 +1,5 @@
 //! The Bedrock-native API: `POST /model/{id}/converse | converse-stream | invoke |
-//! invoke-with-response-stream`. `{id}` is a logical model or a concrete Bedrock ID; bodies are
+//! invoke-with-response-stream | count-tokens`. `{id}` is a logical model or a concrete Bedrock ID; bodies are
 //! forwarded unchanged and re-signed for the chosen target, answers relayed as sent.
 
 pub mod decode;
