@@ -214,3 +214,78 @@ fn no_route(config: &Config, table: &RouteTable, tenant: usize, model: usize) ->
         format!("no target of model '{name}' is available to this API key: {why}"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{Api, Estimate};
+    use crate::embedding::EmbedRequest;
+    use strata_aws::RuntimeOperation;
+
+    fn bedrock(model_id: &str) -> Target {
+        Target::Bedrock {
+            account: 0,
+            region: strata_core::Region::parse("us-east-1").unwrap(),
+            model_id: model_id.to_string(),
+        }
+    }
+
+    fn call(operation: RuntimeOperation, embedding: Option<EmbedRequest>) -> Call {
+        Call {
+            api: Api::OpenAi,
+            model: "m".into(),
+            operation,
+            body: bytes::Bytes::new(),
+            content_type: None,
+            accept: None,
+            openai: None,
+            embedding: embedding.map(Arc::new),
+            estimate: Estimate::default(),
+        }
+    }
+
+    fn embed(dimensions: Option<u32>) -> Call {
+        let request = EmbedRequest {
+            inputs: vec!["hello".into()],
+            dimensions,
+        };
+        call(RuntimeOperation::InvokeModel, Some(request))
+    }
+
+    #[test]
+    fn chat_stays_off_embedding_models_and_embeddings_off_chat_models() {
+        let chat = call(RuntimeOperation::Converse, None);
+        assert!(unfit(&bedrock("amazon.nova-pro-v1:0"), &chat, chat.work()).is_none());
+        let (why, size) = unfit(&bedrock("amazon.titan-embed-text-v2:0"), &chat, chat.work()).unwrap();
+        assert!(why.contains("embedding model") && !size);
+
+        let e = embed(None);
+        assert!(unfit(&bedrock("amazon.titan-embed-text-v2:0"), &e, e.work()).is_none());
+        assert!(unfit(&bedrock("cohere.embed-multilingual-v3"), &e, e.work()).is_none());
+        let (why, size) = unfit(&bedrock("amazon.nova-pro-v1:0"), &e, e.work()).unwrap();
+        assert!(why.contains("not an embedding model") && !size);
+        let provider = Target::OpenAi {
+            provider: 0,
+            model: "x".into(),
+        };
+        assert!(unfit(&provider, &e, e.work()).is_some());
+    }
+
+    #[test]
+    fn a_size_the_family_cannot_make_is_a_size_problem() {
+        let e = embed(Some(512));
+        assert!(unfit(&bedrock("amazon.titan-embed-text-v2:0"), &e, e.work()).is_none());
+        let (_, size) = unfit(&bedrock("cohere.embed-english-v3"), &e, e.work()).unwrap();
+        assert!(size, "Cohere v3 makes 1024 only");
+    }
+
+    #[test]
+    fn native_invoke_bodies_go_anywhere() {
+        let native = call(RuntimeOperation::InvokeModel, None);
+        assert_eq!(native.work(), Work::Native);
+        assert!(unfit(&bedrock("amazon.titan-embed-text-v2:0"), &native, native.work()).is_none());
+        let count = call(RuntimeOperation::CountTokens, None);
+        assert_eq!(count.work(), Work::Native);
+        assert!(!count.generates());
+    }
+}
