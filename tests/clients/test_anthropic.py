@@ -328,3 +328,10 @@ def test_a_repeated_cached_prefix_is_read_from_the_cache(sim, tmp_path):
         assert final.usage.cache_read_input_tokens == first.cache_creation_input_tokens
     finally:
         g.stop()
+
+
+def test_models_list_in_anthropics_shape(demo):
+    ids = [m.id for m in client(demo, key="sk-demo-eu").models.list()]
+    assert "claude-sonnet-4" in ids and "llama-70b" not in ids  # the EU tenant's models only
+    with pytest.raises(anthropic.AuthenticationError):
+        list(client(demo, key="sk-nope").models.list())

@@ -91,16 +91,19 @@ impl Dialect for ChatCompletions {
 }
 
 /// `GET /v1/models`: the logical models this key may use and reach (at least one target
-/// inside its residency). A SigV4 signature is verified over an empty body.
+/// inside its residency). A SigV4 signature is verified over an empty body. An Anthropic SDK
+/// (it sends `anthropic-version`) gets Anthropic's list shape and errors.
 pub async fn list_models(State(state): State<Arc<GatewayState>>, head: Parts) -> Response {
+    let anthropic = head.headers.contains_key("anthropic-version");
     let g = state.gateway();
     let tenant = match authenticate::tenant(&g.config, &g.keys, &head).and_then(|claim| claim.verify(&head, b"")) {
         Ok(caller) => caller.tenant,
+        Err(e) if anthropic => return super::anthropic::error::response(&e),
         Err(e) => return error::response(&e),
     };
-    let config = &state.gateway().config;
-    let table = state.gateway().routes.load();
-    let data: Vec<_> = config
+    let config = &g.config;
+    let table = g.routes.load();
+    let names: Vec<&str> = config
         .models
         .iter()
         .enumerate()
@@ -109,7 +112,20 @@ pub async fn list_models(State(state): State<Arc<GatewayState>>, head: Parts) ->
             let t = &table.models[*i].tenants[tenant];
             !t.allowed.is_empty() || !t.baseline.is_empty()
         })
-        .map(|(_, m)| json!({"id": m.name, "object": "model", "created": 0, "owned_by": "strata"}))
+        .map(|(_, m)| m.name.as_str())
+        .collect();
+    if anthropic {
+        let data: Vec<_> = names
+            .iter()
+            .map(|n| json!({"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"}))
+            .collect();
+        return axum::Json(json!({"data": data, "has_more": false,
+            "first_id": names.first(), "last_id": names.last()}))
+        .into_response();
+    }
+    let data: Vec<_> = names
+        .iter()
+        .map(|n| json!({"id": n, "object": "model", "created": 0, "owned_by": "strata"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
