@@ -15,11 +15,19 @@ pub enum Api {
     Anthropic,
     /// OpenAI's `POST /v1/embeddings`.
     Embeddings,
+    /// OpenAI's `POST /v1/responses`.
+    Responses,
 }
 
 impl Api {
     /// Every API, in declaration order (`api as usize` indexes per-API tables).
-    pub const ALL: [Api; 4] = [Api::Bedrock, Api::OpenAi, Api::Anthropic, Api::Embeddings];
+    pub const ALL: [Api; 5] = [
+        Api::Bedrock,
+        Api::OpenAi,
+        Api::Anthropic,
+        Api::Embeddings,
+        Api::Responses,
+    ];
     pub const COUNT: usize = Self::ALL.len();
 
     /// The label in metrics and usage records.
@@ -29,6 +37,7 @@ impl Api {
             Api::OpenAi => "openai",
             Api::Anthropic => "anthropic",
             Api::Embeddings => "embeddings",
+            Api::Responses => "responses",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Inbound HTTP: one folder per dialect (`openai/`, `anthropic/`, `embeddings/`, `bedrock/`), the admin API and the
+//! Inbound HTTP: one folder per dialect (`openai/`, `anthropic/`, `embeddings/`, `responses/`, `bedrock/`), the admin API and the
 //! dashboard. Model calls go to the one request path ([`crate::request::handle`]); unknown
 //! paths, wrong methods and undecodable URLs are answered in the dialect of their prefix.
 
@@ -9,6 +9,7 @@ pub mod cache_control;
 pub mod dashboard;
 pub mod embeddings;
 pub mod openai;
+pub mod responses;
 pub mod sse;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use self::anthropic::{CountTokens, Messages};
 use self::bedrock::BedrockRuntimeApi;
 use self::embeddings::EmbeddingsApi;
 use self::openai::ChatCompletions;
+use self::responses::Responses;
 
 /// The gateway as an axum router (tests call it without a socket).
 pub fn app(state: Arc<GatewayState>) -> Router {
@@ -39,6 +41,8 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/v1/messages", post(messages_call))
         .route("/v1/messages/count_tokens", post(count_tokens_call))
         .route("/v1/embeddings", post(embeddings_call))
+        .route("/v1/responses", post(responses_call))
+        .route("/v1/responses/{id}", get(responses::not_stored))
         .route("/admin/routes", get(admin::routes))
         .route("/admin/catalog", get(admin::catalog))
         .route("/admin/events", get(admin::events))
@@ -86,6 +90,11 @@ async fn count_tokens_call(State(state): State<Arc<GatewayState>>, request: Requ
 async fn embeddings_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
     handle::<EmbeddingsApi>(state.gateway(), head, body).await
+}
+
+async fn responses_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<Responses>(state.gateway(), head, body).await
 }
 
 /// What a listener serves.
@@ -146,6 +155,9 @@ pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request, s
         }
         if path == "/v1/messages/count_tokens" {
             return handle::<CountTokens>(state.gateway(), head, body).await;
+        }
+        if path == "/v1/responses" {
+            return handle::<Responses>(state.gateway(), head, body).await;
         }
     }
     match app.oneshot(Request::from_parts(head, body)).await {
