@@ -10,6 +10,9 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use strata_aws::UpstreamError;
 use strata_core::eventstream::StreamFrame;
+use strata_core::wire::converse::{
+    ContentBlockDeltaEvent, ContentBlockStartEvent, ContentBlockStopEvent, MessageStopEvent, MetadataEvent,
+};
 
 use crate::error::Class;
 use crate::request::account::Exit;
@@ -18,11 +21,40 @@ use crate::upstream::{Chunk, EventStream};
 /// What the stream is told when the upstream ends before the answer is complete.
 pub const INCOMPLETE: &str = "the upstream stream ended before the answer was complete";
 
+/// One ConverseStream event, decoded once here for whichever dialect translates it.
+#[derive(Debug)]
+pub enum ConverseEvent {
+    MessageStart,
+    BlockStart(ContentBlockStartEvent),
+    BlockDelta(ContentBlockDeltaEvent),
+    BlockStop(ContentBlockStopEvent),
+    MessageStop(MessageStopEvent),
+    Metadata(MetadataEvent),
+}
+
+impl ConverseEvent {
+    /// The event a frame (`:event-type`, JSON payload) carries; `None` for an event no dialect
+    /// translates, or a payload that does not decode (skipped, as Bedrock adds fields).
+    pub fn decode(event_type: &str, payload: &[u8]) -> Option<ConverseEvent> {
+        fn read<'a, T: serde::Deserialize<'a>>(payload: &'a [u8]) -> Option<T> {
+            serde_json::from_slice(payload).ok()
+        }
+        Some(match event_type {
+            "messageStart" => ConverseEvent::MessageStart,
+            "contentBlockStart" => ConverseEvent::BlockStart(read(payload)?),
+            "contentBlockDelta" => ConverseEvent::BlockDelta(read(payload)?),
+            "contentBlockStop" => ConverseEvent::BlockStop(read(payload)?),
+            "messageStop" => ConverseEvent::MessageStop(read(payload)?),
+            "metadata" => ConverseEvent::Metadata(read(payload)?),
+            _ => return None,
+        })
+    }
+}
+
 /// A dialect's translation of Converse stream events into SSE text.
 pub trait SseTranslator: Send + 'static {
-    /// Appends what one upstream event (`:event-type`, JSON payload) becomes; unknown events are
-    /// skipped.
-    fn event(&mut self, event_type: &str, payload: &[u8], out: &mut String);
+    /// Appends what one upstream event becomes.
+    fn event(&mut self, event: ConverseEvent, out: &mut String);
 
     /// Whether the answer is complete (the upstream said why it stopped).
     fn complete(&self) -> bool;
@@ -122,7 +154,11 @@ impl<T: SseTranslator> Streaming<T> {
                 }
                 for frame in &chunk.events {
                     match frame {
-                        StreamFrame::Event { event_type, payload } => translator.event(event_type, payload, &mut out),
+                        StreamFrame::Event { event_type, payload } => {
+                            if let Some(event) = ConverseEvent::decode(event_type, payload) {
+                                translator.event(event, &mut out);
+                            }
+                        }
                         StreamFrame::Exception { .. } | StreamFrame::Error { .. } => break,
                     }
                 }

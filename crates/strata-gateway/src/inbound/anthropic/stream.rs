@@ -10,14 +10,13 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 use strata_core::wire::converse::{
-    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent, ContentBlockStopEvent,
-    MessageStopEvent, MetadataEvent, StopReason, TokenUsage,
+    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, StopReason, TokenUsage,
 };
 
 use super::error::stream_event;
 use super::response::{stop_reason, stop_sequence, usage};
 use crate::error::Class;
-use crate::inbound::sse::SseTranslator;
+use crate::inbound::sse::{ConverseEvent, SseTranslator};
 
 /// A text delta, written from borrowed fields (one per few streamed tokens).
 #[derive(Serialize)]
@@ -210,44 +209,33 @@ impl StreamTranslator {
 }
 
 impl SseTranslator for StreamTranslator {
-    fn event(&mut self, event_type: &str, payload: &[u8], out: &mut String) {
-        match event_type {
-            "messageStart" => self.start(out),
-            "contentBlockStart" => {
+    fn event(&mut self, event: ConverseEvent, out: &mut String) {
+        match event {
+            ConverseEvent::MessageStart => self.start(out),
+            ConverseEvent::BlockStart(e) => {
                 self.start(out);
-                if let Ok(e) = serde_json::from_slice::<ContentBlockStartEvent>(payload) {
-                    let ContentBlockStart::ToolUse(t) = e.start;
-                    let block = json!({"type": "tool_use", "id": t.tool_use_id, "name": t.name, "input": {}});
-                    self.open_block(e.content_block_index, block, out);
-                }
+                let ContentBlockStart::ToolUse(t) = e.start;
+                let block = json!({"type": "tool_use", "id": t.tool_use_id, "name": t.name, "input": {}});
+                self.open_block(e.content_block_index, block, out);
             }
-            "contentBlockDelta" => {
+            ConverseEvent::BlockDelta(e) => {
                 self.start(out);
-                if let Ok(e) = serde_json::from_slice::<ContentBlockDeltaEvent>(payload) {
-                    self.delta(e, out);
-                }
+                self.delta(e, out);
             }
-            "contentBlockStop" => {
-                if let Ok(e) = serde_json::from_slice::<ContentBlockStopEvent>(payload) {
-                    if self.open.is_some_and(|(c, _)| c == e.content_block_index) {
-                        self.close_block(out);
-                    }
-                }
-            }
-            "messageStop" => {
-                self.start(out);
-                if let Ok(e) = serde_json::from_slice::<MessageStopEvent>(payload) {
+            ConverseEvent::BlockStop(e) => {
+                if self.open.is_some_and(|(c, _)| c == e.content_block_index) {
                     self.close_block(out);
-                    self.stop.get_or_insert(e.stop_reason);
                 }
             }
-            "metadata" => {
-                if let Ok(e) = serde_json::from_slice::<MetadataEvent>(payload) {
-                    self.usage = Some(e.usage);
-                    self.finish(out);
-                }
+            ConverseEvent::MessageStop(e) => {
+                self.start(out);
+                self.close_block(out);
+                self.stop.get_or_insert(e.stop_reason);
             }
-            _ => {}
+            ConverseEvent::Metadata(e) => {
+                self.usage = Some(e.usage);
+                self.finish(out);
+            }
         }
     }
 
@@ -285,7 +273,9 @@ mod tests {
     fn feed(t: &mut StreamTranslator, list: &[(&str, Value)]) -> String {
         let mut out = String::new();
         for (kind, payload) in list {
-            t.event(kind, payload.to_string().as_bytes(), &mut out);
+            if let Some(event) = ConverseEvent::decode(kind, payload.to_string().as_bytes()) {
+                t.event(event, &mut out);
+            }
         }
         out
     }

@@ -12,7 +12,7 @@ use super::error::stream_event;
 use super::stream::StreamTranslator;
 use crate::call::Usage;
 use crate::error::{Class, GatewayError};
-use crate::inbound::sse::{self, SseTranslator};
+use crate::inbound::sse::{self, ConverseEvent, SseTranslator};
 use crate::request::account::Exit;
 use crate::upstream::openai_compat::OpenAiUsage;
 use crate::upstream::{Answer, Reply, Wire};
@@ -100,8 +100,8 @@ fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit)
 /// OpenAI's side of an SSE body: chunks from Converse events, `[DONE]` at the end, errors as
 /// `data:` error events.
 impl SseTranslator for StreamTranslator {
-    fn event(&mut self, event_type: &str, payload: &[u8], out: &mut String) {
-        for c in self.on_event(event_type, payload) {
+    fn event(&mut self, event: ConverseEvent, out: &mut String) {
+        for c in self.on_event(event) {
             out.push_str("data: ");
             out.push_str(&c);
             out.push_str("\n\n");
@@ -125,7 +125,7 @@ impl SseTranslator for StreamTranslator {
 struct Relay;
 
 impl SseTranslator for Relay {
-    fn event(&mut self, _event_type: &str, _payload: &[u8], _out: &mut String) {}
+    fn event(&mut self, _event: ConverseEvent, _out: &mut String) {}
 
     fn complete(&self) -> bool {
         true

@@ -3,13 +3,11 @@
 
 use serde::Serialize;
 use serde_json::json;
-use strata_core::wire::converse::{
-    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent, MessageStopEvent,
-    MetadataEvent, StopReason,
-};
+use strata_core::wire::converse::{ContentBlockDelta, ContentBlockStart, StopReason};
 
 use super::response::chat_usage;
 use super::translate::finish_reason;
+use crate::inbound::sse::ConverseEvent;
 
 /// One `chat.completion.chunk`, written straight from borrowed fields (one per streamed token, so
 /// building a `json!` map per chunk showed). Fields are in alphabetical order, the order `json!`
@@ -97,74 +95,64 @@ impl StreamTranslator {
         }
     }
 
-    /// Feeds one event (by its `:event-type` and JSON payload). Unknown events are skipped.
-    pub fn on_event(&mut self, event_type: &str, payload: &[u8]) -> Vec<String> {
+    /// Feeds one event; the chunks it becomes.
+    pub fn on_event(&mut self, event: ConverseEvent) -> Vec<String> {
         let mut out = Vec::new();
-        match event_type {
-            "messageStart" => self.start(&mut out),
-            "contentBlockStart" => {
+        match event {
+            ConverseEvent::MessageStart => self.start(&mut out),
+            ConverseEvent::BlockStart(e) => {
                 self.start(&mut out);
-                if let Ok(e) = serde_json::from_slice::<ContentBlockStartEvent>(payload) {
-                    let ContentBlockStart::ToolUse(t) = e.start;
-                    if self.format_tool.as_deref() == Some(t.name.as_str()) {
-                        self.format_block = Some(e.content_block_index);
-                        return out;
-                    }
-                    let index = self.tool_blocks.len();
-                    self.tool_blocks.push((e.content_block_index, index));
-                    out.push(self.chunk(
-                        json!({"tool_calls": [{"index": index, "id": t.tool_use_id, "type": "function",
-                        "function": {"name": t.name, "arguments": ""}}]}),
-                        None,
-                    ));
+                let ContentBlockStart::ToolUse(t) = e.start;
+                if self.format_tool.as_deref() == Some(t.name.as_str()) {
+                    self.format_block = Some(e.content_block_index);
+                    return out;
                 }
+                let index = self.tool_blocks.len();
+                self.tool_blocks.push((e.content_block_index, index));
+                out.push(self.chunk(
+                    json!({"tool_calls": [{"index": index, "id": t.tool_use_id, "type": "function",
+                    "function": {"name": t.name, "arguments": ""}}]}),
+                    None,
+                ));
             }
-            "contentBlockDelta" => {
+            ConverseEvent::BlockDelta(e) => {
                 self.start(&mut out);
-                if let Ok(e) = serde_json::from_slice::<ContentBlockDeltaEvent>(payload) {
-                    match e.delta {
-                        ContentBlockDelta::Text(t) => out.push(self.chunk(TextDelta { content: &t }, None)),
-                        ContentBlockDelta::ToolUse(t) if self.format_block == Some(e.content_block_index) => {
-                            out.push(self.chunk(TextDelta { content: &t.input }, None));
+                match e.delta {
+                    ContentBlockDelta::Text(t) => out.push(self.chunk(TextDelta { content: &t }, None)),
+                    ContentBlockDelta::ToolUse(t) if self.format_block == Some(e.content_block_index) => {
+                        out.push(self.chunk(TextDelta { content: &t.input }, None));
+                    }
+                    ContentBlockDelta::ToolUse(t) => {
+                        if let Some(&(_, index)) = self.tool_blocks.iter().find(|(b, _)| *b == e.content_block_index) {
+                            out.push(self.chunk(
+                                json!({"tool_calls": [{"index": index, "function": {"arguments": t.input}}]}),
+                                None,
+                            ));
                         }
-                        ContentBlockDelta::ToolUse(t) => {
-                            if let Some(&(_, index)) =
-                                self.tool_blocks.iter().find(|(b, _)| *b == e.content_block_index)
-                            {
-                                out.push(self.chunk(
-                                    json!({"tool_calls": [{"index": index, "function": {"arguments": t.input}}]}),
-                                    None,
-                                ));
-                            }
-                        }
-                        _ => {}
                     }
+                    _ => {}
                 }
             }
-            "messageStop" => {
+            ConverseEvent::MessageStop(e) => {
                 self.start(&mut out);
-                if let Ok(e) = serde_json::from_slice::<MessageStopEvent>(payload) {
-                    if !self.finished {
-                        self.finished = true;
-                        let formatted_only = self.format_block.is_some() && self.tool_blocks.is_empty();
-                        let finish = match e.stop_reason {
-                            StopReason::ToolUse if formatted_only => "stop",
-                            other => finish_reason(other),
-                        };
-                        out.push(self.chunk(json!({}), Some(finish)));
-                    }
+                if !self.finished {
+                    self.finished = true;
+                    let formatted_only = self.format_block.is_some() && self.tool_blocks.is_empty();
+                    let finish = match e.stop_reason {
+                        StopReason::ToolUse if formatted_only => "stop",
+                        other => finish_reason(other),
+                    };
+                    out.push(self.chunk(json!({}), Some(finish)));
                 }
             }
-            "metadata" if self.include_usage => {
-                if let Ok(e) = serde_json::from_slice::<MetadataEvent>(payload) {
-                    out.push(
-                        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                               "choices": [], "usage": chat_usage(&e.usage)})
-                        .to_string(),
-                    );
-                }
+            ConverseEvent::Metadata(e) if self.include_usage => {
+                out.push(
+                    json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                           "choices": [], "usage": chat_usage(&e.usage)})
+                    .to_string(),
+                );
             }
-            _ => {}
+            ConverseEvent::BlockStop(_) | ConverseEvent::Metadata(_) => {}
         }
         out
     }
@@ -193,6 +181,13 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// Feeds one event by its `:event-type` and JSON payload, as the stream driver does.
+    fn on(t: &mut StreamTranslator, kind: &str, payload: &[u8]) -> Vec<String> {
+        ConverseEvent::decode(kind, payload)
+            .map(|e| t.on_event(e))
+            .unwrap_or_default()
+    }
+
     fn text_of(chunks: &[String]) -> String {
         chunks
             .iter()
@@ -205,19 +200,22 @@ mod tests {
     fn text_stream_with_usage() {
         let mut t = StreamTranslator::new("m", "id", 1, true);
         let mut out = Vec::new();
-        out.extend(t.on_event("messageStart", br#"{"role":"assistant"}"#));
-        out.extend(t.on_event(
+        out.extend(on(&mut t, "messageStart", br#"{"role":"assistant"}"#));
+        out.extend(on(
+            &mut t,
             "contentBlockDelta",
             br#"{"delta":{"text":"Hello"},"contentBlockIndex":0}"#,
         ));
-        out.extend(t.on_event(
+        out.extend(on(
+            &mut t,
             "contentBlockDelta",
             br#"{"delta":{"text":" world"},"contentBlockIndex":0}"#,
         ));
-        out.extend(t.on_event("contentBlockStop", br#"{"contentBlockIndex":0}"#));
-        out.extend(t.on_event("messageStop", br#"{"stopReason":"max_tokens"}"#));
-        out.extend(t.on_event("messageStop", br#"{"stopReason":"end_turn"}"#));
-        out.extend(t.on_event(
+        out.extend(on(&mut t, "contentBlockStop", br#"{"contentBlockIndex":0}"#));
+        out.extend(on(&mut t, "messageStop", br#"{"stopReason":"max_tokens"}"#));
+        out.extend(on(&mut t, "messageStop", br#"{"stopReason":"end_turn"}"#));
+        out.extend(on(
+            &mut t,
             "metadata",
             br#"{"usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3},"metrics":{"latencyMs":1}}"#,
         ));
@@ -237,19 +235,22 @@ mod tests {
     fn tool_call_deltas_concatenate_to_json() {
         let mut t = StreamTranslator::new("m", "id", 1, false);
         let mut out = Vec::new();
-        out.extend(t.on_event(
+        out.extend(on(
+            &mut t,
             "contentBlockStart",
             br#"{"start":{"toolUse":{"toolUseId":"t1","name":"f"}},"contentBlockIndex":1}"#,
         ));
-        out.extend(t.on_event(
+        out.extend(on(
+            &mut t,
             "contentBlockDelta",
             br#"{"delta":{"toolUse":{"input":"{\"a\":"}},"contentBlockIndex":1}"#,
         ));
-        out.extend(t.on_event(
+        out.extend(on(
+            &mut t,
             "contentBlockDelta",
             br#"{"delta":{"toolUse":{"input":"1}"}},"contentBlockIndex":1}"#,
         ));
-        out.extend(t.on_event("messageStop", br#"{"stopReason":"tool_use"}"#));
+        out.extend(on(&mut t, "messageStop", br#"{"stopReason":"tool_use"}"#));
         let args: String = out
             .iter()
             .map(|c| serde_json::from_str::<Value>(c).unwrap())
@@ -267,15 +268,16 @@ mod tests {
     fn a_format_tool_call_streams_as_content() {
         let mut t = StreamTranslator::new("m", "id", 1, false).with_format_tool(Some("place".into()));
         let mut out = Vec::new();
-        out.extend(t.on_event(
+        out.extend(on(
+            &mut t,
             "contentBlockStart",
             br#"{"start":{"toolUse":{"toolUseId":"t1","name":"place"}},"contentBlockIndex":0}"#,
         ));
         for piece in [r#"{\"city\":"#, r#"\"Paris\"}"#] {
             let event = format!(r#"{{"delta":{{"toolUse":{{"input":"{piece}"}}}},"contentBlockIndex":0}}"#);
-            out.extend(t.on_event("contentBlockDelta", event.as_bytes()));
+            out.extend(on(&mut t, "contentBlockDelta", event.as_bytes()));
         }
-        out.extend(t.on_event("messageStop", br#"{"stopReason":"tool_use"}"#));
+        out.extend(on(&mut t, "messageStop", br#"{"stopReason":"tool_use"}"#));
         assert_eq!(
             serde_json::from_str::<Value>(&text_of(&out)).unwrap(),
             json!({"city": "Paris"})

@@ -14,14 +14,13 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 use strata_core::wire::converse::{
-    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent, ContentBlockStopEvent,
-    MessageStopEvent, MetadataEvent, StopReason, TokenUsage,
+    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, StopReason, TokenUsage,
 };
 
 use super::response::{self, Echo};
 use crate::error::Class;
 use crate::inbound::openai::error::error_kind;
-use crate::inbound::sse::SseTranslator;
+use crate::inbound::sse::{ConverseEvent, SseTranslator};
 
 /// A text delta, written from borrowed fields (one per few streamed tokens).
 #[derive(Serialize)]
@@ -274,55 +273,44 @@ impl StreamTranslator {
 }
 
 impl SseTranslator for StreamTranslator {
-    fn event(&mut self, event_type: &str, payload: &[u8], out: &mut String) {
+    fn event(&mut self, event: ConverseEvent, out: &mut String) {
         if self.finished {
             return;
         }
-        match event_type {
-            "messageStart" => self.start(out),
-            "contentBlockStart" => {
+        match event {
+            ConverseEvent::MessageStart => self.start(out),
+            ConverseEvent::BlockStart(e) => {
                 self.start(out);
-                if let Ok(e) = serde_json::from_slice::<ContentBlockStartEvent>(payload) {
-                    let ContentBlockStart::ToolUse(t) = e.start;
-                    let kind = if self.format_tool.as_deref() == Some(t.name.as_str()) {
-                        OpenKind::Message { text: String::new() }
-                    } else {
-                        OpenKind::Call {
-                            call_id: t.tool_use_id,
-                            name: t.name,
-                            arguments: String::new(),
-                        }
-                    };
-                    self.open(e.content_block_index, kind, out);
-                }
-            }
-            "contentBlockDelta" => {
-                self.start(out);
-                if let Ok(e) = serde_json::from_slice::<ContentBlockDeltaEvent>(payload) {
-                    self.delta(e, out);
-                }
-            }
-            "contentBlockStop" => {
-                if let Ok(e) = serde_json::from_slice::<ContentBlockStopEvent>(payload) {
-                    if self.open.as_ref().is_some_and(|o| o.block == e.content_block_index) {
-                        self.close(out);
+                let ContentBlockStart::ToolUse(t) = e.start;
+                let kind = if self.format_tool.as_deref() == Some(t.name.as_str()) {
+                    OpenKind::Message { text: String::new() }
+                } else {
+                    OpenKind::Call {
+                        call_id: t.tool_use_id,
+                        name: t.name,
+                        arguments: String::new(),
                     }
-                }
+                };
+                self.open(e.content_block_index, kind, out);
             }
-            "messageStop" => {
+            ConverseEvent::BlockDelta(e) => {
                 self.start(out);
-                if let Ok(e) = serde_json::from_slice::<MessageStopEvent>(payload) {
-                    self.stop.get_or_insert(e.stop_reason);
+                self.delta(e, out);
+            }
+            ConverseEvent::BlockStop(e) => {
+                if self.open.as_ref().is_some_and(|o| o.block == e.content_block_index) {
                     self.close(out);
                 }
             }
-            "metadata" => {
-                if let Ok(e) = serde_json::from_slice::<MetadataEvent>(payload) {
-                    self.usage = Some(e.usage);
-                    self.finish(out);
-                }
+            ConverseEvent::MessageStop(e) => {
+                self.start(out);
+                self.stop.get_or_insert(e.stop_reason);
+                self.close(out);
             }
-            _ => {}
+            ConverseEvent::Metadata(e) => {
+                self.usage = Some(e.usage);
+                self.finish(out);
+            }
         }
     }
 
@@ -403,7 +391,9 @@ mod tests {
     fn feed(t: &mut StreamTranslator, list: &[(&str, Value)]) -> String {
         let mut out = String::new();
         for (kind, payload) in list {
-            t.event(kind, payload.to_string().as_bytes(), &mut out);
+            if let Some(event) = ConverseEvent::decode(kind, payload.to_string().as_bytes()) {
+                t.event(event, &mut out);
+            }
         }
         out
     }
