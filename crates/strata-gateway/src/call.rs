@@ -85,6 +85,18 @@ impl Usage {
     }
 }
 
+impl From<&strata_core::wire::converse::TokenUsage> for Usage {
+    /// A Converse answer's or stream's usage.
+    fn from(u: &strata_core::wire::converse::TokenUsage) -> Self {
+        Usage {
+            input: u64::from(u.input_tokens),
+            output: u64::from(u.output_tokens),
+            cache_read: u.cache_read_input_tokens.map_or(0, u64::from),
+            cache_write: u.cache_write_input_tokens.map_or(0, u64::from),
+        }
+    }
+}
+
 /// A request body an OpenAI-compatible upstream can take, for the upstream's own model name.
 pub trait OpenAiBody: Send + Sync + std::fmt::Debug {
     /// The body to send, naming `model`.
@@ -123,6 +135,26 @@ pub enum Work {
 }
 
 impl Call {
+    /// A Converse call (ConverseStream when `stream`) a translating dialect decoded, for Bedrock
+    /// targets only (set `openai` for OpenAI-compatible ones).
+    pub fn converse(api: Api, model: String, stream: bool, body: Bytes, estimate: Estimate) -> Call {
+        Call {
+            api,
+            model,
+            operation: if stream {
+                RuntimeOperation::ConverseStream
+            } else {
+                RuntimeOperation::Converse
+            },
+            body,
+            content_type: None,
+            accept: None,
+            openai: None,
+            embedding: None,
+            estimate,
+        }
+    }
+
     pub fn streams(&self) -> bool {
         self.operation.streams()
     }

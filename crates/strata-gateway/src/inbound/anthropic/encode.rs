@@ -54,15 +54,7 @@ fn complete(asked: &Asked, reply: Reply, id: &str, mut exit: Exit) -> Response {
     match serde_json::from_slice::<ConverseResponse>(&reply.body) {
         Ok(r) => {
             let u = &r.usage;
-            exit.answered(
-                200,
-                Some(Usage {
-                    input: u64::from(u.input_tokens),
-                    output: u64::from(u.output_tokens),
-                    cache_read: u.cache_read_input_tokens.map_or(0, u64::from),
-                    cache_write: u.cache_write_input_tokens.map_or(0, u64::from),
-                }),
-            );
+            exit.answered(200, Some(Usage::from(u)));
             let body = converse_to_message(&r, &asked.model, id, &asked.stop_sequences);
             let mut response = axum::Json(body).into_response();
             if intervened(r.stop_reason) {

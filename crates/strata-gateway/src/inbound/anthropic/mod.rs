@@ -60,21 +60,13 @@ impl Dialect for Messages {
         let converse = translate::to_converse(&request, Purpose::Generate).map_err(invalid)?;
         let body = encode_body(&converse)?;
         let estimate = Estimate::from_body(body.len(), request.max_tokens.map(u64::from));
-        let call = Call {
-            api: Api::Anthropic,
-            model: request.model.clone(),
-            operation: if request.stream.unwrap_or(false) {
-                RuntimeOperation::ConverseStream
-            } else {
-                RuntimeOperation::Converse
-            },
+        let call = Call::converse(
+            Api::Anthropic,
+            request.model.clone(),
+            request.stream.unwrap_or(false),
             body,
-            content_type: None,
-            accept: None,
-            openai: None,
-            embedding: None,
             estimate,
-        };
+        );
         let asked = Asked {
             model: request.model,
             stop_sequences: request.stop_sequences.unwrap_or_default(),

@@ -60,12 +60,7 @@ fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit)
         // Routing sends chat calls only to models that generate.
         Wire::Embeddings => Err(serde::de::Error::custom("an embeddings answer to a chat request")),
         Wire::Bedrock => serde_json::from_slice::<ConverseResponse>(&reply.body).map(|r| {
-            let usage = Usage {
-                input: u64::from(r.usage.input_tokens),
-                output: u64::from(r.usage.output_tokens),
-                cache_read: r.usage.cache_read_input_tokens.map_or(0, u64::from),
-                cache_write: r.usage.cache_write_input_tokens.map_or(0, u64::from),
-            };
+            let usage = Usage::from(&r.usage);
             (
                 super::response::converse_to_chat(&r, &asked.model, id, created, asked.format_tool.as_deref()),
                 Some(usage),

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
 use serde_json::json;
-use strata_aws::RuntimeOperation;
 
 use self::encode::Asked;
 use self::request::ChatRequest;
@@ -57,19 +56,14 @@ impl Dialect for ChatCompletions {
             .map_err(|e| GatewayError::gateway(Class::Internal, format!("cannot encode the Converse request: {e}")))?;
         let estimate = Estimate::from_body(converse_body.len(), request.max_output_tokens().map(u64::from));
         let call = Call {
-            api: Api::OpenAi,
-            model: options.model.clone(),
-            operation: if options.stream {
-                RuntimeOperation::ConverseStream
-            } else {
-                RuntimeOperation::Converse
-            },
-            body: Bytes::from(converse_body),
-            content_type: None,
-            accept: None,
             openai: Some(Arc::new(request)),
-            embedding: None,
-            estimate,
+            ..Call::converse(
+                Api::OpenAi,
+                options.model.clone(),
+                options.stream,
+                Bytes::from(converse_body),
+                estimate,
+            )
         };
         Ok((
             call,

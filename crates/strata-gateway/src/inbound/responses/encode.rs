@@ -60,15 +60,7 @@ fn complete(echo: &Echo, format_tool: Option<&str>, reply: Reply, mut exit: Exit
     match serde_json::from_slice::<ConverseResponse>(&reply.body) {
         Ok(r) => {
             let u = &r.usage;
-            exit.answered(
-                200,
-                Some(Usage {
-                    input: u64::from(u.input_tokens),
-                    output: u64::from(u.output_tokens),
-                    cache_read: u.cache_read_input_tokens.map_or(0, u64::from),
-                    cache_write: u.cache_write_input_tokens.map_or(0, u64::from),
-                }),
-            );
+            exit.answered(200, Some(Usage::from(u)));
             let body = response::from_converse(&r, echo, format_tool);
             let mut response = axum::Json(body).into_response();
             if response::status(r.stop_reason).1 == Some("content_filter") {

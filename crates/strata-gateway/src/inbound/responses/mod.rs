@@ -22,7 +22,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::request::Parts;
 use serde_json::{json, Map, Value};
-use strata_aws::RuntimeOperation;
 
 use self::encode::Asked;
 use self::request::ResponsesRequest;
@@ -103,21 +102,13 @@ impl Dialect for Responses {
             .map(Bytes::from)
             .map_err(|e| GatewayError::gateway(Class::Internal, format!("cannot encode the Converse request: {e}")))?;
         let estimate = Estimate::from_body(body.len(), request.max_output_tokens);
-        let call = Call {
-            api: Api::Responses,
-            model: request.model.clone(),
-            operation: if request.stream.unwrap_or(false) {
-                RuntimeOperation::ConverseStream
-            } else {
-                RuntimeOperation::Converse
-            },
+        let call = Call::converse(
+            Api::Responses,
+            request.model.clone(),
+            request.stream.unwrap_or(false),
             body,
-            content_type: None,
-            accept: None,
-            openai: None,
-            embedding: None,
             estimate,
-        };
+        );
         let asked = Asked {
             fields: echoed(&request),
             format_tool: chat.format_tool().map(|t| t.name),
