@@ -83,6 +83,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("           titan-embed, cohere-embed (POST /v1/embeddings)");
         println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway().routes.load().size());
         println!();
+        println!("clients:   openai     OpenAI(base_url=\"http://{addr}/v1\", api_key=\"sk-demo-us\")   # chat, responses, embeddings");
+        println!("           anthropic  Anthropic(base_url=\"http://{addr}\", api_key=\"sk-demo-us\")");
+        println!("           boto3      endpoint_url=\"http://{addr}\" with a SigV4 pair above, or AWS_BEARER_TOKEN_BEDROCK=sk-demo-us");
+        println!("                      with endpoint_url=\"https://{tls_addr}\" and AWS_CA_BUNDLE as above");
+        println!();
         println!("try:");
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
         println!("       -H 'content-type: application/json' -d '{{\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"hello\"}}]}}]}}'");
