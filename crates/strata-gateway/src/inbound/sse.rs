@@ -76,6 +76,16 @@ pub trait SseTranslator: Send + 'static {
     }
 }
 
+/// A streamed answer as an SSE response (`text/event-stream`, not cached), translated (or
+/// relayed) by `translator`.
+pub fn response<T: SseTranslator>(stream: EventStream, exit: Exit, translator: T) -> axum::response::Response {
+    let mut response = axum::response::Response::new(body(stream, exit, translator));
+    let headers = response.headers_mut();
+    headers.insert("content-type", http::HeaderValue::from_static("text/event-stream"));
+    headers.insert("cache-control", http::HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// A streamed answer as an SSE body, translated (or relayed) by `translator`.
 pub fn body<T: SseTranslator>(stream: EventStream, exit: Exit, translator: T) -> Body {
     let state = Streaming::new(stream, exit, translator);

@@ -37,11 +37,7 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
         Answer::Complete(reply) => complete(&asked, reply, &id, exit),
         Answer::Stream(stream) if stream.wire == Wire::Bedrock => {
             let translator = StreamTranslator::new(&id, &asked.model, asked.stop_sequences);
-            let mut response = Response::new(sse::body(stream, exit, translator));
-            let headers = response.headers_mut();
-            headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
-            headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-            response
+            sse::response(stream, exit, translator)
         }
         Answer::Stream(_) => unreadable(exit, "an SSE stream"),
     }

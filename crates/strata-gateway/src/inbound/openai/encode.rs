@@ -4,7 +4,6 @@
 //! A failure mid-stream ends with an error event, never a silent truncation.
 
 use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
 use serde::Deserialize;
 use strata_core::wire::converse::ConverseResponse;
 
@@ -37,21 +36,14 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
         .unwrap_or(0);
     match answer {
         Answer::Complete(reply) => complete(&asked, reply, &id, created, exit),
-        Answer::Stream(stream) => {
-            let body = match stream.wire {
-                Wire::Bedrock => {
-                    let translator = StreamTranslator::new(&asked.model, &id, created, asked.include_usage)
-                        .with_format_tool(asked.format_tool.clone());
-                    sse::body(stream, exit, translator)
-                }
-                Wire::OpenAi | Wire::Embeddings => sse::body(stream, exit, Relay),
-            };
-            let mut response = Response::new(body);
-            let headers = response.headers_mut();
-            headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
-            headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-            response
-        }
+        Answer::Stream(stream) => match stream.wire {
+            Wire::Bedrock => {
+                let translator = StreamTranslator::new(&asked.model, &id, created, asked.include_usage)
+                    .with_format_tool(asked.format_tool.clone());
+                sse::response(stream, exit, translator)
+            }
+            Wire::OpenAi | Wire::Embeddings => sse::response(stream, exit, Relay),
+        },
     }
 }
 

@@ -85,13 +85,8 @@ pub enum ToolChoice {
     Named(Value),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolChoiceMode {
-    None,
-    Auto,
-    Required,
-}
+/// `none`, `auto`, `required`: the chat dialect's modes.
+pub use crate::inbound::openai::request::ToolChoiceMode;
 
 /// `text`: the answer's format.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -14,7 +14,7 @@ use strata_core::wire::converse::ConverseRequest;
 
 use super::request::{
     Content, FunctionCallItem, FunctionCallOutputItem, FunctionTool, Input, MessageItem, Part, ResponsesRequest, Role,
-    TextFormat, ToolChoice, ToolChoiceMode,
+    TextFormat, ToolChoice,
 };
 use crate::inbound::openai::request::{
     self as chat, AssistantMessage, ChatMessage, ChatParams, ChatRequest, ContentPart, FunctionCall,
@@ -316,11 +316,8 @@ fn function_tool(value: &Value, i: usize) -> Result<chat::Tool, TranslateError> 
 }
 
 fn tool_choice(c: &ToolChoice) -> Result<chat::ToolChoice, TranslateError> {
-    use chat::ToolChoiceMode as M;
     match c {
-        ToolChoice::Mode(ToolChoiceMode::None) => Ok(chat::ToolChoice::Mode(M::None)),
-        ToolChoice::Mode(ToolChoiceMode::Auto) => Ok(chat::ToolChoice::Mode(M::Auto)),
-        ToolChoice::Mode(ToolChoiceMode::Required) => Ok(chat::ToolChoice::Mode(M::Required)),
+        ToolChoice::Mode(mode) => Ok(chat::ToolChoice::Mode(*mode)),
         ToolChoice::Named(v) => {
             let name = match (
                 v.get("type").and_then(Value::as_str),
