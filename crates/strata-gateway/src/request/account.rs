@@ -158,6 +158,22 @@ impl Exit {
         self.finished = true;
     }
 
+    /// The upstream answered with something the dialect cannot read (`what`): the request
+    /// fails as unavailable, recorded here, answered in the dialect's shape by `render`.
+    pub fn unreadable(
+        mut self,
+        what: &str,
+        render: fn(&GatewayError) -> axum::response::Response,
+    ) -> axum::response::Response {
+        let e = GatewayError::gateway(
+            crate::error::Class::Unavailable,
+            format!("the upstream's answer could not be read: {what}"),
+        );
+        let response = render(&e);
+        self.failed(&e, response.status().as_u16());
+        response
+    }
+
     /// A complete answer was sent.
     pub fn answered(&mut self, status: u16, usage: Option<Usage>) {
         let elapsed = self.record.started.elapsed();

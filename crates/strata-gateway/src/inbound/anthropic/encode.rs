@@ -10,7 +10,6 @@ use strata_core::wire::converse::ConverseResponse;
 use super::response::{converse_to_message, intervened};
 use super::stream::StreamTranslator;
 use crate::call::Usage;
-use crate::error::{Class, GatewayError};
 use crate::inbound::sse;
 use crate::request::account::Exit;
 use crate::request::GUARDRAIL_HEADER;
@@ -86,12 +85,6 @@ pub fn count(answer: Answer, mut exit: Exit) -> Response {
 }
 
 /// An upstream answer this dialect cannot read: the request fails as the upstream's fault.
-fn unreadable(mut exit: Exit, what: &str) -> Response {
-    let e = GatewayError::gateway(
-        Class::Unavailable,
-        format!("the upstream's answer could not be read: {what}"),
-    );
-    let response = super::error::response(&e);
-    exit.failed(&e, response.status().as_u16());
-    response
+fn unreadable(exit: Exit, what: &str) -> Response {
+    exit.unreadable(what, super::error::response)
 }

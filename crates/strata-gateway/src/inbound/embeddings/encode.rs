@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::request::Encoding;
 use crate::call::Usage;
 use crate::embedding::Embeddings;
-use crate::error::{Class, GatewayError};
+use crate::inbound::openai;
 use crate::request::account::Exit;
 use crate::upstream::{Answer, Wire};
 
@@ -24,11 +24,11 @@ pub struct Asked {
 pub fn answer(asked: Asked, answer: Answer, mut exit: Exit) -> Response {
     let reply = match answer {
         Answer::Complete(reply) if reply.wire == Wire::Embeddings => reply,
-        _ => return failed(exit, "the upstream answered an embeddings request with something else"),
+        _ => return exit.unreadable("not embeddings", openai::error::response),
     };
     let embeddings: Embeddings = match serde_json::from_slice(&reply.body) {
         Ok(e) => e,
-        Err(e) => return failed(exit, &format!("the embeddings answer could not be read: {e}")),
+        Err(e) => return exit.unreadable(&e.to_string(), openai::error::response),
     };
     exit.answered(
         200,
@@ -38,13 +38,6 @@ pub fn answer(asked: Asked, answer: Answer, mut exit: Exit) -> Response {
         }),
     );
     axum::Json(body(&asked, embeddings)).into_response()
-}
-
-fn failed(mut exit: Exit, message: &str) -> Response {
-    let e = GatewayError::gateway(Class::Unavailable, message);
-    let response = super::super::openai::error::response(&e);
-    exit.failed(&e, response.status().as_u16());
-    response
 }
 
 /// OpenAI's answer body.

@@ -10,7 +10,7 @@ use strata_core::wire::converse::ConverseResponse;
 use super::error::stream_event;
 use super::stream::StreamTranslator;
 use crate::call::Usage;
-use crate::error::{Class, GatewayError};
+use crate::error::Class;
 use crate::inbound::sse::{self, ConverseEvent, SseTranslator};
 use crate::request::account::Exit;
 use crate::upstream::openai_compat::OpenAiUsage;
@@ -72,15 +72,7 @@ fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit)
             exit.answered(200, usage);
             axum::Json(body).into_response()
         }
-        Err(e) => {
-            let e = GatewayError::gateway(
-                Class::Unavailable,
-                format!("the upstream answer could not be read: {e}"),
-            );
-            let response = super::error::response(&e);
-            exit.failed(&e, response.status().as_u16());
-            response
-        }
+        Err(e) => exit.unreadable(&e.to_string(), super::error::response),
     }
 }
 
