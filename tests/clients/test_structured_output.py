@@ -11,10 +11,7 @@ import pytest
 from openai import OpenAI
 from pydantic import BaseModel
 
-from gatewaylib import Gateway
-from simlib import find_binary
-from test_gateway_bedrock import config
-from test_gateway_openai import TOOLS
+from test_gateway_openai import TOOLS, client, gw  # noqa: F401 (gw: the same gateway fixture)
 
 
 class Address(BaseModel):
@@ -27,19 +24,6 @@ class Person(BaseModel):
     age: int
     home: Address
     tags: list[str]
-
-
-@pytest.fixture
-def gw(sim, tmp_path):
-    g = Gateway(find_binary(), config(sim), tmp_path)
-    yield g
-    alive = g.proc.poll() is None
-    g.stop()
-    assert alive, g.stderr()
-
-
-def client(gw, key="sk-test-us-000001"):
-    return OpenAI(base_url=gw.endpoint + "/v1", api_key=key, max_retries=0, timeout=20)
 
 
 def parse(c, **kw):
