@@ -46,9 +46,10 @@ impl ErrorClass {
         self.retryable() || matches!(self, ErrorClass::Denied | ErrorClass::NotFound)
     }
 
-    /// Whether the failure counts against the target's health (cooldown).
+    /// Whether the failure counts against the target's health (cooldown). A cold start does
+    /// not: the target is loading the model and will serve once it is loaded.
     pub fn counts_against_target(self) -> bool {
-        !matches!(self, ErrorClass::Invalid)
+        !matches!(self, ErrorClass::Invalid | ErrorClass::ColdStart)
     }
 
     /// The class of a Bedrock error.

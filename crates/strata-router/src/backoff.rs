@@ -27,6 +27,19 @@ impl Backoff {
             None => drawn,
         }
     }
+
+    /// Like [`Backoff::delay`], but drawn from the upper half (`[ceiling/2, ceiling]`): for
+    /// polling something known to become ready (a loading model), where a near-zero wait would
+    /// only ask again too soon.
+    pub fn poll_delay(&self, retry: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
+        let exp = retry.saturating_sub(1).min(20);
+        let ceiling = self.base.saturating_mul(1u32 << exp).min(self.max);
+        let drawn = rng.random_range(ceiling / 2..=ceiling);
+        match retry_after {
+            Some(after) => drawn.max(after.min(self.max)),
+            None => drawn,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -50,5 +63,23 @@ mod tests {
             b.delay(1, Some(Duration::from_secs(60)), &mut rng),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn polling_waits_at_least_half_the_ceiling() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        let mut rng = rand::rng();
+        for retry in 1..10 {
+            let d = b.poll_delay(retry, None, &mut rng);
+            let cap = Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_secs(1));
+            assert!(
+                d >= cap / 2 && d <= cap,
+                "{retry}: {d:?} outside [{:?}, {cap:?}]",
+                cap / 2
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Routing decisions, free of I/O: which candidates a logical model has given the availability
 //! catalog ([`compile`]), in what order to try a logical model's candidates
-//! ([`strategy`]), which are cooling down after failures ([`health`]), how long to wait before a
+//! ([`strategy`]), which are cooling down after failures ([`health`]), whether a custom model is loaded
+//! ([`warmth`]), how long to wait before a
 //! retry ([`backoff`]) and what a request cost ([`pricing`]). Budgets are counted by
 //! `strata-quota`.
 
@@ -9,6 +10,7 @@ pub mod compile;
 pub mod health;
 pub mod pricing;
 pub mod strategy;
+pub mod warmth;
 
 pub use backoff::Backoff;
 pub use compile::{
@@ -19,3 +21,4 @@ pub use compile::{
 pub use health::{CooldownPolicy, Health};
 pub use pricing::{Nanos, Price, PriceTable, TokenCounts};
 pub use strategy::{order_candidates, pick_first, CandidateOrder, CandidateView, Strategy};
+pub use warmth::{WarmState, Warmth, WarmthView};

@@ -249,6 +249,77 @@ pub struct ModelConfig {
     /// A guardrail (by its name in `guardrails:`) for every call of this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<String>,
+    /// Keep this model's imported-model targets loaded with a minimal call whenever nothing
+    /// answered there for an interval: `true` (every 14 minutes) or `{interval_ms, body}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_warm: Option<KeepWarmConfig>,
+}
+
+/// Keep-warm of a logical model's imported-model targets, as written: `true`, `false`, or a map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KeepWarmConfig {
+    Enabled(bool),
+    Settings(KeepWarmSettings),
+}
+
+/// See [`KeepWarmConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepWarmSettings {
+    /// A target nothing answered on for this long gets a keep-warm call (default 14 minutes,
+    /// under Bedrock's eviction of idle imported models).
+    #[serde(default = "fourteen_minutes")]
+    pub interval_ms: u64,
+    /// The InvokeModel body of a keep-warm call (default: a one-token prompt in the body of the
+    /// model's architecture, when discovery knows it, else Llama's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+impl Default for KeepWarmSettings {
+    fn default() -> Self {
+        KeepWarmSettings {
+            interval_ms: fourteen_minutes(),
+            body: None,
+        }
+    }
+}
+
+fn fourteen_minutes() -> u64 {
+    14 * 60 * 1000
+}
+
+impl KeepWarmConfig {
+    /// The settings when keep-warm is on.
+    pub fn settings(&self) -> Option<KeepWarmSettings> {
+        match self {
+            KeepWarmConfig::Enabled(true) => Some(KeepWarmSettings::default()),
+            KeepWarmConfig::Enabled(false) => None,
+            KeepWarmConfig::Settings(s) => Some(s.clone()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for KeepWarmConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // By hand, so a misspelt field is named in the error (`untagged` would not say).
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KeepWarmConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or {interval_ms, body}")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(KeepWarmConfig::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                KeepWarmSettings::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(KeepWarmConfig::Settings)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -499,6 +570,9 @@ pub struct RoutingConfig {
     pub retries: RetryConfig,
     #[serde(default)]
     pub cooldown: CooldownConfig,
+    /// Waiting for a custom model Bedrock is loading (`ModelNotReadyException`).
+    #[serde(default)]
+    pub cold_start: ColdStartConfig,
 }
 
 impl Default for RoutingConfig {
@@ -508,8 +582,53 @@ impl Default for RoutingConfig {
             timeout_ms: sixty_seconds(),
             retries: RetryConfig::default(),
             cooldown: CooldownConfig::default(),
+            cold_start: ColdStartConfig::default(),
         }
     }
+}
+
+/// A cold start is not a failure: the request waits for the model to load, retrying with
+/// backoff, for up to `budget_ms` beyond its deadline (the retry budget and cooldowns are not
+/// touched). A client that cannot wait sends `x-strata-cold-start: fail-fast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColdStartConfig {
+    /// How long one request may wait for a model to load (default 5 minutes).
+    #[serde(default = "five_minutes")]
+    pub budget_ms: u64,
+    /// First wait before asking a loading model again; doubles each time, with jitter.
+    #[serde(default = "one_second")]
+    pub base_delay_ms: u64,
+    #[serde(default = "fifteen_seconds")]
+    pub max_delay_ms: u64,
+    /// How long Bedrock keeps an idle imported model loaded, as far as the gateway assumes:
+    /// a target nothing answered on for longer is shown as cold (default 15 minutes).
+    #[serde(default = "fifteen_minutes")]
+    pub evicted_after_ms: u64,
+}
+
+impl Default for ColdStartConfig {
+    fn default() -> Self {
+        ColdStartConfig {
+            budget_ms: five_minutes(),
+            base_delay_ms: one_second(),
+            max_delay_ms: fifteen_seconds(),
+            evicted_after_ms: fifteen_minutes(),
+        }
+    }
+}
+
+fn five_minutes() -> u64 {
+    5 * 60 * 1000
+}
+fn one_second() -> u64 {
+    1000
+}
+fn fifteen_seconds() -> u64 {
+    15_000
+}
+fn fifteen_minutes() -> u64 {
+    15 * 60 * 1000
 }
 
 fn sixty_seconds() -> u64 {

@@ -86,6 +86,16 @@ pub struct Model {
     pub intent: Option<ModelIntent>,
     /// Indexes into [`Config::models`].
     pub fallbacks: Vec<usize>,
+    /// Keep-warm of its imported-model targets, when on.
+    pub keep_warm: Option<KeepWarm>,
+}
+
+/// Keep-warm settings of a logical model (see [`super::file::KeepWarmSettings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeepWarm {
+    pub interval: std::time::Duration,
+    /// The configured InvokeModel body, if any (JSON).
+    pub body: Option<bytes::Bytes>,
 }
 
 impl Model {
@@ -307,12 +317,33 @@ impl Config {
                     )),
                 }
             }
+            let keep_warm = m.keep_warm.as_ref().and_then(|k| k.settings()).and_then(|k| {
+                if k.interval_ms == 0 {
+                    problems.push(format!("models[{mi}].keep_warm.interval_ms: must be more than 0"));
+                    return None;
+                }
+                let body = match &k.body {
+                    Some(b @ serde_json::Value::Object(_)) => Some(bytes::Bytes::from(b.to_string())),
+                    Some(_) => {
+                        problems.push(format!(
+                            "models[{mi}].keep_warm.body: must be a map (the InvokeModel body of a keep-warm call)"
+                        ));
+                        return None;
+                    }
+                    None => None,
+                };
+                Some(KeepWarm {
+                    interval: std::time::Duration::from_millis(k.interval_ms),
+                    body,
+                })
+            });
             models.push(Model {
                 name: m.name.clone(),
                 strategy: m.strategy.unwrap_or(file.routing.strategy),
                 deployments,
                 intent,
                 fallbacks,
+                keep_warm,
             });
         }
         let mut admin_keys = HashMap::new();
@@ -352,6 +383,12 @@ impl Config {
         }
         if r.timeout_ms == 0 {
             problems.push("routing.timeout_ms: must be more than 0".into());
+        }
+        if r.cold_start.base_delay_ms > r.cold_start.max_delay_ms {
+            problems.push("routing.cold_start: base_delay_ms must not exceed max_delay_ms".into());
+        }
+        if r.cold_start.base_delay_ms == 0 {
+            problems.push("routing.cold_start.base_delay_ms: must be more than 0".into());
         }
         if r.cooldown.failures == 0 {
             problems.push("routing.cooldown.failures: must be at least 1".into());

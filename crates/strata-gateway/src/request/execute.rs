@@ -45,7 +45,46 @@ pub struct Policy {
     /// Attempts per group.
     pub max_attempts: u32,
     pub quarantine: Duration,
+    pub cold_start: ColdStartPolicy,
 }
+
+/// How long a request waits for a model Bedrock is loading, and how often it asks again.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdStartPolicy {
+    /// The most one request waits for loading models; the request's deadline is extended by
+    /// it when a cold start is met.
+    pub budget: Duration,
+    pub backoff: Backoff,
+    /// How long Bedrock is taken to keep an idle imported model loaded.
+    pub evicted_after: Duration,
+}
+
+/// What the client asked of cold starts (header `x-strata-cold-start`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ColdStartMode {
+    /// Wait for the model within the cold-start budget.
+    #[default]
+    Wait,
+    /// Answer at once (503 with `retry-after`) if only loading models could serve.
+    FailFast,
+}
+
+impl ColdStartMode {
+    /// The header's value, if it names a mode (`fail-fast` or `wait`).
+    pub fn from_header(value: &[u8]) -> Option<ColdStartMode> {
+        let v = std::str::from_utf8(value).ok()?.trim();
+        if v.eq_ignore_ascii_case("fail-fast") {
+            Some(ColdStartMode::FailFast)
+        } else if v.eq_ignore_ascii_case("wait") {
+            Some(ColdStartMode::Wait)
+        } else {
+            None
+        }
+    }
+}
+
+/// The header a client sends to choose its [`ColdStartMode`].
+pub const COLD_START_HEADER: &str = "x-strata-cold-start";
 
 impl Policy {
     pub fn from_config(routing: &RoutingConfig) -> Self {
@@ -63,6 +102,14 @@ impl Policy {
             cooldown,
             max_attempts: routing.retries.max_attempts,
             quarantine: cooldown.duration.max(MIN_QUARANTINE),
+            cold_start: ColdStartPolicy {
+                budget: Duration::from_millis(routing.cold_start.budget_ms),
+                backoff: Backoff {
+                    base: Duration::from_millis(routing.cold_start.base_delay_ms),
+                    max: Duration::from_millis(routing.cold_start.max_delay_ms),
+                },
+                evicted_after: Duration::from_millis(routing.cold_start.evicted_after_ms),
+            },
         }
     }
 }
@@ -121,6 +168,8 @@ pub struct Executor<'a> {
     pub policy: Policy,
     /// The call's guardrail (the tenant's, else the model's).
     pub guardrail: Option<&'a crate::config::Guardrail>,
+    /// Whether the client waits for a loading model.
+    pub cold_start: ColdStartMode,
 }
 
 /// The state of one execution.
@@ -131,6 +180,12 @@ struct Run<'a> {
     /// The latest refusal as invalid.
     refused: Option<(Arc<Route>, UpstreamError)>,
     refusals: u32,
+    /// The latest "model not ready".
+    cold: Option<(Arc<Route>, UpstreamError)>,
+    /// The end of the cold-start budget, from the first "not ready" (when waiting).
+    cold_until: Option<Instant>,
+    /// Loading targets asked again so far.
+    cold_polls: u32,
     suspects: Vec<Arc<Route>>,
     skips: Vec<Skip>,
     trail: &'a mut Vec<Attempt>,
@@ -140,12 +195,15 @@ impl Executor<'_> {
     /// Runs `call` over `plan`; every attempt is added to `trail`.
     pub async fn run(&self, plan: &Plan, call: &Call, trail: &mut Vec<Attempt>) -> Result<Served, GatewayError> {
         let started = Instant::now();
-        let deadline = started + self.policy.deadline;
+        let mut deadline = started + self.policy.deadline;
         let mut run = Run {
             attempts: 0,
             failed: None,
             refused: None,
             refusals: 0,
+            cold: None,
+            cold_until: None,
+            cold_polls: 0,
             suspects: Vec::new(),
             skips: Vec::new(),
             trail,
@@ -163,6 +221,9 @@ impl Executor<'_> {
             let routes = &group.routes;
             // Candidates this request is done with (refused it, or failed for good).
             let mut given_up: Vec<bool> = vec![false; routes.len()];
+            // Candidates that answered "model not ready": asked again, within the cold-start
+            // budget, whatever the group's attempts.
+            let mut loading: Vec<bool> = vec![false; routes.len()];
             let mut group_attempts = 0u32;
             let mut first_pass = true;
             'passes: loop {
@@ -195,6 +256,15 @@ impl Executor<'_> {
                         }
                         continue;
                     }
+                    let cold_retry = loading[index];
+                    if cold_retry {
+                        if !run.cold_budget_left(Instant::now()) {
+                            given_up[index] = true;
+                            continue;
+                        }
+                    } else if group_attempts >= self.policy.max_attempts {
+                        continue;
+                    }
                     if let Some(guard) = self.guardrail {
                         if let Err(why) = self.upstream.guardable(&route.target, guard, deadline).await {
                             if first_pass {
@@ -220,20 +290,27 @@ impl Executor<'_> {
                         self.admission.cancel(permit);
                         return Err(deadline_passed(self.policy.deadline));
                     }
-                    if run.attempts > 0 {
-                        if let Some((_, last)) = run.failed.as_ref().filter(|(_, e)| e.class.retryable()) {
-                            let wait = self
-                                .policy
-                                .backoff
-                                .delay(run.attempts, last.retry_after, &mut rand::rng())
-                                .min(deadline.saturating_duration_since(Instant::now()));
-                            if !wait.is_zero() {
-                                tokio::time::sleep(wait).await;
-                            }
-                        }
+                    let wait = if cold_retry {
+                        run.cold_polls += 1;
+                        let until = run.cold_until.unwrap_or(deadline).min(deadline);
+                        let after = run.cold.as_ref().and_then(|(_, e)| e.retry_after);
+                        self.policy
+                            .cold_start
+                            .backoff
+                            .poll_delay(run.cold_polls, after, &mut rand::rng())
+                            .min(until.saturating_duration_since(Instant::now()))
+                    } else if let Some((_, last)) = run.failed.as_ref().filter(|(_, e)| e.class.retryable()) {
+                        self.policy
+                            .backoff
+                            .delay(run.attempts, last.retry_after, &mut rand::rng())
+                            .min(deadline.saturating_duration_since(Instant::now()))
+                    } else {
+                        Duration::ZERO
+                    };
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
                     }
                     run.attempts += 1;
-                    group_attempts += 1;
                     tried = true;
                     let attempt_started = Instant::now();
                     let result = {
@@ -246,17 +323,20 @@ impl Executor<'_> {
                         baseline: group.baseline,
                         outcome,
                     };
+                    let ended = Instant::now();
                     match result {
                         Ok(answer) => {
                             route.health.record_success(attempt_started.elapsed());
+                            if let Some(w) = &route.warmth {
+                                w.answered(ended, false);
+                            }
                             run.trail.push(record(Outcome::Ok));
-                            let now = Instant::now();
                             for liar in &run.suspects {
                                 tracing::warn!(
                                     route = %liar.label,
                                     "quarantined: it refused as invalid a request another target served"
                                 );
-                                liar.health.cool_down_for(self.policy.quarantine, now);
+                                liar.health.cool_down_for(self.policy.quarantine, ended);
                             }
                             return Ok(Served {
                                 answer,
@@ -278,6 +358,29 @@ impl Executor<'_> {
                                 "attempt failed"
                             );
                             tracing::debug!(route = %route.label, message = truncated(&e.message, LOGGED_MESSAGE_CHARS), "upstream message");
+                            if e.class == ErrorClass::ColdStart {
+                                // Not a failure of the target: it is loading the model. Neither
+                                // its health nor the group's attempts are charged.
+                                if let Some(w) = &route.warmth {
+                                    w.not_ready(ended, false);
+                                }
+                                if run.cold_until.is_none() && self.cold_start == ColdStartMode::Wait {
+                                    let budget = self.policy.cold_start.budget;
+                                    run.cold_until = Some(ended + budget);
+                                    deadline += budget;
+                                    tracing::info!(route = %route.label, budget = ?budget, "cold start: waiting for the model to load");
+                                }
+                                match self.cold_start {
+                                    ColdStartMode::Wait => loading[index] = true,
+                                    ColdStartMode::FailFast => given_up[index] = true,
+                                }
+                                run.cold = Some((Arc::clone(route), e));
+                                continue;
+                            }
+                            if let Some(w) = &route.warmth {
+                                w.invoked(ended);
+                            }
+                            group_attempts += 1;
                             if e.class == ErrorClass::Invalid {
                                 given_up[index] = true;
                                 run.refusals += 1;
@@ -291,32 +394,46 @@ impl Executor<'_> {
                                 continue;
                             }
                             if e.class.counts_against_target() {
-                                route.health.record_failure(&self.policy.cooldown, Instant::now());
+                                route.health.record_failure(&self.policy.cooldown, ended);
                             }
                             if !e.class.retryable() {
                                 given_up[index] = true;
                             }
                             run.failed = Some((Arc::clone(route), e));
-                            if group_attempts >= self.policy.max_attempts {
-                                break;
-                            }
                         }
                     }
                 }
                 first_pass = false;
-                if !tried || group_attempts >= self.policy.max_attempts {
+                let waiting = loading.iter().zip(&given_up).any(|(&l, &g)| l && !g);
+                if !tried || (group_attempts >= self.policy.max_attempts && !waiting) {
                     break;
                 }
             }
         }
-        Err(run.failure(&call.model))
+        Err(run.failure(&call.model, &self.policy.cold_start))
     }
 }
 
 impl Run<'_> {
-    /// The error for a request nothing served: the most telling upstream failure, a refusal if
-    /// every candidate tried refused, else why nothing could be tried.
-    fn failure(self, model: &str) -> GatewayError {
+    fn cold_budget_left(&self, now: Instant) -> bool {
+        self.cold_until.is_some_and(|until| now < until)
+    }
+
+    /// The error for a request nothing served: a model still loading (with when to ask again),
+    /// else the most telling upstream failure, a refusal if every candidate tried refused, else
+    /// why nothing could be tried.
+    fn failure(self, model: &str, cold_start: &ColdStartPolicy) -> GatewayError {
+        if let Some((route, e)) = self.cold {
+            let after = e.retry_after.unwrap_or(cold_start.backoff.max);
+            let waited = if self.cold_until.is_some() {
+                format!(" (waited up to {:?} for it)", cold_start.budget)
+            } else {
+                String::new()
+            };
+            let mut error = GatewayError::upstream(route.label.as_str().into(), e);
+            error.message = format!("the model is loading (a cold start) and not ready yet{waited}; try again shortly");
+            return error.with_retry_after(after);
+        }
         if let Some((route, e)) = self.failed {
             return GatewayError::upstream(route.label.as_str().into(), e);
         }

@@ -249,9 +249,27 @@ async fn serve<D: Dialect>(
         admission: &state.admission,
         policy: state.policy,
         guardrail: guardrail.map(|g| &**g),
+        cold_start: cold_start_mode(head)?,
     };
     let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
     Ok((decoded, served))
+}
+
+/// What the client asked of cold starts: `x-strata-cold-start: fail-fast | wait` (absent:
+/// wait).
+fn cold_start_mode(head: &Parts) -> Result<execute::ColdStartMode, GatewayError> {
+    match head.headers.get(execute::COLD_START_HEADER) {
+        None => Ok(execute::ColdStartMode::Wait),
+        Some(v) => execute::ColdStartMode::from_header(v.as_bytes()).ok_or_else(|| {
+            GatewayError::client(
+                Class::Invalid,
+                format!(
+                    "the header {} must be 'fail-fast' or 'wait'",
+                    execute::COLD_START_HEADER
+                ),
+            )
+        }),
+    }
 }
 
 /// Names the request's caller in its usage record.

@@ -1,18 +1,18 @@
 //! The compiled route table: for every logical model, its candidates (discovered from the
 //! catalog, and pinned in config), its baseline targets, and for every tenant the candidates
 //! its residency admits — each exclusion with its reason. Compiled from (config, catalog),
-//! swapped atomically when the catalog changes; health and local budgets of a target survive
+//! swapped atomically when the catalog changes; health and warmth of a target survive
 //! recompilation.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use strata_core::{Catalog, Region};
+use strata_core::{Catalog, ModelRef, Region};
 use strata_quota::Limits;
 use strata_router::Candidate;
 use strata_router::{
     compile_intents, verify_configured, AdmittedBy, DestinationTrust, Exclusion, Health, Layer, Origin, ProfileIndex,
-    Reach,
+    Reach, Warmth,
 };
 
 use crate::config::{Config, Target};
@@ -29,6 +29,9 @@ pub struct Route {
     /// The catalog data behind it comes from a scan that has since failed.
     pub stale: bool,
     pub health: Arc<Health>,
+    /// Whether the model is loaded there: imported-model targets only (they may meet a cold
+    /// start), shared by every logical model reaching the target.
+    pub warmth: Option<Arc<Warmth>>,
     /// The deployment's own budget (requests and tokens per minute), counted under
     /// `quota_key`: one logical model's use of this target, so two models pinning one target
     /// never share a budget, and a recompiled route keeps counting where it left off.
@@ -146,6 +149,22 @@ pub struct RouteTable {
 #[derive(Default)]
 struct Carried {
     health: HashMap<(String, Origin), Arc<Health>>,
+    /// By target label (one model loaded in one place, whichever logical model calls it); the
+    /// table being compiled adds the targets it meets first.
+    warmth: parking_lot::Mutex<HashMap<String, Arc<Warmth>>>,
+}
+
+impl Carried {
+    /// The target's warmth, if it calls an imported model.
+    fn warmth_for(&self, label: &str, target: &Target) -> Option<Arc<Warmth>> {
+        let Target::Bedrock { model_id, .. } = target else {
+            return None;
+        };
+        if !matches!(ModelRef::parse(model_id), Ok(ModelRef::Imported { .. })) {
+            return None;
+        }
+        Some(Arc::clone(self.warmth.lock().entry(label.to_string()).or_default()))
+    }
 }
 
 impl RouteTable {
@@ -159,6 +178,9 @@ impl RouteTable {
                     carried
                         .health
                         .insert((r.label.clone(), r.origin), Arc::clone(&r.health));
+                    if let Some(w) = &r.warmth {
+                        carried.warmth.lock().insert(r.label.clone(), Arc::clone(w));
+                    }
                 }
             }
         }
@@ -243,6 +265,7 @@ fn compile_model(
                     priority: d.priority,
                     stale: false,
                     health,
+                    warmth: None,
                     limits: budget,
                     quota_key,
                     price: None,
@@ -355,8 +378,10 @@ fn build(
 ) -> Arc<Route> {
     let label = c.label();
     let health = health_for(carried, &label, c.origin);
+    let warmth = carried.warmth_for(&label, &target);
     let quota_key = quota_key(model, &label, c.origin);
     Arc::new(Route {
+        warmth,
         target,
         reach: c.reach,
         layer: c.layer,

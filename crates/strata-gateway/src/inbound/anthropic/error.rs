@@ -7,13 +7,9 @@ use serde_json::json;
 
 use crate::error::{Class, GatewayError};
 
-/// Anthropic's "overloaded" status (not in the `http` crate's table).
-const OVERLOADED: u16 = 529;
-
 /// Status and error type for a class.
 pub fn error_kind(class: Class) -> (StatusCode, &'static str) {
     use StatusCode as S;
-    let overloaded = S::from_u16(OVERLOADED).unwrap_or(S::SERVICE_UNAVAILABLE);
     match class {
         Class::Unauthenticated | Class::InvalidSignature | Class::IncompleteSignature => {
             (S::UNAUTHORIZED, "authentication_error")
@@ -27,7 +23,8 @@ pub fn error_kind(class: Class) -> (StatusCode, &'static str) {
         // A spending cap: Anthropic's billing error, which clients do not retry.
         Class::BudgetExceeded => (S::PAYMENT_REQUIRED, "billing_error"),
         Class::LimitsUnavailable => (S::SERVICE_UNAVAILABLE, "api_error"),
-        Class::ColdStart => (overloaded, "overloaded_error"),
+        // A model still loading: 503 with `retry-after`, as in every dialect.
+        Class::ColdStart => (S::SERVICE_UNAVAILABLE, "overloaded_error"),
         Class::Unavailable => (S::BAD_GATEWAY, "api_error"),
         Class::Timeout => (S::GATEWAY_TIMEOUT, "timeout_error"),
         Class::Internal => (S::INTERNAL_SERVER_ERROR, "api_error"),
@@ -75,7 +72,7 @@ mod tests {
             (Class::LimitsUnavailable, 503, "api_error"),
             (Class::NoRoute, 403, "permission_error"),
             (Class::Throttled, 429, "rate_limit_error"),
-            (Class::ColdStart, 529, "overloaded_error"),
+            (Class::ColdStart, 503, "overloaded_error"),
             (Class::Unavailable, 502, "api_error"),
             (Class::Timeout, 504, "timeout_error"),
             (Class::UpstreamDenied, 403, "permission_error"),

@@ -1,5 +1,5 @@
 //! Bedrock's error format: `x-amzn-ErrorType` plus `{"message": …}`, the status Bedrock uses
-//! for that type, and `retry-after` on every 429. One table maps each class.
+//! for that type, and `retry-after` on every 429 (and on other retryable errors with a known wait). One table maps each class.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +9,11 @@ use crate::error::{Class, GatewayError};
 
 /// The error type and status for a class (the upstream's own type wins when it sent one).
 pub fn error_type(e: &GatewayError) -> (&'static str, u16) {
+    // A model still loading when the request gives up waiting (or asked not to wait): 503 with
+    // `retry-after` in every dialect, under Bedrock's own type (Bedrock itself answers 429).
+    if e.class == Class::ColdStart {
+        return (K::ModelNotReadyException.name(), 503);
+    }
     if let Some(kind) = e.upstream_kind {
         return (kind.name(), kind.status());
     }
@@ -42,7 +47,7 @@ pub fn response(e: &GatewayError) -> Response {
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if status == StatusCode::TOO_MANY_REQUESTS || (e.class.retryable() && e.retry_after.is_some()) {
         headers.insert("retry-after", HeaderValue::from(e.retry_after_secs()));
     }
     response
@@ -69,7 +74,7 @@ mod tests {
             (Class::LimitsUnavailable, "ServiceUnavailableException", 503),
             (Class::NoRoute, "AccessDeniedException", 403),
             (Class::Throttled, "ThrottlingException", 429),
-            (Class::ColdStart, "ModelNotReadyException", 429),
+            (Class::ColdStart, "ModelNotReadyException", 503),
             (Class::Unavailable, "ServiceUnavailableException", 503),
             (Class::Timeout, "ModelTimeoutException", 408),
             (Class::UpstreamDenied, "AccessDeniedException", 403),

@@ -144,6 +144,7 @@ fn route(model_id: &str, priority: u32, budget: Limits) -> Arc<Route> {
         priority,
         stale: false,
         health: Default::default(),
+        warmth: None,
         limits: budget,
         quota_key: format!("d:test:{model_id}").into(),
         price: None,
@@ -200,6 +201,14 @@ fn policy() -> Policy {
         },
         max_attempts: 3,
         quarantine: Duration::from_secs(300),
+        cold_start: ColdStartPolicy {
+            budget: Duration::from_secs(300),
+            backoff: Backoff {
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(4),
+            },
+            evicted_after: Duration::from_secs(900),
+        },
     }
 }
 
@@ -207,6 +216,7 @@ struct Fixture {
     upstream: Scripted,
     admission: Admission,
     policy: Policy,
+    cold_start: ColdStartMode,
 }
 
 impl Fixture {
@@ -215,6 +225,7 @@ impl Fixture {
             upstream: Scripted::default(),
             admission: Admission::deployments_only(),
             policy: policy(),
+            cold_start: ColdStartMode::Wait,
         }
     }
 
@@ -224,6 +235,7 @@ impl Fixture {
             admission: &self.admission,
             policy: self.policy,
             guardrail: None,
+            cold_start: self.cold_start,
         };
         let mut trail = Vec::new();
         let result = executor.run(plan, call, &mut trail).await;
@@ -449,4 +461,110 @@ async fn an_openai_only_deployment_explains_itself() {
     let e = result.err().unwrap();
     assert_eq!(e.class, Class::NoRoute);
     assert!(e.message.ends_with("speaks only the OpenAI API"), "{}", e.message);
+}
+
+fn imported(model_id: &str, priority: u32) -> Arc<Route> {
+    let Ok(template) = Arc::try_unwrap(route(model_id, priority, Limits::default())) else {
+        unreachable!("a fresh route has one owner")
+    };
+    Arc::new(Route {
+        warmth: Some(Default::default()),
+        ..template
+    })
+}
+
+const COLD: Step = Step::Fail(ErrorClass::ColdStart, None);
+
+#[tokio::test(start_paused = true)]
+async fn a_cold_start_is_waited_for_beyond_the_retry_budget_without_a_cooldown() {
+    let f = Fixture::new();
+    // Five "not ready" answers: more than the group's three attempts and the cooldown's two
+    // failures, none of which a cold start spends.
+    f.upstream.script("m1", &[COLD, COLD, COLD, COLD, COLD, Step::Answer]);
+    let r = imported("m1", 0);
+    let p = plan(vec![group(0, vec![Arc::clone(&r)], false)]);
+    let (result, trail) = f.run(&p, &call(RuntimeOperation::InvokeModel)).await;
+    assert!(result.is_ok(), "{:?}", result.err());
+    assert_eq!(
+        outcomes(&trail),
+        [
+            "cold_start",
+            "cold_start",
+            "cold_start",
+            "cold_start",
+            "cold_start",
+            "ok"
+        ]
+    );
+    assert!(!r.health.cooling_down(Instant::now()));
+    let warmth = r.warmth.as_ref().unwrap();
+    assert_eq!(
+        warmth.state(Instant::now(), Duration::from_secs(900)),
+        strata_router::WarmState::Warm
+    );
+    assert_eq!(warmth.view(Instant::now(), Duration::from_secs(900)).cold_starts, 5);
+    // Polls are spaced by the cold-start backoff (at least half its growing ceiling).
+    let calls = f.upstream.calls.lock().clone();
+    let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    assert!(gaps[0] >= Duration::from_millis(250), "{gaps:?}");
+    assert!(gaps[3] >= Duration::from_millis(2000), "{gaps:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_candidate_serves_at_once_while_another_loads() {
+    let f = Fixture::new();
+    f.upstream.script("cold", &[COLD]);
+    let p = plan(vec![group(
+        0,
+        vec![imported("cold", 0), route("warm", 1, Limits::default())],
+        false,
+    )]);
+    let started = tokio::time::Instant::now();
+    let (result, trail) = f.run(&p, &call(RuntimeOperation::InvokeModel)).await;
+    assert!(result.is_ok());
+    assert_eq!(outcomes(&trail), ["cold_start", "ok"]);
+    assert_eq!(f.upstream.called(), ["cold", "warm"]);
+    assert_eq!(started.elapsed(), Duration::ZERO, "no wait before another candidate");
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_fast_answers_at_once_with_when_to_come_back() {
+    let mut f = Fixture::new();
+    f.cold_start = ColdStartMode::FailFast;
+    f.upstream.script("m1", &[COLD, Step::Answer]);
+    let p = plan(vec![group(0, vec![imported("m1", 0)], false)]);
+    let (result, trail) = f.run(&p, &call(RuntimeOperation::InvokeModel)).await;
+    let e = result.err().unwrap();
+    assert_eq!(e.class, Class::ColdStart);
+    assert_eq!(e.retry_after, Some(Duration::from_secs(4)));
+    assert_eq!(outcomes(&trail), ["cold_start"]);
+}
+
+#[tokio::test]
+async fn a_model_that_does_not_load_within_the_budget_ends_as_a_cold_start() {
+    let mut f = Fixture::new();
+    f.policy.cold_start.budget = Duration::from_millis(60);
+    f.policy.cold_start.backoff = Backoff {
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+    };
+    f.upstream.script("m1", &[COLD; 100]);
+    let p = plan(vec![group(0, vec![imported("m1", 0)], false)]);
+    let (result, trail) = f.run(&p, &call(RuntimeOperation::InvokeModel)).await;
+    let e = result.err().unwrap();
+    assert_eq!(e.class, Class::ColdStart);
+    assert!(e.retry_after.is_some());
+    assert!(e.message.contains("loading"), "{}", e.message);
+    assert!(trail.len() >= 3 && trail.len() < 100, "{}", trail.len());
+}
+
+#[test]
+fn the_cold_start_header_names_a_mode() {
+    assert_eq!(ColdStartMode::from_header(b"fail-fast"), Some(ColdStartMode::FailFast));
+    assert_eq!(
+        ColdStartMode::from_header(b" Fail-Fast "),
+        Some(ColdStartMode::FailFast)
+    );
+    assert_eq!(ColdStartMode::from_header(b"wait"), Some(ColdStartMode::Wait));
+    assert_eq!(ColdStartMode::from_header(b"later"), None);
 }
