@@ -9,6 +9,7 @@ pub mod config;
 pub mod embedding;
 pub mod error;
 pub mod inbound;
+pub mod keep_warm;
 pub mod lifecycle;
 pub mod reload;
 pub mod request;

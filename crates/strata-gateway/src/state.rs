@@ -136,9 +136,10 @@ impl GatewayState {
     }
 
     /// Starts the background loops: discovery (one round at once unless a cached catalog
-    /// was loaded) and the key reload. They stop at [`GatewayState::shutdown`].
+    /// was loaded), the key reload and keep-warm. They stop at [`GatewayState::shutdown`].
     pub fn start_background(self: &Arc<Self>) {
         tokio::spawn(Arc::clone(self).run_key_reload(KEY_RELOAD_EVERY, self.stop.subscribe()));
+        tokio::spawn(crate::keep_warm::run(Arc::clone(self), self.stop.subscribe()));
         self.restart_discovery();
     }
 

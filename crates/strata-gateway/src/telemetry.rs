@@ -36,6 +36,16 @@ pub const CATALOG_EVENTS: &str = "strata_catalog_events_total";
 /// Answers a guardrail intervened in, by tenant, logical model and side (`input`, `output`).
 pub const GUARDRAIL_INTERVENTIONS: &str = "strata_guardrail_interventions_total";
 
+/// Requests that met a cold start (a model Bedrock was loading), by logical model and how the
+/// request ended.
+pub const COLD_STARTS: &str = "strata_cold_starts_total";
+/// Seconds requests waited for loading models, by logical model.
+pub const COLD_START_WAIT: &str = "strata_cold_start_wait_seconds";
+/// Keep-warm calls, by logical model, target and outcome (`ok` or an error class).
+pub const KEEP_WARM_CALLS: &str = "strata_keep_warm_calls_total";
+/// 1 for an imported-model target's current state (`warm`, `loading`, `cold`), else 0.
+pub const CUSTOM_MODEL_STATE: &str = "strata_custom_model_state";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the Prometheus recorder once per process and returns its handle (None if another
@@ -49,6 +59,11 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                     &[
                         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                     ],
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(COLD_START_WAIT.to_string()),
+                    &[0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0],
                 )
                 .ok()?
                 .build_recorder();
@@ -163,6 +178,29 @@ pub fn fell_back(from: &str, to: &str) {
 pub fn guardrail_intervened(tenant: &str, model: &str, source: &'static str) {
     metrics::counter!(GUARDRAIL_INTERVENTIONS, "tenant" => tenant.to_string(), "model" => model.to_string(), "source" => source)
         .increment(1);
+}
+
+/// A request met a cold start and waited `waited` (ended with `outcome`).
+pub fn cold_start_met(model: &str, outcome: &'static str, waited: Duration) {
+    metrics::counter!(COLD_STARTS, "model" => model.to_string(), "outcome" => outcome).increment(1);
+    metrics::histogram!(COLD_START_WAIT, "model" => model.to_string()).record(waited.as_secs_f64());
+}
+
+/// A keep-warm call ended.
+pub fn keep_warm_called(model: &str, target: &str, outcome: &'static str) {
+    metrics::counter!(KEEP_WARM_CALLS, "model" => model.to_string(), "target" => target.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// An imported-model target's state, one gauge per state (1 for the current one).
+pub fn custom_model_state(target: &str, state: strata_router::WarmState) {
+    for s in strata_router::WarmState::ALL {
+        metrics::gauge!(CUSTOM_MODEL_STATE, "target" => target.to_string(), "state" => s.label()).set(if s == state {
+            1.0
+        } else {
+            0.0
+        });
+    }
 }
 
 /// A request that went to the baseline, and how it ended.

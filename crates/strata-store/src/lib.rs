@@ -36,6 +36,6 @@ mod writer;
 pub use error::StoreError;
 pub use store::api_keys::KeyRow;
 pub use store::audit::AuditEvent;
-pub use store::usage::{GroupBy, UsageQuery, UsageRecord, UsageRow};
+pub use store::usage::{GroupBy, UsageQuery, UsageRecord, UsageRow, PURPOSE_KEEP_WARM};
 pub use store::Store;
 pub use writer::{Slot, UsageWriter, WriterStats, USAGE_QUEUE_FULL_TOTAL};

@@ -172,6 +172,7 @@ fn dashboard(state: &GatewayState) -> Html<String> {
         }
     }
     let catalog_html = catalog_section(state);
+    let custom_html = custom_models_section(&state.gateway());
     let mut tenants = String::new();
     for t in &config.tenants {
         let models = match &t.models {
@@ -196,8 +197,51 @@ fn dashboard(state: &GatewayState) -> Html<String> {
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3f3f3}}.ok{{color:#070}}.bad{{color:#b00}}</style></head>\
 <body><h1>Strata gateway</h1><p>Routes and their live health (refreshes every 5 s). Metrics: <a href=\"/metrics\">/metrics</a>.</p>\
 <h2>Routes</h2><table><tr><th>model</th><th>strategy</th><th>target</th><th>kind</th><th>may run in</th><th>health</th><th>in flight</th><th>latency (EWMA)</th></tr>{rows}</table>\
-<h2>Tenants</h2><table><tr><th>tenant</th><th>residency</th><th>models</th></tr>{tenants}</table>{catalog_html}</body></html>"
+{custom_html}<h2>Tenants</h2><table><tr><th>tenant</th><th>residency</th><th>models</th></tr>{tenants}</table>{catalog_html}</body></html>"
     ))
+}
+
+/// Imported-model targets: warm, loading or cold, when last invoked, cold starts met and
+/// keep-warm calls (nothing when no logical model reaches an imported model).
+fn custom_models_section(gateway: &crate::request::Gateway) -> String {
+    let targets = crate::keep_warm::report(gateway);
+    if targets.is_empty() {
+        return String::new();
+    }
+    let ago = |ms: Option<u64>| match ms {
+        Some(ms) => {
+            let now = u64::try_from(crate::tenants::keys::now_ms()).unwrap_or(0);
+            format!("{:.0} s ago", now.saturating_sub(ms) as f64 / 1000.0)
+        }
+        None => "never".to_string(),
+    };
+    let mut out = String::from(
+        "<h2>Custom models</h2><p>Imported-model targets: Bedrock unloads an idle model, and the next call waits for it to load (a cold start). Also <code>GET /admin/custom-models</code>.</p><table><tr><th>model</th><th>target</th><th>state</th><th>last invocation</th><th>cold starts</th><th>keep-warm</th></tr>",
+    );
+    for t in &targets {
+        let state = t.warmth.state.label();
+        let keep = match t.keep_warm_interval_ms {
+            Some(ms) => format!(
+                "every {:.0} s idle ({} calls, last {})",
+                ms as f64 / 1000.0,
+                t.warmth.keep_warm_calls,
+                ago(t.warmth.last_keep_warm_ms)
+            ),
+            None => "off".to_string(),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{state}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&t.model),
+            escape(&t.target),
+            if state == "warm" { "ok" } else { "bad" },
+            ago(t.warmth.last_invocation_ms),
+            t.warmth.cold_starts,
+            escape(&keep)
+        );
+    }
+    out.push_str("</table>");
+    out
 }
 
 /// The availability matrix of every account (model × region) and the last discovery round.

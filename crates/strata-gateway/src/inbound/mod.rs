@@ -52,6 +52,7 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .route("/admin/keys/{id}/rotate", post(admin::keys::rotate))
         .route("/admin/audit", get(admin::keys::audit_log))
         .route("/admin/usage", get(admin::usage::usage))
+        .route("/admin/custom-models", get(admin::custom_models))
         .route("/admin/config", get(admin::config::show))
         .route("/admin/config/reload", post(admin::config::reload))
         .route("/dashboard", get(dashboard::page))

@@ -317,6 +317,11 @@ fn usage_record(state: &Gateway, r: &Record, outcome: &str, cost_nanos: u64) -> 
         disconnected: r.disconnected,
         audit_body: audit_text(r),
         guardrail: r.guardrail.map(|g| g.label().to_string()),
+        cold_start_ms: ms(super::execute::cold_start_wait(
+            &r.attempts,
+            r.started + r.head.unwrap_or_else(|| r.started.elapsed()),
+        )),
+        purpose: None,
     }
 }
 
@@ -356,6 +361,10 @@ fn account(state: &Gateway, r: &Record) -> &'static str {
         }
         if r.attempts.iter().any(|a| a.baseline) {
             crate::telemetry::baseline_used(name, if r.baseline { "ok" } else { "failed" });
+        }
+        let end = r.started + r.head.unwrap_or_else(|| r.started.elapsed());
+        if let Some(waited) = super::execute::cold_start_wait(&r.attempts, end) {
+            crate::telemetry::cold_start_met(name, outcome, waited);
         }
     }
     if tracing::enabled!(target: USAGE_TARGET, tracing::Level::INFO) {

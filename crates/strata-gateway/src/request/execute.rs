@@ -122,6 +122,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A "model not ready" answer.
+    pub const COLD_START: Outcome = Outcome::Failed(ErrorClass::ColdStart);
+
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -137,6 +140,17 @@ pub struct Attempt {
     pub model: usize,
     pub baseline: bool,
     pub outcome: Outcome,
+    /// When the attempt was sent.
+    pub started: Instant,
+}
+
+/// How long a request waited for loading models: from its first "not ready" to the attempt
+/// after its last one (or to `end` when none followed). `None` when it met no cold start.
+pub fn cold_start_wait(trail: &[Attempt], end: Instant) -> Option<Duration> {
+    let first = trail.iter().position(|a| a.outcome == Outcome::COLD_START)?;
+    let last = trail.iter().rposition(|a| a.outcome == Outcome::COLD_START)?;
+    let until = trail.get(last + 1).map_or(end, |a| a.started);
+    Some(until.saturating_duration_since(trail[first].started))
 }
 
 /// A successful answer and where it came from.
@@ -322,6 +336,7 @@ impl Executor<'_> {
                         model: group.model,
                         baseline: group.baseline,
                         outcome,
+                        started: attempt_started,
                     };
                     let ended = Instant::now();
                     match result {

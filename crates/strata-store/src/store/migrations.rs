@@ -21,6 +21,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "guardrail",
         include_str!("../../migrations/sqlite/0002_guardrail.sql"),
     ),
+    (
+        3,
+        "custom models",
+        include_str!("../../migrations/sqlite/0003_custom_models.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
@@ -28,6 +33,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "guardrail",
         include_str!("../../migrations/postgres/0002_guardrail.sql"),
+    ),
+    (
+        3,
+        "custom models",
+        include_str!("../../migrations/postgres/0003_custom_models.sql"),
     ),
 ];
 

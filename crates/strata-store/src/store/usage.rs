@@ -11,14 +11,14 @@ use super::Store;
 use crate::calendar::utc_day;
 use crate::error::StoreError;
 
-/// Rows per INSERT statement: 30 parameters each stays under SQLite's 32 766 and PostgreSQL's
+/// Rows per INSERT statement: 32 parameters each stays under SQLite's 32 766 and PostgreSQL's
 /// 65 535 bound parameters per statement.
 const ROWS_PER_STATEMENT: usize = 500;
 
 const COLUMNS: &str = "request_id, at_ms, day, tenant, key_id, dialect, model, logical_model, served_model, \
      targets, status, outcome, error_class, error_source, attempts, input_tokens, output_tokens, \
      cache_read_tokens, cache_write_tokens, cost_nanos, pricing_layer, ttft_ms, ttlt_ms, duration_ms, \
-     fallback, baseline, usage_estimated, disconnected, audit_body, guardrail";
+     fallback, baseline, usage_estimated, disconnected, audit_body, guardrail, cold_start_ms, purpose";
 
 /// What one request was and how it ended, as persisted (the gateway's accounting record).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -59,7 +59,16 @@ pub struct UsageRecord {
     /// The side a guardrail intervened on (`input`, `output`), if one did.
     #[serde(default)]
     pub guardrail: Option<String>,
+    /// Time the request waited for a model Bedrock was loading (a cold start), if it met one.
+    #[serde(default)]
+    pub cold_start_ms: Option<f64>,
+    /// Why the gateway itself made the call (`keep_warm`); `None` for a client's request.
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
+
+/// [`UsageRecord::purpose`] of a keep-warm call.
+pub const PURPOSE_KEEP_WARM: &str = "keep_warm";
 
 /// How [`Store::usage`] sums rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +115,12 @@ pub struct UsageRow {
     /// Requests a guardrail intervened in.
     #[serde(default)]
     pub guardrail_interventions: u64,
+    /// Requests that waited for a loading model (a cold start).
+    #[serde(default)]
+    pub cold_starts: u64,
+    /// The gateway's keep-warm calls among `requests`.
+    #[serde(default)]
+    pub keep_warm_calls: u64,
 }
 
 /// The model a row is grouped and filtered by.
@@ -154,7 +169,9 @@ impl Store {
                         .push_bind(r.usage_estimated)
                         .push_bind(r.disconnected)
                         .push_bind(r.audit_body.as_deref().map(text))
-                        .push_bind(r.guardrail.as_deref().map(text));
+                        .push_bind(r.guardrail.as_deref().map(text))
+                        .push_bind(r.cold_start_ms.filter(|v| v.is_finite()))
+                        .push_bind(r.purpose.as_deref().map(text));
                 });
                 q.push(" ON CONFLICT (request_id) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
@@ -208,7 +225,9 @@ impl Store {
              CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
              CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
              CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos, \
-             CAST(SUM(CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS guardrail_interventions \
+             CAST(SUM(CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS guardrail_interventions, \
+             CAST(SUM(CASE WHEN cold_start_ms IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS cold_starts, \
+             CAST(SUM(CASE WHEN purpose = 'keep_warm' THEN 1 ELSE 0 END) AS BIGINT) AS keep_warm_calls \
              FROM usage WHERE 1 = 1",
         );
         // Expressions, not aliases: PostgreSQL resolves a GROUP BY name to an input column first.
@@ -253,6 +272,8 @@ impl Store {
                     cache_write_tokens: row.count("cache_write_tokens")?,
                     cost_usd: row.count("cost_nanos")? as f64 / 1e9,
                     guardrail_interventions: row.count("guardrail_interventions")?,
+                    cold_starts: row.count("cold_starts")?,
+                    keep_warm_calls: row.count("keep_warm_calls")?,
                 });
             }
             out
@@ -303,5 +324,7 @@ fn decode_record(row: &impl StoreRow) -> Result<UsageRecord, sqlx::Error> {
         disconnected: row.flag("disconnected")?,
         audit_body: row.opt_text("audit_body")?,
         guardrail: row.opt_text("guardrail")?,
+        cold_start_ms: row.opt_real("cold_start_ms")?,
+        purpose: row.opt_text("purpose")?,
     })
 }

@@ -39,6 +39,8 @@ pub fn full(request_id: &str) -> UsageRecord {
         disconnected: false,
         audit_body: Some("{\"prompt\":\"héllo ✓\"}".into()),
         guardrail: Some("input".into()),
+        cold_start_ms: Some(1_500.5),
+        purpose: Some(strata_store::PURPOSE_KEEP_WARM.into()),
     }
 }
 

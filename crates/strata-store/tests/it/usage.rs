@@ -60,6 +60,8 @@ fn row(
         cache_write_tokens: 0,
         cost_usd: cost_nanos as f64 / 1e9,
         guardrail_interventions: 0,
+        cold_starts: 0,
+        keep_warm_calls: 0,
     }
 }
 

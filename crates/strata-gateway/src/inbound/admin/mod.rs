@@ -72,6 +72,16 @@ pub async fn routes(
     }
 }
 
+/// `GET /admin/custom-models`: every imported-model target of every logical model, with its
+/// state (warm, loading, cold), last invocation, cold starts met and keep-warm calls.
+pub async fn custom_models(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return *r;
+    }
+    let targets = crate::keep_warm::report(&state.gateway());
+    axum::Json(serde_json::json!({ "targets": targets })).into_response()
+}
+
 pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
     if let Err(r) = require_admin(&state, &headers) {
         return *r;
