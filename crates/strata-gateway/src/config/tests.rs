@@ -213,3 +213,44 @@ fn sigv4_pairs_are_checked_with_clear_errors() {
         "{typo}"
     );
 }
+
+#[test]
+fn keep_warm_and_cold_start_settings_are_read_and_checked() {
+    let on = GOOD.replace("    fallbacks: [small]", "    fallbacks: [small]\n    keep_warm: true");
+    let config = from_text(&on, "kw.yaml", env).unwrap();
+    let claude = &config.models[config.model_by_name["claude"]];
+    assert_eq!(
+        claude.keep_warm.as_ref().map(|k| k.interval),
+        Some(std::time::Duration::from_secs(14 * 60))
+    );
+    assert!(config.models[config.model_by_name["small"]].keep_warm.is_none());
+    let routing = crate::request::execute::Policy::from_config(&config.routing);
+    assert_eq!(routing.cold_start.budget, std::time::Duration::from_secs(300));
+
+    let set = GOOD.replace(
+        "    fallbacks: [small]",
+        "    fallbacks: [small]\n    keep_warm: {interval_ms: 2500, body: {prompt: ping, max_tokens: 1}}",
+    );
+    let config = from_text(&set, "kw.yaml", env).unwrap();
+    let kw = config.models[config.model_by_name["claude"]].keep_warm.clone().unwrap();
+    assert_eq!(kw.interval, std::time::Duration::from_millis(2500));
+    let body: serde_json::Value = serde_json::from_slice(&kw.body.unwrap()).unwrap();
+    assert_eq!(body["prompt"], "ping");
+
+    let off = GOOD.replace("    fallbacks: [small]", "    fallbacks: [small]\n    keep_warm: false");
+    assert!(from_text(&off, "kw.yaml", env).unwrap().models[0].keep_warm.is_none());
+
+    for (bad, needle) in [
+        ("keep_warm: {interval_ms: 0}", "keep_warm.interval_ms"),
+        ("keep_warm: {body: [1]}", "keep_warm.body"),
+        ("keep_warm: {intervall_ms: 5}", "intervall_ms"),
+        ("keep_warm: often", "true, false or"),
+    ] {
+        let text = GOOD.replace("    fallbacks: [small]", &format!("    fallbacks: [small]\n    {bad}"));
+        let err = from_text(&text, "kw.yaml", env).unwrap_err().to_string();
+        assert!(err.contains(needle), "{bad}: {err}");
+    }
+    let text = format!("{GOOD}routing:\n  cold_start: {{base_delay_ms: 5000, max_delay_ms: 100}}\n");
+    let err = from_text(&text, "cs.yaml", env).unwrap_err().to_string();
+    assert!(err.contains("routing.cold_start"), "{err}");
+}
