@@ -382,7 +382,8 @@ endpoints:
     fn refusals_say_what_is_wrong_without_quoting_the_payload() {
         let config = config();
         let secret = "SECRET-PROMPT-TEXT";
-        let cases: Vec<(&str, &str, Vec<(&str, &str)>, String, Class, &str)> = vec![
+        type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, String, Class, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 "unknown endpoint",
                 "/endpoints/nope/invocations",
