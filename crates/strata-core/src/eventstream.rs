@@ -17,13 +17,19 @@ pub struct FrameError(String);
 
 /// Encodes one `:message-type: event` frame whose payload is JSON.
 pub fn event_frame(event_type: &str, json_payload: impl Into<Bytes>) -> Result<Bytes, FrameError> {
+    typed_event_frame(event_type, "application/json", json_payload)
+}
+
+/// Encodes one `:message-type: event` frame whose payload is of `content_type` (SageMaker's
+/// `PayloadPart` carries bytes, not JSON).
+pub fn typed_event_frame(event_type: &str, content_type: &str, payload: impl Into<Bytes>) -> Result<Bytes, FrameError> {
     let message = Message::new_from_parts(
         vec![
             Header::new(":event-type", HeaderValue::String(event_type.to_string().into())),
-            Header::new(":content-type", HeaderValue::String("application/json".into())),
+            Header::new(":content-type", HeaderValue::String(content_type.to_string().into())),
             Header::new(":message-type", HeaderValue::String("event".into())),
         ],
-        json_payload,
+        payload,
     );
     encode(&message)
 }

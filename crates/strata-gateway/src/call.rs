@@ -17,16 +17,19 @@ pub enum Api {
     Embeddings,
     /// OpenAI's `POST /v1/responses`.
     Responses,
+    /// SageMaker runtime's `POST /endpoints/{name}/invocations[-response-stream]`.
+    SageMaker,
 }
 
 impl Api {
     /// Every API, in declaration order (`api as usize` indexes per-API tables).
-    pub const ALL: [Api; 5] = [
+    pub const ALL: [Api; 6] = [
         Api::Bedrock,
         Api::OpenAi,
         Api::Anthropic,
         Api::Embeddings,
         Api::Responses,
+        Api::SageMaker,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -38,6 +41,7 @@ impl Api {
             Api::Anthropic => "anthropic",
             Api::Embeddings => "embeddings",
             Api::Responses => "responses",
+            Api::SageMaker => "sagemaker",
         }
     }
 }

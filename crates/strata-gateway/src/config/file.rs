@@ -54,6 +54,10 @@ pub struct ConfigFile {
     /// Bedrock guardrails tenants and models may name (`guardrail:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<super::guardrail::GuardrailConfig>,
+    /// SageMaker-style endpoints apps call through the SageMaker runtime API, each mapped to
+    /// a logical model with pre- and post-processing templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<super::endpoint::EndpointConfig>,
 }
 
 /// The HTTP edge. Unset fields take the defaults in `docs/configuration.md`.

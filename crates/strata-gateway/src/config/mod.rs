@@ -1,6 +1,7 @@
 //! Gateway configuration: read YAML (with `${ENV}` interpolation), deny unknown keys with file
 //! and line, then validate every cross-reference once into a [`Config`] the hot path can trust.
 
+pub mod endpoint;
 pub mod file;
 pub mod guardrail;
 pub mod interpolate;
@@ -10,6 +11,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use endpoint::{Endpoint, RequestKind};
 pub use file::ConfigFile;
 pub use guardrail::Guardrail;
 pub use server::{ServerSettings, TlsListener};

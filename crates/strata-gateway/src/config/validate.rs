@@ -180,6 +180,9 @@ pub struct Config {
     pub guardrails: Vec<std::sync::Arc<super::Guardrail>>,
     pub tenant_guardrails: Vec<Option<usize>>,
     pub model_guardrails: Vec<Option<usize>>,
+    /// SageMaker-style endpoints (`endpoints:`), and their indexes by name.
+    pub endpoints: Vec<std::sync::Arc<super::Endpoint>>,
+    pub endpoint_by_name: HashMap<String, usize>,
 }
 
 impl Config {
@@ -423,6 +426,8 @@ impl Config {
                 super::guardrail::reference(m.guardrail.as_deref(), &at, &guardrail_by_name, &mut problems)
             })
             .collect();
+        let (endpoints, endpoint_by_name) =
+            super::endpoint::check_endpoints(&file.endpoints, &model_by_name, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -467,6 +472,8 @@ impl Config {
             guardrails,
             tenant_guardrails,
             model_guardrails,
+            endpoints,
+            endpoint_by_name,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Inbound HTTP: one folder per dialect (`openai/`, `anthropic/`, `embeddings/`, `responses/`, `bedrock/`), the admin API and the
+//! Inbound HTTP: one folder per dialect (`openai/`, `anthropic/`, `embeddings/`, `responses/`, `bedrock/`,
+//! `sagemaker/`), the admin API and the
 //! dashboard. Model calls go to the one request path ([`crate::request::handle`]); unknown
 //! paths, wrong methods and undecodable URLs are answered in the dialect of their prefix.
 
@@ -10,6 +11,7 @@ pub mod dashboard;
 pub mod embeddings;
 pub mod openai;
 pub mod responses;
+pub mod sagemaker;
 pub mod sse;
 
 use std::sync::Arc;
@@ -31,11 +33,13 @@ use self::bedrock::BedrockRuntimeApi;
 use self::embeddings::EmbeddingsApi;
 use self::openai::ChatCompletions;
 use self::responses::Responses;
+use self::sagemaker::SageMakerRuntimeApi;
 
 /// The gateway as an axum router (tests call it without a socket).
 pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/model/{*rest}", post(bedrock_call))
+        .route("/endpoints/{name}/{action}", post(sagemaker_call))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/chat/completions", post(chat_call))
         .route("/v1/messages", post(messages_call))
@@ -71,6 +75,11 @@ pub fn app(state: Arc<GatewayState>) -> Router {
 async fn bedrock_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let (head, body) = request.into_parts();
     handle::<BedrockRuntimeApi>(state.gateway(), head, body).await
+}
+
+async fn sagemaker_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let (head, body) = request.into_parts();
+    handle::<SageMakerRuntimeApi>(state.gateway(), head, body).await
 }
 
 async fn chat_call(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
@@ -160,6 +169,9 @@ pub async fn dispatch(state: Arc<GatewayState>, app: Router, request: Request, s
         if path == "/v1/responses" {
             return handle::<Responses>(state.gateway(), head, body).await;
         }
+        if path.starts_with("/endpoints/") {
+            return handle::<SageMakerRuntimeApi>(state.gateway(), head, body).await;
+        }
     }
     match app.oneshot(Request::from_parts(head, body)).await {
         Ok(response) => response,
@@ -188,11 +200,13 @@ async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
     }
 }
 
-/// An error in the dialect of the path: Bedrock's under `/model/`, Anthropic's under
-/// `/v1/messages`, OpenAI's elsewhere.
+/// An error in the dialect of the path: Bedrock's under `/model/`, SageMaker's under
+/// `/endpoints/`, Anthropic's under `/v1/messages`, OpenAI's elsewhere.
 pub(crate) fn error_for_path(path: &str, e: &GatewayError) -> Response {
     if path.starts_with("/model/") || path == "/model" {
         bedrock::error::response(e)
+    } else if path.starts_with("/endpoints/") || path == "/endpoints" {
+        sagemaker::error::response(e)
     } else if path == "/v1/messages" || path.starts_with("/v1/messages/") {
         anthropic::error::response(e)
     } else {

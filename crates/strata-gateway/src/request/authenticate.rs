@@ -30,7 +30,8 @@ pub enum Principal {
     Admin { key_id: Arc<str> },
 }
 
-/// The SigV4 service name clients sign for (boto3's `bedrock-runtime` signs as `bedrock`).
+/// The SigV4 service name Bedrock's clients sign for (boto3's `bedrock-runtime` signs as
+/// `bedrock`); each dialect names the service its clients sign for ([`crate::request::Dialect`]).
 pub const SIGV4_SERVICE: &str = "bedrock";
 
 /// Why a caller is refused.
@@ -48,8 +49,9 @@ pub enum AuthError {
     SessionToken,
     #[error("{0}")]
     Header(HeaderError),
-    #[error("Credential should be scoped to correct service: '{SIGV4_SERVICE}'.")]
-    WrongService,
+    /// Signed for another service than the one the path's API signs for (named).
+    #[error("Credential should be scoped to correct service: '{0}'.")]
+    WrongService(&'static str),
     #[error("Credential should be scoped to a valid region.")]
     BadRegion,
     #[error("{0}")]
@@ -64,7 +66,7 @@ impl AuthError {
             }
             AuthError::Header(_) => Class::IncompleteSignature,
             AuthError::Signature(e) if e.is_incomplete() => Class::IncompleteSignature,
-            AuthError::WrongService | AuthError::BadRegion | AuthError::Signature(_) => Class::InvalidSignature,
+            AuthError::WrongService(_) | AuthError::BadRegion | AuthError::Signature(_) => Class::InvalidSignature,
         }
     }
 }
@@ -155,8 +157,8 @@ impl Claim {
 }
 
 /// The caller of a model call: an API key's tenant, or a SigV4 signer's (its signature still to
-/// be verified with the body). Admin keys may not call models.
-pub fn tenant(config: &Config, keys: &KeyRing, head: &Parts) -> Result<Claim, GatewayError> {
+/// be verified with the body; signed for `service`). Admin keys may not call models.
+pub fn tenant(config: &Config, keys: &KeyRing, head: &Parts, service: &'static str) -> Result<Claim, GatewayError> {
     let authorization = head
         .headers
         .get(http::header::AUTHORIZATION)
@@ -164,7 +166,7 @@ pub fn tenant(config: &Config, keys: &KeyRing, head: &Parts) -> Result<Claim, Ga
         .map(str::trim)
         .filter(|v| verify::is_sigv4(v));
     if let (Some(value), None) = (authorization, api_key(&head.headers)) {
-        return Ok(sigv4_claim(keys, &head.headers, value, SystemTime::now())?);
+        return Ok(sigv4_claim(keys, &head.headers, value, service, SystemTime::now())?);
     }
     match authenticate(config, keys, &head.headers)? {
         Principal::Tenant { tenant, key_id } => Ok(Claim {
@@ -184,10 +186,16 @@ pub fn tenant(config: &Config, keys: &KeyRing, head: &Parts) -> Result<Claim, Ga
 
 /// Everything about a SigV4 signature that the headers tell, in AWS's order: the header, the
 /// scope's service and region, the access key, the date.
-fn sigv4_claim(keys: &KeyRing, headers: &HeaderMap, value: &str, now: SystemTime) -> Result<Claim, AuthError> {
+fn sigv4_claim(
+    keys: &KeyRing,
+    headers: &HeaderMap,
+    value: &str,
+    service: &'static str,
+    now: SystemTime,
+) -> Result<Claim, AuthError> {
     let authorization = verify::parse_authorization(value).map_err(AuthError::Header)?;
-    if authorization.service != SIGV4_SERVICE {
-        return Err(AuthError::WrongService);
+    if authorization.service != service {
+        return Err(AuthError::WrongService(service));
     }
     if !region_name(&authorization.region) {
         return Err(AuthError::BadRegion);

@@ -61,8 +61,11 @@ pub trait Dialect {
     /// What encoding needs to know of the request (the model as named, stream options…).
     type Decoded: Send + 'static;
 
+    /// The SigV4 service this API's clients sign for (`bedrock` unless the dialect says).
+    const SIGV4_SERVICE: &'static str = authenticate::SIGV4_SERVICE;
+
     /// The call a request asks for, or the client's mistake.
-    fn decode(head: &Parts, body: Bytes) -> Result<(Call, Self::Decoded), GatewayError>;
+    fn decode(cx: &Decoding<'_>, head: &Parts, body: Bytes) -> Result<(Call, Self::Decoded), GatewayError>;
 
     /// The response for an answer. It tells `exit` when the answer ends (at once for a
     /// complete one; at the stream's end, or its drop, for a stream).
@@ -76,6 +79,13 @@ pub trait Dialect {
     fn limit_headers(response: &mut Response, headroom: &Headroom) {
         set_rate_limit_headers(response, headroom);
     }
+}
+
+/// What a dialect may consult while decoding, besides the request: the config and the tenant
+/// the request is authenticated as.
+pub struct Decoding<'a> {
+    pub config: &'a Config,
+    pub tenant: usize,
 }
 
 /// Serves one model call end to end; every request leaves through [`Exit`] exactly once.
@@ -207,7 +217,7 @@ async fn serve<D: Dialect>(
     let config = &state.config;
     // An API key is proven by the headers; a SigV4 signature's key and date are checked now
     // and its signature once the body is read (it covers the body's hash).
-    let claim = authenticate::tenant(config, &state.keys, head)?;
+    let claim = authenticate::tenant(config, &state.keys, head, D::SIGV4_SERVICE)?;
     if let Some(caller) = claim.proven() {
         attribute(exit, caller);
     }
@@ -221,7 +231,7 @@ async fn serve<D: Dialect>(
         attribute(exit, &caller);
     }
     let tenant = caller.tenant;
-    let (call, decoded) = D::decode(head, body)?;
+    let (call, decoded) = D::decode(&Decoding { config, tenant }, head, body)?;
     exit.record().model = Some(call.model.clone());
     exit.record().estimate = Some(call.estimate);
     let table = state.routes.load_full();

@@ -27,7 +27,7 @@ use self::translate::Purpose;
 use crate::call::{Api, Call, Estimate};
 use crate::error::{Class, GatewayError};
 use crate::request::account::Exit;
-use crate::request::{set_rate_limit_headers, Dialect};
+use crate::request::{set_rate_limit_headers, Decoding, Dialect};
 use crate::upstream::Answer;
 use strata_quota::Headroom;
 
@@ -55,7 +55,7 @@ impl Dialect for Messages {
     const API: Api = Api::Anthropic;
     type Decoded = Asked;
 
-    fn decode(_head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
+    fn decode(_: &Decoding<'_>, _head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
         let request = request::parse(&body).map_err(invalid)?;
         let converse = translate::to_converse(&request, Purpose::Generate).map_err(invalid)?;
         let body = encode_body(&converse)?;
@@ -123,7 +123,7 @@ impl Dialect for CountTokens {
     /// A count is authenticated, routed (residency holds) and executed like a generation, but
     /// reserves no tokens or money at admission (it still counts as a request against `rpm` and
     /// `max_concurrent`) and is accounted with zero tokens.
-    fn decode(_head: &Parts, body: Bytes) -> Result<(Call, ()), GatewayError> {
+    fn decode(_: &Decoding<'_>, _head: &Parts, body: Bytes) -> Result<(Call, ()), GatewayError> {
         let request = request::parse(&body).map_err(invalid)?;
         let converse = translate::to_converse(&request, Purpose::Count).map_err(invalid)?;
         let body = encode_body(&translate::count_tokens_body(&converse))?;

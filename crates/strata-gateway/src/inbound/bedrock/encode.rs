@@ -67,7 +67,7 @@ fn pass_headers(from: &http::HeaderMap, response: &mut Response) {
 }
 
 /// The usage of a Converse answer, read without decoding the rest of it.
-fn converse_usage(body: &[u8]) -> Option<Usage> {
+pub(crate) fn converse_usage(body: &[u8]) -> Option<Usage> {
     #[derive(Deserialize)]
     struct Answer {
         usage: Tokens,

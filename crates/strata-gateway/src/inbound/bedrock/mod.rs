@@ -14,7 +14,7 @@ use strata_aws::RuntimeOperation;
 use crate::call::{Api, Call};
 use crate::error::GatewayError;
 use crate::request::account::Exit;
-use crate::request::Dialect;
+use crate::request::{Decoding, Dialect};
 use crate::upstream::Answer;
 
 /// The Bedrock runtime API's dialect.
@@ -24,7 +24,7 @@ impl Dialect for BedrockRuntimeApi {
     const API: Api = Api::Bedrock;
     type Decoded = RuntimeOperation;
 
-    fn decode(head: &Parts, body: Bytes) -> Result<(Call, RuntimeOperation), GatewayError> {
+    fn decode(_: &Decoding<'_>, head: &Parts, body: Bytes) -> Result<(Call, RuntimeOperation), GatewayError> {
         let call = decode::call(head, body)?;
         let operation = call.operation;
         Ok((call, operation))

@@ -18,7 +18,7 @@ use self::encode::Asked;
 use crate::call::{Api, Call, Estimate};
 use crate::error::GatewayError;
 use crate::request::account::Exit;
-use crate::request::Dialect;
+use crate::request::{Decoding, Dialect};
 use crate::upstream::Answer;
 
 /// The embeddings dialect.
@@ -28,7 +28,7 @@ impl Dialect for EmbeddingsApi {
     const API: Api = Api::Embeddings;
     type Decoded = Asked;
 
-    fn decode(_head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
+    fn decode(_: &Decoding<'_>, _head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
         let request = request::parse(&body)?;
         // Embedding models produce no tokens: the estimate is the input alone.
         let estimate = Estimate {

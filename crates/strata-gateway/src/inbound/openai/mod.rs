@@ -22,7 +22,7 @@ use crate::call::{Api, Call, Estimate, OpenAiBody};
 use crate::error::{Class, GatewayError};
 use crate::request::account::Exit;
 use crate::request::authenticate;
-use crate::request::Dialect;
+use crate::request::{Decoding, Dialect};
 use crate::state::GatewayState;
 use crate::upstream::Answer;
 
@@ -39,7 +39,7 @@ impl Dialect for ChatCompletions {
     const API: Api = Api::OpenAi;
     type Decoded = Asked;
 
-    fn decode(_head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
+    fn decode(_: &Decoding<'_>, _head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
         let invalid = |e: translate::TranslateError| {
             let param = e.param.filter(|p| !p.is_empty());
             let e2 = GatewayError::client(Class::Invalid, e.message);
@@ -90,7 +90,9 @@ impl Dialect for ChatCompletions {
 pub async fn list_models(State(state): State<Arc<GatewayState>>, head: Parts) -> Response {
     let anthropic = head.headers.contains_key("anthropic-version");
     let g = state.gateway();
-    let tenant = match authenticate::tenant(&g.config, &g.keys, &head).and_then(|claim| claim.verify(&head, b"")) {
+    let tenant = match authenticate::tenant(&g.config, &g.keys, &head, authenticate::SIGV4_SERVICE)
+        .and_then(|claim| claim.verify(&head, b""))
+    {
         Ok(caller) => caller.tenant,
         Err(e) if anthropic => return super::anthropic::error::response(&e),
         Err(e) => return error::response(&e),

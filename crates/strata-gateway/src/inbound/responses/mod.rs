@@ -30,7 +30,7 @@ use crate::error::{Class, GatewayError};
 use crate::inbound::openai::error;
 use crate::inbound::openai::translate::TranslateError;
 use crate::request::account::Exit;
-use crate::request::Dialect;
+use crate::request::{Decoding, Dialect};
 use crate::upstream::Answer;
 
 /// `POST /v1/responses`.
@@ -95,7 +95,7 @@ impl Dialect for Responses {
     const API: Api = Api::Responses;
     type Decoded = Asked;
 
-    fn decode(_head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
+    fn decode(_: &Decoding<'_>, _head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
         let request = request::parse(&body).map_err(invalid)?;
         let (converse, chat) = translate::to_converse(&request).map_err(invalid)?;
         let body = serde_json::to_vec(&converse)

@@ -74,7 +74,7 @@ fn a_sigv4_caller_is_its_tenant_once_the_body_verifies() {
         (c, k)
     };
     let head = now_signed(AKID, SECRET);
-    let claim = tenant(&config, &keys, &head).unwrap();
+    let claim = tenant(&config, &keys, &head, SIGV4_SERVICE).unwrap();
     assert!(claim.proven().is_none(), "a signature is not proven before its body");
     let caller = claim.verify(&head, BODY).unwrap();
     assert_eq!(caller.tenant, 0);
@@ -82,7 +82,10 @@ fn a_sigv4_caller_is_its_tenant_once_the_body_verifies() {
     assert_eq!(caller.signed_region.as_deref(), Some("eu-west-3"));
 
     // The body changed after signing.
-    let e = tenant(&config, &keys, &head).unwrap().verify(&head, b"{}").unwrap_err();
+    let e = tenant(&config, &keys, &head, SIGV4_SERVICE)
+        .unwrap()
+        .verify(&head, b"{}")
+        .unwrap_err();
     assert_eq!(e.class, Class::InvalidSignature);
     assert!(
         e.message
@@ -92,7 +95,10 @@ fn a_sigv4_caller_is_its_tenant_once_the_body_verifies() {
     );
     // The wrong secret.
     let head = now_signed(AKID, "not-the-secret-00000000000000000000000");
-    let e = tenant(&config, &keys, &head).unwrap().verify(&head, BODY).unwrap_err();
+    let e = tenant(&config, &keys, &head, SIGV4_SERVICE)
+        .unwrap()
+        .verify(&head, BODY)
+        .unwrap_err();
     assert_eq!(e.class, Class::InvalidSignature);
 }
 
@@ -100,7 +106,7 @@ fn a_sigv4_caller_is_its_tenant_once_the_body_verifies() {
 fn sigv4_refusals_that_headers_alone_decide() {
     let config = config();
     let keys = KeyRing::new(&config);
-    let refused = |head: &Parts| tenant(&config, &keys, head).map(|_| ()).unwrap_err();
+    let refused = |head: &Parts| tenant(&config, &keys, head, SIGV4_SERVICE).map(|_| ()).unwrap_err();
 
     let e = refused(&now_signed("AKIASTRATAUNKNOWN001", SECRET));
     assert_eq!(
@@ -118,6 +124,14 @@ fn sigv4_refusals_that_headers_alone_decide() {
             "Credential should be scoped to correct service: 'bedrock'."
         )
     );
+    // Each API takes its own service: SageMaker's clients sign for `sagemaker`.
+    let sagemaker = signed(AKID, SECRET, "eu-west-3", "sagemaker", SystemTime::now());
+    assert_eq!(
+        refused(&sagemaker).message,
+        "Credential should be scoped to correct service: 'bedrock'."
+    );
+    let claim = tenant(&config, &keys, &sagemaker, "sagemaker").unwrap();
+    assert_eq!(claim.verify(&sagemaker, BODY).unwrap().tenant, 0);
     let e = refused(&signed(AKID, SECRET, "mars", "bedrock", SystemTime::now()));
     assert_eq!(e.class, Class::InvalidSignature);
 
@@ -163,7 +177,7 @@ fn an_api_key_beside_a_signature_wins_and_admins_cannot_call_models() {
     // An SDK signing with placeholder credentials and adding x-api-key.
     let mut head = now_signed("AKIAPLACEHOLDER00001", "placeholder-secret-0000000");
     head.headers.insert("x-api-key", "sk-lab-000001".parse().unwrap());
-    let claim = tenant(&config, &keys, &head).unwrap();
+    let claim = tenant(&config, &keys, &head, SIGV4_SERVICE).unwrap();
     let caller = claim.proven().cloned().unwrap();
     assert_eq!((caller.tenant, &*caller.key_id), (1, "lab/key-0"));
     assert_eq!(claim.verify(&head, b"anything").unwrap(), caller);
@@ -172,9 +186,15 @@ fn an_api_key_beside_a_signature_wins_and_admins_cannot_call_models() {
     head.headers.remove("authorization");
     head.headers
         .insert("authorization", "Bearer sk-admin-0001".parse().unwrap());
-    assert_eq!(tenant(&config, &keys, &head).unwrap_err().class, Class::Forbidden);
+    assert_eq!(
+        tenant(&config, &keys, &head, SIGV4_SERVICE).unwrap_err().class,
+        Class::Forbidden
+    );
     head.headers.remove("authorization");
-    assert_eq!(tenant(&config, &keys, &head).unwrap_err().class, Class::Unauthenticated);
+    assert_eq!(
+        tenant(&config, &keys, &head, SIGV4_SERVICE).unwrap_err().class,
+        Class::Unauthenticated
+    );
 }
 
 #[test]

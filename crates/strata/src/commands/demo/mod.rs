@@ -87,6 +87,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("           anthropic  Anthropic(base_url=\"http://{addr}\", api_key=\"sk-demo-us\")");
         println!("           boto3      endpoint_url=\"http://{addr}\" with a SigV4 pair above, or AWS_BEARER_TOKEN_BEDROCK=sk-demo-us");
         println!("                      with endpoint_url=\"https://{tls_addr}\" and AWS_CA_BUNDLE as above");
+        println!("           sagemaker  boto3.client(\"sagemaker-runtime\", endpoint_url=\"http://{addr}\", SigV4 pair above)");
+        println!("                      .invoke_endpoint(EndpointName=\"apexguru\", Body=b'{{\"inputs\": \"hello\"}}')   # -> llama-70b");
         println!();
         println!("try:");
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
