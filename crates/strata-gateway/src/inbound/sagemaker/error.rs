@@ -29,7 +29,8 @@ pub fn error_type(e: &GatewayError) -> (&'static str, u16) {
         Class::RateLimited | Class::Throttled => ("ThrottlingException", 429),
         Class::BudgetExceeded => ("ServiceQuotaExceededException", 400),
         Class::LimitsUnavailable | Class::Unavailable => ("ServiceUnavailable", 503),
-        Class::ColdStart => ("ModelNotReadyException", 429),
+        // A model still loading: 503 with `retry-after`, as in every dialect (SageMaker says 429).
+        Class::ColdStart => ("ModelNotReadyException", 503),
         Class::Timeout => ("ModelError", 424),
         Class::UpstreamDenied | Class::UpstreamNotFound => ("InternalDependencyException", 530),
         Class::Internal => ("InternalFailure", 500),
@@ -45,7 +46,7 @@ pub fn response(e: &GatewayError) -> Response {
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if status == StatusCode::TOO_MANY_REQUESTS || (e.class.retryable() && e.retry_after.is_some()) {
         headers.insert("retry-after", HeaderValue::from(e.retry_after_secs()));
     }
     response
@@ -72,7 +73,7 @@ mod tests {
             (Class::LimitsUnavailable, "ServiceUnavailable", 503),
             (Class::NoRoute, "AccessDeniedException", 403),
             (Class::Throttled, "ThrottlingException", 429),
-            (Class::ColdStart, "ModelNotReadyException", 429),
+            (Class::ColdStart, "ModelNotReadyException", 503),
             (Class::Unavailable, "ServiceUnavailable", 503),
             (Class::Timeout, "ModelError", 424),
             (Class::UpstreamDenied, "InternalDependencyException", 530),
