@@ -27,6 +27,14 @@ impl CallError {
     pub fn throttled(&self) -> bool {
         self.code.as_deref().is_some_and(is_throttling)
     }
+
+    /// The caller may not make this call (IAM): asking again will not help.
+    pub fn denied(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation")
+        )
+    }
 }
 
 fn is_throttling(code: &str) -> bool {
