@@ -398,6 +398,14 @@ impl Catalog {
         }
     }
 
+    /// The names of the imported models any scan of `account` lists, in order.
+    pub fn imported_names<'a>(&'a self, account: &str) -> BTreeSet<&'a str> {
+        self.scans_of(account)
+            .filter_map(|s| s.imported.models())
+            .flat_map(|m| m.values().map(|e| e.name.as_str()))
+            .collect()
+    }
+
     /// The oldest successful scan time among scans with data, for staleness gauges.
     pub fn oldest_scan(&self) -> Option<u64> {
         self.scans().filter(|s| s.has_data()).map(|s| s.scanned_at).min()
