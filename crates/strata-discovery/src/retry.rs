@@ -21,6 +21,10 @@ pub struct CallError {
     pub code: Option<String>,
     pub message: String,
     pub attempts: u32,
+    /// The service answered with an error no other attempt can fix (access denied, validation,
+    /// an operation it does not know…), rather than attempts running out on throttling, server
+    /// errors or the network.
+    pub refused: bool,
 }
 
 impl CallError {
@@ -111,6 +115,7 @@ where
                         code,
                         message,
                         attempts: attempt,
+                        refused: !retry && matches!(e, SdkError::ServiceError(_)),
                     });
                 }
                 tracing::debug!(operation, attempt, ?code, %message, "control-plane call retried");

@@ -4,7 +4,8 @@
 //! catalog's own types (the SDK's types have no serde and stay at this edge).
 //!
 //! Imported models are listed under their own IAM action: an account that may not list them
-//! (AccessDenied) keeps its foundation-model data, with its imported models recorded as unknown.
+//! (AccessDenied, or any other refusal no retry can change) keeps its foundation-model data,
+//! with its imported models recorded as unknown.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -58,6 +59,7 @@ fn closed(operation: &'static str) -> CallError {
         code: None,
         message: "discovery is shutting down".into(),
         attempts: 0,
+        refused: false,
     }
 }
 
@@ -269,6 +271,7 @@ where
                     code: None,
                     message: format!("a listing went on past {MAX_PAGES} pages"),
                     attempts: 1,
+                    refused: false,
                 })
             }
             next => token = next,
@@ -276,8 +279,10 @@ where
     }
 }
 
-/// The catalog's imported models from ListImportedModels' pages. Refused (AccessDenied): unknown,
-/// saying so — the rest of the region's scan stands. Any other failure fails the scan.
+/// The catalog's imported models from ListImportedModels' pages. Refused — AccessDenied, or any
+/// other answer no retry can change (a region or endpoint without Custom Model Import): unknown,
+/// saying why, and the rest of the region's scan stands. Running out of attempts (throttling,
+/// server errors, the network) fails the scan, so the last good listing is kept.
 fn imported_models(
     account: &str,
     region: &Region,
@@ -285,15 +290,18 @@ fn imported_models(
 ) -> Result<ImportedModels, CallError> {
     let pages = match pages {
         Ok(pages) => pages,
-        Err(e) if e.denied() => {
-            tracing::info!(%account, %region, error = %e, "imported models cannot be listed; recorded as unknown");
-            return Ok(ImportedModels::Unknown {
-                reason: format!(
-                    "ListImportedModels was refused ({}: {}); grant bedrock:ListImportedModels to discover imported models",
-                    e.code.as_deref().unwrap_or("AccessDenied"),
+        Err(e) if e.denied() || e.refused => {
+            tracing::debug!(%account, %region, error = %e, "imported models cannot be listed; recorded as unknown");
+            let code = e.code.as_deref().unwrap_or("an error");
+            let reason = if e.denied() {
+                format!(
+                    "ListImportedModels was refused ({code}: {}); grant bedrock:ListImportedModels to discover imported models",
                     e.message
-                ),
-            });
+                )
+            } else {
+                format!("ListImportedModels answered {code}: {}", e.message)
+            };
+            return Ok(ImportedModels::Unknown { reason });
         }
         Err(e) => return Err(e),
     };

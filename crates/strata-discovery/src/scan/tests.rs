@@ -33,12 +33,16 @@ fn page(summaries: Vec<ImportedModelSummary>, next: Option<&str>) -> ListImporte
         .build()
 }
 
+/// A failed call as `with_retries` reports it: throttling and server errors after every attempt,
+/// anything else refused at once.
 fn error(code: &str) -> CallError {
+    let retried = matches!(code, "ThrottlingException" | "InternalServerException");
     CallError {
         operation: "ListImportedModels",
         code: Some(code.to_string()),
         message: "User: arn:aws:sts::111111111111:assumed-role/StrataGateway is not authorized".into(),
-        attempts: 1,
+        attempts: if retried { 6 } else { 1 },
+        refused: !retried,
     }
 }
 
@@ -55,7 +59,7 @@ fn paged(
                 .iter()
                 .find(|(t, _)| t.map(str::to_string) == token)
                 .map(|(_, p)| p.clone());
-            async move { found.ok_or_else(|| error("ValidationException")) }
+            async move { found.ok_or_else(|| error("ThrottlingException")) }
         },
         ListImportedModelsOutput::next_token,
     ));
@@ -119,11 +123,28 @@ fn access_denied_records_imported_models_as_unknown_and_does_not_fail_the_scan()
 }
 
 #[test]
-fn other_failures_fail_the_scan_so_the_last_good_data_is_kept() {
-    for code in ["ThrottlingException", "InternalServerException", "ValidationException"] {
+fn any_other_refusal_is_unknown_too_so_a_region_without_imports_still_scans() {
+    let imported = imported_models("prod-us", &region(), Err(error("UnknownOperationException"))).unwrap();
+    let reason = imported.unknown().unwrap();
+    assert!(
+        reason.starts_with("ListImportedModels answered UnknownOperationException"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn running_out_of_attempts_fails_the_scan_so_the_last_good_data_is_kept() {
+    for code in ["ThrottlingException", "InternalServerException"] {
         let e = imported_models("prod-us", &region(), Err(error(code))).unwrap_err();
         assert_eq!(e.code.as_deref(), Some(code));
     }
+    let network = CallError {
+        code: None,
+        message: "timed out".into(),
+        refused: false,
+        ..error("x")
+    };
+    assert!(imported_models("prod-us", &region(), Err(network)).is_err());
     // A page that failed midway fails the listing as a whole.
     let (pages, _) = paged(vec![(None, page(vec![summary(ARN_A, "a")], Some("gone")))]);
     assert!(imported_models("prod-us", &region(), pages).is_err());
