@@ -1,7 +1,8 @@
 //! The availability catalog: for every (account, region) that discovery scanned, which foundation
 //! models are listed there (with lifecycle and inference types), which system-defined inference
-//! profiles have it as a source region (with their destination regions), and whether the account
-//! may invoke each model there.
+//! profiles have it as a source region (with their destination regions), whether the account
+//! may invoke each model there, and which models the account brought in with Custom Model Import
+//! (an imported model lives, and runs, in its one region).
 //!
 //! Invariants: a scan that failed keeps its last good data, marked stale with the error and the
 //! time of the last success (availability is never erased by a failed scan); the catalog answers
@@ -167,6 +168,83 @@ impl ProfileEntry {
     }
 }
 
+/// One model brought in with Custom Model Import, as ListImportedModels (and GetImportedModel)
+/// describe it in one (account, region).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedModelEntry {
+    /// `arn:aws:bedrock:{region}:{account}:imported-model/{id}`: the model ID calls use.
+    pub arn: String,
+    /// `modelName`, unique per account and region: what an intent names.
+    pub name: String,
+    /// `modelArchitecture` (`llama`, `qwen2`, `mistral`, …) when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// `creationTime`, Unix seconds.
+    #[serde(default)]
+    pub created_at: u64,
+    /// `instructSupported`: whether the model takes chat (Converse) requests, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruct_supported: Option<bool>,
+    /// `customModelUnits.customModelUnitsPerModelCopy` from GetImportedModel, when known: what
+    /// one copy costs per minute it runs (imported models have no per-token price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_units_per_copy: Option<u32>,
+}
+
+/// What is known of one (account, region)'s imported models.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ImportedModels {
+    /// ListImportedModels answered: every imported model here (possibly none), by ARN.
+    Listed {
+        models: BTreeMap<String, ImportedModelEntry>,
+    },
+    /// Not known: the account may not list them (AccessDenied), or no scan has listed them yet.
+    Unknown { reason: String },
+}
+
+impl Default for ImportedModels {
+    /// What a catalog written before imported models were scanned holds.
+    fn default() -> Self {
+        ImportedModels::Unknown {
+            reason: "not listed yet (no scan of imported models has finished)".to_string(),
+        }
+    }
+}
+
+impl ImportedModels {
+    /// A listing of these entries.
+    pub fn listed(entries: impl IntoIterator<Item = ImportedModelEntry>) -> ImportedModels {
+        ImportedModels::Listed {
+            models: entries.into_iter().map(|e| (e.arn.clone(), e)).collect(),
+        }
+    }
+
+    /// The listed models by ARN; `None` when unknown.
+    pub fn models(&self) -> Option<&BTreeMap<String, ImportedModelEntry>> {
+        match self {
+            ImportedModels::Listed { models } => Some(models),
+            ImportedModels::Unknown { .. } => None,
+        }
+    }
+
+    /// Why the listing is unknown; `None` when listed.
+    pub fn unknown(&self) -> Option<&str> {
+        match self {
+            ImportedModels::Listed { .. } => None,
+            ImportedModels::Unknown { reason } => Some(reason),
+        }
+    }
+
+    /// The listed models named `name` (at most one: names are unique per account and region).
+    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ImportedModelEntry> + 'a {
+        self.models()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(move |e| e.name == name)
+    }
+}
+
 /// Whether a scan's data is current.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -189,6 +267,10 @@ pub struct RegionScan {
     pub freshness: Freshness,
     pub models: BTreeMap<String, ModelEntry>,
     pub profiles: BTreeMap<String, ProfileEntry>,
+    /// Models brought in with Custom Model Import (absent from catalogs written before they
+    /// were scanned: unknown).
+    #[serde(default)]
+    pub imported: ImportedModels,
 }
 
 impl RegionScan {
@@ -201,6 +283,7 @@ impl RegionScan {
             freshness: Freshness::Missing { failed_at, error },
             models: BTreeMap::new(),
             profiles: BTreeMap::new(),
+            imported: ImportedModels::default(),
         }
     }
 
@@ -315,6 +398,14 @@ impl Catalog {
         }
     }
 
+    /// The names of the imported models any scan of `account` lists, in order.
+    pub fn imported_names<'a>(&'a self, account: &str) -> BTreeSet<&'a str> {
+        self.scans_of(account)
+            .filter_map(|s| s.imported.models())
+            .flat_map(|m| m.values().map(|e| e.name.as_str()))
+            .collect()
+    }
+
     /// The oldest successful scan time among scans with data, for staleness gauges.
     pub fn oldest_scan(&self) -> Option<u64> {
         self.scans().filter(|s| s.has_data()).map(|s| s.scanned_at).min()
@@ -365,6 +456,19 @@ impl RegionScan {
             AccessState::Granted => Availability::ProfileOnly,
             AccessState::Denied(_) => Availability::NoAccess,
             AccessState::Unknown(_) => Availability::Unknown,
+        }
+    }
+
+    /// [`Availability`] of the imported model named `name` here: on demand when listed (an
+    /// imported model is called by its ARN in its own region), unknown when the listing is.
+    pub fn imported_availability(&self, name: &str) -> Availability {
+        if !self.has_data() {
+            return Availability::Unknown;
+        }
+        match &self.imported {
+            ImportedModels::Unknown { .. } => Availability::Unknown,
+            listed if listed.named(name).next().is_some() => Availability::OnDemand,
+            _ => Availability::NotOffered,
         }
     }
 
@@ -424,6 +528,18 @@ mod tests {
             freshness: Freshness::Fresh,
             models,
             profiles: BTreeMap::new(),
+            imported: ImportedModels::listed([imported("apexguru-qwen", r, "abcdefghij12")]),
+        }
+    }
+
+    fn imported(name: &str, r: &str, id: &str) -> ImportedModelEntry {
+        ImportedModelEntry {
+            arn: format!("arn:aws:bedrock:{r}:111111111111:imported-model/{id}"),
+            name: name.into(),
+            architecture: Some("qwen2".into()),
+            created_at: 1_700_000_000,
+            instruct_supported: Some(true),
+            model_units_per_copy: Some(1),
         }
     }
 
@@ -482,5 +598,38 @@ mod tests {
         let text = serde_json::to_string(&c).unwrap();
         let back: Catalog = serde_json::from_str(&text).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn a_cache_file_written_before_imported_models_loads_with_them_unknown() {
+        let old = r#"{"scans":[{"account":"a","region":"eu-west-1","scanned_at":100,
+            "freshness":{"state":"fresh"},
+            "models":{"m.one":{"id":"m.one","lifecycle":"ACTIVE","inference_types":["ON_DEMAND"],"access":null}},
+            "profiles":{}}]}"#;
+        let c: Catalog = serde_json::from_str(old).unwrap();
+        let s = c.scan("a", &region("eu-west-1")).unwrap();
+        assert!(s.models.contains_key("m.one"));
+        assert!(s.imported.unknown().is_some());
+        assert_eq!(s.imported_availability("apexguru-qwen"), Availability::Unknown);
+    }
+
+    #[test]
+    fn imported_models_are_found_by_name_and_say_when_unknown() {
+        let mut s = scan("a", "us-east-1", Some(Access::GRANTED));
+        assert_eq!(s.imported_availability("apexguru-qwen"), Availability::OnDemand);
+        assert_eq!(s.imported_availability("other"), Availability::NotOffered);
+        assert_eq!(s.imported.named("apexguru-qwen").count(), 1);
+        let json = serde_json::to_value(&s.imported).unwrap();
+        assert_eq!(json["state"], "listed");
+        s.imported = ImportedModels::Unknown {
+            reason: "AccessDenied".into(),
+        };
+        assert_eq!(s.imported_availability("apexguru-qwen"), Availability::Unknown);
+        assert_eq!(s.imported.named("apexguru-qwen").count(), 0);
+        let json = serde_json::to_value(&s.imported).unwrap();
+        assert_eq!(
+            (json["state"].as_str(), json["reason"].as_str()),
+            (Some("unknown"), Some("AccessDenied"))
+        );
     }
 }

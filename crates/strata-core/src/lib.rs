@@ -17,7 +17,8 @@ pub mod residency;
 pub mod wire;
 
 pub use catalog::{
-    Access, AccessState, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, RegionScan,
+    Access, AccessState, Catalog, Freshness, ImportedModelEntry, ImportedModels, InferenceType, Lifecycle, ModelEntry,
+    ProfileEntry, RegionScan,
 };
 pub use error_class::ErrorClass;
 pub use error_kind::BedrockErrorKind;

@@ -1,9 +1,12 @@
 //! What changed between two catalogs, as events: models added or removed, lifecycle changes,
-//! access gained or lost, profiles added or removed or re-pointed, scans gone stale or back.
+//! access gained or lost, profiles added or removed or re-pointed, imported models added or
+//! removed (or no longer listable), scans gone stale or back.
 //! Pure: the refresh loop logs, counts and keeps them.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
-use strata_core::{Catalog, Freshness, Region, RegionScan};
+use strata_core::{Catalog, Freshness, ImportedModels, Region, RegionScan};
 
 /// One change, with where it happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,6 +52,19 @@ pub enum Change {
         added: Vec<Region>,
         removed: Vec<Region>,
     },
+    /// An imported model appeared (or became visible again).
+    ImportedModelAdded {
+        model: String,
+        arn: String,
+    },
+    ImportedModelRemoved {
+        model: String,
+        arn: String,
+    },
+    /// The account's imported models can no longer be listed; what was known is dropped.
+    ImportedModelsUnknown {
+        reason: String,
+    },
     ScanStale {
         error: String,
     },
@@ -67,6 +83,9 @@ impl Change {
             Change::ProfileAdded { .. } => "profile_added",
             Change::ProfileRemoved { .. } => "profile_removed",
             Change::ProfileDestinationsChanged { .. } => "profile_destinations_changed",
+            Change::ImportedModelAdded { .. } => "imported_model_added",
+            Change::ImportedModelRemoved { .. } => "imported_model_removed",
+            Change::ImportedModelsUnknown { .. } => "imported_models_unknown",
             Change::ScanStale { .. } => "scan_stale",
             Change::ScanRecovered => "scan_recovered",
         }
@@ -148,15 +167,43 @@ pub fn diff(old: &Catalog, new: &Catalog, at: u64) -> Vec<CatalogEvent> {
         for id in before.profiles.keys().filter(|id| !scan.profiles.contains_key(*id)) {
             push(Change::ProfileRemoved { profile: id.clone() });
         }
+        imported_changes(&before.imported, &scan.imported, &mut push);
     }
     events
 }
 
+/// Imported models added and removed. A listing that became unknown is one event, not a removal
+/// of each model; one that became known again adds each model it lists.
+fn imported_changes(before: &ImportedModels, now: &ImportedModels, push: &mut impl FnMut(Change)) {
+    let empty = BTreeMap::new();
+    let was = before.models().unwrap_or(&empty);
+    let Some(is) = now.models() else {
+        if let (Some(_), Some(reason)) = (before.models(), now.unknown()) {
+            push(Change::ImportedModelsUnknown {
+                reason: reason.to_string(),
+            });
+        }
+        return;
+    };
+    for (arn, m) in is.iter().filter(|(arn, _)| !was.contains_key(*arn)) {
+        push(Change::ImportedModelAdded {
+            model: m.name.clone(),
+            arn: arn.clone(),
+        });
+    }
+    for (arn, m) in was.iter().filter(|(arn, _)| !is.contains_key(*arn)) {
+        push(Change::ImportedModelRemoved {
+            model: m.name.clone(),
+            arn: arn.clone(),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
-    use strata_core::{Access, InferenceType, Lifecycle, ModelEntry, ProfileEntry};
+    use strata_core::{Access, ImportedModelEntry, InferenceType, Lifecycle, ModelEntry, ProfileEntry};
 
     use super::*;
 
@@ -199,7 +246,51 @@ mod tests {
                     )
                 })
                 .collect::<BTreeMap<_, _>>(),
+            imported: ImportedModels::listed([]),
         }
+    }
+
+    fn imported(names: &[&str]) -> ImportedModels {
+        ImportedModels::listed(names.iter().enumerate().map(|(i, name)| ImportedModelEntry {
+            arn: format!("arn:aws:bedrock:eu-west-1:222222222222:imported-model/abcdefghij{i:02}"),
+            name: name.to_string(),
+            architecture: None,
+            created_at: 0,
+            instruct_supported: None,
+            model_units_per_copy: None,
+        }))
+    }
+
+    fn with_imported(mut s: RegionScan, listing: ImportedModels) -> RegionScan {
+        s.imported = listing;
+        s
+    }
+
+    #[test]
+    fn imported_models_added_removed_and_no_longer_listable() {
+        let none = catalog(scan(&[], &[]));
+        let two = catalog(with_imported(scan(&[], &[]), imported(&["qwen-ft", "llama-ft"])));
+        let events = diff(&none, &two, 1);
+        assert_eq!(kinds(&events), vec!["imported_model_added", "imported_model_added"]);
+        assert!(events.iter().any(|e| matches!(&e.change,
+            Change::ImportedModelAdded { model, arn } if model == "qwen-ft" && arn.ends_with("/abcdefghij00"))));
+        // llama-ft deleted: index 0 is qwen-ft again, so only the second ARN goes.
+        let one = catalog(with_imported(scan(&[], &[]), imported(&["qwen-ft"])));
+        let events = diff(&two, &one, 2);
+        assert_eq!(kinds(&events), vec!["imported_model_removed"]);
+        assert!(matches!(&events[0].change, Change::ImportedModelRemoved { model, .. } if model == "llama-ft"));
+        assert!(diff(&one, &one, 3).is_empty());
+        // Listing refused: one event, no removals; allowed again: each model is added.
+        let refused = ImportedModels::Unknown {
+            reason: "ListImportedModels was refused".into(),
+        };
+        let unknown = catalog(with_imported(scan(&[], &[]), refused));
+        assert_eq!(kinds(&diff(&one, &unknown, 4)), vec!["imported_models_unknown"]);
+        assert!(diff(&unknown, &unknown, 5).is_empty());
+        assert_eq!(kinds(&diff(&unknown, &one, 6)), vec!["imported_model_added"]);
+        // A failed scan keeps them: only the staleness is reported.
+        let stale = one.merged(vec![RegionScan::missing("prod", region("eu-west-1"), 7, "boom".into())]);
+        assert_eq!(kinds(&diff(&one, &stale, 7)), vec!["scan_stale"]);
     }
 
     fn catalog(s: RegionScan) -> Catalog {

@@ -1,9 +1,10 @@
 //! Availability discovery: for every configured account × region, the Bedrock control plane
-//! (ListFoundationModels, ListInferenceProfiles, GetFoundationModelAvailability) is asked what
-//! is invocable, and the answers become a [`strata_core::Catalog`].
+//! (ListFoundationModels, ListInferenceProfiles, GetFoundationModelAvailability,
+//! ListImportedModels) is asked what is invocable, and the answers become a
+//! [`strata_core::Catalog`].
 //!
 //! - [`collector`] — the bounded fan-out over accounts × regions;
-//! - [`scan`] — one region's three APIs, converted into catalog types at once;
+//! - [`scan`] — one region's APIs, converted into catalog types at once;
 //! - [`retry`] — backoff on throttling and server errors;
 //! - [`diff`] — changes between catalogs as events;
 //! - [`store`] — the catalog cached on disk;

@@ -21,11 +21,23 @@ pub struct CallError {
     pub code: Option<String>,
     pub message: String,
     pub attempts: u32,
+    /// The service answered with an error no other attempt can fix (access denied, validation,
+    /// an operation it does not know…), rather than attempts running out on throttling, server
+    /// errors or the network.
+    pub refused: bool,
 }
 
 impl CallError {
     pub fn throttled(&self) -> bool {
         self.code.as_deref().is_some_and(is_throttling)
+    }
+
+    /// The caller may not make this call (IAM): asking again will not help.
+    pub fn denied(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation")
+        )
     }
 }
 
@@ -103,6 +115,7 @@ where
                         code,
                         message,
                         attempts: attempt,
+                        refused: !retry && matches!(e, SdkError::ServiceError(_)),
                     });
                 }
                 tracing::debug!(operation, attempt, ?code, %message, "control-plane call retried");

@@ -1,16 +1,26 @@
 //! Scanning one (account, region): ListFoundationModels, ListInferenceProfiles (system-defined,
-//! every page) and GetFoundationModelAvailability for each listed model, turned at once into the
+//! every page), GetFoundationModelAvailability for each listed model, and ListImportedModels
+//! (every page; GetImportedModel for each, for its model units), turned at once into the
 //! catalog's own types (the SDK's types have no serde and stay at this edge).
+//!
+//! Imported models are listed under their own IAM action: an account that may not list them
+//! (AccessDenied, or any other refusal no retry can change) keeps its foundation-model data,
+//! with its imported models recorded as unknown.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 
+use aws_sdk_bedrock::operation::list_imported_models::ListImportedModelsOutput;
+use aws_sdk_bedrock::operation::list_inference_profiles::ListInferenceProfilesOutput;
 use aws_sdk_bedrock::types::{
-    AgreementStatus, AuthorizationStatus, EntitlementAvailability, InferenceProfileType, RegionAvailability,
+    AgreementStatus, AuthorizationStatus, EntitlementAvailability, ImportedModelSummary, InferenceProfileType,
+    RegionAvailability,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 use strata_core::{
-    Access, Freshness, InferenceType, Lifecycle, ModelEntry, ModelRef, ProfileEntry, Region, RegionScan,
+    Access, Freshness, ImportedModelEntry, ImportedModels, InferenceType, Lifecycle, ModelEntry, ModelRef,
+    ProfileEntry, Region, RegionScan,
 };
 use tokio::sync::Semaphore;
 
@@ -49,6 +59,7 @@ fn closed(operation: &'static str) -> CallError {
         code: None,
         message: "discovery is shutting down".into(),
         attempts: 0,
+        refused: false,
     }
 }
 
@@ -56,7 +67,8 @@ impl RegionScanner<'_> {
     /// Scans the region. Any call that fails for good fails the whole scan, so the caller keeps
     /// the last good data instead of a partial picture.
     pub async fn scan(&self, now: u64) -> Result<RegionScan, CallError> {
-        let (models, profiles) = tokio::try_join!(self.list_models(), self.list_profiles())?;
+        let (models, profiles, imported) =
+            tokio::try_join!(self.list_models(), self.list_profiles(), self.list_imported())?;
         let mut models = models;
         let mut calls = FuturesUnordered::new();
         for id in models.keys() {
@@ -79,6 +91,7 @@ impl RegionScanner<'_> {
             freshness: Freshness::Fresh,
             models,
             profiles,
+            imported,
         })
     }
 
@@ -113,10 +126,8 @@ impl RegionScanner<'_> {
 
     async fn list_profiles(&self) -> Result<BTreeMap<String, ProfileEntry>, CallError> {
         const OP: &str = "ListInferenceProfiles";
-        let mut profiles = BTreeMap::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = {
+        let pages = all_pages(
+            |token| async move {
                 let _permits = self.permits.acquire().await.ok_or_else(|| closed(OP))?;
                 with_retries(OP, self.max_attempts, || {
                     self.client
@@ -126,36 +137,94 @@ impl RegionScanner<'_> {
                         .set_next_token(token.clone())
                         .send()
                 })
-                .await?
-            };
-            for p in page.inference_profile_summaries() {
-                let mut models = BTreeSet::new();
-                let mut destinations = BTreeSet::new();
-                for m in p.models() {
-                    if let Some(Ok(ModelRef::Foundation {
-                        model_id,
-                        arn_region: Some(region),
-                    })) = m.model_arn().map(ModelRef::parse)
-                    {
-                        models.insert(model_id);
-                        destinations.insert(region);
-                    }
+                .await
+            },
+            ListInferenceProfilesOutput::next_token,
+        )
+        .await?;
+        let mut profiles = BTreeMap::new();
+        for p in pages.iter().flat_map(|page| page.inference_profile_summaries()) {
+            let mut models = BTreeSet::new();
+            let mut destinations = BTreeSet::new();
+            for m in p.models() {
+                if let Some(Ok(ModelRef::Foundation {
+                    model_id,
+                    arn_region: Some(region),
+                })) = m.model_arn().map(ModelRef::parse)
+                {
+                    models.insert(model_id);
+                    destinations.insert(region);
                 }
-                let entry = ProfileEntry {
-                    id: std::sync::Arc::from(p.inference_profile_id()),
-                    name: p.inference_profile_name().to_string(),
-                    status: p.status().as_str().to_string(),
-                    models,
-                    destinations: destinations.into(),
-                };
-                profiles.insert(entry.id.to_string(), entry);
             }
-            match page.next_token() {
-                Some(next) if !next.is_empty() && Some(next) != token.as_deref() => token = Some(next.to_string()),
-                _ => break,
-            }
+            let entry = ProfileEntry {
+                id: std::sync::Arc::from(p.inference_profile_id()),
+                name: p.inference_profile_name().to_string(),
+                status: p.status().as_str().to_string(),
+                models,
+                destinations: destinations.into(),
+            };
+            profiles.insert(entry.id.to_string(), entry);
         }
         Ok(profiles)
+    }
+
+    /// ListImportedModels (every page), then GetImportedModel for each listed model's units.
+    async fn list_imported(&self) -> Result<ImportedModels, CallError> {
+        const OP: &str = "ListImportedModels";
+        let pages = all_pages(
+            |token| async move {
+                let _permits = self.permits.acquire().await.ok_or_else(|| closed(OP))?;
+                with_retries(OP, self.max_attempts, || {
+                    self.client
+                        .list_imported_models()
+                        .max_results(1000)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await
+            },
+            ListImportedModelsOutput::next_token,
+        )
+        .await;
+        let mut imported = imported_models(self.account, self.region, pages)?;
+        if let ImportedModels::Listed { models } = &mut imported {
+            let mut calls: FuturesUnordered<_> = models
+                .keys()
+                .map(|arn| async move { (arn.clone(), self.model_units(arn).await) })
+                .collect();
+            let mut units = Vec::with_capacity(models.len());
+            while let Some(done) = calls.next().await {
+                units.push(done);
+            }
+            drop(calls);
+            for (arn, n) in units {
+                if let Some(entry) = models.get_mut(&arn) {
+                    entry.model_units_per_copy = n;
+                }
+            }
+        }
+        Ok(imported)
+    }
+
+    /// An imported model's custom model units per copy (GetImportedModel). Informational only,
+    /// so a failure leaves it unknown instead of failing the scan.
+    async fn model_units(&self, arn: &str) -> Option<u32> {
+        const OP: &str = "GetImportedModel";
+        let _permits = self.permits.acquire().await?;
+        match with_retries(OP, self.max_attempts, || {
+            self.client.get_imported_model().model_identifier(arn).send()
+        })
+        .await
+        {
+            Ok(out) => out
+                .custom_model_units()
+                .and_then(|u| u.custom_model_units_per_model_copy())
+                .and_then(|n| u32::try_from(n).ok()),
+            Err(e) => {
+                tracing::debug!(account = %self.account, region = %self.region, error = %e, "imported model's units unknown");
+                None
+            }
+        }
     }
 
     async fn availability(&self, model: &str) -> Result<Access, CallError> {
@@ -175,3 +244,94 @@ impl RegionScanner<'_> {
         })
     }
 }
+
+/// The most pages one listing may have; a server that keeps handing out new tokens is broken.
+const MAX_PAGES: usize = 1000;
+
+/// Every page of a listing: `fetch(None)`, then `fetch(nextToken)` until a page has no token (or
+/// repeats the one it was fetched with).
+async fn all_pages<P, F, Fut>(mut fetch: F, next_token: fn(&P) -> Option<&str>) -> Result<Vec<P>, CallError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<P, CallError>>,
+{
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = fetch(token.clone()).await?;
+        let next = next_token(&page)
+            .filter(|next| !next.is_empty() && Some(*next) != token.as_deref())
+            .map(str::to_string);
+        pages.push(page);
+        match next {
+            None => return Ok(pages),
+            Some(_) if pages.len() >= MAX_PAGES => {
+                return Err(CallError {
+                    operation: "pagination",
+                    code: None,
+                    message: format!("a listing went on past {MAX_PAGES} pages"),
+                    attempts: 1,
+                    refused: false,
+                })
+            }
+            next => token = next,
+        }
+    }
+}
+
+/// The catalog's imported models from ListImportedModels' pages. Refused — AccessDenied, or any
+/// other answer no retry can change (a region or endpoint without Custom Model Import): unknown,
+/// saying why, and the rest of the region's scan stands. Running out of attempts (throttling,
+/// server errors, the network) fails the scan, so the last good listing is kept.
+fn imported_models(
+    account: &str,
+    region: &Region,
+    pages: Result<Vec<ListImportedModelsOutput>, CallError>,
+) -> Result<ImportedModels, CallError> {
+    let pages = match pages {
+        Ok(pages) => pages,
+        Err(e) if e.denied() || e.refused => {
+            tracing::debug!(%account, %region, error = %e, "imported models cannot be listed; recorded as unknown");
+            let code = e.code.as_deref().unwrap_or("an error");
+            let reason = if e.denied() {
+                format!(
+                    "ListImportedModels was refused ({code}: {}); grant bedrock:ListImportedModels to discover imported models",
+                    e.message
+                )
+            } else {
+                format!("ListImportedModels answered {code}: {}", e.message)
+            };
+            return Ok(ImportedModels::Unknown { reason });
+        }
+        Err(e) => return Err(e),
+    };
+    let entries = pages
+        .iter()
+        .flat_map(|page| page.model_summaries())
+        .filter_map(|summary| {
+            let entry = imported_entry(summary);
+            if entry.is_none() {
+                tracing::warn!(%account, %region, arn = summary.model_arn(), "imported model with an unusable ARN left out");
+            }
+            entry
+        });
+    Ok(ImportedModels::listed(entries))
+}
+
+/// One summary as a catalog entry; `None` when its ARN is not an imported-model ARN.
+fn imported_entry(summary: &ImportedModelSummary) -> Option<ImportedModelEntry> {
+    let Ok(ModelRef::Imported { .. }) = ModelRef::parse(summary.model_arn()) else {
+        return None;
+    };
+    Some(ImportedModelEntry {
+        arn: summary.model_arn().to_string(),
+        name: summary.model_name().to_string(),
+        architecture: summary.model_architecture().map(str::to_string),
+        created_at: u64::try_from(summary.creation_time().secs()).unwrap_or(0),
+        instruct_supported: summary.instruct_supported(),
+        model_units_per_copy: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -85,8 +85,11 @@ fn architecture<'c>(catalog: &'c Catalog, route: &Route) -> Option<&'c str> {
     let Ok(ModelRef::Imported { region, .. }) = ModelRef::parse(model_id) else {
         return None;
     };
-    let _ = (catalog, region);
-    None
+    catalog
+        .scans()
+        .filter(|s| s.region == region)
+        .find_map(|s| s.imported.models()?.get(model_id.as_str()))
+        .and_then(|m| m.architecture.as_deref())
 }
 
 /// A one-token generation in the native body of the model's architecture: Llama's

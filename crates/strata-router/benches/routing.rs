@@ -12,11 +12,12 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use strata_core::{
-    Access, Catalog, Freshness, InferenceType, Lifecycle, ModelEntry, ProfileEntry, Region, RegionScan, ResidencyPolicy,
+    Access, Catalog, Freshness, ImportedModels, InferenceType, Lifecycle, ModelEntry, ProfileEntry, Region, RegionScan,
+    ResidencyPolicy,
 };
 use strata_router::{
     admit, compile_intent, compile_intents, order_candidates, pick_first, AccountShare, CandidateView,
-    DestinationTrust, Intent, Layer, ProfileIndex, Strategy,
+    DestinationTrust, Intent, IntentModel, Layer, ProfileIndex, Strategy,
 };
 
 /// The first 20 Bedrock regions.
@@ -78,6 +79,7 @@ fn catalog(accounts: usize, models: usize) -> Catalog {
                 freshness: Freshness::Fresh,
                 models: entries,
                 profiles,
+                imported: ImportedModels::listed([]),
             });
         }
     }
@@ -87,7 +89,7 @@ fn catalog(accounts: usize, models: usize) -> Catalog {
 fn intents(accounts: usize, models: usize) -> Vec<Intent> {
     (0..models)
         .map(|m| Intent {
-            base_model: model_id(m),
+            model: IntentModel::Foundation(model_id(m)),
             layers: vec![Layer::InRegion, Layer::Geography, Layer::Global],
             accounts: (0..accounts)
                 .map(|a| AccountShare {

@@ -15,8 +15,8 @@ pub mod warmth;
 pub use backoff::Backoff;
 pub use compile::{
     admit, compile_intent, compile_intents, policy_mask, target_label, verify_configured, AccountShare, AdmittedBy,
-    Candidate, Compiled, DestinationTrust, Exclusion, Intent, Layer, Origin, Problem, ProblemKind, ProfileIndex, Reach,
-    Refusal, Severity, TargetVerdict,
+    Candidate, Compiled, DestinationTrust, Exclusion, Intent, IntentModel, Layer, Origin, Problem, ProblemKind,
+    ProfileIndex, Reach, Refusal, Severity, TargetVerdict,
 };
 pub use health::{CooldownPolicy, Health};
 pub use pricing::{Nanos, Price, PriceTable, TokenCounts};

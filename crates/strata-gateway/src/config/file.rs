@@ -132,11 +132,17 @@ pub struct BaselineTargetConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoverConfig {
-    /// The foundation model ID (`anthropic.claude-sonnet-4-20250514-v1:0`).
-    pub model: String,
-    /// Kinds of target to use, most preferred first: `in_region`, `geography`, `global`.
-    #[serde(default = "all_layers")]
-    pub layers: Vec<strata_router::Layer>,
+    /// The foundation model ID (`anthropic.claude-sonnet-4-20250514-v1:0`); or
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// the name of a model brought in with Custom Model Import (`apexguru-qwen`), found in every
+    /// region whose scan lists a model of that name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_model: Option<String>,
+    /// Kinds of target to use, most preferred first: `in_region`, `geography`, `global`
+    /// (default: all three; an imported model runs only `in_region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<strata_router::Layer>>,
     /// Accounts to shard over (default: every account), each a name or `{name, weight}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountChoice>,
@@ -149,14 +155,6 @@ pub struct DiscoverConfig {
     /// Tokens per minute each discovered candidate may take from the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u32>,
-}
-
-fn all_layers() -> Vec<strata_router::Layer> {
-    vec![
-        strata_router::Layer::InRegion,
-        strata_router::Layer::Geography,
-        strata_router::Layer::Global,
-    ]
 }
 
 /// An account of an intent: its name, or its name and traffic weight.

@@ -254,3 +254,62 @@ fn keep_warm_and_cold_start_settings_are_read_and_checked() {
     let err = from_text(&text, "cs.yaml", env).unwrap_err().to_string();
     assert!(err.contains("routing.cold_start"), "{err}");
 }
+
+const INTENTS: &str = r#"
+accounts:
+  - {name: prod-us, credentials: {type: static, access_key_id: A, secret_access_key: S}}
+models:
+  - name: m
+    discover: DISCOVER
+"#;
+
+fn intent_problem(discover: &str) -> Result<Config, String> {
+    from_text(&INTENTS.replace("DISCOVER", discover), "intents.yaml", |_| None).map_err(|e| e.to_string())
+}
+
+#[test]
+fn an_intent_names_a_foundation_model_or_an_imported_model_by_name() {
+    use strata_router::{IntentModel, Layer};
+    let config = intent_problem("{imported_model: apexguru-qwen, regions: [us-east-1]}").unwrap();
+    let intent = &config.models[0].intent.as_ref().unwrap().intent;
+    assert_eq!(intent.model, IntentModel::Imported("apexguru-qwen".into()));
+    assert_eq!(
+        intent.layers,
+        vec![Layer::InRegion],
+        "an imported model runs only in its region"
+    );
+    assert_eq!(intent.accounts.len(), 1);
+    assert!(config.models[0].foundation_models().is_empty());
+    let config = intent_problem("{imported_model: llama_8b-ft, layers: [in_region]}").unwrap();
+    assert!(config.models[0].intent.is_some());
+    let config = intent_problem("{model: amazon.nova-pro-v1:0}").unwrap();
+    let intent = &config.models[0].intent.as_ref().unwrap().intent;
+    assert_eq!(intent.model, IntentModel::Foundation("amazon.nova-pro-v1:0".into()));
+    assert_eq!(intent.layers.len(), 3);
+
+    for (discover, says) in [
+        (
+            "{model: amazon.nova-pro-v1:0, imported_model: apexguru-qwen}",
+            "models[0].discover: give either model",
+        ),
+        ("{layers: [in_region]}", "models[0].discover: needs model"),
+        (
+            "{imported_model: apexguru-qwen, layers: [in_region, geography]}",
+            "models[0].discover.layers: an imported model runs only in its own region",
+        ),
+        (
+            "{imported_model: 'arn:aws:bedrock:us-east-1:111111111111:imported-model/abcdefghij12'}",
+            "models[0].discover.imported_model: 'arn:aws:bedrock",
+        ),
+        ("{imported_model: ''}", "is not an imported model's name"),
+        ("{imported_model: apex--guru}", "is not an imported model's name"),
+        (
+            "{model: 'arn:aws:bedrock:us-east-1:111111111111:imported-model/abcdefghij12'}",
+            "for an imported model use imported_model: NAME",
+        ),
+        ("{model: amazon.nova-pro-v1:0, layers: []}", "list at least one of"),
+    ] {
+        let err = intent_problem(discover).unwrap_err();
+        assert!(err.contains(says), "{discover}: {err}");
+    }
+}

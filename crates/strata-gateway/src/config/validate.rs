@@ -9,7 +9,7 @@ use strata_aws::CredentialSource;
 use strata_core::{AccountId, ModelRef, Region};
 use strata_discovery::DiscoverySettings;
 
-use strata_router::{AccountShare, Intent};
+use strata_router::{AccountShare, Intent, IntentModel, Layer};
 
 use super::file::{AwsConfig, ConfigFile, DeploymentConfig, DiscoverConfig, ProviderConfig, RoutingConfig, Strategy};
 use super::tenant::{KeyHash, SigV4Key, Tenant, TenantKey};
@@ -102,7 +102,11 @@ impl Model {
     /// Foundation model IDs this logical model runs (its intent's base model and its pinned
     /// Bedrock deployments'), for matching baseline targets.
     pub fn foundation_models(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.intent.iter().map(|i| i.intent.base_model.clone()).collect();
+        let mut out: Vec<String> = self
+            .intent
+            .iter()
+            .filter_map(|i| i.intent.model.foundation().map(str::to_string))
+            .collect();
         for d in &self.deployments {
             if let Target::Bedrock { model_id, .. } = &d.target {
                 if let Some(m) = ModelRef::parse(model_id)
@@ -578,14 +582,48 @@ fn check_intent(
     problems: &mut Vec<String>,
 ) -> Option<ModelIntent> {
     let before = problems.len();
-    match ModelRef::parse(&d.model) {
-        Ok(ModelRef::Foundation { arn_region: None, .. }) => {}
-        _ => problems.push(format!(
-            "{at}.model: '{}' must be a foundation model ID such as anthropic.claude-sonnet-4-20250514-v1:0 (not a profile or ARN: discovery finds the profiles)",
-            d.model
-        )),
-    }
-    if d.layers.is_empty() {
+    let model = match (&d.model, &d.imported_model) {
+        (Some(id), None) => {
+            if !matches!(ModelRef::parse(id), Ok(ModelRef::Foundation { arn_region: None, .. })) {
+                problems.push(format!(
+                    "{at}.model: '{id}' must be a foundation model ID such as anthropic.claude-sonnet-4-20250514-v1:0 (not a profile or ARN: discovery finds the profiles; for an imported model use imported_model: NAME)"
+                ));
+            }
+            IntentModel::Foundation(id.clone())
+        }
+        (None, Some(name)) => {
+            if !imported_model_name(name) {
+                problems.push(format!(
+                    "{at}.imported_model: '{name}' is not an imported model's name (the name it was imported under: 1-63 letters, digits, '-' and '_', such as apexguru-qwen; not its ARN — pin an ARN under deployments)"
+                ));
+            }
+            IntentModel::Imported(name.clone())
+        }
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{at}: give either model (a foundation model) or imported_model (an imported model's name), not both"
+            ));
+            return None;
+        }
+        (None, None) => {
+            problems.push(format!(
+                "{at}: needs model (a foundation model ID) or imported_model (an imported model's name)"
+            ));
+            return None;
+        }
+    };
+    let layers = match (&model, &d.layers) {
+        (IntentModel::Foundation(_), None) => vec![Layer::InRegion, Layer::Geography, Layer::Global],
+        (IntentModel::Imported(_), None) => vec![Layer::InRegion],
+        (IntentModel::Imported(_), Some(layers)) if layers.iter().any(|l| *l != Layer::InRegion) => {
+            problems.push(format!(
+                "{at}.layers: an imported model runs only in its own region; use [in_region] or leave layers out"
+            ));
+            Vec::new()
+        }
+        (_, Some(layers)) => layers.clone(),
+    };
+    if layers.is_empty() && d.layers.as_ref().is_some_and(|l| l.is_empty()) {
         problems.push(format!(
             "{at}.layers: list at least one of in_region, geography, global"
         ));
@@ -623,14 +661,28 @@ fn check_intent(
     }
     Some(ModelIntent {
         intent: Intent {
-            base_model: d.model.clone(),
-            layers: d.layers.clone(),
+            model,
+            layers,
             accounts: shares,
             regions: d.regions.as_ref().map(|r| r.iter().cloned().collect()),
         },
         rpm: d.rpm,
         tpm: d.tpm,
     })
+}
+
+/// Whether `name` can be an imported model's name (botocore's `ImportedModelName`:
+/// `([0-9a-zA-Z][_-]?)+`, 1–63 characters).
+fn imported_model_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        && !bytes
+            .windows(2)
+            .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
 }
 
 fn check_baseline(

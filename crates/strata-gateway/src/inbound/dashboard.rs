@@ -257,7 +257,8 @@ fn catalog_section(state: &GatewayState) -> String {
             let _ = write!(
                 out,
                 "<p>Last scan: {} account × region in {} ms, {} failed, {} changes. \
-● on demand, ◆ through a profile only, × listed but no access, ? access unknown, · not offered. \
+● on demand, ◆ through a profile only, × listed but no access, ? access unknown, · not offered; \
+rows marked <em>(imported)</em> are models brought in with Custom Model Import (● imported there, ? not known). \
 Recent changes: <code>GET /admin/events</code>.</p>",
                 r.scanned, r.duration_ms, r.failed, r.events
             );
@@ -288,7 +289,24 @@ Recent changes: <code>GET /admin/events</code>.</p>",
             }
             out.push_str("</tr>");
         }
+        for name in catalog.imported_names(&account.name) {
+            let _ = write!(out, "<tr><td>{} <em>(imported)</em></td>", escape(name));
+            for s in &scans {
+                let _ = write!(out, "<td>{}</td>", s.imported_availability(name).symbol());
+            }
+            out.push_str("</tr>");
+        }
         out.push_str("</table>");
+        for s in scans.iter().filter(|s| s.has_data()) {
+            if let Some(reason) = s.imported.unknown() {
+                let _ = write!(
+                    out,
+                    "<p class=\"bad\">{}: imported models unknown: {}</p>",
+                    escape(s.region.as_str()),
+                    escape(reason)
+                );
+            }
+        }
     }
     out
 }

@@ -201,6 +201,13 @@ fn no_route(config: &Config, table: &RouteTable, tenant: usize, model: usize) ->
                 String::new()
             }
         )
+    } else if let Some(name) = imported_name(config, model) {
+        let mut why =
+            format!("no imported model named '{name}' is listed by discovery in any scanned region of its accounts");
+        if let Some(e) = routes.excluded.first() {
+            why.push_str(&format!(" (for example {}: {})", e.target, e.reason));
+        }
+        why
     } else if !routes.excluded.is_empty() {
         format!(
             "no target has access to the model (for example {}: {})",
@@ -213,6 +220,14 @@ fn no_route(config: &Config, table: &RouteTable, tenant: usize, model: usize) ->
         Class::NoRoute,
         format!("no target of model '{name}' is available to this API key: {why}"),
     )
+}
+
+/// The imported model's name a logical model's intent runs, if it runs one.
+fn imported_name(config: &Config, model: usize) -> Option<&str> {
+    match &config.models[model].intent.as_ref()?.intent.model {
+        strata_router::IntentModel::Imported(name) => Some(name),
+        strata_router::IntentModel::Foundation(_) => None,
+    }
 }
 
 #[cfg(test)]

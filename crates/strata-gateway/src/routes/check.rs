@@ -8,6 +8,8 @@ use serde::Serialize;
 use strata_core::{Catalog, Freshness, Region};
 pub use strata_router::Severity;
 
+use strata_router::{Intent, IntentModel};
+
 use crate::config::{Config, Target};
 use crate::routes::report::residency_text;
 use crate::routes::RouteTable;
@@ -74,20 +76,7 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
     for (mi, m) in config.models.iter().enumerate() {
         let at = format!("models[{mi}] ({})", m.name);
         if let Some(intent) = &m.intent {
-            let offered = intent.intent.accounts.iter().any(|share| {
-                catalog
-                    .scans_of(&share.account)
-                    .any(|s| s.models.contains_key(&intent.intent.base_model))
-            });
-            if !offered {
-                out.push(error(
-                    format!("{at}.discover.model"),
-                    format!(
-                        "'{}' is not offered in any scanned region of its accounts (a typo, or a model not launched there yet)",
-                        intent.intent.base_model
-                    ),
-                ));
-            }
+            out.extend(intent_offered(catalog, &intent.intent, &at));
             for r in intent.intent.regions.iter().flatten() {
                 if !scanned_regions.contains(r) {
                     out.push(error(
@@ -157,6 +146,51 @@ pub fn check(config: &Config, catalog: &Catalog, table: &RouteTable) -> Vec<Find
     }
     out.sort_by_key(|f| f.severity != Severity::Error);
     out
+}
+
+/// Whether any scanned region of the intent's accounts offers what it runs: a foundation model
+/// listed, or an imported model of its name listed. `None` when it is offered somewhere.
+fn intent_offered(catalog: &Catalog, intent: &Intent, at: &str) -> Option<Finding> {
+    let scans = || {
+        intent
+            .accounts
+            .iter()
+            .flat_map(|share| catalog.scans_of(&share.account))
+    };
+    match &intent.model {
+        IntentModel::Foundation(id) => (!scans().any(|s| s.models.contains_key(id))).then(|| {
+            error(
+                format!("{at}.discover.model"),
+                format!("'{id}' is not offered in any scanned region of its accounts (a typo, or a model not launched there yet)"),
+            )
+        }),
+        IntentModel::Imported(name) => {
+            if scans().any(|s| s.has_data() && s.imported.named(name).next().is_some()) {
+                return None;
+            }
+            let unknown: Vec<String> = scans()
+                .filter(|s| s.has_data() && s.imported.unknown().is_some())
+                .map(|s| format!("{}/{}", s.account, s.region))
+                .collect();
+            let at = format!("{at}.discover.imported_model");
+            Some(if unknown.is_empty() {
+                error(
+                    at,
+                    format!(
+                        "no imported model named '{name}' is listed in any scanned region of its accounts (a typo, an import not finished, or one in a region discovery does not scan)"
+                    ),
+                )
+            } else {
+                warning(
+                    at,
+                    format!(
+                        "no imported model named '{name}' is listed where the imported models are known; they are unknown in {} (ListImportedModels refused?)",
+                        unknown.join(", ")
+                    ),
+                )
+            })
+        }
+    }
 }
 
 /// A configured (account, region, model) must be scanned, offered and invocable — for a

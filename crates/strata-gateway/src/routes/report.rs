@@ -35,6 +35,9 @@ pub struct RoutesReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelReport {
     pub model: String,
+    /// The imported model (by name) its intent runs; its candidates call that model's ARNs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported_model: Option<String>,
     pub strategy: String,
     /// Candidates that passed the access rule (before residency).
     pub candidates: Vec<CandidateReport>,
@@ -181,6 +184,10 @@ pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) 
             .collect();
         models.push(ModelReport {
             model: def.name.clone(),
+            imported_model: def.intent.as_ref().and_then(|i| match &i.intent.model {
+                strata_router::IntentModel::Imported(name) => Some(name.clone()),
+                strata_router::IntentModel::Foundation(_) => None,
+            }),
             strategy: serde_json::to_value(def.strategy)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))

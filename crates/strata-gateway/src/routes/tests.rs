@@ -7,6 +7,8 @@ use strata_core::{Access, Freshness, InferenceType, Lifecycle, ModelEntry, Profi
 
 use super::*;
 
+mod imported;
+
 const YAML: &str = r#"
 accounts:
   - {name: prod-eu, credentials: {type: static, access_key_id: A, secret_access_key: S}}
@@ -55,6 +57,7 @@ fn scan(account: &str, r: &str, profiles: &[(&str, &[&str])]) -> RegionScan {
                 )
             })
             .collect(),
+        imported: strata_core::ImportedModels::listed([]),
     }
 }
 

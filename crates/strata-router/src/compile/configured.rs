@@ -44,6 +44,12 @@ pub enum ProblemKind {
     AccessDenied { region: Region, in_reach: bool },
     /// Whether the account may invoke the model in `region` is not known.
     AccessUnknown { region: Region },
+    /// An imported model's ARN names another region than the one called (it runs only there).
+    ImportedElsewhere { home: Region },
+    /// The imported model is not listed (by ListImportedModels) in the called region.
+    ImportedNotListed,
+    /// The account's imported models in the called region could not be listed.
+    ImportedUnknown,
 }
 
 /// One problem of a configured target.
@@ -62,7 +68,7 @@ impl Problem {
     /// Whether route compilation leaves the target out for it.
     pub fn excludes(&self) -> bool {
         match &self.kind {
-            ProblemKind::NotOffered => true,
+            ProblemKind::NotOffered | ProblemKind::ImportedElsewhere { .. } | ProblemKind::ImportedNotListed => true,
             ProblemKind::AccessDenied { in_reach, .. } => *in_reach,
             _ => false,
         }
@@ -71,7 +77,9 @@ impl Problem {
     /// How `strata check` rates it.
     pub fn severity(&self) -> Severity {
         match &self.kind {
-            ProblemKind::NotScannedYet | ProblemKind::AccessUnknown { .. } => Severity::Warning,
+            ProblemKind::NotScannedYet | ProblemKind::AccessUnknown { .. } | ProblemKind::ImportedUnknown => {
+                Severity::Warning
+            }
             _ => Severity::Error,
         }
     }
@@ -159,7 +167,8 @@ impl TargetVerdict {
 
 /// Holds a target written in config (`account` calls `model_id` in `region`) against the catalog.
 /// `scanned` are the regions discovery scans. A target must be scanned, listed (a profile in its
-/// source region; a model on demand in its region) and invocable in every region it may run in.
+/// source region; a model on demand in its region; an imported model in its own region) and
+/// invocable in every region it may run in.
 pub fn verify_configured(
     catalog: &Catalog,
     scanned: &[Region],
@@ -241,6 +250,33 @@ pub fn verify_configured(
                 AccessState::Unknown(why) => {
                     problems.push(Problem::new(ProblemKind::AccessUnknown { region: r.clone() }, why))
                 }
+            }
+        }
+    }
+    if let Some(ModelRef::Imported { region: home, .. }) = &parsed {
+        if home != region {
+            problems.push(Problem::new(
+                ProblemKind::ImportedElsewhere { home: home.clone() },
+                format!(
+                    "imported model {model_id} lives in {home}, not {region}: an imported model runs only in its own region, so call it there"
+                ),
+            ));
+        } else if let Some(scan) = scan {
+            match (scan.imported.models(), scan.imported.unknown()) {
+                (Some(listed), _) if listed.contains_key(model_id) => {}
+                (Some(_), _) => problems.push(Problem::new(
+                    ProblemKind::ImportedNotListed,
+                    format!(
+                        "imported model {model_id} is not listed in {account}/{region} (deleted, or imported by another account)"
+                    ),
+                )),
+                (None, reason) => problems.push(Problem::new(
+                    ProblemKind::ImportedUnknown,
+                    format!(
+                        "cannot verify imported model {model_id}: the imported models of {account} in {region} are unknown ({})",
+                        reason.unwrap_or("not listed")
+                    ),
+                )),
             }
         }
     }

@@ -8,8 +8,11 @@
 //! destinations). Residency is applied per tenant afterwards ([`admit`]), over the candidate's
 //! [`Reach`]. Both rules are property-tested in `tests.rs`. Targets written in config are
 //! held against the catalog by [`verify_configured`], for routing and `strata check` alike.
+//! An intent over an imported model (by name) expands to the regions whose scan lists it
+//! (`imported.rs`).
 
 mod configured;
+mod imported;
 mod reach;
 #[cfg(test)]
 mod tests;
@@ -78,12 +81,40 @@ pub struct AccountShare {
     pub weight: u32,
 }
 
+/// What an intent runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentModel {
+    /// A foundation model ID (`anthropic.claude-sonnet-4-20250514-v1:0`), found in regions and
+    /// behind profiles.
+    Foundation(String),
+    /// A model brought in with Custom Model Import, by its name (`modelName`): found in every
+    /// region whose scan lists a model of that name, and called there by its ARN.
+    Imported(String),
+}
+
+impl IntentModel {
+    /// The foundation model ID, if it is one.
+    pub fn foundation(&self) -> Option<&str> {
+        match self {
+            IntentModel::Foundation(id) => Some(id),
+            IntentModel::Imported(_) => None,
+        }
+    }
+
+    /// The ID or name, as written in config.
+    pub fn as_str(&self) -> &str {
+        match self {
+            IntentModel::Foundation(s) | IntentModel::Imported(s) => s,
+        }
+    }
+}
+
 /// A logical model as declared: what to run, not where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intent {
-    /// The foundation model ID (`anthropic.claude-sonnet-4-20250514-v1:0`).
-    pub base_model: String,
-    /// Layers to use, most preferred first (the index is the candidate's priority).
+    pub model: IntentModel,
+    /// Layers to use, most preferred first (the index is the candidate's priority). An imported
+    /// model has only [`Layer::InRegion`].
     pub layers: Vec<Layer>,
     pub accounts: Vec<AccountShare>,
     /// Regions to send calls to; `None` for every scanned region.
@@ -257,7 +288,10 @@ impl<'a> ProfileIndex<'a> {
 
 /// Expands an intent over the catalog.
 pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileIndex<'_>) -> Compiled {
-    let base = intent.base_model.as_str();
+    let base = match &intent.model {
+        IntentModel::Foundation(id) => id.as_str(),
+        IntentModel::Imported(name) => return imported::compile(intent, name, catalog, profiles),
+    };
     // Reserve once: at fleet scale an intent has thousands of candidates.
     let expected: usize = intent
         .accounts

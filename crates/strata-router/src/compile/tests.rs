@@ -59,12 +59,13 @@ fn scan(account: &str, r: &str, models: Vec<ModelEntry>, profiles: Vec<ProfileEn
         freshness: Freshness::Fresh,
         models: models.into_iter().map(|m| (m.id.clone(), m)).collect(),
         profiles: profiles.into_iter().map(|p| (p.id.to_string(), p)).collect(),
+        imported: strata_core::ImportedModels::listed([]),
     }
 }
 
 fn intent(layers: &[Layer]) -> Intent {
     Intent {
-        base_model: BASE.into(),
+        model: IntentModel::Foundation(BASE.into()),
         layers: layers.to_vec(),
         accounts: ACCOUNTS
             .iter()

@@ -1,5 +1,5 @@
 //! `strata discover`: one scan of every account × region, printed as an availability matrix
-//! (model × region per account) or as the catalog's JSON.
+//! (model × region per account, imported models in rows of their own) or as the catalog's JSON.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -58,17 +58,27 @@ fn short(region: &Region) -> String {
     out
 }
 
+/// How an imported model's row is marked.
+const IMPORTED: &str = " (imported)";
+
 /// The matrix of every account: one row per model, one column per region.
 pub fn matrix(catalog: &Catalog, accounts: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "legend: ● on demand, access granted   ◆ through a profile only, access granted   × listed, no access   ? access unknown   · not offered   (stale) last scan failed"
+        "legend: ● on demand, access granted   ◆ through a profile only, access granted   × listed, no access   ? access unknown   · not offered   (stale) last scan failed\n        (imported) rows: models brought in with Custom Model Import, by name; ● imported there, ? imported models unknown there"
     );
     for account in accounts {
         let scans: Vec<_> = catalog.scans_of(account).collect();
         let models: BTreeSet<&String> = scans.iter().flat_map(|s| s.models.keys()).collect();
-        let width = models.iter().map(|m| m.len()).max().unwrap_or(5).max(5);
+        let imported = catalog.imported_names(account);
+        let width = models
+            .iter()
+            .map(|m| m.len())
+            .chain(imported.iter().map(|m| m.len() + IMPORTED.len()))
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let _ = writeln!(out, "\naccount {account}");
         let _ = write!(out, "  {:width$} ", "model");
         for s in &scans {
@@ -81,6 +91,18 @@ pub fn matrix(catalog: &Catalog, accounts: &[String]) -> String {
                 let _ = write!(out, " {:>5}", s.availability(model).symbol());
             }
             let _ = writeln!(out);
+        }
+        for name in &imported {
+            let _ = write!(out, "  {:width$} ", format!("{name}{IMPORTED}"));
+            for s in &scans {
+                let _ = write!(out, " {:>5}", s.imported_availability(name).symbol());
+            }
+            let _ = writeln!(out);
+        }
+        for s in scans.iter().filter(|s| s.has_data()) {
+            if let Some(reason) = s.imported.unknown() {
+                let _ = writeln!(out, "  ! {}: imported models unknown: {reason}", s.region);
+            }
         }
         let stale: Vec<String> = scans
             .iter()
@@ -106,6 +128,43 @@ pub fn matrix(catalog: &Catalog, accounts: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_models_have_rows_of_their_own_and_unknown_listings_are_said() {
+        use strata_core::{ImportedModelEntry, ImportedModels, RegionScan};
+        let listed = |r: &str| {
+            let mut s = RegionScan::missing("prod-us", Region::parse(r).unwrap(), 0, String::new());
+            s.freshness = Freshness::Fresh;
+            s.imported = ImportedModels::listed([ImportedModelEntry {
+                arn: format!("arn:aws:bedrock:{r}:111111111111:imported-model/abcdefghij12"),
+                name: "apexguru-qwen".into(),
+                architecture: None,
+                created_at: 0,
+                instruct_supported: None,
+                model_units_per_copy: None,
+            }]);
+            s
+        };
+        let mut catalog = Catalog::default();
+        catalog.insert(listed("us-east-1"));
+        let mut west = listed("us-west-2");
+        west.imported = ImportedModels::listed([]);
+        catalog.insert(west);
+        let mut eu = listed("eu-west-1");
+        eu.imported = ImportedModels::Unknown {
+            reason: "ListImportedModels was refused".into(),
+        };
+        catalog.insert(eu);
+        let text = matrix(&catalog, &["prod-us".to_string()]);
+        let row = text.lines().find(|l| l.contains("apexguru-qwen (imported)")).unwrap();
+        // Columns in region order: eu-west-1, us-east-1, us-west-2.
+        let cells: Vec<&str> = row.split_whitespace().skip(2).collect();
+        assert_eq!(cells, vec!["?", "●", "·"], "{text}");
+        assert!(
+            text.contains("eu-west-1: imported models unknown: ListImportedModels was refused"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn short_region_names() {

@@ -47,8 +47,12 @@ fn text(report: &RoutesReport) -> String {
     for m in &report.models {
         let _ = writeln!(
             out,
-            "model {} (strategy {}, {} candidates, {} baseline{})",
+            "model {}{} (strategy {}, {} candidates, {} baseline{})",
             m.model,
+            match &m.imported_model {
+                Some(name) => format!(" = imported model {name}"),
+                None => String::new(),
+            },
             m.strategy,
             m.candidates.len(),
             m.baseline.len(),

@@ -1,6 +1,7 @@
 //! The admin API (admin keys only): `GET /admin/routes` (compiled candidates, `?tenant=&model=
-//! &explain=true`), `GET /admin/catalog` (the availability catalog, the last scan round and this
-//! replica's discovery role: local, leader, follower or fallback), `GET /admin/events` (recent
+//! &explain=true`), `GET /admin/catalog` (the availability catalog, imported models per account ×
+//! region and where they are unknown, the last scan round and this replica's discovery role:
+//! local, leader, follower or fallback), `GET /admin/events` (recent
 //! catalog changes) and `POST /admin/discovery/refresh` (scan now; a follower loads instead);
 //! tenants' keys ([`keys`]), usage ([`usage`]) and the running config ([`config`]).
 
@@ -96,8 +97,26 @@ pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         ),
         None => (false, None, None, None),
     };
+    // Imported models flat, per account × region, and where they could not be listed (the
+    // catalog holds both per scan too).
+    let mut imported = Vec::new();
+    let mut imported_unknown = Vec::new();
+    for scan in catalog.scans().filter(|s| s.has_data()) {
+        match scan.imported.models() {
+            Some(models) => imported.extend(models.values().map(|m| {
+                json!({"account": scan.account, "region": scan.region, "name": m.name, "arn": m.arn,
+                       "architecture": m.architecture, "instruct_supported": m.instruct_supported,
+                       "model_units_per_copy": m.model_units_per_copy, "created_at": m.created_at})
+            })),
+            None => imported_unknown.push(json!({
+                "account": scan.account, "region": scan.region, "reason": scan.imported.unknown(),
+            })),
+        }
+    }
     axum::Json(json!({
         "discovery": {"enabled": enabled, "refresh_seconds": interval, "last_round": last_round, "role": role},
+        "imported_models": imported,
+        "imported_unknown": imported_unknown,
         "catalog": &*catalog,
     }))
     .into_response()

@@ -25,6 +25,7 @@ fn scan(r: &str, models: Vec<ModelEntry>, profiles: Vec<ProfileEntry>) -> Region
         freshness: Freshness::Fresh,
         models: models.into_iter().map(|m| (m.id.clone(), m)).collect(),
         profiles: profiles.into_iter().map(|p| (p.id.to_string(), p)).collect(),
+        imported: strata_core::ImportedModels::listed([]),
     }
 }
 
@@ -235,10 +236,59 @@ fn access_unknown_in_a_destination_is_a_warning() {
 }
 
 #[test]
-fn a_target_without_a_foundation_model_is_not_checked_further() {
+fn an_imported_model_must_be_listed_in_its_own_region() {
+    use strata_core::{ImportedModelEntry, ImportedModels};
+    let imported = "arn:aws:bedrock:us-east-1:123456789012:imported-model/abc123abc123";
+    let listed = |arns: &[&str]| {
+        ImportedModels::listed(arns.iter().map(|arn| ImportedModelEntry {
+            arn: arn.to_string(),
+            name: "apexguru-qwen".into(),
+            architecture: None,
+            created_at: 0,
+            instruct_supported: None,
+            model_units_per_copy: None,
+        }))
+    };
     let mut catalog = Catalog::default();
-    catalog.insert(scan("us-east-1", vec![], vec![]));
-    let imported = "arn:aws:bedrock:us-east-1:123456789012:imported-model/abc123";
-    let verdict = verify(&catalog, &["us-east-1"], "us-east-1", imported);
+    let mut east = scan("us-east-1", vec![], vec![]);
+    east.imported = listed(&[imported]);
+    catalog.insert(east.clone());
+    catalog.insert(scan("us-west-2", vec![], vec![]));
+    // Listed where it is called: no problem, it runs only there.
+    let verdict = verify(&catalog, &["us-east-1", "us-west-2"], "us-east-1", imported);
     assert!(verdict.problems.is_empty(), "{verdict:?}");
+    assert_eq!(
+        verdict.reach,
+        Reach::Regions(strata_core::ExecutionSet::single(region("us-east-1")))
+    );
+    assert!(verdict.into_candidate(Origin::Pinned).is_ok());
+    // Called in another region: an error, and routing leaves it out.
+    let verdict = verify(&catalog, &["us-east-1", "us-west-2"], "us-west-2", imported);
+    assert_eq!(
+        kinds(&verdict),
+        vec![ProblemKind::ImportedElsewhere {
+            home: region("us-east-1")
+        }]
+    );
+    assert!(verdict.into_candidate(Origin::Pinned).is_err());
+    // Deleted: not listed any more.
+    east.imported = listed(&[]);
+    catalog.insert(east.clone());
+    let verdict = verify(&catalog, &["us-east-1"], "us-east-1", imported);
+    assert_eq!(kinds(&verdict), vec![ProblemKind::ImportedNotListed]);
+    let (severity, text) = findings(&verdict).remove(0);
+    assert_eq!(severity, Severity::Error);
+    assert!(text.contains("is not listed in prod/us-east-1"), "{text}");
+    let excluded = verdict.into_candidate(Origin::Pinned).unwrap_err();
+    assert!(excluded.reason.contains("not listed"), "{}", excluded.reason);
+    // Listing refused: a warning; the operator's word stands for routing.
+    east.imported = ImportedModels::Unknown {
+        reason: "ListImportedModels was refused".into(),
+    };
+    catalog.insert(east);
+    let verdict = verify(&catalog, &["us-east-1"], "us-east-1", imported);
+    assert_eq!(kinds(&verdict), vec![ProblemKind::ImportedUnknown]);
+    assert_eq!(findings(&verdict)[0].0, Severity::Warning);
+    assert!(findings(&verdict)[0].1.contains("refused"));
+    assert!(verdict.into_candidate(Origin::Pinned).is_ok());
 }
