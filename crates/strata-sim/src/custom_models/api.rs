@@ -286,63 +286,62 @@ impl Call<'_> {
         }
         let token = text("clientRequestToken").map(str::to_string);
         let (architecture, parameters_billion) = Architecture::infer_from_uri(s3_uri);
-        let arn = self
-            .state
-            .custom_models
-            .with_book(|book: &mut Book, settings: &CustomModelSettings| {
-                if let Some(t) = &token {
-                    if let Some(j) = book
-                        .jobs
-                        .iter()
-                        .find(|j| self.mine_job(j) && j.client_token.as_ref() == Some(t))
-                    {
-                        return Ok(self.job_arn(&j.id));
+        let arn =
+            self.state
+                .custom_models
+                .with_book(|book: &mut Book, settings: &CustomModelSettings| {
+                    if let Some(t) = &token {
+                        if let Some(j) = book
+                            .jobs
+                            .iter()
+                            .find(|j| self.mine_job(j) && j.client_token.as_ref() == Some(t))
+                        {
+                            return Ok(self.job_arn(&j.id));
+                        }
                     }
-                }
-                let name_taken = book.models.iter().any(|m| self.mine_model(m) && m.name == model_name)
-                    || book
-                        .jobs
-                        .iter()
-                        .any(|j| self.mine_job(j) && j.status == JobStatus::InProgress && j.model_name == model_name);
-                if name_taken {
-                    return Err(AwsError::new(
-                        BedrockErrorKind::ConflictException,
-                        format!("A model with the name {model_name} already exists."),
-                    ));
-                }
-                if book.jobs.iter().any(|j| self.mine_job(j) && j.name == job_name) {
-                    return Err(AwsError::new(
-                        BedrockErrorKind::ConflictException,
-                        format!("A model import job with the name {job_name} already exists."),
-                    ));
-                }
-                let duration = settings.import_time(parameters_billion);
-                let job = ImportJob {
-                    account: self.caller.account,
-                    region: self.caller.region.clone(),
-                    id: new_id(),
-                    name: job_name.to_string(),
-                    model_name: model_name.to_string(),
-                    model_id: new_id(),
-                    role_arn: role_arn.to_string(),
-                    s3_uri: s3_uri.to_string(),
-                    architecture,
-                    parameters_billion,
-                    vpc_config: body.get("vpcConfig").cloned(),
-                    client_token: token.clone(),
-                    created: SystemTime::now(),
-                    completes_at: Instant::now() + duration,
-                    duration,
-                    status: JobStatus::InProgress,
-                    failure: s3_uri.to_ascii_lowercase().contains("unsupported").then(|| {
-                        "The model architecture in the model data source is not supported by Custom Model Import."
-                            .to_string()
-                    }),
-                };
-                let arn = self.job_arn(&job.id);
-                book.jobs.push(job);
-                Ok(arn)
-            })?;
+                    let name_taken = book.models.iter().any(|m| self.mine_model(m) && m.name == model_name)
+                        || book.jobs.iter().any(|j| {
+                            self.mine_job(j) && j.status == JobStatus::InProgress && j.model_name == model_name
+                        });
+                    if name_taken {
+                        return Err(AwsError::new(
+                            BedrockErrorKind::ConflictException,
+                            format!("A model with the name {model_name} already exists."),
+                        ));
+                    }
+                    if book.jobs.iter().any(|j| self.mine_job(j) && j.name == job_name) {
+                        return Err(AwsError::new(
+                            BedrockErrorKind::ConflictException,
+                            format!("A model import job with the name {job_name} already exists."),
+                        ));
+                    }
+                    let duration = settings.import_time(parameters_billion);
+                    let job = ImportJob {
+                        account: self.caller.account,
+                        region: self.caller.region.clone(),
+                        id: new_id(),
+                        name: job_name.to_string(),
+                        model_name: model_name.to_string(),
+                        model_id: new_id(),
+                        role_arn: role_arn.to_string(),
+                        s3_uri: s3_uri.to_string(),
+                        architecture,
+                        parameters_billion,
+                        vpc_config: body.get("vpcConfig").cloned(),
+                        client_token: token.clone(),
+                        created: SystemTime::now(),
+                        completes_at: Instant::now() + duration,
+                        duration,
+                        status: JobStatus::InProgress,
+                        failure: s3_uri.to_ascii_lowercase().contains("unsupported").then(|| {
+                            "The model architecture in the model data source is not supported by Custom Model Import."
+                                .to_string()
+                        }),
+                    };
+                    let arn = self.job_arn(&job.id);
+                    book.jobs.push(job);
+                    Ok(arn)
+                })?;
         let mut response = json_response(json!({ "jobArn": arn }).to_string());
         *response.status_mut() = StatusCode::CREATED;
         Ok(response)

@@ -80,7 +80,8 @@ async fn an_import_job_completes_and_its_model_serves_until_deleted() {
     assert_eq!(got.model_arn(), Some(model_arn.as_str()));
     assert_eq!(got.job_arn(), Some(job_arn.as_str()));
     assert_eq!(
-        got.custom_model_units().and_then(|u| u.custom_model_units_per_model_copy()),
+        got.custom_model_units()
+            .and_then(|u| u.custom_model_units_per_model_copy()),
         Some(1)
     );
 
