@@ -334,3 +334,12 @@ def test_copies_scale_out_under_concurrent_load_and_back_in(sim, runtime):
     # Idle for scale_in_idle (50 × 0.02 = 1 s): back to one copy, still warm.
     wait_until(lambda: model_row(sim, QWEN_EAST)["copies"] == 1, timeout=10)
     assert model_row(sim, QWEN_EAST)["state"] == "warm"
+
+
+def test_runtime_faults_name_an_imported_model_by_arn(sim, runtime):
+    sim.add_fault(kind="error_rate", error="ServiceUnavailableException", model=QWEN_EAST, count=1)
+    rt = runtime(account(sim, "prod-us"), "us-east-1")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        invoke(rt, QWEN_EAST, {"prompt": "x", "max_gen_len": 2})
+    assert error_code(e.value) == "ServiceUnavailableException"
+    assert invoke(rt, QWEN_EAST, {"prompt": "x", "max_gen_len": 2})["generation"]

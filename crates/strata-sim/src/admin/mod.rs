@@ -105,7 +105,9 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
                 }
             }
             if let Some(m) = &spec.model {
-                if fleet.model(m).is_none() && fleet.profile(m).is_none() {
+                // An imported model is named by its ARN (it need not exist yet).
+                let imported = m.starts_with("arn:aws:bedrock:") && m.contains(":imported-model/");
+                if fleet.model(m).is_none() && fleet.profile(m).is_none() && !imported {
                     return bad_request(format!("unknown model or profile '{m}'"));
                 }
             }
