@@ -8,14 +8,20 @@
 //! - **closed loop** ([`Load::Concurrency`]): a fixed number of workers each send the next
 //!   request as soon as the previous one is answered (throughput at saturation).
 //!
+//! A **sweep** ([`sweep`]) runs one closed loop per concurrency level, each with its warm-up,
+//! optionally polling an emulator's `/_sim/stats` for the copies an imported model runs on, and
+//! prints one table row per level (P95 latency, requests per minute, copies).
+//!
 //! Every sample records the time to the answer's first body byte (TTFT, for streams) and to its
 //! end. Benchmarks are never tests: nothing here asserts on speed.
 
 mod client;
 mod report;
 mod run;
+mod sweep;
 mod target;
 
 pub use report::{Percentiles, Report};
 pub use run::{run, Load, RunError, RunOptions};
+pub use sweep::{sweep, CopiesProbe, Step, Sweep};
 pub use target::{Target, TargetError};

@@ -77,6 +77,7 @@ fn micros(d: Duration) -> u64 {
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
+    pub p95: f64,
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
@@ -88,6 +89,7 @@ impl Percentiles {
         Percentiles {
             p50: ms(h.value_at_quantile(0.50)),
             p90: ms(h.value_at_quantile(0.90)),
+            p95: ms(h.value_at_quantile(0.95)),
             p99: ms(h.value_at_quantile(0.99)),
             p999: ms(h.value_at_quantile(0.999)),
             max: ms(h.max()),
@@ -163,6 +165,7 @@ mod tests {
         );
         assert_eq!(report.throughput, 50.0);
         assert!((report.latency_ms.p50 - 50.0).abs() < 0.1);
+        assert!((report.latency_ms.p95 - 95.0).abs() < 0.1);
         assert!((report.latency_ms.p99 - 99.0).abs() < 0.1);
         assert!((report.first_byte_ms.max - 10.0).abs() < 0.01);
     }

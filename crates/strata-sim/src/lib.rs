@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod control_plane;
+pub mod custom_models;
 pub mod error;
 pub mod faults;
 pub mod fleet;

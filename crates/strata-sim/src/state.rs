@@ -45,6 +45,8 @@ pub struct SimState {
     pub prompt_cache: crate::prompt_cache::PromptCache,
     /// Guardrails per account × region.
     pub guardrails: crate::guardrails::GuardrailBook,
+    /// Imported models and import jobs per account × region, with their settings.
+    pub custom_models: crate::custom_models::CustomModels,
 }
 
 impl SimState {
@@ -56,6 +58,7 @@ impl SimState {
         };
         let control_plane = fleet.control_plane;
         let guardrails = crate::guardrails::GuardrailBook::seeded(&fleet);
+        let custom_models = crate::custom_models::CustomModels::new(&fleet, options.zero_latency);
         let fleet = Arc::new(fleet);
         SimState {
             configured: Arc::clone(&fleet),
@@ -73,6 +76,7 @@ impl SimState {
             stats: Stats::default(),
             prompt_cache: Default::default(),
             guardrails,
+            custom_models,
         }
     }
 
@@ -110,7 +114,8 @@ impl SimState {
     }
 
     /// Clears counters, faults, buckets, quota overrides and access changes, and restores the
-    /// configured catalog, guardrails and control-plane settings. Sessions survive, so a client holding
+    /// configured catalog, guardrails, imported models (and their settings) and control-plane
+    /// settings. Sessions survive, so a client holding
     /// temporary credentials keeps working across tests.
     pub fn reset(&self) {
         {
@@ -119,6 +124,7 @@ impl SimState {
         }
         self.set_control_plane(self.configured.control_plane);
         self.guardrails.reset(&self.configured);
+        self.custom_models.reset(&self.configured);
         self.stats.clear();
         self.faults.clear();
         self.prompt_cache.clear();

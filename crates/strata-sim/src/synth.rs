@@ -118,6 +118,8 @@ pub struct Prompt {
     pub cache_points: Vec<crate::prompt_cache::CachePoint>,
     /// What the prompt cache served and stored for this request.
     pub cached: crate::prompt_cache::CacheUse,
+    /// The InvokeModel body was OpenAI's chat-completion shape (imported Qwen): answer in it.
+    pub chat_completion: bool,
 }
 
 impl Prompt {
@@ -135,6 +137,7 @@ impl Prompt {
             last_user_text: String::new(),
             cache_points: Vec::new(),
             cached: Default::default(),
+            chat_completion: false,
         }
     }
 

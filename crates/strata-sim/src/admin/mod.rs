@@ -1,8 +1,9 @@
 //! The test-control API under `/_sim/`: health, fleet, stats, reset, faults, access, quotas,
-//! latency, control-plane settings and catalog changes. It has no auth: the emulator is a test
+//! latency, control-plane settings, catalog changes and imported models' settings and state. It has no auth: the emulator is a test
 //! double bound to loopback.
 
 mod catalog;
+mod custom_models;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -66,8 +67,14 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
                 let a = &fleet.accounts[i];
                 (a.id.as_str().to_string(), a.name.clone())
             });
-            json_response(serde_json::to_string(&report).unwrap_or_default())
+            let mut report = serde_json::to_value(&report).unwrap_or_default();
+            report["imported_models"] = state.custom_models.stats(&fleet);
+            json_response(report.to_string())
         }
+        ("GET", "/_sim/custom-models") => custom_models::show(state, &fleet),
+        ("POST", "/_sim/custom-models") => custom_models::change(state, body),
+        ("POST", "/_sim/custom-models/evict") => custom_models::evict(state, &fleet, body),
+        ("POST", "/_sim/custom-models/warm") => custom_models::warm(state, &fleet, body),
         ("POST", "/_sim/reset") => {
             state.reset();
             json_response(json!({"reset": true}).to_string())
@@ -98,7 +105,9 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
                 }
             }
             if let Some(m) = &spec.model {
-                if fleet.model(m).is_none() && fleet.profile(m).is_none() {
+                // An imported model is named by its ARN (it need not exist yet).
+                let imported = m.starts_with("arn:aws:bedrock:") && m.contains(":imported-model/");
+                if fleet.model(m).is_none() && fleet.profile(m).is_none() && !imported {
                     return bad_request(format!("unknown model or profile '{m}'"));
                 }
             }

@@ -272,12 +272,12 @@ fn list_inference_profiles(fleet: &Fleet, caller: &Caller, query: &[(String, Str
     Ok(body)
 }
 
-fn encode_token(offset: usize) -> String {
+pub(crate) fn encode_token(offset: usize) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("strata-sim:{offset}"))
 }
 
-fn decode_token(token: &str) -> Option<usize> {
+pub(crate) fn decode_token(token: &str) -> Option<usize> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
     String::from_utf8(bytes).ok()?.strip_prefix("strata-sim:")?.parse().ok()

@@ -45,6 +45,8 @@ impl Fleet {
             latency: self.latency,
             control_plane: self.control_plane,
             guardrails: self.guardrails.clone(),
+            imported_models: self.imported_models.clone(),
+            custom_models: self.custom_models,
         }
     }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use strata_core::{AccountId, Region};
 
-use super::{ControlPlaneSpec, FleetError};
+use super::{ControlPlaneSpec, CustomModelSettings, FleetError, ImportedModelSeed};
 
 /// The fleet file as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +28,12 @@ pub struct FleetFile {
     /// Guardrails that exist from the start (in the built-in fleet: one demo blocklist).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<Vec<GuardrailSeed>>,
+    /// Custom Model Import models that exist from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_models: Option<Vec<ImportedModelSeed>>,
+    /// How imported models behave (cold start, copies, latency, time scale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_models: Option<CustomModelSettings>,
 }
 
 /// A guardrail the emulator starts with, created in each listed account × region (each with
@@ -103,6 +109,9 @@ pub enum BodyDialect {
     /// Cohere Embed v3 (`texts` → `embeddings`).
     #[serde(rename = "cohere-embed")]
     CohereEmbed,
+    /// Imported Qwen: Bedrock's completion body (`prompt` → `generation`, as Llama) or OpenAI's
+    /// chat-completion body (`messages` → `choices`).
+    Qwen,
 }
 
 impl BodyDialect {

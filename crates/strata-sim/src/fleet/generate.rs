@@ -123,6 +123,8 @@ pub fn generate(spec: &GenerateSpec) -> Result<FleetFile, FleetError> {
         latency: Some(LatencySpec::default()),
         control_plane: Some(spec.control_plane),
         guardrails: Some(Vec::new()),
+        imported_models: Some(Vec::new()),
+        custom_models: None,
     })
 }
 

@@ -11,10 +11,14 @@ use strata_core::Region;
 
 pub mod changes;
 pub mod control_plane;
+pub mod custom_models;
 mod file;
 pub mod generate;
 
 pub use control_plane::ControlPlaneSpec;
+pub use custom_models::{
+    model_units, valid_id, valid_model_name, Architecture, CustomModelSettings, ImportedModelSeed,
+};
 pub(crate) use file::CatalogFile;
 pub use file::{
     AccountSpec, ApiKeySpec, BodyDialect, DeniedSpec, FleetFile, LatencySpec, ModelSpec, ProfileSpec, Quota,
@@ -48,6 +52,9 @@ pub struct Fleet {
     pub control_plane: ControlPlaneSpec,
     /// Guardrails to create at start (and again at reset).
     pub guardrails: Vec<GuardrailSeed>,
+    /// Imported models to create at start (and again at reset).
+    pub imported_models: Vec<ImportedModelSeed>,
+    pub custom_models: CustomModelSettings,
     model_by_id: HashMap<String, usize>,
     profile_by_id: HashMap<String, usize>,
     account_by_key: HashMap<String, usize>,
@@ -75,13 +82,19 @@ impl Fleet {
     /// Fills what the file leaves out from the built-in fleet, then validates.
     pub fn from_file(file: FleetFile) -> Result<Fleet, FleetError> {
         let catalog = CatalogFile::builtin()?;
-        // The built-in accounts come with the built-in guardrails (which name them).
-        let (accounts, guardrails) = match file.accounts {
-            Some(accounts) => (accounts, file.guardrails.unwrap_or_default()),
+        // The built-in accounts come with the built-in guardrails and imported models (which
+        // name them).
+        let (accounts, guardrails, imported_models) = match file.accounts {
+            Some(accounts) => (
+                accounts,
+                file.guardrails.unwrap_or_default(),
+                file.imported_models.unwrap_or_default(),
+            ),
             None => {
                 let builtin = parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?;
                 let guardrails = file.guardrails.or(builtin.guardrails).unwrap_or_default();
-                (builtin.accounts.unwrap_or_default(), guardrails)
+                let imported = file.imported_models.or(builtin.imported_models).unwrap_or_default();
+                (builtin.accounts.unwrap_or_default(), guardrails, imported)
             }
         };
         let custom_models = file.models.is_some();
@@ -104,6 +117,8 @@ impl Fleet {
             latency: file.latency.unwrap_or_default(),
             control_plane: file.control_plane.unwrap_or_default(),
             guardrails,
+            imported_models,
+            custom_models: file.custom_models.unwrap_or_default(),
         })
     }
 
@@ -117,8 +132,11 @@ impl Fleet {
             latency,
             control_plane,
             guardrails,
+            imported_models,
+            custom_models,
         } = parts;
         control_plane.check().map_err(FleetError::Invalid)?;
+        custom_models.check().map_err(FleetError::Invalid)?;
         let invalid = |m: String| Err(FleetError::Invalid(m));
         let region_set: BTreeSet<&Region> = regions.iter().collect();
         for g in &guardrails {
@@ -135,6 +153,7 @@ impl Fleet {
                 ));
             }
         }
+        check_imported_models(&imported_models, &accounts, &region_set)?;
         let mut model_by_id = HashMap::new();
         for (i, m) in models.iter().enumerate() {
             if model_by_id.insert(m.id.clone(), i).is_some() {
@@ -220,6 +239,8 @@ impl Fleet {
             latency,
             control_plane,
             guardrails,
+            imported_models,
+            custom_models,
             model_by_id,
             profile_by_id,
             account_by_key,
@@ -240,6 +261,8 @@ impl Fleet {
             latency: Some(self.latency),
             control_plane: Some(self.control_plane),
             guardrails: Some(self.guardrails.clone()),
+            imported_models: Some(self.imported_models.clone()),
+            custom_models: Some(self.custom_models),
         }
     }
 
@@ -307,6 +330,69 @@ struct FleetParts {
     latency: LatencySpec,
     control_plane: ControlPlaneSpec,
     guardrails: Vec<GuardrailSeed>,
+    imported_models: Vec<ImportedModelSeed>,
+    custom_models: CustomModelSettings,
+}
+
+/// Imported-model seeds name fleet accounts and regions, carry a valid ID and name, and never
+/// put two models under one ID or one name in an account and region.
+fn check_imported_models(
+    seeds: &[ImportedModelSeed],
+    accounts: &[AccountSpec],
+    regions: &BTreeSet<&Region>,
+) -> Result<(), FleetError> {
+    let invalid = |m: String| Err(FleetError::Invalid(m));
+    let mut ids = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for s in seeds {
+        if !valid_id(&s.id) {
+            return invalid(format!(
+                "imported model {}: id must be 12 lowercase letters and digits, got {}",
+                s.name, s.id
+            ));
+        }
+        if !valid_model_name(&s.name) {
+            return invalid(format!(
+                "imported model name {} does not fit ([0-9a-zA-Z][_-]?)+",
+                s.name
+            ));
+        }
+        if !(s.parameters_billion.is_finite() && s.parameters_billion > 0.0 && s.parameters_billion <= 1000.0) {
+            return invalid(format!(
+                "imported model {}: parameters_billion must be in (0, 1000]",
+                s.name
+            ));
+        }
+        if s.accounts.is_empty() || s.regions.is_empty() {
+            return invalid(format!(
+                "imported model {} needs at least one account and one region",
+                s.name
+            ));
+        }
+        for a in &s.accounts {
+            if !accounts.iter().any(|x| &x.name == a) {
+                return invalid(format!(
+                    "imported model {} names account {a}, which is not in the fleet",
+                    s.name
+                ));
+            }
+            for r in &s.regions {
+                if !regions.contains(r) {
+                    return invalid(format!(
+                        "imported model {} names region {r}, which is not in the fleet's regions",
+                        s.name
+                    ));
+                }
+                if !ids.insert((a.clone(), r.clone(), s.id.clone())) {
+                    return invalid(format!("imported model id {} is used twice in {a} {r}", s.id));
+                }
+                if !names.insert((a.clone(), r.clone(), s.name.clone())) {
+                    return invalid(format!("imported model name {} is used twice in {a} {r}", s.name));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, FleetError> {

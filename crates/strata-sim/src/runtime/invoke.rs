@@ -89,6 +89,7 @@ pub fn parse(body: &[u8], model: &ModelSpec) -> Result<Prompt, AwsError> {
             prompt.messages = 1;
             prompt.max_tokens = opt_u32(&value, "max_gen_len")?;
         }
+        BodyDialect::Qwen => parse_qwen(&value, &mut prompt)?,
         // Embedding bodies are read by `super::embed`, which answers before generation.
         BodyDialect::TitanEmbed | BodyDialect::CohereEmbed => return Err(super::embed::not_generative()),
         BodyDialect::Mistral => {
@@ -249,6 +250,44 @@ fn read_chat_messages(messages: &Value, prompt: &mut Prompt) -> Result<(), AwsEr
     Ok(())
 }
 
+/// Imported Qwen: OpenAI's chat-completion body (`messages`, `max_tokens`, `stop`) or Bedrock's
+/// completion body (`prompt`, `max_gen_len` or `max_tokens`, `stop`).
+fn parse_qwen(body: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
+    if let Some(messages) = body.get("messages") {
+        read_chat_messages(messages, prompt)?;
+        prompt.chat_completion = true;
+        prompt.max_tokens = match opt_u32(body, "max_completion_tokens")? {
+            Some(n) => Some(n),
+            None => opt_u32(body, "max_tokens")?,
+        };
+    } else {
+        let text = required(body, "prompt")?
+            .as_str()
+            .ok_or_else(|| malformed("#/prompt: expected type: String"))?;
+        prompt.texts.push(text.to_string());
+        prompt.last_user_text = text.to_string();
+        prompt.messages = 1;
+        prompt.max_tokens = match opt_u32(body, "max_gen_len")? {
+            Some(n) => Some(n),
+            None => opt_u32(body, "max_tokens")?,
+        };
+    }
+    prompt.stop_sequences = match body.get("stop") {
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => string_list(body, "stop")?,
+    };
+    Ok(())
+}
+
+/// The `id` and `created` of an OpenAI-shaped answer (deterministic per answer).
+fn chat_ids(generated: &Generated) -> (String, u64) {
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    (format!("chatcmpl-{}", &message_id(generated)[9..]), created)
+}
+
 fn parse_nova(body: &Value, prompt: &mut Prompt) -> Result<(), AwsError> {
     if let Some(system) = body.get("system").and_then(Value::as_array) {
         for block in system {
@@ -327,7 +366,16 @@ pub fn response(model: &ModelSpec, generated: &Generated, latency_ms: u64) -> Re
             "stopReason": anthropic_stop(stop),
             "usage": {"inputTokens": input, "outputTokens": output, "totalTokens": input + output}
         }),
-        BodyDialect::Llama => json!({
+        BodyDialect::Qwen if generated.prompt.chat_completion => {
+            let (id, created) = chat_ids(generated);
+            json!({
+                "id": id, "object": "chat.completion", "created": created, "model": model.id,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply_text(&generated.reply)},
+                             "finish_reason": plain_stop(stop)}],
+                "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
+            })
+        }
+        BodyDialect::Llama | BodyDialect::Qwen => json!({
             "generation": reply_text(&generated.reply), "prompt_token_count": input,
             "generation_token_count": output, "stop_reason": plain_stop(stop)
         }),
@@ -456,13 +504,29 @@ pub fn stream_frames(
                 "amazon-bedrock-invocationMetrics": metrics}),
             ));
         }
-        BodyDialect::Llama | BodyDialect::Mistral => {
+        BodyDialect::Llama | BodyDialect::Mistral | BodyDialect::Qwen => {
             let n = pieces.len();
             let mut generated_so_far = 0usize;
+            let chat = model.body == BodyDialect::Qwen && generated.prompt.chat_completion;
+            let (chat_id, created) = chat_ids(generated);
             for (i, (delay, piece)) in pieces.into_iter().enumerate() {
                 generated_so_far += piece.split(' ').filter(|w| !w.is_empty()).count();
                 let last = i + 1 == n;
-                let mut payload = if model.body == BodyDialect::Llama {
+                let mut payload = if chat {
+                    let delta = if i == 0 {
+                        json!({"role": "assistant", "content": piece})
+                    } else {
+                        json!({"content": piece})
+                    };
+                    let mut chunk = json!({"id": chat_id, "object": "chat.completion.chunk", "created": created,
+                        "model": model.id, "choices": [{"index": 0, "delta": delta,
+                        "finish_reason": if last { Some(plain_stop(stop)) } else { None }}]});
+                    if last {
+                        chunk["usage"] = json!({"prompt_tokens": input, "completion_tokens": output,
+                                                "total_tokens": input + output});
+                    }
+                    chunk
+                } else if model.body != BodyDialect::Mistral {
                     json!({"generation": piece, "prompt_token_count": if i == 0 { Some(input) } else { None },
                            "generation_token_count": generated_so_far, "stop_reason": if last { Some(plain_stop(stop)) } else { None }})
                 } else {

@@ -135,6 +135,11 @@ pub async fn handle(
     if placement.model.body.embeds() {
         return embed::handle(state, caller, &placement, model_id, op, body).await;
     }
+    if let Some(view) = &placement.imported {
+        if let Err(e) = imported_supports(view, op) {
+            return refuse(state, caller, Some(&placement), model_id, op, e);
+        }
+    }
     let parsed = match op {
         Operation::Converse | Operation::ConverseStream => converse::parse(body, &placement.model),
         Operation::InvokeModel | Operation::InvokeModelWithResponseStream => invoke::parse(body, &placement.model),
@@ -190,6 +195,14 @@ pub async fn handle(
             return refuse(state, caller, Some(&placement), model_id, op, e);
         }
     };
+    // An imported model serves from its copies: cold → refused, every copy full → wait.
+    let slot = match &placement.imported {
+        Some(view) => match crate::custom_models::acquire(state, &view.key).await {
+            Ok(slot) => Some(slot),
+            Err(e) => return refuse(state, caller, Some(&placement), model_id, op, e),
+        },
+        None => None,
+    };
     let mut prompt = prompt;
     if !prompt.cache_points.is_empty() {
         prompt.cached = state.prompt_cache.use_points(
@@ -202,8 +215,14 @@ pub async fn handle(
     let (reply, guardrail) = crate::guardrails::check::respond(guard.as_ref(), &prompt);
     let used = u64::from(input_tokens) + u64::from(reply.output_tokens()) * weight;
     state.quotas.refund(&placement.quota_key, reserved.saturating_sub(used));
-    let timing = timing(state, &placement.target());
-    let flight = state.start_flight(&placement.region, &placement.model.id);
+    let timing = match &slot {
+        Some(slot) => Timing {
+            first_token: slot.first_token,
+            per_token: slot.per_token,
+        },
+        None => timing(state, &placement.target()),
+    };
+    let flight = (state.start_flight(&placement.region, &placement.model.id), slot);
     let generated = Generated {
         prompt,
         reply,
@@ -260,6 +279,20 @@ pub async fn handle(
     match op {
         Operation::Converse => json_response(converse::response_json(&generated, latency_ms)),
         _ => invoke::response(&placement.model, &generated, latency_ms),
+    }
+}
+
+/// What AWS lets an imported model do: InvokeModel and its stream always; Converse only with a
+/// chat template (`instructSupported`); no CountTokens.
+fn imported_supports(view: &crate::custom_models::ImportedView, op: Operation) -> Result<(), AwsError> {
+    match op {
+        Operation::Converse | Operation::ConverseStream if !view.instruct => Err(AwsError::validation(
+            "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
+        )),
+        Operation::CountTokens => Err(AwsError::validation(
+            "The provided model doesn't support counting tokens.",
+        )),
+        _ => Ok(()),
     }
 }
 

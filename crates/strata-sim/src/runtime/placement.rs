@@ -7,9 +7,11 @@ use rand::Rng;
 use strata_core::ids::foundation_model_arn;
 use strata_core::{BedrockErrorKind, ModelRef};
 
+use crate::custom_models::ImportedView;
 use crate::error::AwsError;
 use crate::faults::{FaultKind, OutageMode, Plane, Target};
 use crate::fleet::ModelSpec;
+use crate::fleet::{Architecture, BodyDialect};
 use crate::identity::Caller;
 use crate::quota::QuotaKey;
 use crate::state::SimState;
@@ -25,6 +27,8 @@ pub struct Placement {
     pub region: String,
     pub account: usize,
     pub quota_key: QuotaKey,
+    /// Set for a Custom Model Import model: served by its copies, not by the on-demand quota.
+    pub imported: Option<ImportedView>,
 }
 
 impl Placement {
@@ -93,6 +97,7 @@ pub fn place(state: &SimState, caller: &Caller, raw_model_id: &str) -> Result<Pl
                     model: model_id,
                     cross_region: false,
                 },
+                imported: None,
             })
         }
         ModelRef::Profile {
@@ -119,12 +124,62 @@ pub fn place(state: &SimState, caller: &Caller, raw_model_id: &str) -> Result<Pl
                     model: profile_id,
                     cross_region: true,
                 },
+                imported: None,
             })
         }
-        ModelRef::Imported { .. } => Err(AwsError::new(
-            BedrockErrorKind::ResourceNotFoundException,
-            "The specified imported model was not found in this account and region.",
-        )),
+        ModelRef::Imported {
+            arn,
+            region,
+            account,
+            import_id,
+        } => {
+            if region.as_str() != caller.region {
+                return Err(AwsError::invalid_model_id());
+            }
+            if fleet.accounts.get(caller.account).map(|a| &a.id) != Some(&account) {
+                return Err(AwsError::no_access());
+            }
+            let view = state
+                .custom_models
+                .resolve(caller.account, &caller.region, &import_id)
+                .ok_or_else(crate::custom_models::not_found)?;
+            Ok(Placement {
+                requested: arn.clone(),
+                model: imported_spec(&arn, &view, &caller.region),
+                source_region: caller.region.clone(),
+                region: caller.region.clone(),
+                account: caller.account,
+                quota_key: QuotaKey {
+                    account: caller.account,
+                    region: caller.region.clone(),
+                    model: arn,
+                    cross_region: false,
+                },
+                imported: Some(view),
+            })
+        }
+    }
+}
+
+/// An imported model as the runtime's model description: its ARN as ID, its architecture's body.
+fn imported_spec(arn: &str, view: &ImportedView, region: &str) -> ModelSpec {
+    let region = strata_core::Region::parse(region).ok();
+    ModelSpec {
+        id: arn.to_string(),
+        name: view.name.clone(),
+        provider: "Imported".into(),
+        body: match view.architecture {
+            Architecture::Llama => BodyDialect::Llama,
+            Architecture::Mistral => BodyDialect::Mistral,
+            Architecture::Qwen => BodyDialect::Qwen,
+        },
+        input_modalities: vec!["TEXT".into()],
+        output_modalities: vec!["TEXT".into()],
+        streaming: true,
+        lifecycle: "ACTIVE".into(),
+        output_token_weight: 1,
+        hosted_in: region.iter().cloned().collect(),
+        on_demand_in: region.into_iter().collect(),
     }
 }
 
@@ -215,6 +270,10 @@ pub fn admit(state: &Arc<SimState>, placement: &Placement, reserve_tokens: u64) 
             };
             return Err(AwsError::new(BedrockErrorKind::AccessDeniedException, message).into());
         }
+    }
+    // Imported models have no on-demand token quota here: their copies bound the throughput.
+    if placement.imported.is_some() {
+        return Ok(0);
     }
     let quota = state.quota_for(
         placement.account,

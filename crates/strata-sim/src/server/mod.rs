@@ -149,6 +149,14 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         };
     }
 
+    if crate::custom_models::api::is_control_path(raw_path) {
+        let caller = match authenticate(state, &request, "bedrock") {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        };
+        return crate::custom_models::api::control(state, &caller, &parts.method, &decoded_path, &query, &body);
+    }
+
     let runtime_call = if parts.method == Method::POST {
         raw_path.strip_prefix("/model/").and_then(|rest| rest.rsplit_once('/'))
     } else {

@@ -1,13 +1,15 @@
 //! `strata bench`: loads one endpoint with a repeated request, open loop at a constant rate
 //! (latency from each request's due time, so stalls are not hidden) or closed loop at a fixed
-//! concurrency, and prints latency and first-byte percentiles.
+//! concurrency, and prints latency and first-byte percentiles. `--concurrency 1,4,16,32` is a
+//! sweep: one closed loop per level, printed as a table (P95, requests per minute, and with
+//! `--copies-from` the copies an emulated imported model ran on).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use strata_bench::{Load, RunOptions, Target};
+use strata_bench::{CopiesProbe, Load, RunOptions, Target};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -16,9 +18,21 @@ pub struct BenchArgs {
     /// Open loop: requests per second, sent on schedule whatever the answers do.
     #[arg(long, conflicts_with = "concurrency")]
     pub rate: Option<f64>,
-    /// Closed loop: workers each sending again as soon as answered.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    /// Closed loop: workers each sending again as soon as answered. A list (`1,4,16,32`) runs
+    /// a sweep: one closed loop per level, each with its warm-up, printed as a table.
+    #[arg(long, default_value = "16", value_delimiter = ',')]
+    pub concurrency: Vec<usize>,
+    /// Sweep: read the copies of `--imported-model` from this emulator stats URL
+    /// (e.g. `http://127.0.0.1:4566/_sim/stats`) during each level; the table shows the most seen.
+    #[arg(long, requires = "imported_model", conflicts_with = "rate")]
+    pub copies_from: Option<String>,
+    /// Sweep: the imported model's ARN whose copies `--copies-from` reads.
+    #[arg(long, requires = "copies_from")]
+    pub imported_model: Option<String>,
+    /// Sweep: the emulator's time scale (e.g. 0.01); the table adds figures scaled back to real
+    /// time (latency ÷ scale, requests per minute × scale).
+    #[arg(long, conflicts_with = "rate")]
+    pub time_scale: Option<f64>,
     /// Measured seconds.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -60,10 +74,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let seconds = |name: &str, s: f64| {
         Duration::try_from_secs_f64(s).with_context(|| format!("--{name} must be a non-negative number of seconds"))
     };
+    let sweep =
+        args.rate.is_none() && (args.concurrency.len() > 1 || args.copies_from.is_some() || args.time_scale.is_some());
+    if let Some(scale) = args.time_scale {
+        anyhow::ensure!(
+            scale.is_finite() && scale > 0.0,
+            "--time-scale must be a positive number"
+        );
+    }
     let options = RunOptions {
         load: match args.rate {
             Some(rate) => Load::Rate(rate),
-            None => Load::Concurrency(args.concurrency),
+            None => Load::Concurrency(args.concurrency.first().copied().unwrap_or(16)),
         },
         warmup: seconds("warmup", args.warmup)?,
         duration: seconds("duration", args.duration)?,
@@ -75,6 +97,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         builder.worker_threads(n.max(1));
     }
     let runtime = builder.enable_all().build().context("cannot start the async runtime")?;
+    if sweep {
+        let probe = match (&args.copies_from, &args.imported_model) {
+            (Some(url), Some(arn)) => Some(CopiesProbe::new(url, arn)?),
+            _ => None,
+        };
+        let table = runtime.block_on(strata_bench::sweep(
+            target,
+            options,
+            &args.concurrency,
+            probe,
+            args.time_scale,
+        ))?;
+        if args.json {
+            println!("{}", serde_json::to_string(&table)?);
+        } else {
+            print!("{table}");
+        }
+        return Ok(());
+    }
     let report = runtime.block_on(strata_bench::run(target, options))?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::sim_process::Sim;
 
-fn runtime_client(sim: &Sim, account: &str, region: &str) -> aws_sdk_bedrockruntime::Client {
+pub fn runtime_client(sim: &Sim, account: &str, region: &str) -> aws_sdk_bedrockruntime::Client {
     let (akid, secret) = sim.keys(account);
     let conf = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(BehaviorVersion::latest())
