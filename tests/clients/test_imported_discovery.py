@@ -190,3 +190,27 @@ def test_discover_routes_and_check_show_imported_models(sim, tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "no imported model named 'apexguru-qwn'" in out.stdout, out.stdout
     assert "lives in us-west-2, not us-east-1" in out.stdout, out.stdout
+
+
+def test_chat_is_kept_off_an_imported_model_that_is_not_instruct_tuned(sim, gateway):
+    """The catalog says Qwen 2.5 is not instruct-tuned (instructSupported false: Bedrock serves
+    it through InvokeModel only); a chat call on it is refused by the gateway with the reason,
+    never sent upstream, while the imported Llama takes chat."""
+    g = gateway()
+    before = len(sim.invocations(model=QWEN_EAST)) + len(sim.invocations(model=QWEN_WEST))
+    r = requests.post(g.endpoint + "/v1/chat/completions", timeout=20,
+                      headers={"Authorization": f"Bearer {ANY_KEY}"},
+                      json={"model": "apexguru", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400, r.text
+    assert "InvokeModel" in r.json()["error"]["message"], r.text
+    assert len(sim.invocations(model=QWEN_EAST)) + len(sim.invocations(model=QWEN_WEST)) == before
+    r = requests.post(g.endpoint + "/v1/chat/completions", timeout=20,
+                      headers={"Authorization": f"Bearer {ANY_KEY}"},
+                      json={"model": "eu-llama", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10})
+    assert r.status_code == 200, r.text
+    r = requests.post(g.endpoint + "/model/pinned-qwen/invoke", timeout=20,
+                      headers={"Authorization": f"Bearer {ANY_KEY}", "content-type": "application/json"},
+                      data=json.dumps({"prompt": "hi", "max_tokens": 10}))
+    assert r.status_code == 200, r.text
+    # (the emulator's rows name imported models by ARN, so the count above could have moved)
+    assert len(sim.invocations(model=QWEN_EAST)) + len(sim.invocations(model=QWEN_WEST)) == before + 1

@@ -73,16 +73,18 @@ pub fn fit(mut plan: Plan, call: &Call, config: &Config) -> Result<Plan, Gateway
     let mut reasons: Vec<String> = Vec::new();
     let mut sizes_only = true;
     for group in &mut plan.groups {
-        group.routes.retain(|r| match unfit(&r.target, call, work) {
-            None => true,
-            Some((why, size)) => {
-                sizes_only &= size;
-                if reasons.len() < 3 && !reasons.contains(&why) {
-                    reasons.push(why);
+        group
+            .routes
+            .retain(|r| match unfit(&r.target, call, work).or_else(|| no_chat(r, work)) {
+                None => true,
+                Some((why, size)) => {
+                    sizes_only &= size;
+                    if reasons.len() < 3 && !reasons.contains(&why) {
+                        reasons.push(why);
+                    }
+                    false
                 }
-                false
-            }
-        });
+            });
     }
     if plan.groups.iter().any(|g| !g.routes.is_empty()) {
         plan.groups.retain(|g| !g.routes.is_empty());
@@ -119,6 +121,19 @@ fn unfit(target: &Target, call: &Call, work: Work) -> Option<(String, bool)> {
         )),
         _ => None,
     }
+}
+
+/// A chat call on an imported model that takes InvokeModel only (see [`crate::routes::Route::chat`]).
+fn no_chat(route: &crate::routes::Route, work: Work) -> Option<(String, bool)> {
+    (work == Work::Chat && !route.chat).then(|| {
+        (
+            format!(
+                "{} is an imported model Bedrock serves without chat (not instruct-tuned): call it with InvokeModel in its own body",
+                route.model_id()
+            ),
+            false,
+        )
+    })
 }
 
 /// The tenant's candidates of a logical model, then of its fallbacks, then the baseline.

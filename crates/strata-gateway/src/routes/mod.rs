@@ -29,6 +29,10 @@ pub struct Route {
     /// The catalog data behind it comes from a scan that has since failed.
     pub stale: bool,
     pub health: Arc<Health>,
+    /// Whether it takes chat (Converse) calls: not an imported model the catalog lists as not
+    /// instruct-tuned (`instructSupported: false`, e.g. Qwen 2.5), which Bedrock serves through
+    /// InvokeModel only.
+    pub chat: bool,
     /// Whether the model is loaded there: imported-model targets only (they may meet a cold
     /// start), shared by every logical model reaching the target.
     pub warmth: Option<Arc<Warmth>>,
@@ -241,7 +245,15 @@ fn compile_model(
                             priority: d.priority,
                             ..c
                         };
-                        let route = build(carried, &config.prices, model_name, c, d.target.clone(), budget);
+                        let route = build(
+                            carried,
+                            catalog,
+                            &config.prices,
+                            model_name,
+                            c,
+                            d.target.clone(),
+                            budget,
+                        );
                         seen.insert(route.label.clone());
                         out.routes.push(route);
                     }
@@ -266,6 +278,7 @@ fn compile_model(
                     stale: false,
                     health,
                     warmth: None,
+                    chat: true,
                     limits: budget,
                     quota_key,
                     price: None,
@@ -290,7 +303,7 @@ fn compile_model(
                 tpm: intent.tpm,
                 ..Limits::default()
             };
-            let route = build(carried, &config.prices, model_name, c, target, budget);
+            let route = build(carried, catalog, &config.prices, model_name, c, target, budget);
             if seen.insert(route.label.clone()) {
                 out.routes.push(route);
             }
@@ -306,8 +319,15 @@ fn compile_model(
                     region: b.region.clone(),
                     model_id: b.model_id.clone(),
                 };
-                out.baseline
-                    .push(build(carried, &config.prices, model_name, c, target, Limits::default()));
+                out.baseline.push(build(
+                    carried,
+                    catalog,
+                    &config.prices,
+                    model_name,
+                    c,
+                    target,
+                    Limits::default(),
+                ));
             }
             Err(e) => out.baseline_excluded.push(e.into()),
         }
@@ -355,6 +375,22 @@ fn admit_routes(
     })
 }
 
+/// See [`Route::chat`]: false only when the catalog says so.
+fn takes_chat(catalog: &Catalog, target: &Target) -> bool {
+    let Target::Bedrock { model_id, .. } = target else {
+        return true;
+    };
+    let Ok(ModelRef::Imported { region, .. }) = ModelRef::parse(model_id) else {
+        return true;
+    };
+    let instruct = catalog
+        .scans()
+        .filter(|s| s.region == region)
+        .find_map(|s| s.imported.models()?.get(model_id.as_str()))
+        .and_then(|m| m.instruct_supported);
+    instruct != Some(false)
+}
+
 fn health_for(carried: &Carried, label: &str, origin: Origin) -> Arc<Health> {
     carried
         .health
@@ -368,8 +404,10 @@ fn quota_key(model: &str, label: &str, origin: Origin) -> Box<str> {
     format!("d:{model}:{origin:?}:{label}").into()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build(
     carried: &Carried,
+    catalog: &Catalog,
     prices: &strata_router::pricing::PriceTable,
     model: &str,
     c: Candidate,
@@ -381,6 +419,7 @@ fn build(
     let warmth = carried.warmth_for(&label, &target);
     let quota_key = quota_key(model, &label, c.origin);
     Arc::new(Route {
+        chat: takes_chat(catalog, &target),
         warmth,
         target,
         reach: c.reach,

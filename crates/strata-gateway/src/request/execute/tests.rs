@@ -145,6 +145,7 @@ fn route(model_id: &str, priority: u32, budget: Limits) -> Arc<Route> {
         stale: false,
         health: Default::default(),
         warmth: None,
+        chat: true,
         limits: budget,
         quota_key: format!("d:test:{model_id}").into(),
         price: None,
