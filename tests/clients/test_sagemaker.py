@@ -294,6 +294,11 @@ def test_usage_is_recorded_per_invocation_under_the_sagemaker_dialect(gateway):
 def test_the_demo_serves_apexguru_to_boto3_sagemaker_runtime(demo):  # noqa: F811
     printed = demo["printed"]
     assert "sagemaker-runtime" in printed and "apexguru" in printed, printed
+    def qwen_invocations() -> int:
+        models = requests.get(demo["sim"] + "/_sim/custom-models", timeout=10).json()["models"]
+        return sum(m["invocations"] for m in models if m["name"] == "apexguru-qwen")
+
+    before = qwen_invocations()
     sm = sagemaker(demo["gateway"], ("AKIASTRATADEMOGL0001", "strata-demo-lab-secret-00000000000000001"))
     body = json.dumps({"inputs": "What is Apex?", "parameters": {"max_new_tokens": 20}}).encode()
     answer = json.loads(sm.invoke_endpoint(EndpointName="apexguru", Body=body, ContentType="application/json")["Body"].read())
@@ -301,3 +306,11 @@ def test_the_demo_serves_apexguru_to_boto3_sagemaker_runtime(demo):  # noqa: F81
     parts = stream_parts(sm.invoke_endpoint_with_response_stream(EndpointName="apexguru", Body=body,
                                                                  ContentType="application/json"))
     assert tokens_of(parts)
+    # The endpoint now runs on the imported Qwen (Bedrock Custom Model Import), kept warm.
+    assert qwen_invocations() >= before + 2
+    targets = requests.get(demo["gateway"] + "/admin/custom-models", timeout=10,
+                           headers={"Authorization": "Bearer sk-demo-admin"}).json()["targets"]
+    apexguru = [t for t in targets if t["model"] == "apexguru"]
+    assert len(apexguru) == 2 and all(t["keep_warm_interval_ms"] == 14 * 60 * 1000 for t in apexguru), targets
+    page = requests.get(demo["gateway"] + "/dashboard", headers={"Authorization": "Bearer sk-demo-admin"}, timeout=10)
+    assert "Custom models" in page.text and "apxqwenuse01" in page.text

@@ -81,6 +81,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("models:    claude-sonnet-4, claude-sonnet-4-5, claude-haiku, nova-pro, llama-70b,");
         println!("           local-llama (an OpenAI-compatible upstream: the emulator's vLLM mode)");
         println!("           titan-embed, cohere-embed (POST /v1/embeddings)");
+        println!("           apexguru (imported Qwen 13B, InvokeModel), eu-support (imported Llama 8B): custom");
+        println!("           models kept warm; their state at /admin/custom-models and on the dashboard");
         println!("routes:    {} candidates discovered over 4 accounts x 22 regions", state.gateway().routes.load().size());
         println!();
         println!("clients:   openai     OpenAI(base_url=\"http://{addr}/v1\", api_key=\"sk-demo-us\")   # chat, responses, embeddings");
@@ -88,7 +90,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("           boto3      endpoint_url=\"http://{addr}\" with a SigV4 pair above, or AWS_BEARER_TOKEN_BEDROCK=sk-demo-us");
         println!("                      with endpoint_url=\"https://{tls_addr}\" and AWS_CA_BUNDLE as above");
         println!("           sagemaker  boto3.client(\"sagemaker-runtime\", endpoint_url=\"http://{addr}\", SigV4 pair above)");
-        println!("                      .invoke_endpoint(EndpointName=\"apexguru\", Body=b'{{\"inputs\": \"hello\"}}')   # -> llama-70b");
+        println!("                      .invoke_endpoint(EndpointName=\"apexguru\", Body=b'{{\"inputs\": \"hello\"}}')   # -> apexguru");
         println!();
         println!("try:");
         println!("  curl -s http://{addr}/model/claude-sonnet-4/converse -H 'Authorization: Bearer sk-demo-eu' \\");
