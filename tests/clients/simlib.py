@@ -377,3 +377,14 @@ def augmented_fleet(raw: dict, bodies: list[str]) -> dict:
             }
         )
     return fleet
+
+
+def wait_until(predicate, timeout=20.0, step=0.02):
+    """predicate() until it returns something truthy (returned); fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not reached within {timeout} s")

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from gatewaylib import account, admin_get, gateways, static_account, wait_for_round
-from simlib import find_binary
+from simlib import find_binary, wait_until
 
 ADMIN = "sk-test-admin-0001"
 EU_KEY = "sk-test-eu-000001"
@@ -75,16 +74,6 @@ def routes(g, **params):
 def refresh(g):
     r = requests.post(g.endpoint + "/admin/discovery/refresh", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
     assert r.status_code == 200, r.text
-
-
-def wait_until(predicate, timeout=30.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
 
 
 def test_discovery_lists_imported_models_per_account_and_region(sim, gateway):

@@ -16,7 +16,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from simlib import error_code, status_of, user
+from simlib import error_code, status_of, user, wait_until
 
 QWEN_EAST = "arn:aws:bedrock:us-east-1:111111111111:imported-model/apxqwenuse01"
 QWEN_WEST = "arn:aws:bedrock:us-west-2:111111111111:imported-model/apxqwenusw02"
@@ -36,16 +36,6 @@ def settings(sim, **changes) -> dict:
 
 def model_row(sim, arn: str) -> dict:
     return next(m for m in sim.stats()["imported_models"] if m["arn"] == arn)
-
-
-def wait_until(predicate, timeout=20.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
 
 
 def import_model(sim, bedrock, name: str, uri: str, region="us-east-1") -> str:

@@ -15,26 +15,31 @@ impl Backoff {
     /// `[0, min(max, base * 2^(retry-1))]`, but never less than the upstream's `retry-after`
     /// (capped at `max`).
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
-        let exp = retry.saturating_sub(1).min(20);
-        let ceiling = self.base.saturating_mul(1u32 << exp).min(self.max);
+        let ceiling = self.ceiling(retry);
         let drawn = if ceiling.is_zero() {
             Duration::ZERO
         } else {
             rng.random_range(Duration::ZERO..=ceiling)
         };
-        match retry_after {
-            Some(after) => drawn.max(after.min(self.max)),
-            None => drawn,
-        }
+        self.at_least(drawn, retry_after)
     }
 
     /// Like [`Backoff::delay`], but drawn from the upper half (`[ceiling/2, ceiling]`): for
     /// polling something known to become ready (a loading model), where a near-zero wait would
     /// only ask again too soon.
     pub fn poll_delay(&self, retry: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
+        let ceiling = self.ceiling(retry);
+        self.at_least(rng.random_range(ceiling / 2..=ceiling), retry_after)
+    }
+
+    /// `base * 2^(retry-1)`, at most `max`.
+    fn ceiling(&self, retry: u32) -> Duration {
         let exp = retry.saturating_sub(1).min(20);
-        let ceiling = self.base.saturating_mul(1u32 << exp).min(self.max);
-        let drawn = rng.random_range(ceiling / 2..=ceiling);
+        self.base.saturating_mul(1u32 << exp).min(self.max)
+    }
+
+    /// `drawn`, but never less than the upstream's `retry-after` (capped at `max`).
+    fn at_least(&self, drawn: Duration, retry_after: Option<Duration>) -> Duration {
         match retry_after {
             Some(after) => drawn.max(after.min(self.max)),
             None => drawn,

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use strata_core::{Catalog, Freshness, ModelRef};
+use strata_core::{Catalog, ModelRef};
 
-use super::{position, Candidate, Compiled, Exclusion, Intent, Layer, Origin, ProfileIndex, Reach};
+use super::{position, Candidate, Compiled, Exclusion, Intent, Layer, ProfileIndex};
 
 /// Expands `intent`, which runs the imported model called `name`.
 pub(super) fn compile(intent: &Intent, name: &str, catalog: &Catalog, index: &ProfileIndex<'_>) -> Compiled {
@@ -50,17 +50,14 @@ pub(super) fn compile(intent: &Intent, name: &str, catalog: &Catalog, index: &Pr
                         continue;
                     }
                 }
-                out.candidates.push(Candidate {
-                    account: Arc::clone(&account),
-                    region: scan.region.clone(),
-                    model_id: Arc::from(entry.arn.as_str()),
-                    layer: Layer::InRegion,
-                    reach: Reach::Regions(index.single(&scan.region)),
-                    weight: share.weight,
+                out.candidates.push(Candidate::in_region(
+                    &account,
+                    scan,
+                    Arc::from(entry.arn.as_str()),
+                    index,
+                    share,
                     priority,
-                    origin: Origin::Discovered,
-                    stale: !matches!(scan.freshness, Freshness::Fresh),
-                });
+                ));
             }
         }
     }

@@ -160,6 +160,29 @@ impl Candidate {
     pub fn label(&self) -> String {
         target_label(&self.account, &self.region, &self.model_id)
     }
+
+    /// A discovered candidate that runs only in its scan's region (a model ID on demand, an
+    /// imported model).
+    fn in_region(
+        account: &Arc<str>,
+        scan: &RegionScan,
+        model_id: Arc<str>,
+        index: &ProfileIndex<'_>,
+        share: &AccountShare,
+        priority: u32,
+    ) -> Candidate {
+        Candidate {
+            account: Arc::clone(account),
+            region: scan.region.clone(),
+            model_id,
+            layer: Layer::InRegion,
+            reach: Reach::Regions(index.single(&scan.region)),
+            weight: share.weight,
+            priority,
+            origin: Origin::Discovered,
+            stale: !matches!(scan.freshness, Freshness::Fresh),
+        }
+    }
 }
 
 /// A target left out, and why.
@@ -337,17 +360,14 @@ pub fn compile_intent(intent: &Intent, catalog: &Catalog, profiles: &ProfileInde
                     continue;
                 }
                 match state {
-                    AccessState::Granted => out.candidates.push(Candidate {
-                        account: Arc::clone(&account),
-                        region: scan.region.clone(),
-                        model_id: Arc::clone(&base_id),
-                        layer: Layer::InRegion,
-                        reach: Reach::Regions(profiles.single(&scan.region)),
-                        weight: share.weight,
+                    AccessState::Granted => out.candidates.push(Candidate::in_region(
+                        &account,
+                        scan,
+                        Arc::clone(&base_id),
+                        profiles,
+                        share,
                         priority,
-                        origin: Origin::Discovered,
-                        stale: !matches!(scan.freshness, Freshness::Fresh),
-                    }),
+                    )),
                     AccessState::Denied(why) | AccessState::Unknown(why) => {
                         out.excluded
                             .push(Exclusion::of(&share.account, &scan.region, base, why.clone()))

@@ -140,6 +140,31 @@ fn added_delay(state: &SimState, target: &Target<'_>) -> Duration {
     }
 }
 
+/// A control-plane operation's answer (an AWS error as its response), counted in the stats
+/// under the caller's account and region with the status it has.
+pub(crate) fn counted(
+    state: &crate::state::SimState,
+    caller: &crate::identity::Caller,
+    operation: &'static str,
+    result: Result<axum::response::Response, crate::error::AwsError>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = match &result {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.kind.status(),
+    };
+    state.stats.count_control(crate::stats::ControlKey {
+        account: caller.account,
+        region: caller.region.clone(),
+        operation,
+        status,
+    });
+    match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 use std::time::{Instant, SystemTime};
 
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{json, Value};
 use strata_core::BedrockErrorKind;
 
@@ -17,7 +17,6 @@ use crate::fleet::{valid_model_name, Architecture, CustomModelSettings};
 use crate::identity::Caller;
 use crate::runtime::json_response;
 use crate::state::SimState;
-use crate::stats::ControlKey;
 
 /// Whether a path belongs to this API.
 pub fn is_control_path(path: &str) -> bool {
@@ -67,20 +66,7 @@ pub fn control(
             )),
         ),
     };
-    let status = match &result {
-        Ok(r) => r.status().as_u16(),
-        Err(e) => e.kind.status(),
-    };
-    state.stats.count_control(ControlKey {
-        account: caller.account,
-        region: caller.region.clone(),
-        operation,
-        status,
-    });
-    match result {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    crate::control_plane::counted(state, caller, operation, result)
 }
 
 fn not_null(field: &str) -> AwsError {

@@ -13,7 +13,7 @@ use crate::error::AwsError;
 use crate::identity::Caller;
 use crate::runtime::json_response;
 use crate::state::SimState;
-use crate::stats::{ControlKey, InvocationKey};
+use crate::stats::InvocationKey;
 
 /// Whether a path is a guardrail control-plane path.
 pub fn is_control_path(path: &str) -> bool {
@@ -77,20 +77,7 @@ pub fn control(
             )),
         ),
     };
-    let status = match &result {
-        Ok(r) => r.status().as_u16(),
-        Err(e) => e.kind.status(),
-    };
-    state.stats.count_control(ControlKey {
-        account: caller.account,
-        region: caller.region.clone(),
-        operation,
-        status,
-    });
-    match result {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    crate::control_plane::counted(state, caller, operation, result)
 }
 
 fn summary(g: &Guardrail, version: &str, policy: &Policy, region: &str, account_id: &str) -> Value {

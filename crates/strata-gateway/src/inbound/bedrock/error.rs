@@ -41,6 +41,12 @@ pub fn error_type(e: &GatewayError) -> (&'static str, u16) {
 /// The Bedrock-shaped answer for a failure.
 pub fn response(e: &GatewayError) -> Response {
     let (kind, status) = error_type(e);
+    aws_json_error(e, kind, status)
+}
+
+/// An AWS JSON-protocol error (Bedrock's, SageMaker runtime's): `x-amzn-ErrorType: kind`, body
+/// `{"message": …}`, and `retry-after` on a 429 or a retryable error with a known wait.
+pub fn aws_json_error(e: &GatewayError, kind: &'static str, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::json!({ "message": e.message }).to_string();
     let mut response = (status, body).into_response();

@@ -6,8 +6,7 @@
 //! input is a `ModelError` (424); the gateway's own access to Bedrock failing is an
 //! `InternalDependencyException` (530).
 
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use strata_core::BedrockErrorKind;
 
 use crate::error::{Class, GatewayError};
@@ -37,19 +36,10 @@ pub fn error_type(e: &GatewayError) -> (&'static str, u16) {
     }
 }
 
-/// The SageMaker-shaped answer for a failure.
+/// The SageMaker-shaped answer for a failure (AWS's JSON error shape, as Bedrock's).
 pub fn response(e: &GatewayError) -> Response {
     let (kind, status) = error_type(e);
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::json!({ "message": e.message }).to_string();
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
-    if status == StatusCode::TOO_MANY_REQUESTS || (e.class.retryable() && e.retry_after.is_some()) {
-        headers.insert("retry-after", HeaderValue::from(e.retry_after_secs()));
-    }
-    response
+    crate::inbound::bedrock::error::aws_json_error(e, kind, status)
 }
 
 #[cfg(test)]

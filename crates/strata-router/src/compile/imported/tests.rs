@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use strata_core::{ImportedModelEntry, ImportedModels, RegionScan, ResidencyPolicy};
+use strata_core::{Freshness, ImportedModelEntry, ImportedModels, RegionScan, ResidencyPolicy};
+
+use crate::{Origin, Reach};
 
 use super::super::tests::region;
 use super::super::{admit, compile_intent, AccountShare, DestinationTrust, IntentModel};
