@@ -15,7 +15,8 @@ use serde::Serialize;
 pub enum WarmState {
     /// It answered within the eviction window.
     Warm,
-    /// It answered "not ready" and has not answered since: Bedrock is loading it.
+    /// It answered "not ready" (within the eviction window) and has not answered since: Bedrock
+    /// is loading it.
     Loading,
     /// Never called, or idle for longer than the eviction window: the next call may meet a
     /// cold start.
@@ -148,7 +149,10 @@ impl Warmth {
 }
 
 fn state_of(s: &Inner, now: Instant, evicted_after: Duration) -> WarmState {
-    if s.loading_since.is_some() {
+    // A load nobody asked after within the eviction window says nothing any more: whatever
+    // loaded has been unloaded since.
+    let recent = |t: Option<Instant>| t.is_some_and(|t| now.saturating_duration_since(t) < evicted_after);
+    if s.loading_since.is_some() && recent(s.invoked) {
         return WarmState::Loading;
     }
     match s.answered {
@@ -185,6 +189,8 @@ mod tests {
         let v = w.view(t0 + POLL, EVICT);
         assert_eq!(v.cold_starts, 2);
         assert!(v.loading_since_ms.is_some());
+        // Asked after no more: cold once the eviction window has passed.
+        assert_eq!(w.state(t0 + POLL + EVICT, EVICT), WarmState::Cold);
         w.answered(t0 + POLL * 3, false);
         assert_eq!(w.state(t0 + POLL * 3, EVICT), WarmState::Warm);
         assert!(w.view(t0 + POLL * 3, EVICT).loading_since_ms.is_none());
