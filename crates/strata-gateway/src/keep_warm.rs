@@ -23,18 +23,18 @@ use crate::config::Target;
 use crate::error::Class;
 use crate::request::Gateway;
 use crate::routes::Route;
-use crate::state::GatewayState;
 use crate::upstream::{Answer, Upstream};
 
 /// The loop's tick bounds: a tenth of the shortest interval, within these.
 const MIN_TICK: Duration = Duration::from_millis(50);
 const MAX_TICK: Duration = Duration::from_secs(5);
 
-/// Runs until `stop` says so.
-pub async fn run(state: Arc<GatewayState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs until `stop` says so; `current` gives the gateway requests use now and the latest
+/// catalog (both are swapped while it runs).
+pub async fn run(current: impl Fn() -> (Arc<Gateway>, Arc<Catalog>), mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let gateway = state.gateway();
-        let tick = sweep(&gateway, &state.catalog());
+        let (gateway, catalog) = current();
+        let tick = sweep(&gateway, &catalog);
         tokio::select! {
             () = tokio::time::sleep(tick) => {}
             _ = stop.wait_for(|s| *s) => return,

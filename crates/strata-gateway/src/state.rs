@@ -139,7 +139,11 @@ impl GatewayState {
     /// was loaded), the key reload and keep-warm. They stop at [`GatewayState::shutdown`].
     pub fn start_background(self: &Arc<Self>) {
         tokio::spawn(Arc::clone(self).run_key_reload(KEY_RELOAD_EVERY, self.stop.subscribe()));
-        tokio::spawn(crate::keep_warm::run(Arc::clone(self), self.stop.subscribe()));
+        let state = Arc::clone(self);
+        tokio::spawn(crate::keep_warm::run(
+            move || (state.gateway(), state.catalog()),
+            self.stop.subscribe(),
+        ));
         self.restart_discovery();
     }
 
