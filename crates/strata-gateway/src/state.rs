@@ -54,13 +54,13 @@ pub struct GatewayState {
     /// Serving, draining, past the drain deadline.
     pub lifecycle: Arc<Lifecycle>,
     /// Where the config comes from and how its reloads went.
-    pub reloads: crate::reload::Reloads,
+    pub reloads: crate::reload::history::Reloads,
     /// The running discovery loop, so a reload can replace it.
     discovery_task: parking_lot::Mutex<Option<BackgroundTask>>,
     /// Held while routes are compiled and swapped (discovery's publish, a reload's swap).
     swap: parking_lot::Mutex<()>,
     /// Dashboard sign-ins.
-    pub sessions: crate::inbound::dashboard::Sessions,
+    pub sessions: crate::tenants::sessions::Sessions,
     /// Stops the background loops (discovery, key reload) at shutdown.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -117,7 +117,7 @@ impl GatewayState {
             shared: ArcSwapOption::new(shared),
             routes_round: ArcSwapOption::empty(),
             lifecycle: kept.lifecycle,
-            reloads: crate::reload::Reloads::default(),
+            reloads: crate::reload::history::Reloads::default(),
             discovery_task: parking_lot::Mutex::new(None),
             sessions: Default::default(),
             swap: parking_lot::Mutex::new(()),

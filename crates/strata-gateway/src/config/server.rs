@@ -9,6 +9,9 @@ use strata_http::TlsFiles;
 
 use super::file::ServerConfig;
 
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 /// The edge's settings, defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
@@ -82,7 +85,7 @@ pub(super) fn check(server: &ServerConfig, listen: Option<SocketAddr>, problems:
                     problems.push(format!("server.tls.{field}: must name a PEM file"));
                 }
             }
-            if Some(at) == listen || (listen.is_none() && at.to_string() == super::validate::DEFAULT_LISTEN) {
+            if Some(at) == listen || (listen.is_none() && at.to_string() == DEFAULT_LISTEN) {
                 problems.push(format!(
                     "server.tls_listen: {at} is also `listen`; a listener is either plain or TLS, give each its own port"
                 ));

@@ -266,8 +266,7 @@ pub const IN_MEMORY_DATABASE: &str = "sqlite::memory:";
 /// Records queued for writing by default.
 pub const DEFAULT_USAGE_QUEUE: usize = 10_000;
 
-/// The default listen address.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub use super::server::DEFAULT_LISTEN;
 
 impl Config {
     pub fn validate(file: ConfigFile) -> Result<Config, Vec<String>> {

@@ -5,13 +5,14 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::request::authenticate::{authenticate, Principal};
+use crate::tenants::sessions::SESSION;
 
 use crate::state::GatewayState;
 
@@ -64,9 +65,6 @@ pub async fn login(State(state): State<Arc<GatewayState>>, body: axum::body::Byt
 /// The session cookie's name.
 const COOKIE: &str = "strata_session";
 
-/// How long a dashboard session lasts.
-pub const SESSION: Duration = Duration::from_secs(12 * 3600);
-
 /// An admin key in the headers, or a live session cookie.
 fn signed_in(state: &GatewayState, headers: &HeaderMap) -> bool {
     let g = state.gateway();
@@ -97,39 +95,6 @@ fn sign_in_form(status: StatusCode, problem: Option<&str>) -> Response {
         )),
     )
         .into_response()
-}
-
-/// Dashboard sign-ins: random tokens (only their hashes kept) with an expiry. In memory: a
-/// replica restarted, or another replica behind a load balancer, asks again.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    /// Until when each session lasts, by its token's SHA-256.
-    open: parking_lot::Mutex<std::collections::HashMap<[u8; 32], Instant>>,
-}
-
-impl Sessions {
-    /// A new session; returns its token.
-    fn open(&self) -> String {
-        let token = hex::encode(rand::random::<[u8; 32]>());
-        let now = Instant::now();
-        let mut open = self.open.lock();
-        open.retain(|_, until| *until > now);
-        open.insert(Self::hash(&token), now + SESSION);
-        token
-    }
-
-    fn valid(&self, token: &str) -> bool {
-        let now = Instant::now();
-        self.open
-            .lock()
-            .get(&Self::hash(token))
-            .is_some_and(|until| *until > now)
-    }
-
-    fn hash(token: &str) -> [u8; 32] {
-        use sha2::Digest;
-        sha2::Sha256::digest(token.as_bytes()).into()
-    }
 }
 
 fn dashboard(state: &GatewayState) -> Html<String> {
