@@ -17,6 +17,7 @@ pub mod identity;
 pub mod openai_compat;
 pub mod prompt_cache;
 pub mod quota;
+pub mod reply;
 pub mod runtime;
 pub mod server;
 pub mod state;

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use strata_core::wire::converse::StopReason;
 
 use crate::faults::{CutMode, FaultKind, OutageMode, Plane, Target};
+use crate::reply::DropConnection;
 use crate::runtime::stream::{paced_body, Cut};
-use crate::server::DropConnection;
 use crate::state::SimState;
 use crate::stats::InvocationKey;
 use crate::synth::{chunk_json, chunk_text, respond, Prompt, Reply, ToolDef, ToolMode};

@@ -46,7 +46,7 @@ pub struct SimState {
     /// Guardrails per account × region.
     pub guardrails: crate::guardrails::GuardrailBook,
     /// Imported models and import jobs per account × region, with their settings.
-    pub custom_models: crate::custom_models::CustomModels,
+    pub custom_models: Arc<crate::custom_models::CustomModels>,
 }
 
 impl SimState {
@@ -58,7 +58,7 @@ impl SimState {
         };
         let control_plane = fleet.control_plane;
         let guardrails = crate::guardrails::GuardrailBook::seeded(&fleet);
-        let custom_models = crate::custom_models::CustomModels::new(&fleet, options.zero_latency);
+        let custom_models = Arc::new(crate::custom_models::CustomModels::new(&fleet, options.zero_latency));
         let fleet = Arc::new(fleet);
         SimState {
             configured: Arc::clone(&fleet),

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{bad_request, parse};
 use crate::fleet::changes::{ModelRegionChange, ProfileRegionsChange};
-use crate::runtime::json_response;
+use crate::reply::json_response;
 use crate::state::SimState;
 
 pub(super) fn change_model(state: &SimState, body: &[u8]) -> Response {

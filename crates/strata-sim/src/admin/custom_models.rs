@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{bad_request, parse};
 use crate::fleet::{CustomModelSettings, Fleet};
-use crate::runtime::json_response;
+use crate::reply::json_response;
 use crate::state::SimState;
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::faults::FaultSpec;
 use crate::fleet::{ControlPlaneSpec, LatencySpec, Quota};
-use crate::runtime::json_response;
+use crate::reply::json_response;
 use crate::state::SimState;
 
 pub(crate) fn bad_request(message: impl Into<String>) -> Response {

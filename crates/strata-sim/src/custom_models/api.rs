@@ -15,7 +15,7 @@ use crate::control_plane::operations::{decode_token, encode_token};
 use crate::error::AwsError;
 use crate::fleet::{valid_model_name, Architecture, CustomModelSettings};
 use crate::identity::Caller;
-use crate::runtime::json_response;
+use crate::reply::json_response;
 use crate::state::SimState;
 
 /// Whether a path belongs to this API.

@@ -24,7 +24,6 @@ use strata_core::BedrockErrorKind;
 
 use crate::error::AwsError;
 use crate::fleet::{model_units, Architecture, CustomModelSettings, Fleet};
-use crate::state::SimState;
 use deployment::{Admission, Deployment};
 
 /// When seeded models say they were imported.
@@ -382,7 +381,7 @@ impl CustomModels {
 /// A place on a copy of an imported model, held while the answer runs; gives it back on drop.
 #[derive(Debug)]
 pub struct CopySlot {
-    state: Arc<SimState>,
+    models: Arc<CustomModels>,
     key: ModelKey,
     copy: u64,
     /// Time to the first token and per further token, for this request.
@@ -392,7 +391,7 @@ pub struct CopySlot {
 
 impl Drop for CopySlot {
     fn drop(&mut self) {
-        let models = &self.state.custom_models;
+        let models = &self.models;
         if let Some(m) = models.book.lock().model_mut(&self.key) {
             m.deployment.release(self.copy, Instant::now());
         }
@@ -402,8 +401,7 @@ impl Drop for CopySlot {
 
 /// Takes a place on a copy of the model: refused while it is cold or loading (the first call
 /// on a cold model starts the load), waits while every copy is full.
-pub async fn acquire(state: &Arc<SimState>, key: &ModelKey) -> Result<CopySlot, AwsError> {
-    let models = &state.custom_models;
+pub async fn acquire(models: &Arc<CustomModels>, key: &ModelKey) -> Result<CopySlot, AwsError> {
     let deadline = Instant::now() + models.settings().queue_timeout();
     let mut waiter: Option<Waiter<'_>> = None;
     loop {
@@ -433,7 +431,7 @@ pub async fn acquire(state: &Arc<SimState>, key: &ModelKey) -> Result<CopySlot, 
                 let draw = rand::rng().random_range(-1.0..=1.0);
                 let (first_token, per_token) = deployment::request_timing(&settings, params, in_flight, draw);
                 return Ok(CopySlot {
-                    state: Arc::clone(state),
+                    models: Arc::clone(models),
                     key: key.clone(),
                     copy,
                     first_token,

@@ -11,7 +11,7 @@ use super::policy::{Policy, Source};
 use super::{arn, not_found, Guardrail};
 use crate::error::AwsError;
 use crate::identity::Caller;
-use crate::runtime::json_response;
+use crate::reply::json_response;
 use crate::state::SimState;
 use crate::stats::InvocationKey;
 

@@ -11,11 +11,12 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::placement::{admit, Placement, Refusal};
-use super::{json_response, record, refuse, Operation};
+use super::{record, refuse, Operation};
 use crate::error::AwsError;
 use crate::fleet::BodyDialect;
 use crate::identity::Caller;
-use crate::server::DropConnection;
+use crate::reply::json_response;
+use crate::reply::DropConnection;
 use crate::state::SimState;
 
 /// Titan Text Embeddings V2's sizes (the first is the default).

@@ -12,9 +12,10 @@ use strata_core::eventstream::event_frame;
 use strata_core::wire::converse::StopReason;
 use strata_core::BedrockErrorKind;
 
-use super::{json_response, Generated, Timing};
+use super::{Generated, Timing};
 use crate::error::AwsError;
 use crate::fleet::{BodyDialect, ModelSpec};
+use crate::reply::json_response;
 use crate::synth::{chunk_json, chunk_text, Prompt, Reply, ToolDef, ToolMode};
 
 fn malformed(detail: &str) -> AwsError {

@@ -18,7 +18,8 @@ use strata_core::BedrockErrorKind;
 use crate::error::AwsError;
 use crate::faults::{CutMode, FaultKind};
 use crate::identity::Caller;
-use crate::server::DropConnection;
+use crate::reply::json_response;
+use crate::reply::DropConnection;
 use crate::state::SimState;
 use crate::stats::InvocationKey;
 use crate::synth::{Prompt, Reply};
@@ -197,7 +198,7 @@ pub async fn handle(
     };
     // An imported model serves from its copies: cold → refused, every copy full → wait.
     let slot = match &placement.imported {
-        Some(view) => match crate::custom_models::acquire(state, &view.key).await {
+        Some(view) => match crate::custom_models::acquire(&state.custom_models, &view.key).await {
             Ok(slot) => Some(slot),
             Err(e) => return refuse(state, caller, Some(&placement), model_id, op, e),
         },
@@ -381,12 +382,4 @@ fn record(
         },
     };
     state.stats.count_invocation(key);
-}
-
-pub fn json_response(body: String) -> Response {
-    let mut response = body.into_response();
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    response
 }

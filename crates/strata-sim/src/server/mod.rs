@@ -25,9 +25,7 @@ pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 /// A client that does not finish sending its body within this time is answered and dropped.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Marker on a response: close the connection instead of answering.
-#[derive(Debug, Clone, Copy)]
-pub struct DropConnection;
+use crate::reply::DropConnection;
 
 /// The emulator as an axum router, for tests that call it without a socket. (A dropped
 /// connection is answered with an empty 503 here; only [`serve`] can really drop.)
