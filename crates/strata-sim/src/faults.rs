@@ -279,6 +279,20 @@ impl FaultBook {
             .any(|f| pick(&f.spec.kind) && f.matches(target))
     }
 
+    /// The highest rate of the throttle faults matching the target (0 when none does), without
+    /// consuming any: how much of a destination's capacity placement counts as taken.
+    pub fn throttle_rate(&self, target: &Target<'_>) -> f64 {
+        self.faults
+            .read()
+            .iter()
+            .filter(|f| f.matches(target))
+            .filter_map(|f| match f.spec.kind {
+                FaultKind::Throttle { rate } => Some(rate),
+                _ => None,
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// Whether a region's runtime has an outage for this account, whatever the model.
     pub fn region_down(&self, account: usize, region: &str) -> bool {
         self.faults.read().iter().any(|f| {

@@ -1,5 +1,5 @@
 //! The emulator's state: the fleet as configured plus everything that changes at run time
-//! (the catalog, access changes, quota overrides, buckets, faults, sessions, counters,
+//! (the catalog, access changes, quota overrides, region capacities, buckets, faults, sessions, counters,
 //! in-flight load, control-plane settings).
 //!
 //! The fleet in use is an `ArcSwap<Fleet>`: a request takes one cheap snapshot and reads it
@@ -37,6 +37,8 @@ pub struct SimState {
     pub control_plane_buckets: ControlPlaneBuckets,
     access_changes: RwLock<HashMap<(usize, String, String), bool>>,
     quota_overrides: RwLock<HashMap<(usize, String, String), Quota>>,
+    /// Region capacities set at run time (`POST /_sim/capacity`), over the fleet's.
+    capacity_changes: RwLock<HashMap<String, u32>>,
     sessions: RwLock<HashMap<String, SessionCredentials>>,
     in_flight: Mutex<HashMap<(String, String), u32>>,
     pub quotas: QuotaBook,
@@ -69,6 +71,7 @@ impl SimState {
             control_plane_buckets: ControlPlaneBuckets::default(),
             access_changes: RwLock::default(),
             quota_overrides: RwLock::default(),
+            capacity_changes: RwLock::default(),
             sessions: RwLock::default(),
             in_flight: Mutex::default(),
             quotas: QuotaBook::default(),
@@ -131,6 +134,7 @@ impl SimState {
         self.quotas.clear();
         self.access_changes.write().clear();
         self.quota_overrides.write().clear();
+        self.capacity_changes.write().clear();
     }
 
     /// Whether the account may invoke the model in the region, counting runtime changes and
@@ -181,6 +185,28 @@ impl SimState {
             return *q;
         }
         self.fleet.load().quota_for(account, region, model, cross_region)
+    }
+
+    /// A region's capacity for profile traffic: a run-time change, else the fleet's.
+    pub fn capacity(&self, region: &str) -> u32 {
+        if let Some(&c) = self.capacity_changes.read().get(region) {
+            return c;
+        }
+        self.fleet.load().capacity(region)
+    }
+
+    pub fn set_capacity(&self, region: &str, capacity: u32) {
+        self.capacity_changes.write().insert(region.to_string(), capacity);
+    }
+
+    /// Every fleet region's capacity now.
+    pub fn capacities(&self) -> std::collections::BTreeMap<String, u32> {
+        let fleet = self.fleet.load();
+        fleet
+            .regions
+            .iter()
+            .map(|r| (r.as_str().to_string(), self.capacity(r.as_str())))
+            .collect()
     }
 
     pub fn add_session(&self, access_key_id: String, session: SessionCredentials) {

@@ -1,7 +1,8 @@
 //! The test-control API under `/_sim/`: health, fleet, stats, reset, faults, access, quotas,
-//! latency, control-plane settings, catalog changes and imported models' settings and state. It has no auth: the emulator is a test
+//! latency, control-plane settings, region capacities, catalog changes and imported models' settings and state. It has no auth: the emulator is a test
 //! double bound to loopback.
 
+mod capacity;
 mod catalog;
 mod custom_models;
 
@@ -187,6 +188,8 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
             state.set_control_plane(spec);
             json_response(serde_json::to_string(&spec).unwrap_or_default())
         }
+        ("GET", "/_sim/capacity") => capacity::show(state),
+        ("POST", "/_sim/capacity") => capacity::change(state, body),
         ("POST", "/_sim/catalog/models") => catalog::change_model(state, body),
         ("POST", "/_sim/catalog/profiles") => catalog::change_profile(state, body),
         _ => not_found(path),

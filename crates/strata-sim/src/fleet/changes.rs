@@ -47,6 +47,7 @@ impl Fleet {
             guardrails: self.guardrails.clone(),
             imported_models: self.imported_models.clone(),
             custom_models: self.custom_models,
+            region_capacity: self.region_capacity.clone(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! quotas, the runtime latency model, and the built-in catalog's file. Checking that they hold
 //! together is `Fleet::from_file`'s job, not this module's.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use strata_core::{AccountId, Region};
 
@@ -34,6 +36,11 @@ pub struct FleetFile {
     /// How imported models behave (cold start, copies, latency, time scale).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_models: Option<CustomModelSettings>,
+    /// Each region's capacity for cross-region (profile) traffic: how many calls of a model it
+    /// runs at once before it counts as full, and so its share of a profile's calls. Regions
+    /// not named get `fleet::DEFAULT_REGION_CAPACITY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_capacity: Option<BTreeMap<Region, u32>>,
 }
 
 /// A guardrail the emulator starts with, created in each listed account × region (each with

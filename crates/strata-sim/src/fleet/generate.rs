@@ -125,6 +125,7 @@ pub fn generate(spec: &GenerateSpec) -> Result<FleetFile, FleetError> {
         guardrails: Some(Vec::new()),
         imported_models: Some(Vec::new()),
         custom_models: None,
+        region_capacity: None,
     })
 }
 

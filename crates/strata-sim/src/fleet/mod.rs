@@ -4,11 +4,12 @@
 //! into a [`Fleet`] with lookup indexes. Without a file, the built-in fleet is used: the real
 //! catalog in `default_catalog.json` and the accounts in `default_fleet.yaml`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use strata_core::Region;
 
+pub mod capacity;
 pub mod changes;
 pub mod control_plane;
 pub mod custom_models;
@@ -55,6 +56,8 @@ pub struct Fleet {
     /// Imported models to create at start (and again at reset).
     pub imported_models: Vec<ImportedModelSeed>,
     pub custom_models: CustomModelSettings,
+    /// Capacities the fleet names (the others have `capacity::DEFAULT_REGION_CAPACITY`).
+    pub region_capacity: BTreeMap<Region, u32>,
     model_by_id: HashMap<String, usize>,
     profile_by_id: HashMap<String, usize>,
     account_by_key: HashMap<String, usize>,
@@ -98,6 +101,7 @@ impl Fleet {
             }
         };
         let custom_models = file.models.is_some();
+        let region_capacity = file.region_capacity;
         let models = file.models.unwrap_or(catalog.models);
         let profiles = file.profiles.unwrap_or(catalog.profiles);
         let regions = match file.regions {
@@ -107,6 +111,16 @@ impl Fleet {
                 let set: BTreeSet<Region> = models.iter().flat_map(|m| m.hosted_in.iter().cloned()).collect();
                 set.into_iter().collect()
             }
+        };
+        // Without its own capacities a fleet takes the built-in ones for the regions it has.
+        let region_capacity = match region_capacity {
+            Some(c) => c,
+            None => parse_yaml::<FleetFile>(DEFAULT_FLEET, "<built-in fleet>")?
+                .region_capacity
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(r, _)| regions.contains(r))
+                .collect(),
         };
         Fleet::validate(FleetParts {
             regions,
@@ -119,6 +133,7 @@ impl Fleet {
             guardrails,
             imported_models,
             custom_models: file.custom_models.unwrap_or_default(),
+            region_capacity,
         })
     }
 
@@ -134,6 +149,7 @@ impl Fleet {
             guardrails,
             imported_models,
             custom_models,
+            region_capacity,
         } = parts;
         control_plane.check().map_err(FleetError::Invalid)?;
         custom_models.check().map_err(FleetError::Invalid)?;
@@ -154,6 +170,7 @@ impl Fleet {
             }
         }
         check_imported_models(&imported_models, &accounts, &region_set)?;
+        capacity::check_region_capacity(&region_capacity, &region_set)?;
         let mut model_by_id = HashMap::new();
         for (i, m) in models.iter().enumerate() {
             if model_by_id.insert(m.id.clone(), i).is_some() {
@@ -241,6 +258,7 @@ impl Fleet {
             guardrails,
             imported_models,
             custom_models,
+            region_capacity,
             model_by_id,
             profile_by_id,
             account_by_key,
@@ -263,7 +281,16 @@ impl Fleet {
             guardrails: Some(self.guardrails.clone()),
             imported_models: Some(self.imported_models.clone()),
             custom_models: Some(self.custom_models),
+            region_capacity: Some(self.region_capacity.clone()),
         }
+    }
+
+    /// A region's capacity as configured (the default for a region the fleet does not name).
+    pub fn capacity(&self, region: &str) -> u32 {
+        self.region_capacity
+            .iter()
+            .find(|(r, _)| r.as_str() == region)
+            .map_or(capacity::DEFAULT_REGION_CAPACITY, |(_, &c)| c)
     }
 
     pub fn model(&self, id: &str) -> Option<&ModelSpec> {
@@ -332,6 +359,7 @@ struct FleetParts {
     guardrails: Vec<GuardrailSeed>,
     imported_models: Vec<ImportedModelSeed>,
     custom_models: CustomModelSettings,
+    region_capacity: BTreeMap<Region, u32>,
 }
 
 /// Imported-model seeds name fleet accounts and regions, carry a valid ID and name, and never

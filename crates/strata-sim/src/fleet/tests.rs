@@ -57,3 +57,47 @@ fn parse_errors_name_the_line() {
     eprintln!("{err}");
     assert!(err.contains('4'), "{err}");
 }
+
+#[test]
+fn builtin_capacities_skew_the_us_profiles_like_the_seed() {
+    let fleet = Fleet::builtin().unwrap();
+    let (east1, east2, west2) = (
+        fleet.capacity("us-east-1"),
+        fleet.capacity("us-east-2"),
+        fleet.capacity("us-west-2"),
+    );
+    assert!(east2 > west2 && west2 > east1, "{east1} / {east2} / {west2}");
+    assert_eq!(fleet.capacity("eu-west-1"), capacity::DEFAULT_REGION_CAPACITY);
+    // the capacities round-trip through the fleet file `--print-fleet` writes
+    let again = Fleet::from_file(fleet.to_file()).unwrap();
+    assert_eq!(again.region_capacity, fleet.region_capacity);
+}
+
+#[test]
+fn region_capacity_is_checked() {
+    let file: FleetFile = serde_saphyr::from_str("region_capacity: {us-east-1: 5, mars-north-1: 3}\n").unwrap();
+    let err = Fleet::from_file(file).unwrap_err().to_string();
+    assert!(err.contains("mars-north-1"), "{err}");
+    let file: FleetFile = serde_saphyr::from_str("region_capacity: {us-east-1: 5000000}\n").unwrap();
+    let err = Fleet::from_file(file).unwrap_err().to_string();
+    assert!(err.contains("us-east-1") && err.contains("at most"), "{err}");
+    assert!(serde_saphyr::from_str::<FleetFile>("region_capacity: {us-east-1: -1}\n").is_err());
+    // a file's own capacities replace the built-in ones
+    let file: FleetFile = serde_saphyr::from_str("region_capacity: {us-east-1: 1}\n").unwrap();
+    let fleet = Fleet::from_file(file).unwrap();
+    assert_eq!(fleet.capacity("us-east-1"), 1);
+    assert_eq!(fleet.capacity("us-east-2"), capacity::DEFAULT_REGION_CAPACITY);
+}
+
+#[test]
+fn a_fleet_without_capacities_takes_the_builtin_ones_for_its_regions() {
+    let file: FleetFile = serde_saphyr::from_str(
+        "models:\n  - {id: a.model-v1:0, name: A, provider: A, body: nova, hosted_in: [us-east-2, eu-west-1], on_demand_in: [us-east-2]}\nprofiles: []\naccounts:\n  - {id: \"123456789012\", name: a, access_key_id: AKIAEXAMPLE000000001, secret_access_key: s}\n",
+    )
+    .unwrap();
+    let fleet = Fleet::from_file(file).unwrap();
+    let builtin = Fleet::builtin().unwrap();
+    assert_eq!(fleet.capacity("us-east-2"), builtin.capacity("us-east-2"));
+    assert_ne!(fleet.capacity("us-east-2"), capacity::DEFAULT_REGION_CAPACITY);
+    assert!(fleet.region_capacity.keys().all(|r| fleet.has_region(r.as_str())));
+}

@@ -2,6 +2,7 @@
 //! CountTokens, over the fleet's placement, quotas, latency model and faults.
 
 pub mod converse;
+pub mod destination;
 pub mod embed;
 pub mod invoke;
 pub mod placement;

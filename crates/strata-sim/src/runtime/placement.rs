@@ -1,12 +1,12 @@
 //! Where a runtime call runs: resolves the model reference, picks the executing region (a
-//! profile's destination chosen by load), and admits the call through faults, access and quota.
+//! profile's destination weighted by capacity and load), and admits the call through faults, access and quota.
 
 use std::sync::Arc;
 
-use rand::Rng;
 use strata_core::ids::foundation_model_arn;
 use strata_core::{BedrockErrorKind, ModelRef};
 
+use super::destination::Destination;
 use crate::custom_models::ImportedView;
 use crate::error::AwsError;
 use crate::faults::{FaultKind, OutageMode, Plane, Target};
@@ -111,7 +111,13 @@ pub fn place(state: &SimState, caller: &Caller, raw_model_id: &str) -> Result<Pl
                 return Err(AwsError::invalid_model_id());
             }
             let model = fleet.model(&profile.model).ok_or_else(AwsError::invalid_model_id)?;
-            let region = choose_destination(state, caller.account, &profile.model, &profile.destinations)?;
+            let region = choose_destination(
+                state,
+                caller.account,
+                &profile_id,
+                &profile.model,
+                &profile.destinations,
+            )?;
             Ok(Placement {
                 requested: profile_id.clone(),
                 model: model.clone(),
@@ -183,38 +189,42 @@ fn imported_spec(arn: &str, view: &ImportedView, region: &str) -> ModelSpec {
     }
 }
 
-/// Picks a profile destination like cross-region inference does: skip regions that are down,
-/// prefer the one with the fewest calls in flight for the model, break ties at random.
+/// Picks a profile destination like cross-region inference does (`destination::choose`): at
+/// random, weighted by spare capacity and by how much of each destination is not throttled,
+/// never a destination in outage.
 fn choose_destination(
     state: &SimState,
     account: usize,
+    profile_id: &str,
     model: &str,
     destinations: &[strata_core::Region],
 ) -> Result<String, AwsError> {
-    let up: Vec<&str> = destinations
+    let faults = !state.faults.is_empty();
+    let seen: Vec<Destination> = destinations
         .iter()
-        .map(|r| r.as_str())
-        .filter(|r| {
+        .map(|r| {
             let t = Target {
                 account,
-                region: r,
-                requested_model: model,
+                region: r.as_str(),
+                requested_model: profile_id,
                 foundation_model: model,
                 plane: Plane::Runtime,
             };
-            !state.faults.any(&t, |k| matches!(k, FaultKind::Outage { .. }))
+            Destination {
+                capacity: state.capacity(r.as_str()),
+                in_flight: state.in_flight(r.as_str(), model),
+                throttled: if faults { state.faults.throttle_rate(&t) } else { 0.0 },
+                down: faults && state.faults.any(&t, |k| matches!(k, FaultKind::Outage { .. })),
+            }
         })
         .collect();
-    if up.is_empty() {
-        return Err(AwsError::new(
+    match super::destination::choose(&seen, &mut rand::rng()) {
+        Some(i) => Ok(destinations[i].as_str().to_string()),
+        None => Err(AwsError::new(
             BedrockErrorKind::ServiceUnavailableException,
             "The service is temporarily unable to handle the request. Every destination region of the inference profile is unavailable.",
-        ));
+        )),
     }
-    let least = up.iter().map(|r| state.in_flight(r, model)).min().unwrap_or(0);
-    let best: Vec<&str> = up.into_iter().filter(|r| state.in_flight(r, model) == least).collect();
-    let pick = rand::rng().random_range(0..best.len());
-    Ok(best[pick].to_string())
 }
 
 /// Runs the checks AWS makes before a model runs: outages, injected errors and throttling,
