@@ -32,7 +32,7 @@ def test_list_names_every_scenario_once():
     done = scenario("list")
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
-    assert names == ["cris", "fallback", "loadbalance", "quota", "sharding", "residency", "baseline"]
+    assert names == ["cris", "fallback", "loadbalance", "quota", "sharding", "residency", "baseline", "coldstart"]
     listed = json.loads(scenario("list", "--json").stdout)
     assert [s["name"] for s in listed] == names and all(s["about"] for s in listed)
 
@@ -90,3 +90,15 @@ def test_baseline_serves_when_every_primary_is_wrong():
     r = run_json("baseline")
     assert (r["total"], r["succeeded"], r["baseline"]) == (10, 10, 10)
     assert r["violations"] == 0 and set(r["by_region"]) == {"us-east-1"}
+
+
+def test_coldstart_absorbed_and_keep_warm_outlasts_eviction():
+    r = run_json("coldstart")
+    kept, not_kept = r["models"]["apexguru"], r["models"]["eu-support"]
+    for m in (kept, not_kept):
+        assert m["cold_start"]["succeeded"] == 5 and m["cold_start"]["cold_start_refusals"] > 0
+        assert m["after_idle"]["succeeded"] == 5
+    assert kept["keep_warm"] and kept["state_after_idle"] == "warm" and kept["after_idle"]["cold_start_refusals"] == 0
+    # Only its 10 requests reached eu-support; keep-warm's own calls reached apexguru.
+    assert not_kept["state_after_idle"] == "cold" and not_kept["after_idle"]["cold_start_refusals"] > 0
+    assert kept["invocations"] > 10 and not_kept["invocations"] == 10

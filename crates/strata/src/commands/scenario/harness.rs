@@ -70,6 +70,16 @@ impl Stage {
     /// Starts the built-in fleet's emulator and a gateway on `models_and_tenants` (YAML appended
     /// to the common accounts); the gateway has scanned the fleet once before this returns.
     pub async fn start(models_and_tenants: &str, sim: SimOptions) -> anyhow::Result<Stage> {
+        Self::start_with(models_and_tenants, sim, None).await
+    }
+
+    /// As [`Stage::start`], with the emulator's custom-model settings (`/_sim/custom-models`)
+    /// changed before the gateway starts (so keep-warm's first calls already see them).
+    pub async fn start_with(
+        models_and_tenants: &str,
+        sim: SimOptions,
+        custom_models: Option<Value>,
+    ) -> anyhow::Result<Stage> {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
@@ -88,6 +98,17 @@ impl Stage {
                 tracing::error!(error = %e, "the scenario's emulator stopped");
             }
         }));
+
+        if let Some(settings) = custom_models {
+            let response = reqwest::Client::new()
+                .post(format!("{sim_url}/_sim/custom-models"))
+                .header("content-type", "application/json")
+                .body(settings.to_string())
+                .send()
+                .await
+                .context("emulator POST /_sim/custom-models")?;
+            json_body(response, "/_sim/custom-models").await?;
+        }
 
         let text = format!("{BASE_CONFIG}\n{models_and_tenants}");
         let config = strata_gateway::config::from_text(&text, "<scenario config>", |name| match name {
@@ -138,6 +159,22 @@ impl Stage {
 
     /// Several groups of calls (`(key, model, count)`), all released at once; replies by group.
     pub async fn converse_groups(&self, groups: &[(&str, &str, usize)]) -> anyhow::Result<Vec<Vec<Reply>>> {
+        self.call_groups(groups, "converse", converse_body()).await
+    }
+
+    /// `n` InvokeModel calls with `body` (the target's native body) sent together.
+    pub async fn invoke_together(&self, key: &str, model: &str, n: usize, body: Value) -> anyhow::Result<Vec<Reply>> {
+        self.call_groups(&[(key, model, n)], "invoke", body)
+            .await
+            .map(|mut groups| groups.pop().unwrap_or_default())
+    }
+
+    async fn call_groups(
+        &self,
+        groups: &[(&str, &str, usize)],
+        action: &'static str,
+        body: Value,
+    ) -> anyhow::Result<Vec<Vec<Reply>>> {
         let total: usize = groups.iter().map(|g| g.2).sum();
         let barrier = Arc::new(Barrier::new(total));
         let mut handles = Vec::new();
@@ -145,11 +182,12 @@ impl Stage {
             for _ in 0..*count {
                 let (client, url) = (self.client.clone(), self.gateway_url.clone());
                 let (key, model, barrier) = (key.to_string(), model.to_string(), Arc::clone(&barrier));
+                let body = body.clone();
                 handles.push((
                     group,
                     tokio::spawn(async move {
                         barrier.wait().await;
-                        converse(&client, &url, &key, &model).await
+                        call(&client, &url, &key, &model, action, &body).await
                     }),
                 ));
             }
@@ -211,13 +249,24 @@ impl Stage {
     }
 }
 
-async fn converse(client: &reqwest::Client, base: &str, key: &str, model: &str) -> anyhow::Result<Reply> {
-    let body = json!({
+fn converse_body() -> Value {
+    json!({
         "messages": [{"role": "user", "content": [{"text": "Say hello in one word."}]}],
         "inferenceConfig": {"maxTokens": 16}
-    });
+    })
+}
+
+/// One Bedrock runtime call (`action`: `converse`, `invoke`) of a logical model.
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    model: &str,
+    action: &str,
+    body: &Value,
+) -> anyhow::Result<Reply> {
     let response = client
-        .post(format!("{base}/model/{model}/converse"))
+        .post(format!("{base}/model/{model}/{action}"))
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
         .body(body.to_string())

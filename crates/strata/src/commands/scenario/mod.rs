@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 mod baseline;
+mod coldstart;
 mod cris;
 mod fallback;
 mod harness;
@@ -55,6 +56,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "baseline",
         "every primary candidate wrong (catalog lie, access revoked): the verified baseline serves",
+    ),
+    (
+        "coldstart",
+        "imported models evicted: requests absorb the cold start; keep-warm outlasts the eviction window",
     ),
 ];
 
@@ -117,6 +122,7 @@ async fn run_named(name: &str) -> anyhow::Result<Outcome> {
         "sharding" => sharding::run().await,
         "residency" => residency::run().await,
         "baseline" => baseline::run().await,
+        "coldstart" => coldstart::run().await,
         other => anyhow::bail!("no scenario named {other:?}"),
     }
 }
