@@ -366,3 +366,65 @@ pub fn expect_eq<T: PartialEq + std::fmt::Debug>(problems: &mut Vec<String>, wha
         problems.push(format!("{what}: got {got:?}, the pattern promises {want:?}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, route: Option<&str>) -> Reply {
+        Reply {
+            status,
+            route: route.map(str::to_string),
+            baseline: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn percentages_round_to_whole_numbers() {
+        assert_eq!(percent(7, 10), "70%");
+        assert_eq!(percent(1, 3), "33%");
+        assert_eq!(percent(2, 3), "67%");
+        assert_eq!(percent(0, 0), "0%");
+    }
+
+    #[test]
+    fn replies_are_counted_by_the_model_that_served_them() {
+        let replies = [
+            reply(200, Some("prod-us/us-east-1/us.amazon.nova-pro-v1:0")),
+            reply(200, Some("prod-us/us-east-1/us.amazon.nova-pro-v1:0")),
+            reply(200, Some("sandbox/us-west-2/amazon.nova-lite-v1:0")),
+            reply(429, Some("prod-us/us-east-1/us.amazon.nova-pro-v1:0")),
+        ];
+        let counts = replies_by_model(&replies);
+        assert_eq!(counts.get("us.amazon.nova-pro-v1:0"), Some(&2));
+        assert_eq!(counts.get("amazon.nova-lite-v1:0"), Some(&1));
+        assert_eq!(counts.len(), 2);
+    }
+
+    #[test]
+    fn only_successful_invocations_count() {
+        let row = |region: &str, status: u16, count: u64| Invocation {
+            account_name: "prod-us".into(),
+            region: region.into(),
+            model: "m".into(),
+            status,
+            count,
+        };
+        let rows = [
+            row("us-east-1", 200, 3),
+            row("us-east-1", 503, 4),
+            row("us-west-2", 200, 1),
+        ];
+        let by_region = count_by(&rows, |r| r.region.clone());
+        assert_eq!(by_region.get("us-east-1"), Some(&3));
+        assert_eq!(by_region.get("us-west-2"), Some(&1));
+    }
+
+    #[test]
+    fn tables_pad_columns_to_the_widest_cell() {
+        let text = table("T", &["Region", "N"], &[vec!["us-east-1".into(), "10".into()]]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, ["T", "  Region     N", "  ---------  --", "  us-east-1  10"]);
+    }
+}
