@@ -28,6 +28,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Start the emulator and a gateway on a built-in demo config.
     Demo(commands::demo::DemoArgs),
+    /// Run one of the seeds' experiments (emulator + gateway in process); `list` names them.
+    Scenario(commands::scenario::ScenarioArgs),
     /// Run the gateway on a config file.
     Serve(commands::serve::ServeArgs),
     /// Run the Bedrock emulator: many accounts and regions on one address.
@@ -52,10 +54,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         cli.command,
         Command::Check(_) | Command::Discover(_) | Command::Routes(_) | Command::Usage(_)
     );
+    // A scenario's gateway warns on purpose (faults it injected); only its table matters.
+    let default_level = match cli.command {
+        Command::Scenario(_) => "error",
+        _ if quiet => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -70,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Routes(args) => commands::routes::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Scenario(args) => commands::scenario::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Usage(args) => commands::usage::run(args),
