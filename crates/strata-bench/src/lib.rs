@@ -10,18 +10,21 @@
 //!
 //! A **sweep** ([`sweep`]) runs one closed loop per concurrency level, each with its warm-up,
 //! optionally polling an emulator's `/_sim/stats` for the copies an imported model runs on, and
-//! prints one table row per level (P95 latency, requests per minute, copies).
+//! prints one table row per level (requests, errors by class, P50 / P95 / P99, TTFT, time to last
+//! token, requests per minute, output tokens per second, copies).
 //!
-//! Every sample records the time to the answer's first body byte (TTFT, for streams) and to its
-//! end. Benchmarks are never tests: nothing here asserts on speed.
+//! Every sample records the time to the answer's first and last body bytes (TTFT and time to
+//! last token, for streams) and to its end, and the answer's output tokens when it names them
+//! (see `tokens`). Benchmarks are never tests: nothing here asserts on speed.
 
 mod client;
 mod report;
 mod run;
 mod sweep;
 mod target;
+mod tokens;
 
-pub use report::{Percentiles, Report};
+pub use report::{ErrorCounts, Percentiles, Report};
 pub use run::{run, Load, RunError, RunOptions};
-pub use sweep::{sweep, CopiesProbe, Step, Sweep};
+pub use sweep::{sweep, CopiesProbe, ProgressFn, RealTime, Step, StepProgress, Sweep};
 pub use target::{Target, TargetError};

@@ -5,7 +5,7 @@ use std::time::Duration;
 use hdrhistogram::{CreationError, Histogram};
 use serde::Serialize;
 
-use crate::client::Outcome;
+use crate::client::{Answer, Outcome};
 
 /// Latencies are recorded in microseconds, from 1 µs to 60 s, with 3 significant digits.
 const HIGHEST_MICROS: u64 = 60_000_000;
@@ -15,10 +15,11 @@ const HIGHEST_MICROS: u64 = 60_000_000;
 pub(crate) struct Recorder {
     latency: Histogram<u64>,
     first_byte: Histogram<u64>,
+    last_byte: Histogram<u64>,
     ok: u64,
-    status_errors: u64,
-    transport_errors: u64,
-    timeouts: u64,
+    errors: ErrorCounts,
+    output_tokens: u64,
+    counted_answers: u64,
     /// Open loop only: requests not sent because too many were already in flight.
     shed: u64,
 }
@@ -28,24 +29,38 @@ impl Recorder {
         Ok(Recorder {
             latency: Histogram::new_with_bounds(1, HIGHEST_MICROS, 3)?,
             first_byte: Histogram::new_with_bounds(1, HIGHEST_MICROS, 3)?,
+            last_byte: Histogram::new_with_bounds(1, HIGHEST_MICROS, 3)?,
             ok: 0,
-            status_errors: 0,
-            transport_errors: 0,
-            timeouts: 0,
+            errors: ErrorCounts::default(),
+            output_tokens: 0,
+            counted_answers: 0,
             shed: 0,
         })
     }
 
     pub(crate) fn record(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Ok { first_byte, end } => {
+            Outcome::Ok(Answer {
+                first_byte,
+                last_byte,
+                end,
+                output_tokens,
+            }) => {
                 self.ok += 1;
                 self.latency.saturating_record(micros(end));
                 self.first_byte.saturating_record(micros(first_byte));
+                self.last_byte.saturating_record(micros(last_byte));
+                if let Some(n) = output_tokens {
+                    self.output_tokens += n;
+                    self.counted_answers += 1;
+                }
             }
-            Outcome::Status(_) => self.status_errors += 1,
-            Outcome::Transport => self.transport_errors += 1,
-            Outcome::Timeout => self.timeouts += 1,
+            Outcome::Status(429) => self.errors.throttled += 1,
+            Outcome::Status(s) if s >= 500 => self.errors.server += 1,
+            Outcome::Status(_) => self.errors.client += 1,
+            Outcome::Connect => self.errors.connect += 1,
+            Outcome::Broken => self.errors.broken += 1,
+            Outcome::Timeout => self.errors.timeout += 1,
         }
     }
 
@@ -54,22 +69,73 @@ impl Recorder {
     }
 
     pub(crate) fn report(&self, measured: Duration) -> Report {
+        let seconds = measured.as_secs_f64().max(f64::EPSILON);
+        let e = &self.errors;
         Report {
             measured_seconds: measured.as_secs_f64(),
             ok: self.ok,
-            status_errors: self.status_errors,
-            transport_errors: self.transport_errors,
-            timeouts: self.timeouts,
+            status_errors: e.throttled + e.client + e.server,
+            transport_errors: e.connect + e.broken,
+            timeouts: e.timeout,
             shed: self.shed,
-            throughput: self.ok as f64 / measured.as_secs_f64().max(f64::EPSILON),
+            errors: self.errors,
+            throughput: self.ok as f64 / seconds,
             latency_ms: Percentiles::of(&self.latency),
             first_byte_ms: Percentiles::of(&self.first_byte),
+            last_byte_ms: Percentiles::of(&self.last_byte),
+            output_tokens: self.output_tokens,
+            counted_answers: self.counted_answers,
+            output_tokens_per_second: self.output_tokens as f64 / seconds,
         }
     }
 }
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Failed requests by class.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// 429 answers.
+    pub throttled: u64,
+    /// Other 4xx answers.
+    pub client: u64,
+    /// 5xx answers.
+    pub server: u64,
+    /// No whole answer within the timeout.
+    pub timeout: u64,
+    /// No connection could be opened.
+    pub connect: u64,
+    /// The connection broke before the answer was whole.
+    pub broken: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.throttled + self.client + self.server + self.timeout + self.connect + self.broken
+    }
+
+    /// `429:3 5xx:1`, or `0` when there were none.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            ("429", self.throttled),
+            ("4xx", self.client),
+            ("5xx", self.server),
+            ("timeout", self.timeout),
+            ("connect", self.connect),
+            ("broken", self.broken),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name}:{n}"))
+        .collect();
+        if parts.is_empty() {
+            "0".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
 }
 
 /// Latency percentiles in milliseconds.
@@ -103,18 +169,35 @@ pub struct Report {
     pub measured_seconds: f64,
     /// 2xx answers read to their end.
     pub ok: u64,
-    /// Answers with another status.
+    /// Answers with another status (`errors.throttled + client + server`).
     pub status_errors: u64,
+    /// `errors.connect + errors.broken`.
     pub transport_errors: u64,
     pub timeouts: u64,
     /// Open loop: requests skipped because the in-flight limit was reached.
     pub shed: u64,
+    /// Failed requests by class.
+    pub errors: ErrorCounts,
     /// `ok` per second of measured time.
     pub throughput: f64,
     /// To the answer's end (open loop: from when each request was due).
     pub latency_ms: Percentiles,
     /// To the answer's first body byte (time to first token, for streams).
     pub first_byte_ms: Percentiles,
+    /// To the answer's last body byte (time to last token, for streams).
+    pub last_byte_ms: Percentiles,
+    /// Output tokens of the 2xx answers that name them (header or usage; see `tokens`).
+    pub output_tokens: u64,
+    /// How many 2xx answers named their output tokens.
+    pub counted_answers: u64,
+    pub output_tokens_per_second: f64,
+}
+
+impl Report {
+    /// Every measured request that was answered or failed (shed ones excluded).
+    pub fn requests(&self) -> u64 {
+        self.ok + self.errors.total()
+    }
 }
 
 impl std::fmt::Display for Report {
@@ -128,17 +211,17 @@ impl std::fmt::Display for Report {
         };
         writeln!(
             f,
-            "{} ok in {:.1} s = {:.0} req/s; errors: {} status, {} transport, {} timeout, {} shed",
+            "{} ok in {:.1} s = {:.0} req/s, {:.0} output tokens/s; errors: {}; {} shed",
             self.ok,
             self.measured_seconds,
             self.throughput,
-            self.status_errors,
-            self.transport_errors,
-            self.timeouts,
+            self.output_tokens_per_second,
+            self.errors.summary(),
             self.shed
         )?;
         row(f, "latency", &self.latency_ms)?;
-        row(f, "first byte", &self.first_byte_ms)
+        row(f, "first byte", &self.first_byte_ms)?;
+        row(f, "last byte", &self.last_byte_ms)
     }
 }
 
@@ -150,19 +233,52 @@ mod tests {
     fn counts_outcomes_and_reads_percentiles() {
         let mut r = Recorder::new().unwrap();
         for ms in 1..=100u64 {
-            r.record(Outcome::Ok {
+            r.record(Outcome::Ok(Answer {
                 first_byte: Duration::from_micros(ms * 100),
+                last_byte: Duration::from_micros(ms * 900),
                 end: Duration::from_millis(ms),
-            });
+                output_tokens: (ms % 2 == 0).then_some(10),
+            }));
         }
         r.record(Outcome::Status(503));
+        r.record(Outcome::Status(429));
+        r.record(Outcome::Status(429));
+        r.record(Outcome::Status(400));
         r.record(Outcome::Timeout);
+        r.record(Outcome::Connect);
+        r.record(Outcome::Broken);
         r.shed();
         let report = r.report(Duration::from_secs(2));
         assert_eq!(
-            (report.ok, report.status_errors, report.timeouts, report.shed),
-            (100, 1, 1, 1)
+            (
+                report.ok,
+                report.status_errors,
+                report.transport_errors,
+                report.timeouts,
+                report.shed
+            ),
+            (100, 4, 2, 1, 1)
         );
+        assert_eq!(
+            report.errors,
+            ErrorCounts {
+                throttled: 2,
+                client: 1,
+                server: 1,
+                timeout: 1,
+                connect: 1,
+                broken: 1
+            }
+        );
+        assert_eq!(
+            report.errors.summary(),
+            "429:2 4xx:1 5xx:1 timeout:1 connect:1 broken:1"
+        );
+        assert_eq!(ErrorCounts::default().summary(), "0");
+        assert_eq!(report.requests(), 107);
+        assert_eq!((report.output_tokens, report.counted_answers), (500, 50));
+        assert_eq!(report.output_tokens_per_second, 250.0);
+        assert!((report.last_byte_ms.p50 - 45.0).abs() < 0.1);
         assert_eq!(report.throughput, 50.0);
         assert!((report.latency_ms.p50 - 50.0).abs() < 0.1);
         assert!((report.latency_ms.p95 - 95.0).abs() < 0.1);

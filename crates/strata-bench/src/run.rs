@@ -1,7 +1,7 @@
 //! A run: warm-up, then the measured part, in open-loop (constant rate) or closed-loop
 //! (fixed concurrency) mode.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,9 @@ pub struct RunOptions {
     /// Open loop: a request due while this many are in flight is not sent, and counted as shed
     /// (so an overloaded target cannot make the generator open connections without bound).
     pub max_in_flight: usize,
+    /// Counts every finished request, warm-up included, for a progress display (one relaxed
+    /// atomic add per request).
+    pub finished: Option<Arc<AtomicU64>>,
 }
 
 /// A run that cannot start.
@@ -58,6 +61,7 @@ pub async fn run(target: Target, options: RunOptions) -> Result<Report, RunError
         target: Arc::new(target),
         recorder: Arc::clone(&recorder),
         timeout: options.timeout,
+        finished: options.finished.clone(),
     };
     let start = Instant::now();
     let measure_from = start + options.warmup;
@@ -87,6 +91,15 @@ struct Shared {
     target: Arc<Target>,
     recorder: Arc<Mutex<Recorder>>,
     timeout: Duration,
+    finished: Option<Arc<AtomicU64>>,
+}
+
+impl Shared {
+    fn count(&self) {
+        if let Some(f) = &self.finished {
+            f.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Requests due at `start + i / rate`, paced by a blocking thread (`thread::sleep` is accurate
@@ -126,6 +139,7 @@ async fn open_loop(
                     if measured {
                         s.recorder.lock().record(outcome);
                     }
+                    s.count();
                     counter.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -156,6 +170,7 @@ async fn closed_loop(shared: Shared, workers: usize, measure_from: Instant, end:
                     if sent >= measure_from {
                         s.recorder.lock().record(outcome);
                     }
+                    s.count();
                 }
             })
         })

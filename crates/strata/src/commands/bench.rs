@@ -1,15 +1,19 @@
 //! `strata bench`: loads one endpoint with a repeated request, open loop at a constant rate
 //! (latency from each request's due time, so stalls are not hidden) or closed loop at a fixed
 //! concurrency, and prints latency and first-byte percentiles. `--concurrency 1,4,16,32` is a
-//! sweep: one closed loop per level, printed as a table (P95, requests per minute, and with
-//! `--copies-from` the copies an emulated imported model ran on).
+//! sweep: one closed loop per level, with a progress bar per level on stderr (when it is a
+//! terminal), printed as a table (requests, errors by class, P50 / P95 / P99, TTFT, time to last
+//! token, requests per minute, output tokens per second, and with `--copies-from` the copies an
+//! emulated imported model ran on).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use strata_bench::{CopiesProbe, Load, RunOptions, Target};
+use strata_bench::{CopiesProbe, Load, ProgressFn, RunOptions, StepProgress, Target};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -91,6 +95,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         duration: seconds("duration", args.duration)?,
         timeout: seconds("timeout", args.timeout)?,
         max_in_flight: args.max_in_flight,
+        finished: None,
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
@@ -108,6 +113,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             &args.concurrency,
             probe,
             args.time_scale,
+            std::io::stderr().is_terminal().then(progress_bars),
         ))?;
         if args.json {
             println!("{}", serde_json::to_string(&table)?);
@@ -123,4 +129,29 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         print!("{report}");
     }
     Ok(())
+}
+
+/// One progress bar per step on stderr: time through warm-up and measurement, requests finished.
+/// Drawn from the sweep's ticker task, never from the load loop.
+fn progress_bars() -> ProgressFn {
+    let current: Mutex<Option<(usize, indicatif::ProgressBar)>> = Mutex::new(None);
+    Arc::new(move |p: StepProgress| {
+        let mut current = current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.as_ref().map(|(c, _)| *c) != Some(p.concurrency) {
+            let bar = indicatif::ProgressBar::new(p.total.as_millis() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("concurrency {prefix:>5} [{bar:30}] {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_prefix(p.concurrency.to_string());
+            *current = Some((p.concurrency, bar));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.set_position(p.elapsed.as_millis() as u64);
+            bar.set_message(format!("{} requests", p.finished));
+            if p.done {
+                bar.finish();
+            }
+        }
+    })
 }

@@ -4,6 +4,7 @@
 
 mod aws_credentials;
 mod aws_runtime;
+mod bench_sweep;
 mod sim_custom_models;
 mod sim_process;
 mod sim_sdk_control_plane;

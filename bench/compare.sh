@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The same load against the emulator direct, through a plain nginx reverse proxy and through
+# `strata serve`, side by side, with the ratios strata / nginx:
+#   - Bedrock Converse and ConverseStream (the gateway re-signs and relays; nginx forwards bytes);
+#   - the OpenAI API (`/v1/chat/completions`, plain and `stream: true`) against an
+#     OpenAI-compatible upstream — the emulator's OpenAI-compatible mode — with the gateway's
+#     provider pass-through beside nginx proxying the same upstream.
+# Each path: wrk (1 thread, closed loop) for a short warm-up, then DURATION seconds measured;
+# throughput, latency (wrk's p50 / p99 at saturation) and the CPU time per request of the process
+# under test (the proxy, or the emulator when called directly), read from /proc.
+# The proxy under test (gateway or nginx) gets core 1; the emulator and wrk share core 0.
+# The machine (nproc, CPU model, kernel) is printed first.
+# Needs: cargo build --release -p strata, wrk and nginx (apt-get install wrk nginx), curl, bc.
+# Usage: bench/compare.sh [duration_seconds] [connections]
+#        STRATA_BIN picks the binary (default target/release/strata, or $CARGO_TARGET_DIR's).
+# On a shared machine run it under `nice -n -5` and say so when quoting the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-5}"
+CONNECTIONS="${2:-32}"
+WARMUP="${WARMUP:-1}"
+BIN="${STRATA_BIN:-${CARGO_TARGET_DIR:-target}/release/strata}"
+SIM_PORT="${SIM_PORT:-4611}"; GW_PORT="${GW_PORT:-8611}"; NGINX_PORT="${NGINX_PORT:-8612}"
+WORK=$(mktemp -d)
+[ -x "$BIN" ] || { echo "build first: cargo build --release -p strata (or set STRATA_BIN)" >&2; exit 1; }
+for tool in wrk nginx curl bc; do command -v $tool >/dev/null || { echo "install $tool: apt-get install $tool" >&2; exit 1; }; done
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+
+echo "== machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
+echo "== $(date -u +%F), $BIN, wrk 1 thread, $CONNECTIONS connections, ${WARMUP}s warm-up + ${DURATION}s per path"
+
+taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 1 2>"$WORK/sim.log" & PIDS+=($!); SIM_PID=$!
+wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
+# Raise the quotas so every path measures the proxies, not the emulator's throttling (the
+# OpenAI-compatible mode counts under the pseudo-region `local`).
+for region in us-east-1 local; do
+  curl -sf -X POST "http://127.0.0.1:$SIM_PORT/_sim/quotas" -H 'content-type: application/json' \
+    -d "{\"account\":\"prod-us\",\"region\":\"$region\",\"model\":\"amazon.nova-pro-v1:0\",\"rpm\":1000000000,\"tpm\":2000000000}" >/dev/null
+done
+
+SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"
+cat > "$WORK/gateway.yaml" <<YAML
+aws: {endpoint_url: "http://127.0.0.1:$SIM_PORT"}
+accounts:
+  - name: prod-us
+    credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}
+providers:
+  - {name: sim-openai, type: openai, base_url: "http://127.0.0.1:$SIM_PORT/v1", api_key: "$SIM_KEY"}
+models:
+  - name: nova
+    deployments: [{account: prod-us, region: us-east-1, model: amazon.nova-pro-v1:0}]
+  - name: nova-openai
+    deployments: [{provider: sim-openai, model: amazon.nova-pro-v1:0}]
+discovery: {enabled: false}
+tenants:
+  - {name: bench, keys: [$GW_KEY]}
+YAML
+taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
+wait_for "http://127.0.0.1:$GW_PORT/health"
+
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+worker_cpu_affinity 10;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream sim { server 127.0.0.1:$SIM_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf"
+wait_for "http://127.0.0.1:$NGINX_PORT/_sim/health"
+NGINX_PID=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # CPU time (clock ticks) a process has used
+pid_of_port() { case $1 in "$SIM_PORT") echo "$SIM_PID";; "$GW_PORT") echo "$GW_PID";; *) echo "$NGINX_PID";; esac; }
+
+CONVERSE='{"messages":[{"role":"user","content":[{"text":"benchmark request"}]}],"inferenceConfig":{"maxTokens":64}}'
+chat() { # model stream
+  echo "{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"benchmark request\"}],\"max_tokens\":64,\"stream\":$2}"
+}
+DIRECT=/model/amazon.nova-pro-v1%3A0
+# api | who | port | path | key | body
+PATHS="\
+Converse|emulator|$SIM_PORT|$DIRECT/converse|$SIM_KEY|$CONVERSE
+Converse|nginx|$NGINX_PORT|$DIRECT/converse|$SIM_KEY|$CONVERSE
+Converse|strata|$GW_PORT|/model/nova/converse|$GW_KEY|$CONVERSE
+ConverseStream|emulator|$SIM_PORT|$DIRECT/converse-stream|$SIM_KEY|$CONVERSE
+ConverseStream|nginx|$NGINX_PORT|$DIRECT/converse-stream|$SIM_KEY|$CONVERSE
+ConverseStream|strata|$GW_PORT|/model/nova/converse-stream|$GW_KEY|$CONVERSE
+OpenAI chat|emulator|$SIM_PORT|/v1/chat/completions|$SIM_KEY|$(chat amazon.nova-pro-v1:0 false)
+OpenAI chat|nginx|$NGINX_PORT|/v1/chat/completions|$SIM_KEY|$(chat amazon.nova-pro-v1:0 false)
+OpenAI chat|strata|$GW_PORT|/v1/chat/completions|$GW_KEY|$(chat nova-openai false)
+OpenAI chat stream|emulator|$SIM_PORT|/v1/chat/completions|$SIM_KEY|$(chat amazon.nova-pro-v1:0 true)
+OpenAI chat stream|nginx|$NGINX_PORT|/v1/chat/completions|$SIM_KEY|$(chat amazon.nova-pro-v1:0 true)
+OpenAI chat stream|strata|$GW_PORT|/v1/chat/completions|$GW_KEY|$(chat nova-openai true)"
+
+# Converts wrk's "1.23ms" / "456.00us" / "1.2s" to milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
+
+measure() { # api who port path key body -> "rate p50_ms p99_ms cpu_us errors"
+  cat > "$WORK/req.lua" <<LUA
+wrk.method = "POST"
+wrk.path = "$4"
+wrk.body = '$6'
+wrk.headers["Authorization"] = "Bearer $5"
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  # The answer must be a 2xx before it is worth timing.
+  local code; code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$3$4" \
+    -H "authorization: Bearer $5" -H 'content-type: application/json' -d "$6")
+  [ "$code" = 200 ] || { echo "$1 via $2: HTTP $code (see $WORK/*.log)" >&2; exit 1; }
+  taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$WORK/req.lua" "http://127.0.0.1:$3" >/dev/null
+  local pid t0 t1 out n; pid=$(pid_of_port "$3"); t0=$(ticks "$pid")
+  out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/req.lua" "http://127.0.0.1:$3")
+  t1=$(ticks "$pid"); n=$(awk '/requests in/ {print $1}' <<< "$out")
+  local errors; errors=$(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ' | tr '\n' ' ' || true)
+  echo "$(awk '/Requests\/sec/ {print $2}' <<< "$out") $(to_ms "$(awk '$1=="50%" {print $2}' <<< "$out")") \
+$(to_ms "$(awk '$1=="99%" {print $2}' <<< "$out")") $(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l) ${errors:-}"
+}
+
+declare -A RESULT
+printf '\n%-20s %-9s %12s %9s %9s %12s  %s\n' "api" "path" "req/s" "p50 ms" "p99 ms" "cpu/req us" "errors"
+while IFS='|' read -r api who port path key body; do
+  r=$(measure "$api" "$who" "$port" "$path" "$key" "$body")
+  RESULT["$api|$who"]="$r"
+  read -r rate p50 p99 cpu rest <<< "$r"
+  printf '%-20s %-9s %12.0f %9.3f %9.3f %12.1f  %s\n' "$api" "$who" "$rate" "$p50" "$p99" "$cpu" "${rest:-}"
+done <<< "$PATHS"
+
+echo
+echo "ratios strata / nginx (throughput: higher is better; CPU per request and p50: lower is better)"
+printf '%-20s %12s %12s %9s\n' "api" "req/s" "cpu/req" "p50"
+for api in "Converse" "ConverseStream" "OpenAI chat" "OpenAI chat stream"; do
+  read -r sr sp50 _ sc _ <<< "${RESULT["$api|strata"]}"
+  read -r nr np50 _ nc _ <<< "${RESULT["$api|nginx"]}"
+  printf '%-20s %12.2f %12.2f %9.2f\n' "$api" "$(echo "$sr / $nr" | bc -l)" "$(echo "$sc / $nc" | bc -l)" "$(echo "$sp50 / $np50" | bc -l)"
+done
