@@ -69,3 +69,14 @@ def test_the_admin_api_explains_the_access_rule(demo):
     model = r.json()["models"][0]
     assert any(e["target"].startswith("prod-eu/") and "eu-south-2" in e["reason"] for e in model["excluded"])
     assert not any(c["target"].startswith("prod-eu/") and c["model_id"].startswith("eu.") for c in model["candidates"])
+
+
+def test_every_metric_says_what_it_is(demo):
+    """Every metric family on /metrics has a `# HELP` line (Prometheus shows it to operators)."""
+    OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-global", max_retries=0).chat.completions.create(
+        model="nova-pro", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+    text = requests.get(demo["gateway"] + "/metrics", timeout=10).text
+    typed = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    helped = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")}
+    assert {"strata_requests_total", "strata_tokens_total", "strata_request_duration_seconds"} <= typed, typed
+    assert typed <= helped, f"no HELP for: {sorted(typed - helped)}"

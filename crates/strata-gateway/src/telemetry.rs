@@ -69,9 +69,129 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            describe();
             Some(handle)
         })
         .as_ref()
+}
+
+/// Every metric's `# HELP` line (and unit where it has one), once the recorder is installed.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        REQUESTS,
+        "Requests answered, by logical model, API and outcome (ok, an error class, client_disconnected)."
+    );
+    describe_counter!(
+        ATTEMPTS,
+        "Upstream attempts, by route (account/region/model) and outcome."
+    );
+    describe_histogram!(
+        REQUEST_SECONDS,
+        Unit::Seconds,
+        "Time to the answer's head, by logical model."
+    );
+    describe_counter!(
+        TOKENS,
+        "Tokens used, from the upstream's own usage, by logical model, tenant and direction."
+    );
+    describe_counter!(
+        FALLBACKS,
+        "Requests answered by a fallback model, by the model asked (from) and the one that answered (to)."
+    );
+    describe_counter!(
+        BASELINE,
+        "Requests sent to the verified baseline after every primary candidate failed, by model and outcome."
+    );
+    describe_gauge!(
+        CATALOG_MODEL_AVAILABLE,
+        "1 when the account may invoke the model in the region per the catalog, else 0."
+    );
+    describe_gauge!(
+        CATALOG_PROFILE_DESTINATIONS,
+        "Destination regions of an inference profile callable from the account and region."
+    );
+    describe_gauge!(
+        CATALOG_SCAN_AGE,
+        Unit::Seconds,
+        "Seconds since the last successful scan of the account and region."
+    );
+    describe_gauge!(
+        CATALOG_SCAN_STALE,
+        "1 when the last scan of the account and region failed and its data is kept as stale."
+    );
+    describe_counter!(CATALOG_EVENTS, "Catalog changes seen by discovery, by kind.");
+    describe_counter!(
+        GUARDRAIL_INTERVENTIONS,
+        "Answers a guardrail intervened in, by tenant, model and side (input, output)."
+    );
+    describe_counter!(
+        COLD_STARTS,
+        "Requests that met a loading custom model (a cold start), by model and how they ended."
+    );
+    describe_histogram!(
+        COLD_START_WAIT,
+        Unit::Seconds,
+        "How long requests waited for loading custom models, by model."
+    );
+    describe_counter!(
+        KEEP_WARM_CALLS,
+        "The gateway's keep-warm calls to imported-model targets, by model, target and outcome."
+    );
+    describe_gauge!(
+        CUSTOM_MODEL_STATE,
+        "1 for an imported-model target's current state (warm, loading, cold), else 0."
+    );
+    describe_gauge!(
+        IN_FLIGHT,
+        "Model calls between their first byte in and their usage record out."
+    );
+    describe_counter!(
+        "strata_config_reloads_total",
+        "Config reloads, by result (applied, error)."
+    );
+    describe_gauge!(
+        "strata_config_generation",
+        "1 for the config the process started with, +1 per applied reload."
+    );
+    describe_counter!(
+        strata_http::metrics::REFUSED,
+        "Connections and requests the HTTP edge refused or closed, by reason."
+    );
+    describe_gauge!(strata_http::metrics::OPEN_CONNECTIONS, "Connections open now.");
+    describe_counter!(
+        strata_http::metrics::TLS_RELOADS,
+        "TLS certificate reloads, by outcome."
+    );
+    describe_counter!(
+        strata_http::metrics::TLS_HANDSHAKE_FAILURES,
+        "TLS handshakes that failed."
+    );
+    describe_counter!(
+        strata_store::USAGE_QUEUE_FULL_TOTAL,
+        "Times a request waited for a place because the usage queue was full."
+    );
+    describe_counter!("strata_usage_written_total", "Usage rows committed to the database.");
+    describe_counter!(
+        "strata_usage_write_failures_total",
+        "Usage batch writes that failed (and were retried)."
+    );
+    describe_counter!(
+        "strata_quota_shared_errors_total",
+        "Shared-limit (Redis) errors, by the tenant's fail mode."
+    );
+    describe_counter!(
+        strata_discovery::shared::REDIS_ERRORS,
+        "Redis errors that reached discovery."
+    );
+    describe_counter!(
+        strata_discovery::shared::FALLBACKS,
+        "Times this replica scanned on its own because Redis was unreachable."
+    );
+    describe_gauge!(
+        strata_discovery::shared::LEADER,
+        "1 while this replica holds the discovery lock, else 0."
+    );
 }
 
 /// The text exposition of every metric.
