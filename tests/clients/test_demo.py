@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
+import re
+
 import requests
 from botocore.config import Config
 from openai import OpenAI
@@ -73,9 +75,14 @@ def test_the_admin_api_explains_the_access_rule(demo):
 
 def test_every_metric_says_what_it_is(demo):
     """Every metric family on /metrics has a `# HELP` line (Prometheus shows it to operators)."""
-    OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-global", max_retries=0).chat.completions.create(
-        model="nova-pro", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+    client = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-global", max_retries=0)
+    client.chat.completions.create(model="nova-pro", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+    for _ in client.chat.completions.create(model="nova-pro", messages=[{"role": "user", "content": "hi"}],
+                                            max_tokens=5, stream=True):
+        pass
     text = requests.get(demo["gateway"] + "/metrics", timeout=10).text
+    # A streamed answer's time to first token is a histogram of its own.
+    assert re.search(r'^strata_time_to_first_token_seconds_count\{model="nova-pro"\} [1-9]', text, re.M), text[:2000]
     typed = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
     helped = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")}
     assert {"strata_requests_total", "strata_tokens_total", "strata_request_duration_seconds"} <= typed, typed

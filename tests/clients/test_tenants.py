@@ -266,6 +266,11 @@ def test_pattern_5_a_noisy_tenant_never_starves_the_others(sim, start):
     assert all(h["x-ratelimit-limit-requests"] == "10" for h in b_ok)
     assert sorted(int(h["x-ratelimit-remaining-requests"]) for h in b_ok) == [5, 6, 7, 8, 9]
     assert all(re.fullmatch(r"\d+s", h["x-ratelimit-reset-requests"]) for h in a_ok + b_ok)
+    # The refusals are counted per tenant and limit.
+    text = requests.get(g.endpoint + "/metrics", timeout=10).text
+    assert 'strata_rate_limited_total{tenant="a",limit="requests"} 2' in text, [
+        l for l in text.splitlines() if "rate_limited" in l]
+    assert 'tenant="b"' not in "".join(l for l in text.splitlines() if l.startswith("strata_rate_limited_total"))
 
 
 # ---- 2. two replicas, one limit ----------------------------------------------------------------------

@@ -36,6 +36,10 @@ pub const CATALOG_EVENTS: &str = "strata_catalog_events_total";
 /// Answers a guardrail intervened in, by tenant, logical model and side (`input`, `output`).
 pub const GUARDRAIL_INTERVENTIONS: &str = "strata_guardrail_interventions_total";
 
+/// Time to the first content of a streamed answer, by logical model.
+pub const FIRST_TOKEN_SECONDS: &str = "strata_time_to_first_token_seconds";
+/// Requests refused by a tenant's limit or budget, by tenant and limit.
+pub const RATE_LIMITED: &str = "strata_rate_limited_total";
 /// Requests that met a cold start (a model Bedrock was loading), by logical model and how the
 /// request ended.
 pub const COLD_STARTS: &str = "strata_cold_starts_total";
@@ -59,6 +63,11 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                     &[
                         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                     ],
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(FIRST_TOKEN_SECONDS.to_string()),
+                    &[0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0],
                 )
                 .ok()?
                 .set_buckets_for_metric(
@@ -90,6 +99,15 @@ fn describe() {
         REQUEST_SECONDS,
         Unit::Seconds,
         "Time to the answer's head, by logical model."
+    );
+    describe_histogram!(
+        FIRST_TOKEN_SECONDS,
+        Unit::Seconds,
+        "Time to the first content of a streamed answer, by logical model."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests refused by a tenant's limit or budget, by tenant and limit (requests, tokens, concurrent, usd_per_day, usd_per_month)."
     );
     describe_counter!(
         TOKENS,
@@ -219,6 +237,7 @@ pub struct ModelMetrics {
     /// Indexed by `Api as usize`.
     ok: [OnceLock<Counter>; Api::COUNT],
     seconds: OnceLock<Histogram>,
+    first_token: OnceLock<Histogram>,
     /// Input and output token counters, indexed by tenant.
     tokens: Vec<[OnceLock<Counter>; 2]>,
 }
@@ -247,6 +266,13 @@ impl ModelMetrics {
                 })
                 .increment(n);
         }
+    }
+
+    /// A streamed answer's time to its first content.
+    pub fn first_token(&self, model: &str, elapsed: Duration) {
+        self.first_token
+            .get_or_init(|| metrics::histogram!(FIRST_TOKEN_SECONDS, "model" => model.to_string()))
+            .record(elapsed.as_secs_f64());
     }
 
     /// One request's end, for the logical model `model`.
@@ -298,6 +324,11 @@ pub fn fell_back(from: &str, to: &str) {
 pub fn guardrail_intervened(tenant: &str, model: &str, source: &'static str) {
     metrics::counter!(GUARDRAIL_INTERVENTIONS, "tenant" => tenant.to_string(), "model" => model.to_string(), "source" => source)
         .increment(1);
+}
+
+/// A tenant's request refused by one of its limits (`limit`: what ran out).
+pub fn rate_limited(tenant: &str, limit: &'static str) {
+    metrics::counter!(RATE_LIMITED, "tenant" => tenant.to_string(), "limit" => limit).increment(1);
 }
 
 /// A request met a cold start and waited `waited` (ended with `outcome`).

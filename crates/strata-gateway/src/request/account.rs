@@ -350,6 +350,9 @@ fn account(state: &Gateway, r: &Record) -> &'static str {
         let name = config.models[m].name.as_str();
         let metrics = &state.metrics[m];
         metrics.request_done(name, r.api, outcome, r.head.unwrap_or_else(|| r.started.elapsed()));
+        if let Some(first) = r.first_token {
+            metrics.first_token(name, first);
+        }
         if let (Some(t), Some(u)) = (r.tenant, r.usage) {
             metrics.tokens(name, t, tenant_name.unwrap_or_default(), u);
         }

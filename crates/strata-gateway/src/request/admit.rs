@@ -228,6 +228,16 @@ fn refusal(denied: Denied, tenant: &str, ask: Ask, scope: impl Fn(usize) -> (Lim
             .with_retry_after(Duration::from_secs(1))
         }
     };
+    crate::telemetry::rate_limited(
+        tenant,
+        match r.limit {
+            Limit::Requests => "requests",
+            Limit::Tokens => "tokens",
+            Limit::Concurrent => "concurrent",
+            Limit::DailyBudget => "usd_per_day",
+            Limit::MonthlyBudget => "usd_per_month",
+        },
+    );
     let (limits, on) = scope(r.scope);
     let wait = r.retry_after.as_secs_f64().ceil().max(1.0);
     let usd = |n: Option<u64>| n.map_or(0.0, |n| n as f64 / 1e9);
