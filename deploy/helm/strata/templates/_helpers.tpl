@@ -35,12 +35,12 @@ app.kubernetes.io/component: gateway
 {{- define "strata.config" -}}
 {{- $cfg := deepCopy .Values.config -}}
 {{- if .Values.redis.enabled -}}
-{{- $shared := default dict (get $cfg "shared") -}}
+{{- $shared := default (dict) (get $cfg "shared") -}}
 {{- $_ := set $shared "redis_url" (printf "redis://%s:6379/0" (include "strata.redisName" .)) -}}
 {{- $_ := set $shared "namespace" .Values.redis.namespace -}}
 {{- $_ := set $cfg "shared" $shared -}}
 {{- end -}}
-{{- $usage := default dict (get $cfg "usage") -}}
+{{- $usage := default (dict) (get $cfg "usage") -}}
 {{- if .Values.postgres.enabled -}}
 {{- $_ := set $usage "database_url" "${STRATA_DATABASE_URL}" -}}
 {{- else if not (hasKey $usage "database_url") -}}
