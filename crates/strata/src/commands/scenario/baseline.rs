@@ -5,9 +5,8 @@
 //! prod-us us-east-1), never by the EU baseline entry (residency-checked for a US tenant).
 
 use serde_json::json;
-use strata_sim::SimOptions;
 
-use super::harness::{count_by, expect_eq, table, Outcome, Stage};
+use super::harness::{count_by, expect_eq, staged, table, Outcome, Stage};
 
 const KEY: &str = "sk-scenario-baseline";
 const REQUESTS: usize = 10;
@@ -37,10 +36,7 @@ routing:
 "#;
 
 pub async fn run() -> anyhow::Result<Outcome> {
-    let stage = Stage::start(CONFIG, SimOptions { zero_latency: true }).await?;
-    let result = experiment(&stage).await;
-    stage.stop().await;
-    result
+    staged(CONFIG, None, experiment).await
 }
 
 async fn experiment(stage: &Stage) -> anyhow::Result<Outcome> {

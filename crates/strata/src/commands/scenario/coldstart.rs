@@ -8,9 +8,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use strata_sim::SimOptions;
 
-use super::harness::{expect_eq, table, Outcome, Stage};
+use super::harness::{expect_eq, staged, table, Outcome, Stage};
 
 const KEY: &str = "sk-scenario-coldstart";
 const REQUESTS: usize = 5;
@@ -38,10 +37,7 @@ routing:
 
 pub async fn run() -> anyhow::Result<Outcome> {
     let settings = json!({"time_scale": 0.01, "eviction_idle_seconds": 100});
-    let stage = Stage::start_with(CONFIG, SimOptions { zero_latency: true }, Some(settings)).await?;
-    let result = experiment(&stage).await;
-    stage.stop().await;
-    result
+    staged(CONFIG, Some(settings), experiment).await
 }
 
 /// One imported model's row in `/_sim/stats`.

@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use strata_sim::SimOptions;
 
-use super::harness::{count_by, expect_eq, percent, table, Outcome, Stage};
+use super::harness::{count_by, expect_eq, percent, staged, table, Outcome, Stage};
 
 pub const PROFILE: &str = "us.amazon.nova-pro-v1:0";
 const REQUESTS: usize = 10;
@@ -25,10 +24,7 @@ tenants:
 "#;
 
 pub async fn run() -> anyhow::Result<Outcome> {
-    let stage = Stage::start(CONFIG, SimOptions { zero_latency: true }).await?;
-    let result = experiment(&stage).await;
-    stage.stop().await;
-    result
+    staged(CONFIG, None, experiment).await
 }
 
 async fn experiment(stage: &Stage) -> anyhow::Result<Outcome> {

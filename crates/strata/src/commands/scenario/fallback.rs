@@ -4,9 +4,8 @@
 //! minute and the scenario runs well within one.
 
 use serde_json::json;
-use strata_sim::SimOptions;
 
-use super::harness::{expect_eq, percent, replies_by_model, table, Outcome, Stage};
+use super::harness::{expect_eq, percent, replies_by_model, staged, table, Outcome, Stage};
 
 pub const PRIMARY: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 pub const FALLBACK: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
@@ -29,10 +28,7 @@ tenants:
 "#;
 
 pub async fn run() -> anyhow::Result<Outcome> {
-    let stage = Stage::start(CONFIG, SimOptions { zero_latency: true }).await?;
-    let result = experiment(&stage).await;
-    stage.stop().await;
-    result
+    staged(CONFIG, None, experiment).await
 }
 
 async fn experiment(stage: &Stage) -> anyhow::Result<Outcome> {

@@ -66,15 +66,25 @@ pub struct Stage {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Runs `experiment` on a stage started from `models_and_tenants` (a zero-latency emulator; its
+/// custom-model settings changed first when given), and stops the stage whatever the experiment's
+/// result.
+pub async fn staged(
+    models_and_tenants: &str,
+    custom_models: Option<Value>,
+    experiment: impl AsyncFnOnce(&Stage) -> anyhow::Result<Outcome>,
+) -> anyhow::Result<Outcome> {
+    let stage = Stage::start_with(models_and_tenants, SimOptions { zero_latency: true }, custom_models).await?;
+    let result = experiment(&stage).await;
+    stage.stop().await;
+    result
+}
+
 impl Stage {
     /// Starts the built-in fleet's emulator and a gateway on `models_and_tenants` (YAML appended
-    /// to the common accounts); the gateway has scanned the fleet once before this returns.
-    pub async fn start(models_and_tenants: &str, sim: SimOptions) -> anyhow::Result<Stage> {
-        Self::start_with(models_and_tenants, sim, None).await
-    }
-
-    /// As [`Stage::start`], with the emulator's custom-model settings (`/_sim/custom-models`)
-    /// changed before the gateway starts (so keep-warm's first calls already see them).
+    /// to the common accounts), the emulator's custom-model settings (`/_sim/custom-models`)
+    /// changed first when given (so keep-warm's first calls already see them); the gateway has
+    /// scanned the fleet once before this returns.
     pub async fn start_with(
         models_and_tenants: &str,
         sim: SimOptions,

@@ -3,9 +3,8 @@
 //! primaries (each up to its budget, whatever order the shuffle drew) and 4 on the fallback.
 
 use serde_json::json;
-use strata_sim::SimOptions;
 
-use super::harness::{expect_eq, percent, replies_by_model, table, Outcome, Stage};
+use super::harness::{expect_eq, percent, replies_by_model, staged, table, Outcome, Stage};
 
 pub const PRIMARY_A: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 pub const PRIMARY_B: &str = "us.amazon.nova-pro-v1:0";
@@ -31,10 +30,7 @@ tenants:
 "#;
 
 pub async fn run() -> anyhow::Result<Outcome> {
-    let stage = Stage::start(CONFIG, SimOptions { zero_latency: true }).await?;
-    let result = experiment(&stage).await;
-    stage.stop().await;
-    result
+    staged(CONFIG, None, experiment).await
 }
 
 async fn experiment(stage: &Stage) -> anyhow::Result<Outcome> {

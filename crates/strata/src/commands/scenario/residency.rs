@@ -16,9 +16,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use strata_sim::SimOptions;
 
-use super::harness::{count_by, table, Outcome, Reply, Stage};
+use super::harness::{count_by, staged, table, Outcome, Reply, Stage};
 
 const KEY: &str = "sk-scenario-residency";
 const REQUESTS: usize = 10;
@@ -48,10 +47,7 @@ fn in_eu(region: &str) -> bool {
 }
 
 pub async fn run() -> anyhow::Result<Outcome> {
-    let stage = Stage::start(CONFIG, SimOptions { zero_latency: true }).await?;
-    let result = experiment(&stage).await;
-    stage.stop().await;
-    result
+    staged(CONFIG, None, experiment).await
 }
 
 struct Phase {

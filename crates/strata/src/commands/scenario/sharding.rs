@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use strata_sim::SimOptions;
 
 use super::cris::{profile_destinations, PROFILE};
-use super::harness::{count_by, expect_eq, percent, table, Outcome, Stage};
+use super::harness::{count_by, expect_eq, percent, staged, table, Outcome, Stage};
 
 const PER_ACCOUNT: usize = 10;
 
@@ -31,10 +30,7 @@ tenants:
 "#;
 
 pub async fn run() -> anyhow::Result<Outcome> {
-    let stage = Stage::start(CONFIG, SimOptions { zero_latency: true }).await?;
-    let result = experiment(&stage).await;
-    stage.stop().await;
-    result
+    staged(CONFIG, None, experiment).await
 }
 
 async fn experiment(stage: &Stage) -> anyhow::Result<Outcome> {
