@@ -29,10 +29,7 @@ WORK=$(mktemp -d)
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p strata" >&2; exit 1; }
 for tool in wrk nginx; do command -v $tool >/dev/null || { echo "install $tool: apt-get install $tool" >&2; exit 1; }; done
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; }
-trap cleanup EXIT
-wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+source bench/lib.sh   # (the script has cd-ed to the repository root)
 
 taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 1 2>"$WORK/sim.log" & PIDS+=($!); SIM_PID=$!
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
@@ -53,26 +50,7 @@ YAML
 taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
 
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-worker_cpu_affinity 10;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream sim { server 127.0.0.1:$SIM_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-}
-NGINX
-nginx -c "$WORK/nginx.conf"
-wait_for "http://127.0.0.1:$NGINX_PORT/_sim/health"
-NGINX_PID=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
-# CPU time (clock ticks) a process has used.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+start_nginx "$NGINX_PORT" "$SIM_PORT"
 pid_of_port() { case $1 in $SIM_PORT) echo "$SIM_PID";; $GW_PORT) echo "$GW_PID";; *) echo "$NGINX_PID";; esac; }
 
 SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"

@@ -1,0 +1,37 @@
+# Shared by the whole-system benchmarks (sourced, not run): processes to stop at exit, waiting
+# for a server, CPU ticks of a process, and the plain nginx reverse proxy they compare against.
+# Needs WORK (a scratch directory) set before it is sourced.
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+# CPU time (clock ticks) a process has used.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# start_nginx LISTEN_PORT UPSTREAM_PORT: one nginx worker on core 1 proxying (keep-alive, no
+# buffering) to 127.0.0.1:UPSTREAM_PORT; sets NGINX_PID to the worker's pid.
+start_nginx() {
+  cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+worker_cpu_affinity 10;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream sim { server 127.0.0.1:$2; keepalive 64; }
+  server {
+    listen 127.0.0.1:$1;
+    location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+NGINX
+  nginx -c "$WORK/nginx.conf"
+  wait_for "http://127.0.0.1:$1/_sim/health"
+  NGINX_PID=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+}
