@@ -20,6 +20,21 @@ use crate::report::{ErrorCounts, Report};
 use crate::run::{run, Load, RunError, RunOptions};
 use crate::target::{Target, TargetError};
 
+/// The sweep table's columns, in order.
+const COLUMNS: [&str; 11] = [
+    "concurrency",
+    "requests",
+    "errors",
+    "p50",
+    "p95",
+    "p99",
+    "ttft p50",
+    "ttft p95",
+    "ttlt p50",
+    "req/min",
+    "out tok/s",
+];
+
 /// How often the copies are read during a step.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// How often the progress callback is told.
@@ -262,19 +277,9 @@ impl std::fmt::Display for Sweep {
                  scaled back (latency ÷ {scale}, rate × {scale}); the others are as timed here"
             )?;
         }
+        let [c, n, e, p50, p95, p99, t50, t95, l50, rpm, tps] = COLUMNS;
         let mut header = format!(
-            "{:>11}  {:>8}  {:<12}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {:>9}  {:>10}  {:>11}",
-            "concurrency",
-            "requests",
-            "errors",
-            "p50",
-            "p95",
-            "p99",
-            "ttft p50",
-            "ttft p95",
-            "ttlt p50",
-            "req/min",
-            "out tok/s"
+            "{c:>11}  {n:>8}  {e:<12}  {p50:>8}  {p95:>8}  {p99:>8}  {t50:>9}  {t95:>9}  {l50:>9}  {rpm:>10}  {tps:>11}"
         );
         if with_copies {
             header.push_str("  copies");
@@ -386,19 +391,7 @@ mod tests {
         };
         let table = sweep.to_string();
         let lines: Vec<&str> = table.lines().collect();
-        for column in [
-            "concurrency",
-            "requests",
-            "errors",
-            "p50",
-            "p95",
-            "p99",
-            "ttft p50",
-            "ttft p95",
-            "ttlt p50",
-            "req/min",
-            "out tok/s",
-        ] {
+        for column in COLUMNS {
             assert!(lines[1].contains(column), "{column} missing: {table}");
         }
         assert!(!lines[1].contains("copies") && !lines[1].contains("real"), "{table}");
