@@ -36,7 +36,7 @@ def test_it_prints_where_everything_is(demo):
     admin = requests.get(demo["gateway"] + "/dashboard", headers={"Authorization": "Bearer sk-demo-admin"}, timeout=10)
     assert admin.status_code == 200 and "Routes" in admin.text
     metrics = requests.get(demo["gateway"] + "/metrics", timeout=10).text
-    assert "strata_catalog_model_available{" in metrics
+    assert "strata_model_available{" in metrics
 
 
 def test_tenants_run_only_where_their_residency_allows(demo, monkeypatch):

@@ -20,7 +20,8 @@ CHART = DEPLOY / "helm" / "strata"
 
 # Counters registered on their first event only (a fallback, a baseline call, a cold start): a
 # fresh demo has none, so they are checked against the gateway's metric-name constants instead.
-EVENT_ONLY = {"strata_fallbacks_total", "strata_baseline_total", "strata_cold_starts_total"}
+EVENT_ONLY = {"strata_fallbacks_total", "strata_baseline_total", "strata_cold_starts_total",
+              "strata_rate_limited_total"}
 
 
 def template(name: str) -> str:
@@ -114,6 +115,11 @@ def exposition(tmp_path_factory):
                           json={"model": "claude-sonnet-4", "max_tokens": 5,
                                 "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
         assert r.status_code == 200, r.text
+        # A stream too, so time to first token has samples.
+        r = requests.post(base + "/v1/chat/completions", headers={"Authorization": "Bearer sk-demo-eu"},
+                          json={"model": "claude-sonnet-4", "max_tokens": 5, "stream": True,
+                                "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
+        assert r.status_code == 200 and "[DONE]" in r.text, r.text
         yield requests.get(base + "/metrics", timeout=10).text
     finally:
         d.stop()
@@ -121,11 +127,15 @@ def exposition(tmp_path_factory):
 
 def test_every_dashboard_query_names_an_exported_metric(exposition):
     families = set(re.findall(r"^# TYPE (\S+) ", exposition, re.M))
-    assert {"strata_requests_total", "strata_catalog_model_available", "strata_request_duration_seconds"} <= families
+    assert {"strata_requests_total", "strata_model_available", "strata_request_duration_seconds",
+            "strata_cost_usd_total", "strata_time_to_first_token_seconds"} <= families
     constants = set(re.findall(r'"(strata_[a-z_]+)"', (ROOT / "crates" / "strata-gateway" / "src" / "telemetry.rs").read_text()))
     exprs = dashboard_exprs()
-    wanted = {"strata_catalog_model_available", "strata_requests_total", "strata_request_duration_seconds",
-              "strata_fallbacks_total", "strata_baseline_total", "strata_tokens_total", "strata_cold_starts_total"}
+    wanted = {"strata_model_available", "strata_catalog_age_seconds", "strata_requests_total",
+              "strata_request_duration_seconds", "strata_time_to_first_token_seconds", "strata_upstream_attempts_total",
+              "strata_fallbacks_total", "strata_baseline_total", "strata_tokens_total", "strata_cost_usd_total",
+              "strata_rate_limited_total", "strata_cold_starts_total", "strata_discovery_duration_seconds",
+              "strata_catalog_events_total"}
     named = set()
     for title, expr in exprs:
         names = re.findall(r"strata_[a-z_]+", expr)
@@ -140,3 +150,22 @@ def test_every_dashboard_query_names_an_exported_metric(exposition):
             else:
                 assert base in families, (title, base, sorted(families))
     assert wanted <= named, wanted - named
+
+
+def test_every_dashboard_grouping_names_a_label_the_metric_has(exposition):
+    """`sum by (tenant, kind)` over a metric without those labels draws one nameless line: each
+    label a panel groups or filters by must be one the live metric carries."""
+    labels_of: dict[str, set[str]] = {}
+    for line in exposition.splitlines():
+        m = re.match(r"^(strata_\w+?)(?:_bucket|_sum|_count)?\{(.*)\} ", line)
+        if m:
+            labels_of.setdefault(m.group(1), set()).update(re.findall(r'(\w+)="', m.group(2)))
+    for title, expr in dashboard_exprs():
+        metrics = {re.sub(r"_(bucket|sum|count)$", "", n) for n in re.findall(r"strata_[a-z_]+", expr)}
+        used = set()
+        for group in re.findall(r"by \(([^)]*)\)", expr):
+            used |= {g.strip() for g in group.split(",")} - {"le"}
+        used |= set(re.findall(r"[{,]\s*(\w+)\s*[!=]~?", expr))
+        for name in metrics - EVENT_ONLY:
+            have = labels_of.get(name, set())
+            assert used <= have | {"le"}, (title, name, used - have)

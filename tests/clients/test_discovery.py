@@ -185,6 +185,7 @@ def test_a_catalog_lie_ends_in_the_baseline_and_succeeds(sim, gateway):
     assert {i["region"] for i in sim.invocations()} <= EU_REGIONS
     metrics = requests.get(g.endpoint + "/metrics", timeout=10).text
     assert 'strata_baseline_total{model="nova",outcome="ok"}' in metrics
+    assert 'strata_fallbacks_total{kind="baseline",model="nova"} 1' in metrics
     # Through the OpenAI API as well.
     client = OpenAI(base_url=g.endpoint + "/v1", api_key=EU_KEY, max_retries=0)
     resp = client.chat.completions.with_raw_response.create(

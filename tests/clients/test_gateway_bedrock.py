@@ -5,6 +5,7 @@ streams and mid-stream cuts."""
 from __future__ import annotations
 
 import pytest
+import requests
 from botocore.exceptions import ClientError, EventStreamError
 
 from gatewaylib import gateways, static_account
@@ -102,6 +103,8 @@ def test_outage_falls_back_to_the_fallback_model_and_cools_down(sim, gateway):
     failed = sum(i["count"] for i in sim.invocations() if i["status"] == 503)
     # Both shards cool down after 3 failures each, so later requests go straight to the fallback.
     assert failed <= 6, sim.invocations()
+    metrics = requests.get(g.endpoint + "/metrics", timeout=10).text
+    assert 'strata_fallbacks_total{kind="model",model="claude"} 4' in metrics, metrics
 
 
 def test_eu_tenant_never_leaves_the_eu(sim, gateway):

@@ -221,7 +221,9 @@ def test_catalog_lie_on_one_eu_candidate_is_routed_around_and_quarantined(sim, g
     assert {row["region"] for row in rows} <= set(EU_REGIONS), rows
     lied_to = sum(row["count"] for row in rows if row["source_region"] == "eu-west-2" and row["status"] != 200)
     assert lied_to <= 3, f"the lying candidate was tried {lied_to} times: {rows}"
-    invalid = metric(metrics(g), "strata_upstream_attempts_total", route=lying, outcome="invalid")
+    account, region, target = lying.split("/", 2)
+    invalid = metric(metrics(g), "strata_upstream_attempts_total", account=account, region=region,
+                     target=target, outcome="invalid")
     assert invalid <= 3, invalid
 
 
@@ -327,9 +329,9 @@ def test_streamed_tokens_reach_the_token_counter(sim, gateway):
     g = gateway(config(sim, pinned("tok-bedrock", "prod-us", "us-east-1", NOVA)
                        + pinned("tok-openai", "prod-us", "us-east-1", NOVA_LITE)))
 
-    def counted(model, direction, text=None):
+    def counted(model, kind, text=None):
         return metric(text if text is not None else metrics(g), "strata_tokens_total",
-                      model=model, tenant="us-apps", direction=direction)
+                      model=model, tenant="us-apps", kind=kind)
 
     before = metrics(g)
     base = {(m, d): counted(m, d, before) for m in ("tok-bedrock", "tok-openai") for d in ("input", "output")}

@@ -283,7 +283,7 @@ def test_usage_is_recorded_per_invocation_under_the_sagemaker_dialect(gateway):
     stream_parts(sm.invoke_endpoint_with_response_stream(EndpointName="apexguru", Body=payload(),
                                                          ContentType="application/json"))
     metrics = requests.get(g.endpoint + "/metrics", timeout=10).text
-    lines = [l for l in metrics.splitlines() if l.startswith("strata_requests_total{") and 'api="sagemaker"' in l]
+    lines = [l for l in metrics.splitlines() if l.startswith("strata_requests_total{") and 'dialect="sagemaker"' in l]
     assert lines, metrics[-3000:]
     assert sum(float(l.rsplit(" ", 1)[1]) for l in lines) == 2, lines
 

@@ -22,5 +22,5 @@ pub mod store;
 
 pub use collector::{unix_now, Collector, DiscoveryAccount, RoundProgress};
 pub use diff::{diff, CatalogEvent, Change};
-pub use service::{Discovery, Role, RoundReport};
+pub use service::{Discovery, Role, RoundReport, ROUND_SECONDS};
 pub use settings::DiscoverySettings;

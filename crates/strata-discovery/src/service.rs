@@ -21,6 +21,9 @@ use crate::store;
 /// Events kept for the admin API.
 const EVENTS_KEPT: usize = 2_000;
 
+/// The histogram of scan rounds' durations in seconds (recorded by the replica that scanned).
+pub const ROUND_SECONDS: &str = "strata_discovery_duration_seconds";
+
 /// What one round did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundReport {
@@ -142,6 +145,7 @@ impl Discovery {
             .filter(|s| !matches!(s.freshness, strata_core::Freshness::Fresh))
             .count();
         let scanned = scans.len();
+        metrics::histogram!(ROUND_SECONDS).record(started.elapsed().as_secs_f64());
         let next = self.catalog.load_full().merged(scans);
         let report = RoundReport {
             finished_at: unix_now(),

@@ -4,6 +4,7 @@
 //! exit. Routes are compiled from config and catalog (`routes/`); errors are values with a
 //! class and a source (`error`).
 
+pub mod access_log;
 pub mod call;
 pub mod config;
 pub mod embedding;

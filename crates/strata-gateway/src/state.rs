@@ -111,6 +111,7 @@ impl GatewayState {
         };
         let gateway = assemble(config, &catalog, None, &kept).await?;
         crate::telemetry::catalog_published(&catalog, &[]);
+        crate::access_log::catalog(&gateway.config.access_log, &catalog);
         Ok(GatewayState {
             gateway: ArcSwap::from_pointee(gateway),
             discovery: ArcSwapOption::new(discovery),
@@ -292,6 +293,7 @@ impl GatewayState {
         self.routes_round
             .store(self.discovery().and_then(|d| d.last_round()).map(Arc::new));
         crate::telemetry::catalog_published(catalog, events);
+        crate::access_log::catalog(&gateway.config.access_log, catalog);
     }
 
     /// Runs one discovery round now and publishes it (a follower of shared discovery loads

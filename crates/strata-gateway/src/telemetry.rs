@@ -1,7 +1,8 @@
 //! Metrics: names as constants in one place, one global Prometheus recorder, and the typed events
 //! the request path emits.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram};
@@ -9,26 +10,33 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::call::{Api, Usage};
 
-/// Requests answered, by logical model, API and outcome (`ok` or an error class).
+/// Requests answered, by tenant, logical model, dialect and outcome (`ok` or an error class).
 pub const REQUESTS: &str = "strata_requests_total";
-/// Upstream attempts, by route label and outcome.
+/// Upstream attempts, by account, region, target kind, target and outcome.
 pub const ATTEMPTS: &str = "strata_upstream_attempts_total";
 /// Request duration in seconds (to the answer's head), by logical model.
 pub const REQUEST_SECONDS: &str = "strata_request_duration_seconds";
-/// Tokens used, by logical model, tenant and direction (`input`, `output`), from the
-/// upstream's own usage (streams included).
+/// Tokens used, by tenant, logical model and kind (`input`, `output`, `cache_read`,
+/// `cache_write`), from the upstream's own usage (streams included).
 pub const TOKENS: &str = "strata_tokens_total";
-/// Requests answered by a fallback model rather than the one asked for.
+/// What requests cost in US dollars, by tenant and logical model (a float counter the gateway
+/// renders itself: see [`Costs`]).
+pub const COST_USD: &str = "strata_cost_usd_total";
+/// Requests answered other than by the model's first choice, by kind (`model`: a fallback
+/// model; `baseline`: the verified baseline) and logical model.
 pub const FALLBACKS: &str = "strata_fallbacks_total";
 
 /// Requests sent to the baseline after every primary candidate failed, by logical model and outcome.
 pub const BASELINE: &str = "strata_baseline_total";
-/// 1 when the account may invoke the model in the region per the catalog, else 0.
-pub const CATALOG_MODEL_AVAILABLE: &str = "strata_catalog_model_available";
+/// 1 when the account may invoke the model, profile or imported model in the region per the
+/// catalog, else 0; by account, region, model and kind (`model`, `profile`, `imported`).
+pub const MODEL_AVAILABLE: &str = "strata_model_available";
 /// Destination regions of a profile callable from (account, region).
 pub const CATALOG_PROFILE_DESTINATIONS: &str = "strata_catalog_profile_destinations";
-/// Seconds since the last successful scan of (account, region), at the last publication.
-pub const CATALOG_SCAN_AGE: &str = "strata_catalog_scan_age_seconds";
+/// Seconds since the last successful scan of (account, region), as of the scrape.
+pub const CATALOG_AGE: &str = "strata_catalog_age_seconds";
+/// How long discovery rounds take (every account × region), on the replica that scanned.
+pub const DISCOVERY_SECONDS: &str = strata_discovery::ROUND_SECONDS;
 /// 1 when the last scan of (account, region) failed and its data is kept as stale.
 pub const CATALOG_SCAN_STALE: &str = "strata_catalog_scan_stale";
 /// Catalog changes seen by discovery, by kind.
@@ -71,6 +79,11 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 )
                 .ok()?
                 .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(DISCOVERY_SECONDS.to_string()),
+                    &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0],
+                )
+                .ok()?
+                .set_buckets_for_metric(
                     metrics_exporter_prometheus::Matcher::Full(COLD_START_WAIT.to_string()),
                     &[0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0],
                 )
@@ -89,11 +102,11 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
         REQUESTS,
-        "Requests answered, by logical model, API and outcome (ok, an error class, client_disconnected)."
+        "Requests answered, by tenant, logical model, dialect and outcome (ok, an error class, client_disconnected)."
     );
     describe_counter!(
         ATTEMPTS,
-        "Upstream attempts, by route (account/region/model) and outcome."
+        "Upstream attempts, by account, region, target kind (in_region, geography, global, imported, provider), target and outcome (ok or an error class)."
     );
     describe_histogram!(
         REQUEST_SECONDS,
@@ -111,28 +124,33 @@ fn describe() {
     );
     describe_counter!(
         TOKENS,
-        "Tokens used, from the upstream's own usage, by logical model, tenant and direction."
+        "Tokens used, from the upstream's own usage, by tenant, logical model and kind (input, output, cache_read, cache_write)."
     );
     describe_counter!(
         FALLBACKS,
-        "Requests answered by a fallback model, by the model asked (from) and the one that answered (to)."
+        "Requests answered other than by the model's own candidates, by kind (model: a fallback model; baseline: the verified baseline) and the model asked."
     );
     describe_counter!(
         BASELINE,
         "Requests sent to the verified baseline after every primary candidate failed, by model and outcome."
     );
     describe_gauge!(
-        CATALOG_MODEL_AVAILABLE,
-        "1 when the account may invoke the model in the region per the catalog, else 0."
+        MODEL_AVAILABLE,
+        "1 when the account may invoke the model, profile or imported model in the region per the catalog, else 0; by account, region, model and kind (model, profile, imported)."
     );
     describe_gauge!(
         CATALOG_PROFILE_DESTINATIONS,
         "Destination regions of an inference profile callable from the account and region."
     );
     describe_gauge!(
-        CATALOG_SCAN_AGE,
+        CATALOG_AGE,
         Unit::Seconds,
-        "Seconds since the last successful scan of the account and region."
+        "Seconds since the last successful scan of the account and region, as of the scrape."
+    );
+    describe_histogram!(
+        DISCOVERY_SECONDS,
+        Unit::Seconds,
+        "How long discovery rounds (every account and region) took, on the replica that scanned."
     );
     describe_gauge!(
         CATALOG_SCAN_STALE,
@@ -212,9 +230,12 @@ fn describe() {
     );
 }
 
-/// The text exposition of every metric.
+/// The text exposition of every metric (ages brought up to date first).
 pub fn render() -> String {
-    prometheus().map(|h| h.render()).unwrap_or_default()
+    catalog_age();
+    let mut text = prometheus().map(|h| h.render()).unwrap_or_default();
+    Costs::global().render(&mut text);
+    text
 }
 
 /// Model calls between their first byte in and their record out (streams until their end).
@@ -234,19 +255,32 @@ pub const OK: &str = "ok";
 /// looks up its key on every call, which showed in the request path's profile.
 #[derive(Debug, Default)]
 pub struct ModelMetrics {
-    /// Indexed by `Api as usize`.
-    ok: [OnceLock<Counter>; Api::COUNT],
+    /// Success counters by tenant slot ([`slot`]) and `Api as usize`.
+    ok: Vec<[OnceLock<Counter>; Api::COUNT]>,
     seconds: OnceLock<Histogram>,
     first_token: OnceLock<Histogram>,
-    /// Input and output token counters, indexed by tenant.
-    tokens: Vec<[OnceLock<Counter>; 2]>,
+    /// Token counters (input, output, cache read, cache write), by tenant.
+    tokens: Vec<[OnceLock<Counter>; 4]>,
+    /// Cost counters, by tenant.
+    cost: Vec<OnceLock<Arc<AtomicU64>>>,
 }
+
+/// The index of a request's tenant in per-tenant handles: 0 for none (refused before
+/// authentication), then one per tenant.
+fn slot(tenant: Option<usize>) -> usize {
+    tenant.map_or(0, |t| t + 1)
+}
+
+/// The tenant label of a request without one.
+const NO_TENANT: &str = "";
 
 impl ModelMetrics {
     /// The metrics of one logical model used by `tenants` tenants.
     pub fn new(tenants: usize) -> Self {
         ModelMetrics {
+            ok: (0..=tenants).map(|_| Default::default()).collect(),
             tokens: (0..tenants).map(|_| Default::default()).collect(),
+            cost: (0..tenants).map(|_| Default::default()).collect(),
             ..Default::default()
         }
     }
@@ -256,15 +290,31 @@ impl ModelMetrics {
         let Some(handles) = self.tokens.get(tenant) else {
             return;
         };
-        for (i, (direction, n)) in [("input", usage.input), ("output", usage.output)]
-            .into_iter()
-            .enumerate()
-        {
+        let kinds = [
+            ("input", usage.input),
+            ("output", usage.output),
+            ("cache_read", usage.cache_read),
+            ("cache_write", usage.cache_write),
+        ];
+        for (i, (kind, n)) in kinds.into_iter().enumerate() {
+            // Cache counters appear once a cache is used; input and output always.
+            if n == 0 && i >= 2 && handles[i].get().is_none() {
+                continue;
+            }
             handles[i]
                 .get_or_init(|| {
-                    metrics::counter!(TOKENS, "model" => model.to_string(), "tenant" => tenant_name.to_string(), "direction" => direction)
+                    metrics::counter!(TOKENS, "tenant" => tenant_name.to_string(), "model" => model.to_string(), "kind" => kind)
                 })
                 .increment(n);
+        }
+    }
+
+    /// What one request of `tenant` cost, in nano-USD.
+    pub fn cost(&self, model: &str, tenant: usize, tenant_name: &str, nanos: u64) {
+        if let Some(handle) = self.cost.get(tenant) {
+            handle
+                .get_or_init(|| Costs::global().counter(tenant_name, model))
+                .fetch_add(nanos, Ordering::Relaxed);
         }
     }
 
@@ -276,13 +326,20 @@ impl ModelMetrics {
     }
 
     /// One request's end, for the logical model `model`.
-    pub fn request_done(&self, model: &str, api: Api, outcome: &'static str, elapsed: Duration) {
-        if outcome == OK {
-            self.ok[api as usize]
-                .get_or_init(|| requests(model, api, OK))
-                .increment(1);
-        } else {
-            requests(model, api, outcome).increment(1);
+    pub fn request_done(
+        &self,
+        model: &str,
+        tenant: Option<(usize, &str)>,
+        api: Api,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        let tenant_name = tenant.map_or(NO_TENANT, |(_, name)| name);
+        match self.ok.get(slot(tenant.map(|(t, _)| t))) {
+            Some(handles) if outcome == OK => handles[api as usize]
+                .get_or_init(|| requests(tenant_name, model, api, OK))
+                .increment(1),
+            _ => requests(tenant_name, model, api, outcome).increment(1),
         }
         self.seconds
             .get_or_init(|| metrics::histogram!(REQUEST_SECONDS, "model" => model.to_string()))
@@ -290,8 +347,77 @@ impl ModelMetrics {
     }
 }
 
-fn requests(model: &str, api: Api, outcome: &'static str) -> Counter {
-    metrics::counter!(REQUESTS, "model" => model.to_string(), "api" => api.label(), "outcome" => outcome)
+fn requests(tenant: &str, model: &str, api: Api, outcome: &'static str) -> Counter {
+    metrics::counter!(REQUESTS, "tenant" => tenant.to_string(), "model" => model.to_string(), "dialect" => api.label(), "outcome" => outcome)
+}
+
+/// `strata_cost_usd_total`: the `metrics` facade counts in integers, and a cost counter in
+/// dollars needs fractions, so costs are counted here in nano-USD (as usage records keep them)
+/// and rendered as dollars after the recorder's own text.
+#[derive(Debug, Default)]
+pub struct Costs {
+    /// (tenant, model) → nano-USD, registered once per pair.
+    counters: parking_lot::Mutex<Vec<(String, String, Arc<AtomicU64>)>>,
+}
+
+impl Costs {
+    /// The process's one set of cost counters (kept across reloads, as counters must be).
+    pub fn global() -> &'static Costs {
+        static COSTS: OnceLock<Costs> = OnceLock::new();
+        COSTS.get_or_init(Costs::default)
+    }
+
+    /// The counter of (tenant, model), registered on first use.
+    pub fn counter(&self, tenant: &str, model: &str) -> Arc<AtomicU64> {
+        let mut counters = self.counters.lock();
+        if let Some((_, _, c)) = counters.iter().find(|(t, m, _)| t == tenant && m == model) {
+            return Arc::clone(c);
+        }
+        let c = Arc::new(AtomicU64::new(0));
+        counters.push((tenant.to_string(), model.to_string(), Arc::clone(&c)));
+        c
+    }
+
+    /// The family in the text exposition format (nothing until a cost was counted).
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let counters = self.counters.lock();
+        if counters.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "# HELP {COST_USD} What requests cost in US dollars (from the price table), by tenant and logical model."
+        );
+        let _ = writeln!(out, "# TYPE {COST_USD} counter");
+        for (tenant, model, nanos) in counters.iter() {
+            let _ = writeln!(
+                out,
+                "{COST_USD}{{tenant=\"{}\",model=\"{}\"}} {}",
+                label_value(tenant),
+                label_value(model),
+                nanos.load(Ordering::Relaxed) as f64 / 1e9
+            );
+        }
+    }
+}
+
+/// A label value escaped as the exposition format wants (backslash, quote, newline).
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// What an upstream attempt's metric is labelled with.
+#[derive(Debug, Clone)]
+pub struct AttemptLabels {
+    /// The account's name (a provider's, for OpenAI-compatible targets).
+    pub account: String,
+    /// The region the call went to (empty for providers without one).
+    pub region: String,
+    /// `in_region`, `geography`, `global`, `imported` or `provider`.
+    pub kind: &'static str,
+    /// The model or profile id called.
+    pub target: String,
 }
 
 /// A route's attempt metrics, the success handle registered on first use (as above).
@@ -301,23 +427,25 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    /// One upstream attempt's end on the route labelled `route`.
-    pub fn attempt_done(&self, route: &str, outcome: &'static str) {
+    /// One upstream attempt's end on a route whose labels `labels` gives (called only when a
+    /// counter is registered).
+    pub fn attempt_done(&self, labels: impl FnOnce() -> AttemptLabels, outcome: &'static str) {
         if outcome == OK {
-            self.ok.get_or_init(|| attempts(route, OK)).increment(1);
+            self.ok.get_or_init(|| attempts(labels(), OK)).increment(1);
         } else {
-            attempts(route, outcome).increment(1);
+            attempts(labels(), outcome).increment(1);
         }
     }
 }
 
-fn attempts(route: &str, outcome: &'static str) -> Counter {
-    metrics::counter!(ATTEMPTS, "route" => route.to_string(), "outcome" => outcome)
+fn attempts(l: AttemptLabels, outcome: &'static str) -> Counter {
+    metrics::counter!(ATTEMPTS, "account" => l.account, "region" => l.region, "target_kind" => l.kind, "target" => l.target, "outcome" => outcome)
 }
 
-/// A request answered by a fallback model.
-pub fn fell_back(from: &str, to: &str) {
-    metrics::counter!(FALLBACKS, "from" => from.to_string(), "to" => to.to_string()).increment(1);
+/// A request of `model` answered other than by its own candidates: `kind` is `model` (a
+/// fallback model) or `baseline`.
+pub fn fell_back(model: &str, kind: &'static str) {
+    metrics::counter!(FALLBACKS, "kind" => kind, "model" => model.to_string()).increment(1);
 }
 
 /// A guardrail intervened in a request's answer.
@@ -359,9 +487,10 @@ pub fn baseline_used(model: &str, outcome: &'static str) {
     metrics::counter!(BASELINE, "model" => model.to_string(), "outcome" => outcome).increment(1);
 }
 
-/// A catalog was published: availability gauges and change counters.
+/// A catalog was published: availability gauges and change counters. A model, profile or
+/// scan that left the catalog has its gauges set to 0 rather than kept at their last value.
 pub fn catalog_published(catalog: &strata_core::Catalog, events: &[strata_discovery::CatalogEvent]) {
-    let now = strata_discovery::unix_now();
+    let mut seen = Published::default();
     for scan in catalog.scans() {
         let account = scan.account.clone();
         let region = scan.region.to_string();
@@ -372,20 +501,61 @@ pub fn catalog_published(catalog: &strata_core::Catalog, events: &[strata_discov
             0.0
         });
         if scan.has_data() {
-            metrics::gauge!(CATALOG_SCAN_AGE, "account" => account.clone(), "region" => region.clone())
-                .set(now.saturating_sub(scan.scanned_at) as f64);
+            seen.scanned_at.push((account.clone(), region.clone(), scan.scanned_at));
         }
+        let mut available = |id: &str, kind: &'static str, yes: bool| {
+            let key = (account.clone(), region.clone(), id.to_string(), kind);
+            metrics::gauge!(MODEL_AVAILABLE, "account" => key.0.clone(), "region" => key.1.clone(), "model" => key.2.clone(), "kind" => kind)
+                .set(if yes { 1.0 } else { 0.0 });
+            seen.available.insert(key);
+        };
         for id in scan.models.keys() {
-            let available = scan.availability(id).invocable();
-            metrics::gauge!(CATALOG_MODEL_AVAILABLE, "account" => account.clone(), "region" => region.clone(), "model" => id.clone())
-                .set(if available { 1.0 } else { 0.0 });
+            available(id, "model", scan.availability(id).invocable());
+        }
+        for (id, p) in &scan.profiles {
+            available(id, "profile", p.status == "ACTIVE");
+        }
+        if let Some(imported) = scan.imported.models() {
+            for m in imported.values() {
+                available(&m.name, "imported", true);
+            }
         }
         for (id, p) in &scan.profiles {
             metrics::gauge!(CATALOG_PROFILE_DESTINATIONS, "account" => account.clone(), "region" => region.clone(), "profile" => id.clone())
                 .set(p.destinations.len() as f64);
         }
     }
+    let mut last = PUBLISHED.lock();
+    for (account, region, model, kind) in last.available.difference(&seen.available) {
+        metrics::gauge!(MODEL_AVAILABLE, "account" => account.clone(), "region" => region.clone(), "model" => model.clone(), "kind" => *kind)
+            .set(0.0);
+    }
+    *last = seen;
+    drop(last);
+    catalog_age();
     for e in events {
         metrics::counter!(CATALOG_EVENTS, "kind" => e.change.kind()).increment(1);
+    }
+}
+
+/// What the last publication set: the availability gauges' labels, and when each account ×
+/// region with data was scanned (for [`catalog_age`] at every scrape).
+#[derive(Debug, Default)]
+struct Published {
+    available: std::collections::BTreeSet<(String, String, String, &'static str)>,
+    scanned_at: Vec<(String, String, u64)>,
+}
+
+static PUBLISHED: parking_lot::Mutex<Published> = parking_lot::Mutex::new(Published {
+    available: std::collections::BTreeSet::new(),
+    scanned_at: Vec::new(),
+});
+
+/// Sets each account × region's catalog age to now minus its last successful scan.
+fn catalog_age() {
+    let now = strata_discovery::unix_now();
+    for (account, region, at) in &PUBLISHED.lock().scanned_at {
+        metrics::gauge!(CATALOG_AGE, "account" => account.clone(), "region" => region.clone())
+            .set(now.saturating_sub(*at) as f64);
     }
 }

@@ -58,6 +58,9 @@ pub struct ConfigFile {
     /// a logical model with pre- and post-processing templates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<super::endpoint::EndpointConfig>,
+    /// The one line per request (format, output, CloudWatch EMF).
+    #[serde(default)]
+    pub access_log: super::access_log::AccessLogConfig,
 }
 
 /// The HTTP edge. Unset fields take the defaults in `docs/configuration.md`.

@@ -1,6 +1,7 @@
 //! Gateway configuration: read YAML (with `${ENV}` interpolation), deny unknown keys with file
 //! and line, then validate every cross-reference once into a [`Config`] the hot path can trust.
 
+pub mod access_log;
 pub mod endpoint;
 pub mod file;
 pub mod guardrail;

@@ -187,6 +187,8 @@ pub struct Config {
     /// SageMaker-style endpoints (`endpoints:`), and their indexes by name.
     pub endpoints: Vec<std::sync::Arc<super::Endpoint>>,
     pub endpoint_by_name: HashMap<String, usize>,
+    /// The access log (`access_log:`); its output is read at start.
+    pub access_log: super::access_log::AccessLogConfig,
 }
 
 impl Config {
@@ -227,7 +229,8 @@ impl Sections {
                 file.usage,
                 file.shared,
                 file.server,
-                file.admin.listen
+                file.admin.listen,
+                file.access_log.output
             ])),
         }
     }
@@ -409,6 +412,7 @@ impl Config {
             problems.push("admin.metrics: admin_key needs at least one key in admin.keys".into());
         }
         let server = super::server::check(&file.server, file.listen, &mut problems);
+        file.access_log.check(&mut problems);
         let (guardrails, guardrail_by_name) =
             super::guardrail::check_guardrails(&file.guardrails, &accounts, &mut problems);
         let tenant_guardrails = file
@@ -477,6 +481,7 @@ impl Config {
             model_guardrails,
             endpoints,
             endpoint_by_name,
+            access_log: file.access_log,
         })
     }
 }

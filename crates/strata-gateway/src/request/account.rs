@@ -4,7 +4,6 @@
 //! writes one structured log line (target `strata_usage`; never the key, never prompt text).
 //! The [`Exit`] guard makes "exactly once" structural: it accounts when it is dropped.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,12 +13,10 @@ use strata_store::{Slot, UsageRecord};
 use super::admit::Permit;
 use super::execute::{Attempt, Outcome};
 use super::Gateway;
+use crate::access_log::Line;
 use crate::call::{Api, Estimate, Usage};
 use crate::error::{Class, GatewayError};
 use crate::upstream::{Chunk, Intervention};
-
-/// The log target of usage records.
-pub const USAGE_TARGET: &str = "strata_usage";
 
 /// What one request was and how it ended.
 #[derive(Debug)]
@@ -264,19 +261,23 @@ impl Drop for Exit {
         for permit in self.permits.drain(..) {
             admission.settle(permit, used);
         }
-        let outcome = account(&self.state, &self.record);
+        let r = &self.record;
+        let cold_start =
+            super::execute::cold_start_wait(&r.attempts, r.started + r.head.unwrap_or_else(|| r.started.elapsed()));
+        let outcome = account(&self.state, r, cost, cold_start);
+        let targets = targets(&r.attempts);
+        let line = line(&self.state, r, outcome, cost, cold_start, &targets);
+        crate::access_log::request(&self.state.config.access_log, &line);
         if let Some(slot) = self.slot.take() {
-            slot.send(usage_record(&self.state, &self.record, outcome, cost.unwrap_or(0)));
+            slot.send(usage_record(&line, r));
         }
     }
 }
 
-/// The record as the usage store keeps it: names instead of indexes, no key, no text.
-fn usage_record(state: &Gateway, r: &Record, outcome: &str, cost_nanos: u64) -> UsageRecord {
-    let config = &state.config;
-    let model_name = |m: usize| config.models[m].name.clone();
+/// Every attempt as `route=outcome`, comma-separated.
+fn targets(attempts: &[Attempt]) -> String {
     let mut targets = String::new();
-    for (i, a) in r.attempts.iter().enumerate() {
+    for (i, a) in attempts.iter().enumerate() {
         if i > 0 {
             targets.push(',');
         }
@@ -284,43 +285,90 @@ fn usage_record(state: &Gateway, r: &Record, outcome: &str, cost_nanos: u64) -> 
         targets.push('=');
         targets.push_str(a.outcome.label());
     }
+    targets
+}
+
+/// The record with names for indexes: what the access log writes and the usage store keeps.
+fn line<'a>(
+    state: &'a Gateway,
+    r: &'a Record,
+    outcome: &'static str,
+    cost_nanos: Option<u64>,
+    cold_start: Option<Duration>,
+    targets: &'a str,
+) -> Line<'a> {
+    let config = &state.config;
+    let model_name = |m: usize| config.models[m].name.as_str();
     let served_route = r.attempts.iter().rev().find(|a| a.outcome == Outcome::Ok);
-    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-    let usage = r.usage.unwrap_or_default();
-    UsageRecord {
-        request_id: r.request_id.clone(),
-        at_ms: r.started_at_ms,
-        tenant: r.tenant.map(|t| config.tenants[t].name.clone()),
-        key_id: r.key_id.as_deref().map(str::to_string),
-        dialect: r.api.label().to_string(),
-        model: r.model.clone(),
+    Line {
+        request_id: &r.request_id,
+        tenant: r.tenant.map(|t| config.tenants[t].name.as_str()),
+        key_id: r.key_id.as_deref(),
+        signed_region: r.signed_region.as_deref(),
+        dialect: r.api.label(),
+        model: r.model.as_deref(),
         logical_model: r.logical.map(model_name),
         served_model: r.served.map(model_name),
-        targets,
+        route: served_route.map(|a| a.route.label.as_str()),
+        pricing_layer: served_route.map(|a| layer_label(a.route.layer)),
         status: r.status,
-        outcome: outcome.to_string(),
-        error_class: r.error.map(|c| c.label().to_string()),
-        error_source: r.error_source.map(str::to_string),
-        attempts: u32::try_from(r.attempts.len()).unwrap_or(u32::MAX),
-        input_tokens: usage.input,
-        output_tokens: usage.output,
-        cache_read_tokens: usage.cache_read,
-        cache_write_tokens: usage.cache_write,
+        outcome,
+        error_class: r.error.map(Class::label),
+        error_source: r.error_source,
+        attempts: r.attempts.len(),
+        targets,
+        input_tokens: r.usage.map(|u| u.input),
+        output_tokens: r.usage.map(|u| u.output),
+        cache_read_tokens: r.usage.map(|u| u.cache_read),
+        cache_write_tokens: r.usage.map(|u| u.cache_write),
         cost_nanos,
-        pricing_layer: served_route.map(|a| layer_label(a.route.layer).to_string()),
-        ttft_ms: ms(r.first_token),
-        ttlt_ms: ms(r.last_token),
-        duration_ms: r.started.elapsed().as_secs_f64() * 1000.0,
+        first_token: r.first_token,
+        last_token: r.last_token,
+        duration: r.started.elapsed(),
+        cold_start,
         fallback: r.served.is_some() && r.served != r.logical,
         baseline: r.baseline,
         usage_estimated: r.usage_estimated,
         disconnected: r.disconnected,
+        guardrail: r.guardrail.map(|g| g.label()),
+    }
+}
+
+/// The record as the usage store keeps it: names instead of indexes, no key, no text.
+fn usage_record(l: &Line<'_>, r: &Record) -> UsageRecord {
+    let owned = |v: Option<&str>| v.map(str::to_string);
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    UsageRecord {
+        request_id: l.request_id.to_string(),
+        at_ms: r.started_at_ms,
+        tenant: owned(l.tenant),
+        key_id: owned(l.key_id),
+        dialect: l.dialect.to_string(),
+        model: owned(l.model),
+        logical_model: owned(l.logical_model),
+        served_model: owned(l.served_model),
+        targets: l.targets.to_string(),
+        status: l.status,
+        outcome: l.outcome.to_string(),
+        error_class: owned(l.error_class),
+        error_source: owned(l.error_source),
+        attempts: u32::try_from(l.attempts).unwrap_or(u32::MAX),
+        input_tokens: l.input_tokens.unwrap_or(0),
+        output_tokens: l.output_tokens.unwrap_or(0),
+        cache_read_tokens: l.cache_read_tokens.unwrap_or(0),
+        cache_write_tokens: l.cache_write_tokens.unwrap_or(0),
+        cost_nanos: l.cost_nanos.unwrap_or(0),
+        pricing_layer: owned(l.pricing_layer),
+        ttft_ms: ms(l.first_token),
+        ttlt_ms: ms(l.last_token),
+        duration_ms: l.duration.as_secs_f64() * 1000.0,
+        fallback: l.fallback,
+        baseline: l.baseline,
+        usage_estimated: l.usage_estimated,
+        disconnected: l.disconnected,
         audit_body: audit_text(r),
-        guardrail: r.guardrail.map(|g| g.label().to_string()),
-        cold_start_ms: ms(super::execute::cold_start_wait(
-            &r.attempts,
-            r.started + r.head.unwrap_or_else(|| r.started.elapsed()),
-        )),
+        guardrail: owned(l.guardrail),
+        cold_start_ms: ms(l.cold_start),
         purpose: None,
     }
 }
@@ -335,7 +383,7 @@ fn layer_label(layer: strata_router::Layer) -> &'static str {
 }
 
 /// Feeds one record to the metrics and the usage log; returns the outcome's label.
-fn account(state: &Gateway, r: &Record) -> &'static str {
+fn account(state: &Gateway, r: &Record, cost_nanos: Option<u64>, cold_start: Option<Duration>) -> &'static str {
     let config = &state.config;
     let outcome = match (r.error, r.disconnected) {
         (Some(class), _) => class.label(),
@@ -343,216 +391,47 @@ fn account(state: &Gateway, r: &Record) -> &'static str {
         (None, false) => "ok",
     };
     for a in &r.attempts {
-        a.route.metrics.attempt_done(&a.route.label, a.outcome.label());
+        a.route
+            .metrics
+            .attempt_done(|| a.route.attempt_labels(config), a.outcome.label());
     }
     let tenant_name = r.tenant.map(|t| config.tenants[t].name.as_str());
     if let Some(m) = r.logical {
         let name = config.models[m].name.as_str();
         let metrics = &state.metrics[m];
-        metrics.request_done(name, r.api, outcome, r.head.unwrap_or_else(|| r.started.elapsed()));
+        metrics.request_done(
+            name,
+            r.tenant.zip(tenant_name),
+            r.api,
+            outcome,
+            r.head.unwrap_or_else(|| r.started.elapsed()),
+        );
         if let Some(first) = r.first_token {
             metrics.first_token(name, first);
         }
-        if let (Some(t), Some(u)) = (r.tenant, r.usage) {
-            metrics.tokens(name, t, tenant_name.unwrap_or_default(), u);
+        if let (Some(t), Some(name_t)) = (r.tenant, tenant_name) {
+            if let Some(u) = r.usage {
+                metrics.tokens(name, t, name_t, u);
+            }
+            if let Some(nanos) = cost_nanos {
+                metrics.cost(name, t, name_t, nanos);
+            }
         }
-        if let Some(served) = r.served.filter(|s| *s != m) {
-            crate::telemetry::fell_back(name, &config.models[served].name);
+        if r.served.is_some_and(|s| s != m) {
+            crate::telemetry::fell_back(name, "model");
         }
         if let Some(g) = r.guardrail {
             crate::telemetry::guardrail_intervened(tenant_name.unwrap_or_default(), name, g.label());
         }
         if r.attempts.iter().any(|a| a.baseline) {
             crate::telemetry::baseline_used(name, if r.baseline { "ok" } else { "failed" });
+            if r.baseline {
+                crate::telemetry::fell_back(name, "baseline");
+            }
         }
-        let end = r.started + r.head.unwrap_or_else(|| r.started.elapsed());
-        if let Some(waited) = super::execute::cold_start_wait(&r.attempts, end) {
+        if let Some(waited) = cold_start {
             crate::telemetry::cold_start_met(name, outcome, waited);
         }
     }
-    if tracing::enabled!(target: USAGE_TARGET, tracing::Level::INFO) {
-        usage_log::write(usage_line(state, r, outcome, tenant_name));
-    }
     outcome
-}
-
-/// The record as one line in the shape of the other log lines (`time  INFO target: message
-/// key=value…`, strings quoted), written by hand: the generic field formatting cost more than
-/// the rest of a relayed request.
-fn usage_line(state: &Gateway, r: &Record, outcome: &str, tenant: Option<&str>) -> String {
-    let config = &state.config;
-    let mut line = String::with_capacity(512);
-    usage_log::timestamp(&mut line);
-    line.push_str("  INFO ");
-    line.push_str(USAGE_TARGET);
-    line.push_str(": request done request_id=");
-    line.push_str(&r.request_id);
-    field(&mut line, "tenant", tenant);
-    field(&mut line, "key_id", r.key_id.as_deref());
-    field(&mut line, "signed_region", r.signed_region.as_deref());
-    field(&mut line, "dialect", Some(r.api.label()));
-    field(&mut line, "model", r.model.as_deref());
-    field(
-        &mut line,
-        "served_model",
-        r.served.map(|m| config.models[m].name.as_str()),
-    );
-    let _ = write!(line, " status={}", r.status);
-    field(&mut line, "outcome", Some(outcome));
-    field(&mut line, "error_class", r.error.map(Class::label));
-    field(&mut line, "error_source", r.error_source);
-    let _ = write!(line, " attempts={} targets=", r.attempts.len());
-    for (i, a) in r.attempts.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        line.push_str(&a.route.label);
-        line.push('=');
-        line.push_str(a.outcome.label());
-    }
-    if let Some(u) = r.usage {
-        let _ = write!(line, " tokens_in={} tokens_out={}", u.input, u.output);
-    }
-    for (name, d) in [
-        ("ttft_ms", r.first_token),
-        ("ttlt_ms", r.last_token),
-        ("duration_ms", Some(r.started.elapsed())),
-    ] {
-        if let Some(d) = d {
-            // Milliseconds with three decimals, from whole microseconds (no float formatting).
-            let us = d.as_micros();
-            let _ = write!(line, " {name}={}.{:03}", us / 1000, us % 1000);
-        }
-    }
-    let flag = |b: bool| if b { "true" } else { "false" };
-    for (name, value) in [
-        (" fallback=", r.served.is_some() && r.served != r.logical),
-        (" baseline=", r.baseline),
-        (" usage_estimated=", r.usage_estimated),
-        (" disconnected=", r.disconnected),
-    ] {
-        line.push_str(name);
-        line.push_str(flag(value));
-    }
-    line.push('\n');
-    line
-}
-
-/// ` name="value"`, when there is a value.
-fn field(line: &mut String, name: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        line.push(' ');
-        line.push_str(name);
-        line.push('=');
-        quoted(line, v);
-    }
-}
-
-/// A string value in double quotes, escaped as `{:?}` would (the common case, plain printable
-/// ASCII, copied as it is).
-fn quoted(line: &mut String, value: &str) {
-    if value
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
-        line.push('"');
-        line.push_str(value);
-        line.push('"');
-    } else {
-        let _ = write!(line, "{value:?}");
-    }
-}
-
-/// The usage log's writer: lines go through a channel to one thread that writes what has queued
-/// every 50 ms, so requests never wait on (or pay for) a write of their own.
-mod usage_log {
-    use std::io::Write;
-    use std::sync::mpsc::{channel, Sender, TryRecvError};
-    use std::time::Duration;
-
-    /// How often queued lines are written.
-    const FLUSH_EVERY: Duration = Duration::from_millis(50);
-    use std::sync::OnceLock;
-
-    static SENDER: OnceLock<Option<Sender<String>>> = OnceLock::new();
-
-    /// Queues a line (written at once if the writer thread could not start).
-    pub fn write(line: String) {
-        let sender = SENDER.get_or_init(|| {
-            let (tx, rx) = channel::<String>();
-            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-            std::thread::Builder::new()
-                .name("strata-usage-log".into())
-                .spawn(move || loop {
-                    // Woken by a timer, never by a sender: a send then costs no system call,
-                    // and a batch of lines is one write.
-                    std::thread::sleep(FLUSH_EVERY);
-                    let mut wrote = false;
-                    loop {
-                        match rx.try_recv() {
-                            Ok(line) => {
-                                let _ = out.write_all(line.as_bytes());
-                                wrote = true;
-                            }
-                            Err(TryRecvError::Empty) => break,
-                            Err(TryRecvError::Disconnected) => {
-                                let _ = out.flush();
-                                return;
-                            }
-                        }
-                    }
-                    if wrote {
-                        let _ = out.flush();
-                    }
-                })
-                .ok()
-                .map(|_| tx)
-        });
-        let line = match sender {
-            Some(tx) => match tx.send(line) {
-                Ok(()) => return,
-                Err(unsent) => unsent.0,
-            },
-            None => line,
-        };
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC), like the other log lines.
-    pub fn timestamp(out: &mut String) {
-        use std::fmt::Write as _;
-        let now = std::time::SystemTime::now();
-        let (year, month, day, hour, minute, second) = strata_core::clock::utc_parts(now);
-        let micros = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_micros())
-            .unwrap_or(0);
-        let _ = write!(
-            out,
-            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}Z"
-        );
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn values_are_quoted_like_debug() {
-            for v in ["plain", "with \"quote\"", "new\nline", "é"] {
-                let mut s = String::new();
-                super::super::quoted(&mut s, v);
-                assert_eq!(s, format!("{v:?}"));
-            }
-        }
-
-        #[test]
-        fn timestamps_are_rfc3339_utc() {
-            let mut s = String::new();
-            super::timestamp(&mut s);
-            assert_eq!(s.len(), 27, "{s}");
-            assert!(
-                s.starts_with("20") && s.ends_with('Z') && s.as_bytes()[10] == b'T',
-                "{s}"
-            );
-        }
-    }
 }

@@ -62,6 +62,40 @@ impl Route {
             Target::OpenAi { model, .. } => model,
         }
     }
+
+    /// What its upstream attempts are counted under in the metrics.
+    pub fn attempt_labels(&self, config: &Config) -> crate::telemetry::AttemptLabels {
+        let (account, region, kind) = match &self.target {
+            Target::Bedrock { account, region, .. } => (
+                config.accounts[*account].name.clone(),
+                region.to_string(),
+                if self.warmth.is_some() {
+                    "imported"
+                } else {
+                    match self.layer {
+                        Layer::InRegion => "in_region",
+                        Layer::Geography => "geography",
+                        Layer::Global => "global",
+                    }
+                },
+            ),
+            Target::OpenAi { provider, .. } => (
+                config.providers[*provider].name.clone(),
+                config.providers[*provider]
+                    .region
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+                "provider",
+            ),
+        };
+        crate::telemetry::AttemptLabels {
+            account,
+            region,
+            kind,
+            target: self.model_id().to_string(),
+        }
+    }
 }
 
 /// A target left out, and why (`target` is a route label: `account/region/model`).
