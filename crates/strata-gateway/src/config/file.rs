@@ -58,6 +58,9 @@ pub struct ConfigFile {
     /// a logical model with pre- and post-processing templates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<super::endpoint::EndpointConfig>,
+    /// Traces over OTLP (read at start).
+    #[serde(default)]
+    pub telemetry: super::telemetry::TelemetryConfig,
 }
 
 /// The HTTP edge. Unset fields take the defaults in `docs/configuration.md`.
