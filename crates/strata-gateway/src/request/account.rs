@@ -67,6 +67,8 @@ pub struct Record {
     pub guardrail_name: Option<String>,
     /// A guardrail intervened, on this side.
     pub guardrail: Option<Intervention>,
+    /// What the request's spans need: present only when traces are on.
+    pub trace: Option<Box<super::trace::RequestTrace>>,
 }
 
 /// The most of each body an audit record keeps.
@@ -128,6 +130,7 @@ impl Exit {
                 audit_response: None,
                 guardrail_name: None,
                 guardrail: None,
+                trace: None,
             },
             permits: Vec::new(),
             streaming: false,
@@ -265,6 +268,9 @@ impl Drop for Exit {
             admission.settle(permit, used);
         }
         let outcome = account(&self.state, &self.record);
+        if let (Some(traces), Some(trace)) = (&self.state.traces, &self.record.trace) {
+            super::trace::export(&self.state, traces, trace, &self.record, outcome);
+        }
         if let Some(slot) = self.slot.take() {
             slot.send(usage_record(&self.state, &self.record, outcome, cost.unwrap_or(0)));
         }
