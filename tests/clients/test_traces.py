@@ -9,7 +9,7 @@ POST /v1/traces with `opentelemetry-proto`.
 - a failing request: error.type and an error status, no attempt;
 - no prompt text anywhere in the exported bytes;
 - traces off (`enabled: false`) sends nothing, though the OTEL_* variables point at the receiver;
-  the variables alone turn traces on."""
+  the variables alone turn traces on, and spans still queued are sent at shutdown."""
 
 from __future__ import annotations
 
@@ -295,7 +295,7 @@ def test_chat_stream_and_failure_spans(sim, gateway, receiver):
     assert b"say hi" not in bodies and b"stream PROMPT" not in bodies
 
 
-def test_traces_off_sends_nothing_and_the_environment_alone_turns_them_on(sim, gateway, receiver):
+def test_traces_off_sends_nothing_and_the_environment_alone_turns_them_on_flushed_at_shutdown(sim, gateway, receiver):
     env = base_env()
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
     env["OTEL_SERVICE_NAME"] = "strata-from-env"
@@ -314,9 +314,17 @@ def test_traces_off_sends_nothing_and_the_environment_alone_turns_them_on(sim, g
     with receiver.lock:
         assert receiver.bodies == [], "traces were sent while off"
 
+    # Batches every minute: the span reaches the receiver only through the flush at shutdown.
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "60000"
     on = gateway(config(sim, ""), env=env)
     request_id = one_request(on)
-    spans = receiver.wait_for(lambda s: attributes(s.attributes).get("strata.request_id") == request_id)
+    time.sleep(0.3)
+    with receiver.lock:
+        assert receiver.bodies == [], "sent before the batch was due"
+    on.stopped_by_test = True
+    on.stop()
+    spans = receiver.wait_for(lambda s: attributes(s.attributes).get("strata.request_id") == request_id,
+                              timeout=2)
     with receiver.lock:
         resources = {r.get("service.name") for r, _ in receiver.spans}
     assert resources == {"strata-from-env"}
