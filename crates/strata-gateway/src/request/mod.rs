@@ -100,7 +100,7 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
     let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone(), slot);
     if let Some(traces) = &state.traces {
         let started = exit.record().started;
-        exit.record().trace = Some(trace::RequestTrace::begin(traces, &head.headers, started));
+        exit.record().trace = trace::RequestTrace::begin(traces, &head.headers, started);
     }
     let mut headroom = None;
     let mut response = match serve::<D>(&state, &head, body, &mut exit, &mut headroom).await {

@@ -2,10 +2,11 @@
 //! model request (`{gen_ai.operation.name} {gen_ai.request.model}`) with an `admit` and a
 //! `route` child and one CLIENT `attempt` child per upstream attempt.
 //!
-//! While the request runs it only notes times (a [`RequestTrace`], present only when traces
-//! are on); the spans are built once, by the account layer when the request ends (a stream: when
-//! it ends or the client leaves), from its [`Record`], so their attributes are the ones the usage
-//! record holds. Never prompt or completion text: counts, names, classes and labels only.
+//! The request's span is started when it arrives (which decides sampling: an unsampled request
+//! gets no [`RequestTrace`] and notes nothing); on its way the request only notes times; the
+//! attributes and children are added once, by the account layer when the request ends (a stream:
+//! when it ends or the client leaves), from its [`Record`], so they are the ones the usage record
+//! holds. Never prompt or completion text: counts, names, classes and labels only.
 
 use std::time::{Instant, SystemTime};
 
@@ -22,11 +23,12 @@ use crate::error::{Class, GatewayError};
 use crate::traces::Traces;
 use strata_aws::RuntimeOperation;
 
-/// What a traced request notes on its way for its spans.
+/// What a sampled request notes on its way for its spans.
 #[derive(Debug)]
 pub struct RequestTrace {
-    /// The caller's trace (`traceparent`), or none.
-    parent: Context,
+    /// The request's own span (started when the request arrived), in the caller's trace
+    /// (`traceparent`) or a new one.
+    cx: Context,
     /// The wall-clock time of the record's `started`.
     started_at: SystemTime,
     operation: Option<&'static str>,
@@ -47,19 +49,32 @@ struct Phase {
 }
 
 impl RequestTrace {
-    /// A request (started at `started`) is traced: notes the caller's trace context.
-    pub fn begin(traces: &Traces, headers: &http::HeaderMap, started: Instant) -> Box<RequestTrace> {
-        Box::new(RequestTrace {
-            parent: traces.parent(headers),
-            started_at: SystemTime::now()
-                .checked_sub(started.elapsed())
-                .unwrap_or_else(SystemTime::now),
+    /// Starts the request's span (the request arrived at `started`), in the caller's trace if
+    /// it sent one. `None` when the trace is not sampled: the request then notes nothing.
+    pub fn begin(traces: &Traces, headers: &http::HeaderMap, started: Instant) -> Option<Box<RequestTrace>> {
+        let started_at = SystemTime::now()
+            .checked_sub(started.elapsed())
+            .unwrap_or_else(SystemTime::now);
+        let parent = traces.parent(headers);
+        let tracer = traces.tracer();
+        // Named once the call is known (`update_name` at the end).
+        let root = tracer
+            .span_builder("request")
+            .with_kind(SpanKind::Server)
+            .with_start_time(started_at)
+            .start_with_context(tracer, &parent);
+        if !root.is_recording() {
+            return None;
+        }
+        Some(Box::new(RequestTrace {
+            cx: parent.with_span(root),
+            started_at,
             operation: None,
             max_tokens: None,
             temperature: None,
             route: None,
             admit: None,
-        })
+        }))
     }
 
     /// The call is decoded: what it asks (its output limit and temperature, when given).
@@ -180,17 +195,9 @@ pub fn export(state: &Gateway, traces: &Traces, trace: &RequestTrace, r: &Record
         Some(model) => format!("{operation} {model}"),
         None => operation.to_string(),
     };
-    let root = tracer
-        .span_builder(name)
-        .with_kind(SpanKind::Server)
-        .with_start_time(trace.started_at)
-        .start_with_context(tracer, &trace.parent);
-    if !root.is_recording() {
-        // Not sampled: nothing is built.
-        return;
-    }
-    let cx = trace.parent.with_span(root);
+    let cx = &trace.cx;
     let span = cx.span();
+    span.update_name(name);
     let config = &state.config;
     let served = r.attempts.iter().rev().find(|a| a.outcome == Outcome::Ok);
     let mut attributes = vec![
@@ -275,7 +282,7 @@ pub fn export(state: &Gateway, traces: &Traces, trace: &RequestTrace, r: &Record
             .span_builder(name)
             .with_kind(SpanKind::Internal)
             .with_start_time(at(phase.start))
-            .start_with_context(tracer, &cx);
+            .start_with_context(tracer, cx);
         if let Some(n) = phase.found {
             child.set_attribute(KeyValue::new("strata.candidates", n as i64));
         }
@@ -290,7 +297,7 @@ pub fn export(state: &Gateway, traces: &Traces, trace: &RequestTrace, r: &Record
             .span_builder("attempt")
             .with_kind(SpanKind::Client)
             .with_start_time(at(a.started))
-            .start_with_context(tracer, &cx);
+            .start_with_context(tracer, cx);
         let mut attributes = vec![
             KeyValue::new("gen_ai.operation.name", operation),
             KeyValue::new("gen_ai.system", system(&a.route.target)),
@@ -334,4 +341,44 @@ pub fn export(state: &Gateway, traces: &Traces, trace: &RequestTrace, r: &Record
         child.end_with_timestamp(at(a.ended));
     }
     span.end_with_timestamp(at(r.started) + r.started.elapsed());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TracesSettings;
+
+    #[test]
+    fn an_unsampled_request_notes_nothing_and_a_sampled_caller_is_followed() {
+        let traces = Traces::start(
+            Some(&TracesSettings {
+                endpoint: Some("http://127.0.0.1:9/v1/traces".into()),
+                sample_ratio: 0.0,
+                ..TracesSettings::default()
+            }),
+            |_| None,
+        )
+        .unwrap()
+        .unwrap();
+        let now = Instant::now();
+        assert!(RequestTrace::begin(&traces, &http::HeaderMap::new(), now).is_none());
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let trace = RequestTrace::begin(&traces, &headers, now).unwrap();
+        assert_eq!(
+            trace.cx.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        // The caller said "not sampled": neither is the request.
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+        );
+        assert!(RequestTrace::begin(&traces, &headers, now).is_none());
+        drop(trace);
+        traces.shutdown();
+    }
 }
