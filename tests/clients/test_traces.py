@@ -8,6 +8,7 @@ POST /v1/traces with `opentelemetry-proto`.
 - a Converse stream: the request's span ends when the stream ends, with the stream's usage;
 - a failing request: error.type and an error status, no attempt;
 - no prompt text anywhere in the exported bytes;
+- a collector that is down costs no latency and does not hold the exit;
 - traces off (`enabled: false`) sends nothing, though the OTEL_* variables point at the receiver;
   the variables alone turn traces on, and spans still queued are sent at shutdown."""
 
@@ -329,3 +330,22 @@ def test_traces_off_sends_nothing_and_the_environment_alone_turns_them_on_flushe
         resources = {r.get("service.name") for r, _ in receiver.spans}
     assert resources == {"strata-from-env"}
     assert any(s.name == "chat nova-t" for s in spans)
+
+
+def test_a_collector_that_is_down_costs_no_latency(sim, gateway):
+    # Nothing listens on the port: every export fails, on the exporter's thread.
+    down = f"http://127.0.0.1:{free_port()}"
+    g = gateway(config(sim, f"telemetry:\n  traces: {{otlp_endpoint: '{down}'}}\n"))
+    client = openai.OpenAI(base_url=g.endpoint + "/v1", api_key=KEY, max_retries=0, timeout=20)
+    for i in range(20):
+        started = time.monotonic()
+        r = client.chat.completions.create(model="nova-t", messages=[{"role": "user", "content": f"n {i}"}],
+                                           max_tokens=3)
+        assert r.choices[0].message.content
+        assert time.monotonic() - started < 2.0, i
+        time.sleep(0.02)  # several export rounds (every 100 ms) fail meanwhile
+    g.stopped_by_test = True
+    started = time.monotonic()
+    g.stop()
+    assert g.proc.returncode == 0, g.stderr()
+    assert time.monotonic() - started < 9, "the flush at shutdown held the exit"

@@ -124,7 +124,7 @@ impl Traces {
     /// joined; call it off the async workers).
     pub fn shutdown(&self) {
         match self.provider.shutdown_with_timeout(SHUTDOWN_DEADLINE) {
-            Ok(()) => tracing::info!("traces: spans flushed"),
+            Ok(()) => tracing::info!("traces: exporter stopped (queued spans sent or given up)"),
             Err(e) => tracing::warn!(error = %e, "traces: the last spans could not all be sent"),
         }
     }
