@@ -67,7 +67,7 @@ pub struct Record {
     pub guardrail_name: Option<String>,
     /// A guardrail intervened, on this side.
     pub guardrail: Option<Intervention>,
-    /// What the request's spans need: present only when traces are on.
+    /// What the request's spans need: present only when traces are on and it is sampled.
     pub trace: Option<Box<super::trace::RequestTrace>>,
 }
 
