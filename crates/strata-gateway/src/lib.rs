@@ -19,4 +19,5 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
+pub mod traces;
 pub mod upstream;

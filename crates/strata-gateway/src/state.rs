@@ -37,6 +37,8 @@ pub enum BuildError {
     Limits(#[from] strata_quota::QuotaError),
     #[error("usage database: {0}")]
     Store(#[from] strata_store::StoreError),
+    #[error(transparent)]
+    Traces(#[from] crate::traces::TracesError),
 }
 
 pub struct GatewayState {
@@ -102,7 +104,9 @@ impl GatewayState {
             .as_deref()
             .unwrap_or(crate::config::IN_MEMORY_DATABASE);
         let store = Store::open(url).await?;
+        let traces = crate::traces::Traces::start(config.traces.as_ref(), |name| std::env::var(name).ok())?;
         let kept = Kept {
+            traces: traces.map(Arc::new),
             usage: store.usage_writer(config.usage_queue),
             store,
             quotas: Arc::new(quotas),
@@ -182,7 +186,7 @@ impl GatewayState {
         };
         let discovery_changed = config.sections.discovery != old.config.sections.discovery;
         if config.sections.at_start != old.config.sections.at_start {
-            changed.push("listen/server/usage/shared/admin.listen (take effect at restart)");
+            changed.push("listen/server/usage/shared/admin.listen/telemetry (take effect at restart)");
         }
         let new_discovery = if discovery_changed {
             changed.push("discovery");
@@ -210,6 +214,7 @@ impl GatewayState {
             quotas: Arc::clone(old.admission.quotas()),
             lifecycle: Arc::clone(&self.lifecycle),
             upstreams,
+            traces: old.traces.clone(),
         };
         let previous = old.routes.load_full();
         let gateway = assemble(config, &catalog, Some(&previous), &kept).await?;
@@ -255,6 +260,10 @@ impl GatewayState {
         }
         g.admission.quotas().flush().await;
         g.store.close().await;
+        if let Some(traces) = g.traces.clone() {
+            // The last requests' spans are queued by now (their exits ran in the drain).
+            let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+        }
     }
 
     /// Reloads the keys created at run time every `every` (other replicas' changes), until
@@ -350,13 +359,15 @@ fn shared_discovery(discovery: &Arc<Discovery>, shared: &SharedConfig) -> Option
 }
 
 /// The parts a reload keeps: the database, the usage writer, the shared counters, the
-/// lifecycle, and the upstream clients (unless their sections changed).
+/// lifecycle, the span exporter, and the upstream clients (unless their sections changed).
 struct Kept {
     store: Store,
     usage: strata_store::UsageWriter,
     quotas: Arc<Quotas>,
     lifecycle: Arc<Lifecycle>,
     upstreams: Arc<Upstreams>,
+    /// The span exporter (its section takes effect at restart).
+    traces: Option<Arc<crate::traces::Traces>>,
 }
 
 /// A [`Gateway`] for `config`: routes compiled from `catalog` (carrying health from
@@ -386,6 +397,7 @@ async fn assemble(
         config,
         routes: ArcSwap::from_pointee(routes),
         upstreams: Arc::clone(&kept.upstreams),
+        traces: kept.traces.clone(),
     })
 }
 

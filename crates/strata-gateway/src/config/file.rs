@@ -61,6 +61,9 @@ pub struct ConfigFile {
     /// The one line per request (format, output, CloudWatch EMF).
     #[serde(default)]
     pub access_log: super::access_log::AccessLogConfig,
+    /// Traces over OTLP (read at start).
+    #[serde(default)]
+    pub telemetry: super::telemetry::TelemetryConfig,
 }
 
 /// The HTTP edge. Unset fields take the defaults in `docs/configuration.md`.

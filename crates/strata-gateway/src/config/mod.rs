@@ -7,6 +7,7 @@ pub mod file;
 pub mod guardrail;
 pub mod interpolate;
 mod server;
+pub mod telemetry;
 pub mod tenant;
 mod validate;
 
@@ -16,6 +17,7 @@ pub use endpoint::{Endpoint, RequestKind};
 pub use file::ConfigFile;
 pub use guardrail::Guardrail;
 pub use server::{ServerSettings, TlsListener};
+pub use telemetry::TracesSettings;
 pub use tenant::{KeyHash, SigV4Key, Tenant, TenantKey, TenantLimits};
 pub use validate::{known, Account, AwsSettings, BaselineTarget, Config, Deployment, Model, ModelIntent, Target};
 pub use validate::{Sections, DEFAULT_USAGE_QUEUE, IN_MEMORY_DATABASE};

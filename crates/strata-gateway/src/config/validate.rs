@@ -179,6 +179,9 @@ pub struct Config {
     pub sections: Sections,
     /// The HTTP edge (`server:`): TLS listener, deadlines, limits, shutdown grace.
     pub server: super::ServerSettings,
+    /// Traces over OTLP (`telemetry.traces`); `None`: not configured (the `OTEL_*` variables
+    /// may still turn them on).
+    pub traces: Option<super::TracesSettings>,
     /// Guardrails (`guardrails:`), and the one each tenant and each model names (indexes into
     /// `guardrails`, indexed like `tenants` and `models`).
     pub guardrails: Vec<std::sync::Arc<super::Guardrail>>,
@@ -208,7 +211,7 @@ pub struct Sections {
     pub upstreams: String,
     /// `aws`, `accounts`, `discovery`, `shared`: the discovery service.
     pub discovery: String,
-    /// `listen`, `usage`, `shared`, `server`: read once at start; a change takes effect at
+    /// `listen`, `usage`, `shared`, `server`, `telemetry`: read once at start; a change takes effect at
     /// restart (TLS certificates excepted: they are reloaded when their files change).
     pub at_start: String,
 }
@@ -230,7 +233,8 @@ impl Sections {
                 file.shared,
                 file.server,
                 file.admin.listen,
-                file.access_log.output
+                file.access_log.output,
+                file.telemetry
             ])),
         }
     }
@@ -413,6 +417,7 @@ impl Config {
         }
         let server = super::server::check(&file.server, file.listen, &mut problems);
         file.access_log.check(&mut problems);
+        let traces = super::telemetry::check(&file.telemetry, &mut problems);
         let (guardrails, guardrail_by_name) =
             super::guardrail::check_guardrails(&file.guardrails, &accounts, &mut problems);
         let tenant_guardrails = file
@@ -476,6 +481,7 @@ impl Config {
             prices,
             sections,
             server,
+            traces,
             guardrails,
             tenant_guardrails,
             model_guardrails,

@@ -64,6 +64,8 @@ pub struct Record {
     pub guardrail_name: Option<String>,
     /// A guardrail intervened, on this side.
     pub guardrail: Option<Intervention>,
+    /// What the request's spans need: present only when traces are on and it is sampled.
+    pub trace: Option<Box<super::trace::RequestTrace>>,
 }
 
 /// The most of each body an audit record keeps.
@@ -125,6 +127,7 @@ impl Exit {
                 audit_response: None,
                 guardrail_name: None,
                 guardrail: None,
+                trace: None,
             },
             permits: Vec::new(),
             streaming: false,
@@ -265,6 +268,9 @@ impl Drop for Exit {
         let cold_start =
             super::execute::cold_start_wait(&r.attempts, r.started + r.head.unwrap_or_else(|| r.started.elapsed()));
         let outcome = account(&self.state, r, cost, cold_start);
+        if let (Some(traces), Some(trace)) = (&self.state.traces, &r.trace) {
+            super::trace::export(&self.state, traces, trace, r, outcome);
+        }
         let targets = targets(&r.attempts);
         let line = line(&self.state, r, outcome, cost, cold_start, &targets);
         crate::access_log::request(&self.state.config.access_log, &line);

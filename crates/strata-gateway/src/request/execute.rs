@@ -142,6 +142,8 @@ pub struct Attempt {
     pub outcome: Outcome,
     /// When the attempt was sent.
     pub started: Instant,
+    /// When its answer (a stream's head) or its failure came back.
+    pub ended: Instant,
 }
 
 /// How long a request waited for loading models: from its first "not ready" to the attempt
@@ -331,14 +333,15 @@ impl Executor<'_> {
                         let _in_flight = route.health.start();
                         self.upstream.call(&route.target, call, self.guardrail, deadline).await
                     };
+                    let ended = Instant::now();
                     let record = |outcome| Attempt {
                         route: Arc::clone(route),
                         model: group.model,
                         baseline: group.baseline,
                         outcome,
                         started: attempt_started,
+                        ended,
                     };
-                    let ended = Instant::now();
                     match result {
                         Ok(answer) => {
                             route.health.record_success(attempt_started.elapsed());

@@ -10,6 +10,7 @@ pub mod authenticate;
 pub mod execute;
 pub mod route;
 pub mod shown;
+pub mod trace;
 
 use std::sync::Arc;
 
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub policy: execute::Policy,
     /// Request metrics per logical model (indexed like `Config::models`), kept across route swaps.
     pub metrics: Vec<ModelMetrics>,
+    /// The span exporter, when traces are on (kept across reloads).
+    pub traces: Option<Arc<crate::traces::Traces>>,
 }
 
 /// An inbound API: decodes its requests into calls, encodes answers and errors its own way.
@@ -95,6 +98,10 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
     // new requests wait here rather than records being dropped.
     let slot = state.usage.slot().await;
     let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone(), slot);
+    if let Some(traces) = &state.traces {
+        let started = exit.record().started;
+        exit.record().trace = trace::RequestTrace::begin(traces, &head.headers, started);
+    }
     let mut headroom = None;
     let mut response = match serve::<D>(&state, &head, body, &mut exit, &mut headroom).await {
         Ok((decoded, served)) => {
@@ -234,15 +241,27 @@ async fn serve<D: Dialect>(
     let (call, decoded) = D::decode(&Decoding { config, tenant }, head, body)?;
     exit.record().model = Some(call.model.clone());
     exit.record().estimate = Some(call.estimate);
+    if let Some(t) = exit.record().trace.as_deref_mut() {
+        t.decoded(&call);
+    }
+    let routing = trace::clock(&exit.record().trace);
     let table = state.routes.load_full();
-    let plan = route::plan(config, &table, tenant, &call.model)?;
-    let plan = route::fit(plan, &call, config)?;
+    let plan = route::plan(config, &table, tenant, &call.model).and_then(|plan| route::fit(plan, &call, config));
+    if let (Some(t), Some(start)) = (exit.record().trace.as_deref_mut(), routing) {
+        t.routed(start, plan.as_ref());
+    }
+    let plan = plan?;
     exit.record().logical = Some(plan.model);
     let ask = Ask {
         tokens: call.estimate.total(),
         cost: admit::estimated_cost(&plan, call.estimate),
     };
-    let permit = state.admission.tenant(tenant, plan.model, ask, config).await?;
+    let admitting = trace::clock(&exit.record().trace);
+    let permit = state.admission.tenant(tenant, plan.model, ask, config).await;
+    if let (Some(t), Some(start)) = (exit.record().trace.as_deref_mut(), admitting) {
+        t.admitted(start, permit.as_ref().err().map(|e| e.class));
+    }
+    let permit = permit?;
     *headroom = permit.headroom().copied();
     exit.hold(permit);
     let mut call = call;
