@@ -18,4 +18,5 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
+pub mod traffic;
 pub mod upstream;

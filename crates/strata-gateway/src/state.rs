@@ -108,6 +108,7 @@ impl GatewayState {
             quotas: Arc::new(quotas),
             lifecycle: Arc::new(Lifecycle::default()),
             upstreams,
+            traffic: Arc::default(),
         };
         let gateway = assemble(config, &catalog, None, &kept).await?;
         crate::telemetry::catalog_published(&catalog, &[]);
@@ -209,6 +210,7 @@ impl GatewayState {
             quotas: Arc::clone(old.admission.quotas()),
             lifecycle: Arc::clone(&self.lifecycle),
             upstreams,
+            traffic: Arc::clone(&old.traffic),
         };
         let previous = old.routes.load_full();
         let gateway = assemble(config, &catalog, Some(&previous), &kept).await?;
@@ -355,6 +357,7 @@ struct Kept {
     quotas: Arc<Quotas>,
     lifecycle: Arc<Lifecycle>,
     upstreams: Arc<Upstreams>,
+    traffic: Arc<crate::traffic::Traffic>,
 }
 
 /// A [`Gateway`] for `config`: routes compiled from `catalog` (carrying health from
@@ -384,6 +387,7 @@ async fn assemble(
         config,
         routes: ArcSwap::from_pointee(routes),
         upstreams: Arc::clone(&kept.upstreams),
+        traffic: Arc::clone(&kept.traffic),
     })
 }
 

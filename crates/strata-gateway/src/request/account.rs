@@ -265,6 +265,7 @@ impl Drop for Exit {
             admission.settle(permit, used);
         }
         let outcome = account(&self.state, &self.record);
+        self.state.traffic.record(&self.state.config, &self.record);
         if let Some(slot) = self.slot.take() {
             slot.send(usage_record(&self.state, &self.record, outcome, cost.unwrap_or(0)));
         }

@@ -53,6 +53,9 @@ pub struct Gateway {
     pub policy: execute::Policy,
     /// Request metrics per logical model (indexed like `Config::models`), kept across route swaps.
     pub metrics: Vec<ModelMetrics>,
+    /// The last minute of requests per tenant and target (the dashboard's traffic), kept
+    /// across reloads.
+    pub traffic: Arc<crate::traffic::Traffic>,
 }
 
 /// An inbound API: decodes its requests into calls, encodes answers and errors its own way.
