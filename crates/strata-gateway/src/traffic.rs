@@ -145,7 +145,11 @@ impl Traffic {
         for a in &r.attempts {
             let window = self.target_window(&a.route.label, || match &a.route.target {
                 Target::Bedrock { account, region, .. } => (
-                    config.accounts.get(*account).map(|x| x.name.clone()).unwrap_or_default(),
+                    config
+                        .accounts
+                        .get(*account)
+                        .map(|x| x.name.clone())
+                        .unwrap_or_default(),
                     region.to_string(),
                 ),
                 Target::OpenAi { .. } => (String::new(), String::new()),

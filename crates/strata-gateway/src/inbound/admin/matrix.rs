@@ -139,7 +139,11 @@ fn cell(scan: &RegionScan, model: &str, imported: bool, profiles: &mut BTreeMap<
     };
     let (mut geography, mut global) = (Vec::new(), Vec::new());
     if !imported {
-        for p in scan.profiles.values().filter(|p| p.active() && p.models.contains(model)) {
+        for p in scan
+            .profiles
+            .values()
+            .filter(|p| p.active() && p.models.contains(model))
+        {
             let id = p.id.to_string();
             let prefix = id.split('.').next().unwrap_or_default();
             profiles
@@ -196,7 +200,12 @@ pub fn matrix(catalog: &Catalog, params: &MatrixParams) -> Result<Matrix, Unknow
             Column {
                 region: region.to_string(),
                 state: worst.map(|s| state_of(&s.freshness).0).unwrap_or("missing"),
-                scanned_at: list.iter().filter(|s| s.has_data()).map(|s| s.scanned_at).min().unwrap_or(0),
+                scanned_at: list
+                    .iter()
+                    .filter(|s| s.has_data())
+                    .map(|s| s.scanned_at)
+                    .min()
+                    .unwrap_or(0),
                 error: worst.and_then(|s| error_of(&s.freshness)),
             }
         })
@@ -209,16 +218,13 @@ pub fn matrix(catalog: &Catalog, params: &MatrixParams) -> Result<Matrix, Unknow
         }
         if let Some(imported) = s.imported.models() {
             for m in imported.values() {
-                models.entry((m.name.clone(), true)).or_insert_with(|| "imported".to_string());
+                models
+                    .entry((m.name.clone(), true))
+                    .or_insert_with(|| "imported".to_string());
             }
         }
     }
-    let providers: Vec<String> = models
-        .values()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let providers: Vec<String> = models.values().cloned().collect::<BTreeSet<_>>().into_iter().collect();
     let text = params.model.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
     let provider = params.provider.as_deref().filter(|p| !p.is_empty() && *p != "all");
     let mut profiles = BTreeMap::new();
@@ -332,11 +338,19 @@ mod tests {
         );
         s.profiles.insert(
             "eu.anthropic.claude".into(),
-            ProfileEntry::system("eu.anthropic.claude", "anthropic.claude", [region("eu-west-1"), region("eu-central-1")]),
+            ProfileEntry::system(
+                "eu.anthropic.claude",
+                "anthropic.claude",
+                [region("eu-west-1"), region("eu-central-1")],
+            ),
         );
         s.profiles.insert(
             "global.anthropic.claude".into(),
-            ProfileEntry::system("global.anthropic.claude", "anthropic.claude", [region("eu-west-1"), region("us-east-1")]),
+            ProfileEntry::system(
+                "global.anthropic.claude",
+                "anthropic.claude",
+                [region("eu-west-1"), region("us-east-1")],
+            ),
         );
         if !fresh {
             s = s.into_stale(200, "throttled".into());
@@ -374,7 +388,10 @@ mod tests {
         assert_eq!(m.columns[0].error.as_deref(), Some("throttled"));
         assert_eq!(m.columns[1].state, "fresh");
         let row = &m.rows[0];
-        assert_eq!((row.model.as_str(), row.provider.as_str()), ("anthropic.claude", "Anthropic"));
+        assert_eq!(
+            (row.model.as_str(), row.provider.as_str()),
+            ("anthropic.claude", "Anthropic")
+        );
         let stale = row.cells[0].as_ref().unwrap();
         assert_eq!(stale.access, "no_access");
         assert!(stale.stale);

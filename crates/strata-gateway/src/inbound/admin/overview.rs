@@ -51,6 +51,39 @@ pub struct Scans {
     pub problems: Vec<ScanProblem>,
 }
 
+/// A tenant as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantSummary {
+    pub name: String,
+    /// In words: `EU only`, `US or EU`, `any region`.
+    pub residency: String,
+    /// The logical models it may use (`None`: all).
+    pub models: Option<Vec<String>>,
+    /// The accounts it is pinned to (`None`: all).
+    pub accounts: Option<Vec<String>>,
+}
+
+/// The config's tenants, for people.
+pub fn tenant_summaries(config: &crate::config::Config) -> Vec<TenantSummary> {
+    let names = |set: &Option<std::collections::HashSet<usize>>, of: &dyn Fn(usize) -> String| {
+        set.as_ref().map(|set| {
+            let mut v: Vec<String> = set.iter().map(|&i| of(i)).collect();
+            v.sort();
+            v
+        })
+    };
+    config
+        .tenants
+        .iter()
+        .map(|t| TenantSummary {
+            name: t.name.clone(),
+            residency: crate::routes::report::residency_text(&t.residency),
+            models: names(&t.models, &|i| config.models[i].name.clone()),
+            accounts: names(&t.accounts, &|i| config.accounts[i].name.clone()),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overview {
     /// Unix seconds when this was made (ages are relative to it).
@@ -70,8 +103,9 @@ pub struct Overview {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_scan_at: Option<u64>,
     pub events: Vec<CatalogEvent>,
-    pub logical_models: usize,
-    pub tenants: usize,
+    /// Logical model names, in config order (the route explorer's picker).
+    pub logical_models: Vec<String>,
+    pub tenants: Vec<TenantSummary>,
     pub candidates: usize,
     /// Requests in the last minute (this replica).
     pub last_minute: Counts,
@@ -192,8 +226,8 @@ pub async fn handler(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         last_round,
         next_scan_at,
         events,
-        logical_models: g.config.models.len(),
-        tenants: g.config.tenants.len(),
+        logical_models: g.config.models.iter().map(|m| m.name.clone()).collect(),
+        tenants: tenant_summaries(&g.config),
         candidates: g.routes.load().size(),
         last_minute: g.traffic.total(now),
         baseline_last_minute: g.traffic.baseline(now).requests,
@@ -246,7 +280,12 @@ mod tests {
         let mut c = Catalog::default();
         c.insert(scan("a", "us-east-1", true));
         c.insert(scan("a", "us-west-2", false).into_stale(2_000, "throttled".into()));
-        c.insert(RegionScan::missing("b", Region::parse("us-east-1").unwrap(), 3_000, "denied".into()));
+        c.insert(RegionScan::missing(
+            "b",
+            Region::parse("us-east-1").unwrap(),
+            3_000,
+            "denied".into(),
+        ));
         let (s, models, profiles, imported) = scans(&c);
         assert_eq!((s.accounts, s.regions, s.total), (2, 2, 3));
         assert_eq!((s.fresh, s.stale, s.failed), (1, 1, 1));

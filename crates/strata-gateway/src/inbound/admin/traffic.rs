@@ -62,21 +62,27 @@ pub struct TrafficReport {
     pub tenants: Vec<TenantUse>,
 }
 
-/// Calls in flight now per target label (a target reached by several logical models counted
-/// once: they share its health).
+/// Calls in flight now per target label: each distinct health counted once (logical models
+/// reaching one target may share its health, or keep their own).
 fn in_flight(config: &Config, table: &RouteTable) -> HashMap<String, (String, String, u64)> {
-    let mut out = HashMap::new();
+    let mut out: HashMap<String, (String, String, u64)> = HashMap::new();
+    let mut counted = std::collections::HashSet::new();
     for route in table.models.iter().flat_map(|m| m.routes.iter().chain(&m.baseline)) {
-        out.entry(route.label.clone()).or_insert_with(|| {
+        let entry = out.entry(route.label.clone()).or_insert_with(|| {
             let region = route.region().map(|r| r.to_string()).unwrap_or_default();
             let account = match &route.target {
-                crate::config::Target::Bedrock { account, .. } => {
-                    config.accounts.get(*account).map(|a| a.name.clone()).unwrap_or_default()
-                }
+                crate::config::Target::Bedrock { account, .. } => config
+                    .accounts
+                    .get(*account)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default(),
                 crate::config::Target::OpenAi { .. } => String::new(),
             };
-            (account, region, u64::from(route.health.in_flight()))
+            (account, region, 0)
         });
+        if counted.insert(Arc::as_ptr(&route.health) as usize) {
+            entry.2 += u64::from(route.health.in_flight());
+        }
     }
     out
 }
@@ -189,11 +195,7 @@ async fn spend_since(state: &GatewayState, since_ms: i64) -> Option<HashMap<Stri
         group_by: GroupBy::Tenant,
     };
     match state.gateway().store.usage(&q).await {
-        Ok(rows) => Some(
-            rows.into_iter()
-                .filter_map(|r| Some((r.tenant?, r.cost_usd)))
-                .collect(),
-        ),
+        Ok(rows) => Some(rows.into_iter().filter_map(|r| Some((r.tenant?, r.cost_usd))).collect()),
         Err(e) => {
             tracing::warn!(error = %e, "admin: the usage query for traffic failed");
             None
@@ -206,12 +208,7 @@ pub async fn handler(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         return *r;
     }
     let g = state.gateway();
-    let mut out = report(
-        &g.config,
-        &g.routes.load(),
-        &g.traffic,
-        crate::traffic::now_seconds(),
-    );
+    let mut out = report(&g.config, &g.routes.load(), &g.traffic, crate::traffic::now_seconds());
     let now_ms = crate::tenants::keys::now_ms();
     let today = spend_since(&state, super::overview::utc_midnight_ms(now_ms)).await;
     let month = spend_since(&state, month_start_ms(now_ms)).await;
@@ -230,7 +227,10 @@ mod tests {
     fn the_month_starts_on_the_first_utc() {
         // 2026-11-30T12:00Z → 2026-11-01T00:00Z
         let now = strata_core::clock::days_from_civil(2026, 11, 30) * 86_400_000 + 43_200_000;
-        assert_eq!(month_start_ms(now), strata_core::clock::days_from_civil(2026, 11, 1) * 86_400_000);
+        assert_eq!(
+            month_start_ms(now),
+            strata_core::clock::days_from_civil(2026, 11, 1) * 86_400_000
+        );
     }
 
     #[test]
@@ -252,7 +252,12 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].name, "eu-west-1");
         assert_eq!(
-            (g[0].counts.requests, g[0].counts.errors, g[0].counts.tokens, g[0].in_flight),
+            (
+                g[0].counts.requests,
+                g[0].counts.errors,
+                g[0].counts.tokens,
+                g[0].in_flight
+            ),
             (5, 2, 20, 1)
         );
         let json = serde_json::to_value(&g).unwrap();

@@ -43,7 +43,10 @@ fn escape(text: &str) -> String {
 fn secured(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(http::header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -105,7 +108,8 @@ pub async fn login(State(state): State<Arc<GatewayState>>, body: axum::body::Byt
 /// An admin key in the headers, or a live session cookie.
 fn signed_in(state: &GatewayState, headers: &HeaderMap) -> bool {
     let g = state.gateway();
-    matches!(authenticate(&g.config, &g.keys, headers), Ok(Principal::Admin { .. })) || state.sessions.signed_in(headers)
+    matches!(authenticate(&g.config, &g.keys, headers), Ok(Principal::Admin { .. }))
+        || state.sessions.signed_in(headers)
 }
 
 fn sign_in_form(status: StatusCode, problem: Option<&str>) -> Response {
@@ -116,7 +120,7 @@ fn sign_in_form(status: StatusCode, problem: Option<&str>) -> Response {
         (
             status,
             Html(format!(
-                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Strata: sign in</title>\
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Strata: sign in</title><link rel=\"icon\" href=\"data:,\">\
 <link rel=\"stylesheet\" href=\"/dashboard/assets/app.css\"></head>\
 <body class=\"signin\"><h1>Strata gateway</h1><p>The dashboard is for admins: sign in with an admin key.</p>{problem}\
 <form method=\"post\" action=\"/dashboard/login\"><label>Admin key <input type=\"password\" name=\"key\" autofocus required></label> \
@@ -143,7 +147,10 @@ mod tests {
         for text in [SHELL, embedded("app.js").unwrap().1, embedded("app.css").unwrap().1] {
             assert!(!text.contains("http://") && !text.contains("https://"));
         }
-        assert!(!SHELL.contains("<script>") && !SHELL.contains("style="), "no inline code");
+        assert!(
+            !SHELL.contains("<script>") && !SHELL.contains("style="),
+            "no inline code"
+        );
     }
 
     #[test]
