@@ -194,7 +194,7 @@ pub async fn handler(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         _ => None,
     };
     let mut events = discovery.as_ref().map(|d| d.events()).unwrap_or_default();
-    events.sort_by(|a, b| b.at.cmp(&a.at));
+    events.sort_by_key(|e| std::cmp::Reverse(e.at));
     events.truncate(RECENT_EVENTS);
     let today = g
         .store
