@@ -5,7 +5,7 @@
 //! — and the access state; cells of stale scans are marked. Profiles' destinations are listed
 //! once, by profile ID, for the cells to refer to.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use strata_core::catalog::Availability;
+use strata_core::catalog::{Availability, ProfileEntry};
 use strata_core::{Catalog, Freshness, Geography, Region, RegionScan};
 
 use super::{error_response, require_admin_read};
@@ -130,8 +130,27 @@ fn error_of(f: &Freshness) -> Option<String> {
     }
 }
 
+/// A scan's active profiles by the model they run (built once per scan, not per cell).
+type ProfilesByModel<'a> = HashMap<&'a str, Vec<&'a ProfileEntry>>;
+
+fn profiles_by_model(scan: &RegionScan) -> ProfilesByModel<'_> {
+    let mut out: ProfilesByModel<'_> = HashMap::new();
+    for p in scan.profiles.values().filter(|p| p.active()) {
+        for m in &p.models {
+            out.entry(m.as_str()).or_default().push(p);
+        }
+    }
+    out
+}
+
 /// One account's cell for `model` in `scan`.
-fn cell(scan: &RegionScan, model: &str, imported: bool, profiles: &mut BTreeMap<String, Vec<String>>) -> Cell {
+fn cell(
+    scan: &RegionScan,
+    by_model: &ProfilesByModel<'_>,
+    model: &str,
+    imported: bool,
+    profiles: &mut BTreeMap<String, Vec<String>>,
+) -> Cell {
     let access = if imported {
         scan.imported_availability(model)
     } else {
@@ -139,16 +158,12 @@ fn cell(scan: &RegionScan, model: &str, imported: bool, profiles: &mut BTreeMap<
     };
     let (mut geography, mut global) = (Vec::new(), Vec::new());
     if !imported {
-        for p in scan
-            .profiles
-            .values()
-            .filter(|p| p.active() && p.models.contains(model))
-        {
+        for p in by_model.get(model).into_iter().flatten() {
             let id = p.id.to_string();
             let prefix = id.split('.').next().unwrap_or_default();
-            profiles
-                .entry(id.clone())
-                .or_insert_with(|| p.destinations.regions().map(Region::to_string).collect());
+            if !profiles.contains_key(&id) {
+                profiles.insert(id.clone(), p.destinations.regions().map(Region::to_string).collect());
+            }
             if Geography::from_prefix(prefix) == Some(Geography::Global) {
                 global.push(id);
             } else {
@@ -189,21 +204,21 @@ pub fn matrix(catalog: &Catalog, params: &MatrixParams) -> Result<Matrix, Unknow
         .filter(|s| account.is_none_or(|a| s.account == a))
         .collect();
     // Columns: every region scanned, in order; merged, the worst freshness.
-    let mut by_region: BTreeMap<&Region, Vec<&RegionScan>> = BTreeMap::new();
+    let mut by_region: BTreeMap<&Region, Vec<(&RegionScan, ProfilesByModel<'_>)>> = BTreeMap::new();
     for s in &scans {
-        by_region.entry(&s.region).or_default().push(s);
+        by_region.entry(&s.region).or_default().push((s, profiles_by_model(s)));
     }
     let columns: Vec<Column> = by_region
         .iter()
         .map(|(region, list)| {
-            let worst = list.iter().max_by_key(|s| state_of(&s.freshness).1);
+            let worst = list.iter().map(|(s, _)| s).max_by_key(|s| state_of(&s.freshness).1);
             Column {
                 region: region.to_string(),
                 state: worst.map(|s| state_of(&s.freshness).0).unwrap_or("missing"),
                 scanned_at: list
                     .iter()
-                    .filter(|s| s.has_data())
-                    .map(|s| s.scanned_at)
+                    .filter(|(s, _)| s.has_data())
+                    .map(|(s, _)| s.scanned_at)
                     .min()
                     .unwrap_or(0),
                 error: worst.and_then(|s| error_of(&s.freshness)),
@@ -241,8 +256,8 @@ pub fn matrix(catalog: &Catalog, params: &MatrixParams) -> Result<Matrix, Unknow
             .map(|list| {
                 let mut best: Option<(Cell, u8)> = None;
                 let (mut invocable, mut scanned) = (0, 0);
-                for s in list {
-                    let c = cell(s, model, *imported, &mut profiles);
+                for (s, by_model) in list {
+                    let c = cell(s, by_model, model, *imported, &mut profiles);
                     scanned += 1;
                     let a = match c.access {
                         "on_demand" => Availability::OnDemand,
@@ -308,7 +323,7 @@ pub async fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_core::catalog::{Access, InferenceType, Lifecycle, ModelEntry, ProfileEntry};
+    use strata_core::catalog::{Access, InferenceType, Lifecycle, ModelEntry};
 
     fn region(name: &str) -> Region {
         Region::parse(name).unwrap()
@@ -446,5 +461,86 @@ mod tests {
             }
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_fleet_of_30_accounts_22_regions_100_models_stays_compact() {
+        let regions: Vec<Region> = [
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+            "ca-central-1",
+            "sa-east-1",
+            "eu-west-1",
+            "eu-west-2",
+            "eu-west-3",
+            "eu-central-1",
+            "eu-central-2",
+            "eu-north-1",
+            "eu-south-1",
+            "eu-south-2",
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-northeast-3",
+            "ap-south-1",
+            "ap-south-2",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ap-southeast-4",
+        ]
+        .into_iter()
+        .map(region)
+        .collect();
+        let mut c = Catalog::default();
+        for a in 0..30 {
+            for r in &regions {
+                let mut s = RegionScan {
+                    account: format!("acct-{a:02}"),
+                    region: r.clone(),
+                    scanned_at: 100,
+                    freshness: Freshness::Fresh,
+                    models: BTreeMap::new(),
+                    profiles: BTreeMap::new(),
+                    imported: Default::default(),
+                };
+                for m in 0..100 {
+                    let id = format!("vendor{}.model-{m:03}", m % 7);
+                    s.models.insert(
+                        id.clone(),
+                        ModelEntry {
+                            id: id.clone(),
+                            name: String::new(),
+                            provider: format!("Vendor {}", m % 7),
+                            lifecycle: Lifecycle::Active,
+                            inference_types: BTreeSet::from([InferenceType::OnDemand]),
+                            streaming: true,
+                            access: Some(Access::GRANTED),
+                        },
+                    );
+                    let profile = format!("us.{id}");
+                    s.profiles.insert(
+                        profile.clone(),
+                        ProfileEntry::system(&profile, &id, regions.iter().take(3).cloned()),
+                    );
+                }
+                c.insert(s);
+            }
+        }
+        let m = matrix(&c, &MatrixParams::default()).unwrap();
+        assert_eq!((m.rows.len(), m.columns.len(), m.accounts.len()), (100, 22, 30));
+        assert_eq!(m.rows[0].cells[0].as_ref().unwrap().accounts, Some((30, 30)));
+        let bytes = serde_json::to_vec(&m).unwrap().len();
+        assert!(bytes < 1_000_000, "{bytes} bytes for the merged matrix");
+        let filtered = matrix(
+            &c,
+            &MatrixParams {
+                model: Some("model-04".into()),
+                account: Some("acct-07".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(filtered.rows.len(), 10);
     }
 }
