@@ -34,7 +34,7 @@ def test_it_prints_where_everything_is(demo):
     outsider = requests.get(demo["gateway"] + "/dashboard", timeout=10)
     assert outsider.status_code == 401 and 'name="key"' in outsider.text
     admin = requests.get(demo["gateway"] + "/dashboard", headers={"Authorization": "Bearer sk-demo-admin"}, timeout=10)
-    assert admin.status_code == 200 and "Routes" in admin.text
+    assert admin.status_code == 200 and "Route explorer" in admin.text and "/dashboard/assets/app.js" in admin.text
     metrics = requests.get(demo["gateway"] + "/metrics", timeout=10).text
     assert "strata_model_available{" in metrics
 

@@ -125,8 +125,12 @@ def test_intents_compile_from_the_catalog_with_reasons(sim, gateway):
     # Without `cache_file` the catalog is cached beside the config.
     cached = g.config_path.with_name(g.config_path.name + ".catalog.json")
     assert cached.exists() and '"scans"' in cached.read_text()
-    page = requests.get(g.endpoint + "/dashboard", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).text
-    assert "Availability" in page and "<h3>prod-eu</h3>" in page and "×" in page
+    # The dashboard's matrix: per account, with cells the account may not invoke.
+    matrix = admin_get(g, "/admin/matrix", ADMIN, account="prod-eu").json()
+    assert matrix["account"] == "prod-eu" and matrix["rows"] and matrix["columns"]
+    access = {c["access"] for a in matrix["accounts"]
+              for r in admin_get(g, "/admin/matrix", ADMIN, account=a).json()["rows"] for c in r["cells"] if c}
+    assert {"on_demand", "no_access"} <= access, access
     # Non-admin keys cannot read the admin API.
     assert admin_get(g, "/admin/routes", EU_KEY).status_code == 403
     assert admin_get(g, "/admin/routes", "nope-nope-nope").status_code == 401

@@ -92,8 +92,10 @@ def test_discovery_lists_imported_models_per_account_and_region(sim, gateway):
     # The same data per scan in the catalog itself.
     scan = next(s for s in body["catalog"]["scans"] if s["account"] == "prod-eu" and s["region"] == "us-east-1")
     assert scan["imported"] == {"state": "listed", "models": {}}
-    page = requests.get(g.endpoint + "/dashboard", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).text
-    assert "apexguru-qwen <em>(imported)</em>" in page
+    matrix = requests.get(g.endpoint + "/admin/matrix", headers={"Authorization": f"Bearer {ADMIN}"},
+                          params={"provider": "imported"}, timeout=10).json()
+    qwen_row = next(r for r in matrix["rows"] if r["model"] == "apexguru-qwen")
+    assert qwen_row["provider"] == "imported" and any(c and c["access"] == "on_demand" for c in qwen_row["cells"])
 
 
 def test_an_eu_only_tenant_gets_only_the_eu_imported_model(sim, gateway):

@@ -91,14 +91,22 @@ def test_dashboard_asks_for_an_admin_key_once(sim, tmp_path):
         r = s.post(g.endpoint + "/dashboard/login", data={"key": KEYS["full"]}, timeout=10)
         assert r.status_code == 401 and "prod-us" not in r.text
         r = s.post(g.endpoint + "/dashboard/login", data={"key": ADMIN}, timeout=10)
-        assert r.status_code == 200 and "prod-us" in r.text, r.text[:500]  # followed the redirect
+        assert r.status_code == 200 and "/dashboard/assets/app.js" in r.text, r.text[:500]  # followed the redirect
         cookie = s.cookies.get("strata_session")
         assert cookie, s.cookies
         # Asked once: the session cookie opens the page again, a forged one does not.
         assert s.get(g.endpoint + "/dashboard", timeout=10).status_code == 200
         forged = requests.get(g.endpoint + "/dashboard", cookies={"strata_session": "0" * 64}, timeout=10)
         assert forged.status_code == 401
-        # The admin API still wants the key itself, and refuses tenants.
+        # The cookie reads the admin API (what the app fetches), a forged one does not.
+        routes = s.get(g.endpoint + "/admin/routes", timeout=10)
+        assert routes.status_code == 200 and "prod-us" in routes.text, routes.text[:300]
+        assert s.get(g.endpoint + "/admin/overview", timeout=10).status_code == 200
+        r = requests.get(g.endpoint + "/admin/overview", cookies={"strata_session": "0" * 64}, timeout=10)
+        assert r.status_code == 401
+        # Changes still want the key itself: the cookie alone refreshes nothing.
+        assert s.post(g.endpoint + "/admin/discovery/refresh", timeout=10).status_code == 401
+        # Tenants are refused.
         r = requests.get(g.endpoint + "/admin/routes", headers={"Authorization": f"Bearer {KEYS['full']}"}, timeout=10)
         assert r.status_code == 403, r.text
     finally:

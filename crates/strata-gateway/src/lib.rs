@@ -20,4 +20,5 @@ pub mod state;
 pub mod telemetry;
 pub mod tenants;
 pub mod traces;
+pub mod traffic;
 pub mod upstream;

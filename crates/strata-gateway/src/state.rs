@@ -112,6 +112,7 @@ impl GatewayState {
             quotas: Arc::new(quotas),
             lifecycle: Arc::new(Lifecycle::default()),
             upstreams,
+            traffic: Arc::default(),
         };
         let gateway = assemble(config, &catalog, None, &kept).await?;
         crate::telemetry::catalog_published(&catalog, &[]);
@@ -215,6 +216,7 @@ impl GatewayState {
             lifecycle: Arc::clone(&self.lifecycle),
             upstreams,
             traces: old.traces.clone(),
+            traffic: Arc::clone(&old.traffic),
         };
         let previous = old.routes.load_full();
         let gateway = assemble(config, &catalog, Some(&previous), &kept).await?;
@@ -368,6 +370,7 @@ struct Kept {
     upstreams: Arc<Upstreams>,
     /// The span exporter (its section takes effect at restart).
     traces: Option<Arc<crate::traces::Traces>>,
+    traffic: Arc<crate::traffic::Traffic>,
 }
 
 /// A [`Gateway`] for `config`: routes compiled from `catalog` (carrying health from
@@ -398,6 +401,7 @@ async fn assemble(
         routes: ArcSwap::from_pointee(routes),
         upstreams: Arc::clone(&kept.upstreams),
         traces: kept.traces.clone(),
+        traffic: Arc::clone(&kept.traffic),
     })
 }
 

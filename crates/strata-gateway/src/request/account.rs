@@ -271,6 +271,7 @@ impl Drop for Exit {
         if let (Some(traces), Some(trace)) = (&self.state.traces, &r.trace) {
             super::trace::export(&self.state, traces, trace, r, outcome);
         }
+        self.state.traffic.record(&self.state.config, r);
         let targets = targets(&r.attempts);
         let line = line(&self.state, r, outcome, cost, cold_start, &targets);
         crate::access_log::request(&self.state.config.access_log, &line);

@@ -56,6 +56,9 @@ pub struct Gateway {
     pub metrics: Vec<ModelMetrics>,
     /// The span exporter, when traces are on (kept across reloads).
     pub traces: Option<Arc<crate::traces::Traces>>,
+    /// The last minute of requests per tenant and target (the dashboard's traffic), kept
+    /// across reloads.
+    pub traffic: Arc<crate::traffic::Traffic>,
 }
 
 /// An inbound API: decodes its requests into calls, encodes answers and errors its own way.

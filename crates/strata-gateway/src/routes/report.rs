@@ -62,6 +62,19 @@ pub struct CandidateReport {
     pub priority: u32,
     pub stale: bool,
     pub cooling_down: bool,
+    /// Seconds of cooldown left (when cooling down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown_left_seconds: Option<f64>,
+    /// Calls to it in flight now.
+    pub in_flight: u32,
+    /// Its latency (EWMA), when it has answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Its deployment budget: requests and tokens per minute (`None`: unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
     /// Per tenant (of those shown) that may use it: the residency rule that admits it —
     /// `in-region`, `geography` (its whole geography lies inside the policy), `catalog` (the
     /// tenant trusts the catalog's destinations) or `any` (an unlocated target under `any`).
@@ -95,6 +108,7 @@ pub fn runs_in(reach: &Reach) -> Vec<String> {
 }
 
 fn candidate(route: &Route) -> CandidateReport {
+    let now = std::time::Instant::now();
     CandidateReport {
         target: route.label.clone(),
         model_id: route.model_id().to_string(),
@@ -108,7 +122,12 @@ fn candidate(route: &Route) -> CandidateReport {
         weight: route.weight,
         priority: route.priority,
         stale: route.stale,
-        cooling_down: route.health.cooling_down(std::time::Instant::now()),
+        cooling_down: route.health.cooling_down(now),
+        cooldown_left_seconds: route.health.cooldown_left(now).map(|d| d.as_secs_f64()),
+        in_flight: route.health.in_flight(),
+        latency_ms: route.health.latency().map(|l| l.as_secs_f64() * 1000.0),
+        rpm: route.limits.rpm,
+        tpm: route.limits.tpm,
         admitted_by: BTreeMap::new(),
     }
 }
@@ -124,19 +143,25 @@ fn candidate_for(route: &Route, tenants: &[(&Tenant, &TenantRoutes)]) -> Candida
     report
 }
 
-/// A residency policy in the config's words.
+/// A residency policy in words: `any region`, `EU only`, `US or EU`, `EU, JP or us-east-1`.
 pub fn residency_text(policy: &strata_core::ResidencyPolicy) -> String {
     use strata_core::residency::Place;
     match policy {
-        strata_core::ResidencyPolicy::Any => "any".to_string(),
-        strata_core::ResidencyPolicy::Only(places) => places
-            .iter()
-            .map(|p| match p {
-                Place::Zone(g) => g.prefix().to_string(),
-                Place::Region(r) => r.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        strata_core::ResidencyPolicy::Any => "any region".to_string(),
+        strata_core::ResidencyPolicy::Only(places) => {
+            let names: Vec<String> = places
+                .iter()
+                .map(|p| match p {
+                    Place::Zone(g) => g.prefix().to_uppercase(),
+                    Place::Region(r) => r.to_string(),
+                })
+                .collect();
+            match names.as_slice() {
+                [] => "nowhere".to_string(),
+                [one] => format!("{one} only"),
+                [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+            }
+        }
     }
 }
 
@@ -201,4 +226,19 @@ pub fn routes_report(config: &Config, table: &RouteTable, filter: &RouteFilter) 
         });
     }
     Ok(RoutesReport { models })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::ResidencyPolicy;
+
+    #[test]
+    fn residency_reads_as_words() {
+        let text = |p: &[&str]| residency_text(&ResidencyPolicy::parse(p).unwrap());
+        assert_eq!(text(&["any"]), "any region");
+        assert_eq!(text(&["eu"]), "EU only");
+        assert_eq!(text(&["us", "eu"]), "US or EU");
+        assert_eq!(text(&["eu", "jp", "us-east-1"]), "EU, JP or us-east-1");
+    }
 }

@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+/// The session cookie's name.
+pub const COOKIE: &str = "strata_session";
+
 /// How long a dashboard session lasts.
 pub const SESSION: Duration = Duration::from_secs(12 * 3600);
 
@@ -32,8 +35,39 @@ impl Sessions {
             .is_some_and(|until| *until > now)
     }
 
+    /// Whether `headers` carry the cookie of a live session.
+    pub fn signed_in(&self, headers: &http::HeaderMap) -> bool {
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+            .any(|token| self.valid(token))
+    }
+
     fn hash(token: &str) -> [u8; 32] {
         use sha2::Digest;
         sha2::Sha256::digest(token.as_bytes()).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_live_token_in_the_cookie_signs_in() {
+        let sessions = Sessions::default();
+        let token = sessions.open();
+        let with = |cookie: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::COOKIE, http::HeaderValue::from_str(cookie).unwrap());
+            h
+        };
+        assert!(sessions.signed_in(&with(&format!("a=b; {COOKIE}={token}"))));
+        assert!(!sessions.signed_in(&with(&format!("{COOKIE}={}", "0".repeat(64)))));
+        assert!(!sessions.signed_in(&with(&format!("other_{COOKIE}={token}"))));
+        assert!(!sessions.signed_in(&http::HeaderMap::new()));
     }
 }

@@ -3,7 +3,9 @@
 //! region and where they are unknown, the last scan round and this replica's discovery role:
 //! local, leader, follower or fallback), `GET /admin/events` (recent
 //! catalog changes) and `POST /admin/discovery/refresh` (scan now; a follower loads instead);
-//! tenants' keys ([`keys`]), usage ([`usage`]) and the running config ([`config`]).
+//! tenants' keys ([`keys`]), usage ([`usage`]) and the running config ([`config`]); for the
+//! dashboard, `GET /admin/overview` ([`overview`]), `GET /admin/matrix` ([`matrix`]) and
+//! `GET /admin/traffic` ([`traffic`]). Reads (`GET`) also take the dashboard's session cookie.
 
 use std::sync::Arc;
 
@@ -24,11 +26,27 @@ use super::openai::error::response as error_response;
 
 pub mod config;
 pub mod keys;
+pub mod matrix;
+pub mod overview;
+pub mod traffic;
 pub mod usage;
 
 /// The admin key's id, or the error response for anyone else.
 pub(crate) fn require_admin(state: &GatewayState, headers: &HeaderMap) -> Result<Arc<str>, Box<Response>> {
+    check_admin(state, headers, false)
+}
+
+/// [`require_admin`] for reads (`GET`): a dashboard session cookie also does (it is
+/// `SameSite=Strict`, and nothing a GET does changes state). Its id is `dashboard-session`.
+pub(crate) fn require_admin_read(state: &GatewayState, headers: &HeaderMap) -> Result<Arc<str>, Box<Response>> {
+    check_admin(state, headers, true)
+}
+
+fn check_admin(state: &GatewayState, headers: &HeaderMap, session: bool) -> Result<Arc<str>, Box<Response>> {
     let g = state.gateway();
+    if session && !headers.contains_key(http::header::AUTHORIZATION) && state.sessions.signed_in(headers) {
+        return Ok(Arc::from("dashboard-session"));
+    }
     match authenticate(&g.config, &g.keys, headers) {
         Ok(Principal::Admin { key_id }) => Ok(key_id),
         Ok(Principal::Tenant { .. }) => Err(Box::new(error_response(&GatewayError::client(
@@ -52,7 +70,7 @@ pub async fn routes(
     headers: HeaderMap,
     query: Result<Query<RoutesQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
+    if let Err(r) = require_admin_read(&state, &headers) {
         return *r;
     }
     let Ok(Query(q)) = query else {
@@ -76,7 +94,7 @@ pub async fn routes(
 /// `GET /admin/custom-models`: every imported-model target of every logical model, with its
 /// state (warm, loading, cold), last invocation, cold starts met and keep-warm calls.
 pub async fn custom_models(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
+    if let Err(r) = require_admin_read(&state, &headers) {
         return *r;
     }
     let targets = crate::keep_warm::report(&state.gateway());
@@ -84,7 +102,7 @@ pub async fn custom_models(State(state): State<Arc<GatewayState>>, headers: Head
 }
 
 pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
+    if let Err(r) = require_admin_read(&state, &headers) {
         return *r;
     }
     let catalog = state.catalog();
@@ -123,7 +141,7 @@ pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
 }
 
 pub async fn events(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
+    if let Err(r) = require_admin_read(&state, &headers) {
         return *r;
     }
     let events = state.discovery().map(|d| d.events()).unwrap_or_default();

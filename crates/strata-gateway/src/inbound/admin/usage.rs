@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use strata_store::{GroupBy, UsageQuery};
 
-use super::{error_response, require_admin};
+use super::{error_response, require_admin_read};
 use crate::error::{Class, GatewayError};
 use crate::state::GatewayState;
 use crate::tenants::keys::now_ms;
@@ -98,7 +98,7 @@ pub async fn usage(
     headers: HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
+    if let Err(r) = require_admin_read(&state, &headers) {
         return *r;
     }
     let Ok(Query(p)) = params else {
