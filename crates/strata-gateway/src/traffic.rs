@@ -16,8 +16,8 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::config::{Config, Target};
-use crate::request::account::Record;
 use crate::request::execute::Outcome;
+use crate::request::record::Record;
 
 /// Seconds the window covers.
 pub const WINDOW_SECONDS: u64 = 60;

@@ -12,61 +12,12 @@ use strata_store::{Slot, UsageRecord};
 
 use super::admit::Permit;
 use super::execute::{Attempt, Outcome};
+pub use super::record::Record;
 use super::Gateway;
 use crate::access_log::Line;
-use crate::call::{Api, Estimate, Usage};
+use crate::call::{Api, Usage};
 use crate::error::{Class, GatewayError};
 use crate::upstream::{Chunk, Intervention};
-
-/// What one request was and how it ended.
-#[derive(Debug)]
-pub struct Record {
-    pub request_id: String,
-    pub api: Api,
-    pub started: Instant,
-    /// When the request started, in unix milliseconds.
-    pub started_at_ms: i64,
-    pub tenant: Option<usize>,
-    pub key_id: Option<Arc<str>>,
-    /// The region a SigV4 caller signed for (routing chose where the call ran).
-    pub signed_region: Option<Arc<str>>,
-    /// The model as the client named it.
-    pub model: Option<String>,
-    /// The logical model asked for, once routed.
-    pub logical: Option<usize>,
-    /// The logical model that answered.
-    pub served: Option<usize>,
-    pub attempts: Vec<Attempt>,
-    pub status: u16,
-    pub error: Option<Class>,
-    /// Whose fault the error was: `client`, `gateway` or `upstream`.
-    pub error_source: Option<&'static str>,
-    pub usage: Option<Usage>,
-    /// The usage is the gateway's estimate (input) and count of content events (output): the
-    /// client left before the upstream reported it.
-    pub usage_estimated: bool,
-    /// What admission reserved for the call.
-    pub estimate: Option<Estimate>,
-    /// Content events relayed so far.
-    pub deltas: u64,
-    /// Time to the answer's head.
-    pub head: Option<Duration>,
-    pub first_token: Option<Duration>,
-    pub last_token: Option<Duration>,
-    pub baseline: bool,
-    /// The client went away before the answer ended.
-    pub disconnected: bool,
-    /// The request body as sent upstream, kept only for tenants with `audit_bodies`.
-    pub audit_request: Option<bytes::Bytes>,
-    /// A complete answer's body, kept only for tenants with `audit_bodies`.
-    pub audit_response: Option<bytes::Bytes>,
-    /// The guardrail the call ran under (its name in the config).
-    pub guardrail_name: Option<String>,
-    /// A guardrail intervened, on this side.
-    pub guardrail: Option<Intervention>,
-    /// What the request's spans need: present only when traces are on and it is sampled.
-    pub trace: Option<Box<super::trace::RequestTrace>>,
-}
 
 /// The most of each body an audit record keeps.
 const AUDIT_BODY_BYTES: usize = 64 * 1024;
@@ -269,7 +220,7 @@ impl Drop for Exit {
             super::execute::cold_start_wait(&r.attempts, r.started + r.head.unwrap_or_else(|| r.started.elapsed()));
         let outcome = account(&self.state, r, cost, cold_start);
         if let (Some(traces), Some(trace)) = (&self.state.traces, &r.trace) {
-            super::trace::export(&self.state, traces, trace, r, outcome);
+            super::spans::export(&self.state, traces, trace, r, outcome);
         }
         self.state.traffic.record(&self.state.config, r);
         let targets = targets(&r.attempts);
@@ -317,7 +268,7 @@ fn line<'a>(
         logical_model: r.logical.map(model_name),
         served_model: r.served.map(model_name),
         route: served_route.map(|a| a.route.label.as_str()),
-        pricing_layer: served_route.map(|a| layer_label(a.route.layer)),
+        pricing_layer: served_route.map(|a| a.route.layer.as_str()),
         status: r.status,
         outcome,
         error_class: r.error.map(Class::label),
@@ -377,15 +328,6 @@ fn usage_record(l: &Line<'_>, r: &Record) -> UsageRecord {
         guardrail: owned(l.guardrail),
         cold_start_ms: ms(l.cold_start),
         purpose: None,
-    }
-}
-
-/// The pricing layer's name in usage records.
-fn layer_label(layer: strata_router::Layer) -> &'static str {
-    match layer {
-        strata_router::Layer::InRegion => "in_region",
-        strata_router::Layer::Geography => "geography",
-        strata_router::Layer::Global => "global",
     }
 }
 

@@ -8,8 +8,10 @@ pub mod account;
 pub mod admit;
 pub mod authenticate;
 pub mod execute;
+pub mod record;
 pub mod route;
 pub mod shown;
+pub mod spans;
 pub mod trace;
 
 use std::sync::Arc;

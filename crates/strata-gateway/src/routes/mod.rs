@@ -63,22 +63,20 @@ impl Route {
         }
     }
 
+    /// What kind of target it is: `in_region`, `geography`, `global` (its layer), `imported`
+    /// (a Custom Model Import model) or `provider` (an OpenAI-compatible upstream).
+    pub fn kind(&self) -> &'static str {
+        match self.target {
+            Target::OpenAi { .. } => "provider",
+            Target::Bedrock { .. } if self.warmth.is_some() => "imported",
+            Target::Bedrock { .. } => self.layer.as_str(),
+        }
+    }
+
     /// What its upstream attempts are counted under in the metrics.
     pub fn attempt_labels(&self, config: &Config) -> crate::telemetry::AttemptLabels {
-        let (account, region, kind) = match &self.target {
-            Target::Bedrock { account, region, .. } => (
-                config.accounts[*account].name.clone(),
-                region.to_string(),
-                if self.warmth.is_some() {
-                    "imported"
-                } else {
-                    match self.layer {
-                        Layer::InRegion => "in_region",
-                        Layer::Geography => "geography",
-                        Layer::Global => "global",
-                    }
-                },
-            ),
+        let (account, region) = match &self.target {
+            Target::Bedrock { account, region, .. } => (config.accounts[*account].name.clone(), region.to_string()),
             Target::OpenAi { provider, .. } => (
                 config.providers[*provider].name.clone(),
                 config.providers[*provider]
@@ -86,13 +84,12 @@ impl Route {
                     .as_ref()
                     .map(|r| r.to_string())
                     .unwrap_or_default(),
-                "provider",
             ),
         };
         crate::telemetry::AttemptLabels {
             account,
             region,
-            kind,
+            kind: self.kind(),
             target: self.model_id().to_string(),
         }
     }

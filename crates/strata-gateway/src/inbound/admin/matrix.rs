@@ -465,33 +465,11 @@ mod tests {
 
     #[test]
     fn a_fleet_of_30_accounts_22_regions_100_models_stays_compact() {
-        let regions: Vec<Region> = [
-            "us-east-1",
-            "us-east-2",
-            "us-west-1",
-            "us-west-2",
-            "ca-central-1",
-            "sa-east-1",
-            "eu-west-1",
-            "eu-west-2",
-            "eu-west-3",
-            "eu-central-1",
-            "eu-central-2",
-            "eu-north-1",
-            "eu-south-1",
-            "eu-south-2",
-            "ap-northeast-1",
-            "ap-northeast-2",
-            "ap-northeast-3",
-            "ap-south-1",
-            "ap-south-2",
-            "ap-southeast-1",
-            "ap-southeast-2",
-            "ap-southeast-4",
-        ]
-        .into_iter()
-        .map(region)
-        .collect();
+        let regions: Vec<Region> = strata_core::region::BEDROCK_REGIONS
+            .iter()
+            .copied()
+            .map(region)
+            .collect();
         let mut c = Catalog::default();
         for a in 0..30 {
             for r in &regions {
