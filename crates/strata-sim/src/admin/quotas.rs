@@ -5,7 +5,8 @@
 //! the runtime enforces and what Service Quotas answers at once; the answer is the two Service
 //! Quotas entries it changed (none when the model is not on demand, or the profile not
 //! callable, in that region). `GET` lists the effective quotas (`?account=` ID or name,
-//! `?region=`; each optional) as Service Quotas names them, with the bucket each one governs.
+//! `?region=`; each optional — without a region, each account's enabled regions) as Service
+//! Quotas names them, with the bucket each one governs.
 
 use axum::response::Response;
 use serde::Deserialize;
@@ -77,7 +78,12 @@ pub(super) fn show(state: &SimState, query: &[(String, String)]) -> Response {
     for account in accounts {
         for region in &fleet.regions {
             let region = region.as_str();
-            if q("region").is_some_and(|r| r != region) || !fleet.account_in_region(account, region) {
+            // Without a region asked for, only the account's enabled regions (the list stays short).
+            let wanted = match q("region") {
+                Some(r) => r == region,
+                None => fleet.account_in_region(account, region),
+            };
+            if !wanted {
                 continue;
             }
             out.push(json!({

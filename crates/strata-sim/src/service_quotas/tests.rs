@@ -95,6 +95,7 @@ models:
 profiles:
   - {id: us.acme.gamma-v1:0, name: US Gamma, model: acme.gamma-v1:0, destinations: [us-east-1]}
   - {id: global.acme.gamma-v1:0, name: Global Gamma, model: acme.gamma-v1:0, destinations: [us-east-1]}
+  - {id: jp.acme.gamma-v1:0, name: JP Gamma, model: acme.gamma-v1:0, destinations: [us-east-1]}
 accounts:
   - {id: "123456789012", name: one, access_key_id: AKIAONE0000000000001, secret_access_key: secret,
      quotas: [{model: "*", region: "*", rpm: 1, tpm: 1}, {model: acme.beta-v1:0, rpm: 7, tpm: 700}]}
@@ -120,20 +121,16 @@ fn one_display_name_for_two_models_gets_the_ids_and_names_stay_unique() {
         "{names:?}"
     );
     // A name that already starts with the provider is not doubled; a geographic and a global
-    // profile of one model are told apart by kind, not by ID.
-    assert!(
-        names.contains(&"On-demand InvokeModel requests per minute for Acme Gamma"),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"Cross-Region InvokeModel requests per minute for Acme Gamma"),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"Global cross-Region InvokeModel tokens per minute for Acme Gamma"),
-        "{names:?}"
-    );
-    assert_eq!(list.len(), 10);
+    // profile of one model are told apart by kind, two geographic ones by their IDs.
+    for name in [
+        "On-demand InvokeModel requests per minute for Acme Gamma",
+        "Cross-Region InvokeModel requests per minute for Acme Gamma (us.acme.gamma-v1:0)",
+        "Cross-Region InvokeModel tokens per minute for Acme Gamma (jp.acme.gamma-v1:0)",
+        "Global cross-Region InvokeModel tokens per minute for Acme Gamma",
+    ] {
+        assert!(names.contains(&name), "{name} not in {names:?}");
+    }
+    assert_eq!(list.len(), 12);
     let unique: BTreeSet<_> = list.iter().map(|q| &q.code).collect();
     assert_eq!(unique.len(), list.len());
     let mut sorted = names.clone();
