@@ -20,6 +20,7 @@ pub mod quota;
 pub mod reply;
 pub mod runtime;
 pub mod server;
+pub mod service_quotas;
 pub mod state;
 pub mod stats;
 pub mod synth;

@@ -35,6 +35,8 @@ pub struct SimState {
     latency: RwLock<LatencySpec>,
     control_plane: RwLock<ControlPlaneSpec>,
     pub control_plane_buckets: ControlPlaneBuckets,
+    /// Service Quotas' own rate limit (same settings, separate buckets: another service).
+    pub service_quotas_buckets: ControlPlaneBuckets,
     access_changes: RwLock<HashMap<(usize, String, String), bool>>,
     quota_overrides: RwLock<HashMap<(usize, String, String), Quota>>,
     /// Region capacities set at run time (`POST /_sim/capacity`), over the fleet's.
@@ -69,6 +71,7 @@ impl SimState {
             latency: RwLock::new(latency),
             control_plane: RwLock::new(control_plane),
             control_plane_buckets: ControlPlaneBuckets::default(),
+            service_quotas_buckets: ControlPlaneBuckets::default(),
             access_changes: RwLock::default(),
             quota_overrides: RwLock::default(),
             capacity_changes: RwLock::default(),
@@ -106,6 +109,7 @@ impl SimState {
     pub fn set_control_plane(&self, spec: ControlPlaneSpec) {
         *self.control_plane.write() = spec;
         self.control_plane_buckets.clear();
+        self.service_quotas_buckets.clear();
     }
 
     pub fn latency(&self) -> LatencySpec {

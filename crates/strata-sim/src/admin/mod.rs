@@ -5,6 +5,7 @@
 mod capacity;
 mod catalog;
 mod custom_models;
+mod quotas;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::faults::FaultSpec;
-use crate::fleet::{ControlPlaneSpec, LatencySpec, Quota};
+use crate::fleet::{ControlPlaneSpec, LatencySpec};
 use crate::reply::json_response;
 use crate::state::SimState;
 
@@ -47,18 +48,8 @@ struct AccessChange {
     granted: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuotaChange {
-    account: String,
-    region: String,
-    model: String,
-    rpm: u32,
-    tpm: u32,
-}
-
 /// Serves `/_sim/…`.
-pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Response {
+pub fn handle(state: &SimState, method: &Method, path: &str, query: &[(String, String)], body: &[u8]) -> Response {
     let fleet = state.fleet();
     match (method.as_str(), path) {
         ("GET", "/_sim/health") => json_response(json!({"status": "ok"}).to_string()),
@@ -140,28 +131,8 @@ pub fn handle(state: &SimState, method: &Method, path: &str, body: &[u8]) -> Res
             state.set_access(account, &change.model, &change.region, change.granted);
             json_response(json!({"granted": change.granted}).to_string())
         }
-        ("POST", "/_sim/quotas") => {
-            let change: QuotaChange = match parse(body) {
-                Ok(c) => c,
-                Err(r) => return *r,
-            };
-            let Some(account) = fleet.account_by_id_or_name(&change.account) else {
-                return bad_request(format!("unknown account '{}'", change.account));
-            };
-            if fleet.model(&change.model).is_none() && fleet.profile(&change.model).is_none() {
-                return bad_request(format!("unknown model or profile '{}'", change.model));
-            }
-            state.set_quota(
-                account,
-                &change.region,
-                &change.model,
-                Quota {
-                    rpm: change.rpm,
-                    tpm: change.tpm,
-                },
-            );
-            json_response(json!({"rpm": change.rpm, "tpm": change.tpm}).to_string())
-        }
+        ("POST", "/_sim/quotas") => quotas::change(state, body),
+        ("GET", "/_sim/quotas") => quotas::show(state, query),
         ("POST", "/_sim/latency") => {
             let latency: LatencySpec = match parse(body) {
                 Ok(l) => l,

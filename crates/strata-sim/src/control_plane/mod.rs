@@ -26,7 +26,7 @@ use operations::Operation;
 
 /// Why a control-plane call is not answered normally.
 #[derive(Debug)]
-enum Refusal {
+pub(crate) enum Refusal {
     Error(AwsError),
     Drop,
 }
@@ -44,7 +44,7 @@ pub async fn handle(state: &SimState, caller: &Caller, path: &str, query: &[(Str
         plane: Plane::Control,
     };
     let settings = state.control_plane();
-    let admitted = admit(state, &target, &settings);
+    let admitted = admit(state, &target, &settings, &state.control_plane_buckets);
     let delay = base_delay(&settings) + added_delay(state, &target);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -79,8 +79,14 @@ pub async fn handle(state: &SimState, caller: &Caller, path: &str, query: &[(Str
     }
 }
 
-/// Faults first (an outage answers before any quota is spent), then the rate limit.
-fn admit(state: &SimState, target: &Target<'_>, settings: &ControlPlaneSpec) -> Result<(), Refusal> {
+/// Faults first (an outage answers before any quota is spent), then the rate limit, taken from
+/// `buckets` (each control-plane service has its own).
+pub(crate) fn admit(
+    state: &SimState,
+    target: &Target<'_>,
+    settings: &ControlPlaneSpec,
+    buckets: &throttle::ControlPlaneBuckets,
+) -> Result<(), Refusal> {
     if !state.faults.is_empty() {
         if let Some(FaultKind::Outage { mode }) = state.faults.take(target, |k| matches!(k, FaultKind::Outage { .. })) {
             return Err(match mode {
@@ -105,10 +111,7 @@ fn admit(state: &SimState, target: &Target<'_>, settings: &ControlPlaneSpec) -> 
         }
     }
     if let Some(limit) = settings.rate_limit() {
-        if !state
-            .control_plane_buckets
-            .try_take(target.account, target.region, limit, Instant::now())
-        {
+        if !buckets.try_take(target.account, target.region, limit, Instant::now()) {
             return Err(Refusal::Error(AwsError::rate_exceeded()));
         }
     }
@@ -116,7 +119,7 @@ fn admit(state: &SimState, target: &Target<'_>, settings: &ControlPlaneSpec) -> 
 }
 
 /// The configured delay, scaled by a random factor in `1 ± jitter`.
-fn base_delay(settings: &ControlPlaneSpec) -> Duration {
+pub(crate) fn base_delay(settings: &ControlPlaneSpec) -> Duration {
     if settings.latency_ms == 0 {
         return Duration::ZERO;
     }
@@ -130,7 +133,7 @@ fn base_delay(settings: &ControlPlaneSpec) -> Duration {
 }
 
 /// A latency fault's added delay (consuming one use of a counted fault).
-fn added_delay(state: &SimState, target: &Target<'_>) -> Duration {
+pub(crate) fn added_delay(state: &SimState, target: &Target<'_>) -> Duration {
     if state.faults.is_empty() {
         return Duration::ZERO;
     }

@@ -1,6 +1,6 @@
 //! The emulator's HTTP front: one address for every account, region and API. Dispatches by
-//! path to the admin API, STS, the control plane and the runtime, and closes connections on
-//! demand (outage faults in `drop` mode).
+//! path to the admin API, STS, Service Quotas (by `X-Amz-Target`), the control plane and the
+//! runtime, and closes connections on demand (outage faults in `drop` mode).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,7 +108,7 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
         .collect();
 
     if raw_path.starts_with("/_sim/") {
-        return admin::handle(state, &parts.method, raw_path, &body);
+        return admin::handle(state, &parts.method, raw_path, &query, &body);
     }
     let request = RequestParts {
         method: parts.method.as_str(),
@@ -123,6 +123,10 @@ async fn route(state: &Arc<SimState>, req: Request<Body>) -> Response {
     }
     if raw_path == "/v1/models" && parts.method == Method::GET {
         return crate::openai_compat::list_models(state);
+    }
+    if raw_path == "/" && parts.method == Method::POST && crate::service_quotas::api::is_service_quotas(&parts.headers)
+    {
+        return crate::service_quotas::api::handle(state, &request).await;
     }
     if raw_path == "/" {
         let mut params = query;
