@@ -41,6 +41,10 @@ pub struct Route {
     /// never share a budget, and a recompiled route keeps counting where it left off.
     pub limits: Limits,
     pub quota_key: Box<str>,
+    /// What AWS lets the target's account send it per minute in its region (Service Quotas, or
+    /// the config's override), counted under its own key (`account/region/model-or-profile`):
+    /// one AWS quota, shared by every logical model reaching the target. `None`: unknown.
+    pub capacity: Option<Capacity>,
     /// What a token costs here (`None`: unknown, the cost is not counted).
     pub price: Option<strata_router::pricing::Price>,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
@@ -93,6 +97,15 @@ impl Route {
             target: self.model_id().to_string(),
         }
     }
+}
+
+/// An upstream quota: requests and tokens per minute (either may be unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capacity {
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    /// The counters' key, the same for every route to this account × region × model id.
+    pub key: Box<str>,
 }
 
 /// A target left out, and why (`target` is a route label: `account/region/model`).
@@ -312,6 +325,7 @@ fn compile_model(
                     chat: true,
                     limits: budget,
                     quota_key,
+                    capacity: None,
                     price: None,
                     label,
                     metrics: Default::default(),
@@ -462,6 +476,7 @@ fn build(
         health,
         limits: budget,
         quota_key,
+        capacity: None,
         price: prices.price(&c.model_id, c.layer),
         label,
         metrics: Default::default(),

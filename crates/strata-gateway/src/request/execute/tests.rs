@@ -148,6 +148,7 @@ fn route(model_id: &str, priority: u32, budget: Limits) -> Arc<Route> {
         chat: true,
         limits: budget,
         quota_key: format!("d:test:{model_id}").into(),
+        capacity: None,
         price: None,
         label: format!("acct/us-east-1/{model_id}"),
         metrics: Default::default(),
