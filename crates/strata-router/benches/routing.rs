@@ -146,6 +146,7 @@ fn bench(c: &mut Criterion) {
             in_flight: (i % 7) as u32,
             latency: Some(std::time::Duration::from_millis(100 + (i % 50) as u64)),
             cooling_down: i % 11 == 0,
+            headroom: None,
         })
         .collect();
     let small: Vec<CandidateView> = views[..24].to_vec();

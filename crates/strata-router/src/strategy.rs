@@ -22,6 +22,10 @@ pub enum Strategy {
     LeastBusy,
     /// The deployment with the lowest latency moving average.
     Latency,
+    /// Random, in proportion to what each target's upstream quota leaves this minute (the
+    /// quota minus what every replica sent there); targets with no room left go last. Targets
+    /// of unknown quota count as the average room of the others (by weight when none is known).
+    Headroom,
 }
 
 /// What the strategy may look at.
@@ -32,6 +36,8 @@ pub struct CandidateView {
     pub in_flight: u32,
     pub latency: Option<Duration>,
     pub cooling_down: bool,
+    /// What its upstream quota leaves this minute (`None`: unknown, or no quota known).
+    pub headroom: Option<u64>,
 }
 
 /// Candidate indexes in the order to try them. Cooling-down candidates are left out.
@@ -54,8 +60,45 @@ pub fn order_candidates(strategy: Strategy, candidates: &[CandidateView], rng: &
             // Unmeasured candidates first, so each gets a sample.
             ready.sort_by_key(|&i| candidates[i].latency.unwrap_or(Duration::ZERO));
         }
+        Strategy::Headroom => {
+            let room = room_weights(&ready, candidates);
+            let mut order = Vec::with_capacity(ready.len());
+            let mut left: Vec<(usize, u64)> = ready.iter().copied().zip(room).collect();
+            // Draw without replacement in proportion to room; the roomless keep their place last.
+            while !left.is_empty() {
+                let total: u64 = left.iter().map(|&(_, w)| w).sum();
+                let at = if total == 0 {
+                    0
+                } else {
+                    let mut point = rng.random_range(0..total);
+                    left.iter()
+                        .position(|&(_, w)| {
+                            let hit = point < w;
+                            point = point.saturating_sub(w);
+                            hit
+                        })
+                        .unwrap_or(0)
+                };
+                order.push(left.remove(at).0);
+            }
+            ready = order;
+        }
     }
     ready
+}
+
+/// Each ready candidate's weight under [`Strategy::Headroom`]: its room, the others' average
+/// room where its own is unknown, its `weight` when no room is known at all.
+fn room_weights(ready: &[usize], candidates: &[CandidateView]) -> Vec<u64> {
+    let known: Vec<u64> = ready.iter().filter_map(|&i| candidates[i].headroom).collect();
+    if known.is_empty() {
+        return ready.iter().map(|&i| u64::from(candidates[i].weight.max(1))).collect();
+    }
+    let average = (known.iter().sum::<u64>() / known.len() as u64).max(1);
+    ready
+        .iter()
+        .map(|&i| candidates[i].headroom.unwrap_or(average))
+        .collect()
 }
 
 /// The candidate to try first, in one pass and with one random draw (the common case: the first
@@ -77,6 +120,22 @@ pub fn pick_first(strategy: Strategy, candidates: &[CandidateView], rng: &mut im
             let key = |i: usize| candidates[i].latency.unwrap_or(Duration::ZERO);
             let best = ready().map(key).min()?;
             uniform_pick(ready().filter(|&i| key(i) == best), rng)
+        }
+        Strategy::Headroom => {
+            let ready: Vec<usize> = ready().collect();
+            let room = room_weights(&ready, candidates);
+            let total: u64 = room.iter().sum();
+            if total == 0 {
+                return ready.first().copied();
+            }
+            let mut point = rng.random_range(0..total);
+            for (i, w) in ready.iter().zip(room) {
+                if point < w {
+                    return Some(*i);
+                }
+                point -= w;
+            }
+            None
         }
     }
 }
@@ -181,6 +240,7 @@ pub fn view(weight: u32, priority: u32) -> CandidateView {
         in_flight: 0,
         latency: None,
         cooling_down: false,
+        headroom: None,
     }
 }
 
@@ -188,13 +248,46 @@ pub fn view(weight: u32, priority: u32) -> CandidateView {
 mod tests {
     use super::*;
 
-    const ALL: [Strategy; 5] = [
+    const ALL: [Strategy; 6] = [
         Strategy::Priority,
         Strategy::Weighted,
         Strategy::Shuffle,
         Strategy::LeastBusy,
         Strategy::Latency,
+        Strategy::Headroom,
     ];
+
+    fn room(headroom: Option<u64>) -> CandidateView {
+        CandidateView { headroom, ..view(1, 0) }
+    }
+
+    #[test]
+    fn headroom_spreads_in_proportion_to_room_and_puts_the_full_last() {
+        let mut rng = rand::rng();
+        let cands = [room(Some(60)), room(Some(120)), room(Some(180))];
+        let mut firsts = [0usize; 3];
+        for _ in 0..6000 {
+            if let Some(i) = pick_first(Strategy::Headroom, &cands, &mut rng) {
+                firsts[i] += 1;
+            }
+        }
+        for (i, expected) in [1000usize, 2000, 3000].into_iter().enumerate() {
+            assert!(firsts[i].abs_diff(expected) < 250, "{firsts:?}");
+        }
+        let full = [room(Some(0)), room(Some(5)), room(None)];
+        for _ in 0..200 {
+            let order = order_candidates(Strategy::Headroom, &full, &mut rng);
+            assert_eq!(order.len(), 3);
+            assert_eq!(order[2], 0, "no room goes last: {order:?}");
+            assert_ne!(pick_first(Strategy::Headroom, &full, &mut rng), Some(0));
+        }
+        // Nothing known: by weight.
+        let weights = [view(3, 0), view(1, 0)];
+        let firsts = (0..4000)
+            .filter(|_| pick_first(Strategy::Headroom, &weights, &mut rng) == Some(0))
+            .count();
+        assert!((2700..3300).contains(&firsts), "{firsts}");
+    }
 
     #[test]
     fn weighted_order_follows_weights() {

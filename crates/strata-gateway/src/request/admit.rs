@@ -155,21 +155,46 @@ impl Admission {
         }
     }
 
-    /// Reserves one request on a deployment; `Err` holds when it may have room again. A
-    /// deployment whose shared budget cannot be asked is limited in this process meanwhile.
+    /// Reserves one request on a deployment: its upstream quota (the account's, shared by
+    /// every logical model reaching the target, scaled by the share learned usable) and the
+    /// deployment's own budget. `Err` holds when it may have room again. What the quota leaves
+    /// is noted on the route for the `headroom` strategy. A budget that cannot be asked is
+    /// limited in this process meanwhile.
     pub async fn deployment(&self, route: &Route, ask: Ask) -> Result<Permit, Duration> {
-        if route.limits.is_unlimited() {
+        let capacity = route.capacity.as_ref().map(|c| {
+            let now_ms = crate::tenants::keys::now_ms().max(0) as u64;
+            (c, c.limits(route.capacity_state.share(now_ms)), now_ms)
+        });
+        let mut scopes = Vec::with_capacity(2);
+        if let Some((c, limits, _)) = &capacity {
+            scopes.push(Scope { key: &c.key, limits });
+        }
+        if !route.limits.is_unlimited() {
+            scopes.push(Scope {
+                key: &route.quota_key,
+                limits: &route.limits,
+            });
+        }
+        if scopes.is_empty() {
             return Ok(Permit::free());
         }
-        let scope = Scope {
-            key: &route.quota_key,
-            limits: &route.limits,
+        let (result, headroom) = match self.quotas.reserve(&scopes, ask, FailMode::Open).await {
+            Ok(grant) => {
+                let headroom = grant.headroom;
+                (Ok(Permit { grant: Some(grant) }), Some(headroom))
+            }
+            Err(Denied::Limited(r)) => (Err(r.retry_after), Some(r.headroom)),
+            Err(Denied::Unavailable(_)) => (Err(Duration::from_secs(1)), None),
         };
-        match self.quotas.reserve(&[scope], ask, FailMode::Open).await {
-            Ok(grant) => Ok(Permit { grant: Some(grant) }),
-            Err(Denied::Limited(r)) => Err(r.retry_after),
-            Err(Denied::Unavailable(_)) => Err(Duration::from_secs(1)),
+        if let (Some((_, _, now_ms)), Some(h)) = (capacity, headroom) {
+            // The first scope is the quota's: its requests window, else its tokens in thousands.
+            if let Some(w) = h.requests {
+                route.capacity_state.observe(w.remaining, w.limit, now_ms);
+            } else if let Some(w) = h.tokens {
+                route.capacity_state.observe(w.remaining / 1000, w.limit / 1000, now_ms);
+            }
         }
+        result
     }
 
     /// Replaces the estimate with what was really used; `None` when the usage is unknown (the

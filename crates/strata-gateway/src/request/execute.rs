@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
-use strata_router::{Backoff, CandidateOrder, CandidateView, CooldownPolicy};
+use strata_router::{Backoff, CandidateOrder, CandidateView, CooldownPolicy, Strategy};
 
 use super::admit::{Admission, Permit};
 use super::route::Plan;
@@ -244,6 +244,11 @@ impl Executor<'_> {
             let mut first_pass = true;
             'passes: loop {
                 let now = Instant::now();
+                // Wall-clock time only where the strategy reads quotas' room.
+                let now_ms = match group.strategy {
+                    Strategy::Headroom => crate::tenants::keys::now_ms().max(0) as u64,
+                    _ => 0,
+                };
                 let views: Vec<CandidateView> = routes
                     .iter()
                     .enumerate()
@@ -254,6 +259,10 @@ impl Executor<'_> {
                         latency: r.health.latency(),
                         // The baseline is the last resort: tried even while cooling down.
                         cooling_down: given_up[i] || (!group.baseline && r.health.cooling_down(now)),
+                        headroom: match (&r.capacity, group.strategy) {
+                            (Some(_), Strategy::Headroom) => r.capacity_state.room(now_ms),
+                            _ => None,
+                        },
                     })
                     .collect();
                 if first_pass {
@@ -413,6 +422,11 @@ impl Executor<'_> {
                             }
                             if e.class.counts_against_target() {
                                 route.health.record_failure(&self.policy.cooldown, ended);
+                            }
+                            if e.class == ErrorClass::Throttled && route.capacity.is_some() {
+                                // Throttled within its quota: use less of it for a while.
+                                let now_ms = crate::tenants::keys::now_ms().max(0) as u64;
+                                route.capacity_state.throttled(now_ms);
                             }
                             if !e.class.retryable() {
                                 given_up[index] = true;

@@ -45,6 +45,8 @@ pub struct Route {
     /// the config's override), counted under its own key (`account/region/model-or-profile`):
     /// one AWS quota, shared by every logical model reaching the target. `None`: unknown.
     pub capacity: Option<Capacity>,
+    /// What that quota left at the last reservation, and the share of it learned usable.
+    pub capacity_state: strata_router::CapacityState,
     /// What a token costs here (`None`: unknown, the cost is not counted).
     pub price: Option<strata_router::pricing::Price>,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
@@ -106,6 +108,17 @@ pub struct Capacity {
     pub tpm: Option<u32>,
     /// The counters' key, the same for every route to this account × region × model id.
     pub key: Box<str>,
+}
+
+impl Capacity {
+    /// The limits to count against: the quota scaled by the share learned usable.
+    pub fn limits(&self, share: f64) -> strata_quota::Limits {
+        strata_quota::Limits {
+            rpm: strata_router::capacity::scaled(self.rpm, share),
+            tpm: strata_router::capacity::scaled(self.tpm, share),
+            ..Default::default()
+        }
+    }
 }
 
 /// A target left out, and why (`target` is a route label: `account/region/model`).
@@ -326,6 +339,7 @@ fn compile_model(
                     limits: budget,
                     quota_key,
                     capacity: None,
+                    capacity_state: Default::default(),
                     price: None,
                     label,
                     metrics: Default::default(),
@@ -477,6 +491,7 @@ fn build(
         limits: budget,
         quota_key,
         capacity: None,
+        capacity_state: Default::default(),
         price: prices.price(&c.model_id, c.layer),
         label,
         metrics: Default::default(),
