@@ -229,6 +229,7 @@ impl GatewayState {
                 let latest = self.catalog();
                 if !Arc::ptr_eq(&latest, &catalog) {
                     let table = RouteTable::compile(&gateway.config, &latest, Some(&gateway.routes.load_full()));
+                    crate::telemetry::quotas_published(table.quotas().into_iter());
                     gateway.routes.store(Arc::new(table));
                 }
             }
@@ -300,6 +301,7 @@ impl GatewayState {
             events = events.len(),
             "routes recompiled from the catalog"
         );
+        crate::telemetry::quotas_published(table.quotas().into_iter());
         gateway.routes.store(Arc::new(table));
         self.routes_round
             .store(self.discovery().and_then(|d| d.last_round()).map(Arc::new));
@@ -382,6 +384,7 @@ async fn assemble(
     kept: &Kept,
 ) -> Result<Gateway, BuildError> {
     let routes = RouteTable::compile(&config, catalog, previous);
+    crate::telemetry::quotas_published(routes.quotas().into_iter());
     let metrics = config
         .models
         .iter()

@@ -44,6 +44,15 @@ pub const CATALOG_EVENTS: &str = "strata_catalog_events_total";
 /// Answers a guardrail intervened in, by tenant, logical model and side (`input`, `output`).
 pub const GUARDRAIL_INTERVENTIONS: &str = "strata_guardrail_interventions_total";
 
+/// An upstream quota per minute (`limit`: `rpm` or `tpm`), by account, region and target: what
+/// Service Quotas (or the config) says the account may send the target.
+pub const UPSTREAM_QUOTA: &str = "strata_upstream_quota";
+/// What a target's upstream quota left at the last reservation (requests; thousands of tokens
+/// where only tokens are limited), by account, region and target.
+pub const UPSTREAM_HEADROOM: &str = "strata_upstream_headroom";
+/// The share of a target's upstream quota the gateway uses (1 unless throttles cut it).
+pub const UPSTREAM_QUOTA_SHARE: &str = "strata_upstream_quota_share";
+
 /// Time to the first content of a streamed answer, by logical model.
 pub const FIRST_TOKEN_SECONDS: &str = "strata_time_to_first_token_seconds";
 /// Requests refused by a tenant's limit or budget, by tenant and limit.
@@ -157,6 +166,18 @@ fn describe() {
         "1 when the last scan of the account and region failed and its data is kept as stale."
     );
     describe_counter!(CATALOG_EVENTS, "Catalog changes seen by discovery, by kind.");
+    describe_gauge!(
+        UPSTREAM_QUOTA,
+        "Upstream quota per minute (limit: rpm, tpm) of an account's target in a region, from Service Quotas or the config."
+    );
+    describe_gauge!(
+        UPSTREAM_HEADROOM,
+        "What a target's upstream quota left at the last reservation: requests (thousands of tokens where only tokens are limited)."
+    );
+    describe_gauge!(
+        UPSTREAM_QUOTA_SHARE,
+        "The share of a target's upstream quota the gateway uses: 1, cut by throttles within the quota, given back per quiet minute."
+    );
     describe_counter!(
         GUARDRAIL_INTERVENTIONS,
         "Answers a guardrail intervened in, by tenant, model and side (input, output)."
@@ -424,6 +445,7 @@ pub struct AttemptLabels {
 #[derive(Debug, Default)]
 pub struct RouteMetrics {
     ok: OnceLock<Counter>,
+    headroom: OnceLock<(metrics::Gauge, metrics::Gauge)>,
 }
 
 impl RouteMetrics {
@@ -434,6 +456,42 @@ impl RouteMetrics {
             self.ok.get_or_init(|| attempts(labels(), OK)).increment(1);
         } else {
             attempts(labels(), outcome).increment(1);
+        }
+    }
+}
+
+impl RouteMetrics {
+    /// What the route's upstream quota (counted under `key`: `account/region/target`) left, and
+    /// the share of it in use.
+    pub fn quota_room(&self, key: &str, room: u64, share: f64) {
+        let (headroom, used_share) = self.headroom.get_or_init(|| {
+            let (account, region, target) = quota_labels(key);
+            (
+                metrics::gauge!(UPSTREAM_HEADROOM, "account" => account.clone(), "region" => region.clone(), "target" => target.clone()),
+                metrics::gauge!(UPSTREAM_QUOTA_SHARE, "account" => account, "region" => region, "target" => target),
+            )
+        });
+        headroom.set(room as f64);
+        used_share.set(share);
+    }
+}
+
+/// The labels of a quota key (`account/region/target`; a target may hold `/`, as ARNs do).
+fn quota_labels(key: &str) -> (String, String, String) {
+    let mut parts = key.splitn(3, '/');
+    let mut next = || parts.next().unwrap_or_default().to_string();
+    (next(), next(), next())
+}
+
+/// The upstream quotas of a new route table (one gauge per quota key and limit).
+pub fn quotas_published<'a>(quotas: impl Iterator<Item = (&'a str, Option<u32>, Option<u32>)>) {
+    for (key, rpm, tpm) in quotas {
+        let (account, region, target) = quota_labels(key);
+        for (limit, value) in [("rpm", rpm), ("tpm", tpm)] {
+            if let Some(v) = value {
+                metrics::gauge!(UPSTREAM_QUOTA, "account" => account.clone(), "region" => region.clone(), "target" => target.clone(), "limit" => limit)
+                    .set(f64::from(v));
+            }
         }
     }
 }

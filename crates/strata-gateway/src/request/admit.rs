@@ -188,10 +188,16 @@ impl Admission {
         };
         if let (Some((_, _, now_ms)), Some(h)) = (capacity, headroom) {
             // The first scope is the quota's: its requests window, else its tokens in thousands.
-            if let Some(w) = h.requests {
-                route.capacity_state.observe(w.remaining, w.limit, now_ms);
-            } else if let Some(w) = h.tokens {
-                route.capacity_state.observe(w.remaining / 1000, w.limit / 1000, now_ms);
+            let seen = match (h.requests, h.tokens) {
+                (Some(w), _) => Some((w.remaining, w.limit)),
+                (None, Some(w)) => Some((w.remaining / 1000, w.limit / 1000)),
+                (None, None) => None,
+            };
+            if let (Some((remaining, limit)), Some(c)) = (seen, &route.capacity) {
+                route.capacity_state.observe(remaining, limit, now_ms);
+                route
+                    .metrics
+                    .quota_room(&c.key, remaining, route.capacity_state.share(now_ms));
             }
         }
         result

@@ -267,6 +267,19 @@ impl RouteTable {
     pub fn size(&self) -> usize {
         self.models.iter().map(|m| m.routes.len()).sum()
     }
+
+    /// Every upstream quota its routes count against: (key, rpm, tpm), once per key.
+    pub fn quotas(&self) -> Vec<(&str, Option<u32>, Option<u32>)> {
+        let mut seen = std::collections::BTreeMap::new();
+        for m in &self.models {
+            for r in m.routes.iter().chain(&m.baseline) {
+                if let Some(c) = &r.capacity {
+                    seen.entry(&*c.key).or_insert((c.rpm, c.tpm));
+                }
+            }
+        }
+        seen.into_iter().map(|(k, (rpm, tpm))| (k, rpm, tpm)).collect()
+    }
 }
 
 fn compile_model(
