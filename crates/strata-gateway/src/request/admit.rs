@@ -155,13 +155,13 @@ impl Admission {
         }
     }
 
-    /// Reserves one request on a deployment: its upstream quota (the account's, shared by
-    /// every logical model reaching the target, scaled by the share learned usable) and the
-    /// deployment's own budget. `Err` holds when it may have room again. What the quota leaves
-    /// is noted on the route for the `headroom` strategy. A budget that cannot be asked is
-    /// limited in this process meanwhile.
-    pub async fn deployment(&self, route: &Route, ask: Ask) -> Result<Permit, Duration> {
-        let capacity = route.capacity.as_ref().map(|c| {
+    /// Reserves one request on a deployment: with `quota` (the `headroom` strategy), its
+    /// upstream quota too (the account's, shared by every logical model reaching the target,
+    /// scaled by the share learned usable); always the deployment's own budget. `Err` holds
+    /// when it may have room again. What the quota leaves is noted on the route. A budget that
+    /// cannot be asked is limited in this process meanwhile.
+    pub async fn deployment(&self, route: &Route, ask: Ask, quota: bool) -> Result<Permit, Duration> {
+        let capacity = route.capacity.as_ref().filter(|_| quota).map(|c| {
             let now_ms = crate::tenants::keys::now_ms().max(0) as u64;
             (c, c.limits(route.capacity_state.share(now_ms)), now_ms)
         });

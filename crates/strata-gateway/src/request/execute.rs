@@ -302,7 +302,11 @@ impl Executor<'_> {
                         tokens: call.estimate.total(),
                         cost: 0,
                     };
-                    let permit = match self.admission.deployment(route, ask).await {
+                    let permit = match self
+                        .admission
+                        .deployment(route, ask, group.strategy == Strategy::Headroom)
+                        .await
+                    {
                         Ok(p) => p,
                         Err(retry_after) => {
                             if first_pass {
@@ -423,7 +427,10 @@ impl Executor<'_> {
                             if e.class.counts_against_target() {
                                 route.health.record_failure(&self.policy.cooldown, ended);
                             }
-                            if e.class == ErrorClass::Throttled && route.capacity.is_some() {
+                            if e.class == ErrorClass::Throttled
+                                && route.capacity.is_some()
+                                && group.strategy == Strategy::Headroom
+                            {
                                 // Throttled within its quota: use less of it for a while.
                                 let now_ms = crate::tenants::keys::now_ms().max(0) as u64;
                                 route.capacity_state.throttled(now_ms);
