@@ -43,6 +43,7 @@ fn scan(account: &str, r: &str, profiles: &[(&str, &[&str])]) -> RegionScan {
         access: Some(Access::GRANTED),
     };
     RegionScan {
+        quotas: Default::default(),
         account: account.into(),
         region: region(r),
         scanned_at: 1,
