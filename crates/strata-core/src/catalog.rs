@@ -619,7 +619,10 @@ mod tests {
         assert!(s.models.contains_key("m.one"));
         assert!(s.imported.unknown().is_some());
         assert_eq!(s.imported_availability("apexguru-qwen"), Availability::Unknown);
-        assert!(s.quotas.unknown().is_some(), "quotas unknown in a catalog written before them");
+        assert!(
+            s.quotas.unknown().is_some(),
+            "quotas unknown in a catalog written before them"
+        );
     }
 
     #[test]

@@ -152,9 +152,8 @@ impl Quotas {
         let mut by_id: BTreeMap<String, QuotaEntry> = BTreeMap::new();
         let mut unmatched = BTreeMap::new();
         for q in listed {
-            let target = parse_name(&q.name).and_then(|(kind, measure, display)| {
-                Some((subject(models, profiles, kind, display)?, measure))
-            });
+            let target = parse_name(&q.name)
+                .and_then(|(kind, measure, display)| Some((subject(models, profiles, kind, display)?, measure)));
             match (target, whole(q.value)) {
                 (Some((id, measure)), Some(value)) => {
                     let entry = by_id.entry(id).or_default();
@@ -293,7 +292,10 @@ mod tests {
         ]);
         let profiles = BTreeMap::from([
             profile("us.anthropic.claude-sonnet-4-v1:0", "anthropic.claude-sonnet-4-v1:0"),
-            profile("global.anthropic.claude-sonnet-4-v1:0", "anthropic.claude-sonnet-4-v1:0"),
+            profile(
+                "global.anthropic.claude-sonnet-4-v1:0",
+                "anthropic.claude-sonnet-4-v1:0",
+            ),
             profile("us.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
             profile("us2.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
         ]);
@@ -307,29 +309,71 @@ mod tests {
             &models,
             &profiles,
             [
-                q("L-1", "On-demand InvokeModel requests per minute for Anthropic Claude Sonnet 4", 200.0),
-                q("L-2", "On-demand InvokeModel tokens per minute for Anthropic Claude Sonnet 4", 400000.0),
-                q("L-3", "Cross-Region InvokeModel requests per minute for Anthropic Claude Sonnet 4", 400.0),
-                q("L-4", "Global cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4", 9e5),
+                q(
+                    "L-1",
+                    "On-demand InvokeModel requests per minute for Anthropic Claude Sonnet 4",
+                    200.0,
+                ),
+                q(
+                    "L-2",
+                    "On-demand InvokeModel tokens per minute for Anthropic Claude Sonnet 4",
+                    400000.0,
+                ),
+                q(
+                    "L-3",
+                    "Cross-Region InvokeModel requests per minute for Anthropic Claude Sonnet 4",
+                    400.0,
+                ),
+                q(
+                    "L-4",
+                    "Global cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4",
+                    9e5,
+                ),
                 // The name alone when it starts with the provider's first word; case and
                 // punctuation aside.
-                q("L-5", "On-demand InvokeModel tokens per minute for mistral large 24.02", 1000.0),
+                q(
+                    "L-5",
+                    "On-demand InvokeModel tokens per minute for mistral large 24.02",
+                    1000.0,
+                ),
                 // Two geographic profiles of one model: only the ID tells them apart.
-                q("L-6", "Cross-Region InvokeModel requests per minute for Amazon Nova Pro (us2.amazon.nova-pro-v1:0)", 7.0),
-                q("L-7", "Cross-Region InvokeModel requests per minute for Amazon Nova Pro", 8.0),
-                q("L-8", "Model units per provisioned model for Anthropic Claude Sonnet 4", 2.0),
-                q("L-9", "On-demand InvokeModel requests per minute for Meta Llama 3 8B", 100.0),
+                q(
+                    "L-6",
+                    "Cross-Region InvokeModel requests per minute for Amazon Nova Pro (us2.amazon.nova-pro-v1:0)",
+                    7.0,
+                ),
+                q(
+                    "L-7",
+                    "Cross-Region InvokeModel requests per minute for Amazon Nova Pro",
+                    8.0,
+                ),
+                q(
+                    "L-8",
+                    "Model units per provisioned model for Anthropic Claude Sonnet 4",
+                    2.0,
+                ),
+                q(
+                    "L-9",
+                    "On-demand InvokeModel requests per minute for Meta Llama 3 8B",
+                    100.0,
+                ),
             ],
         );
         let s4 = quotas.get("anthropic.claude-sonnet-4-v1:0").unwrap();
         assert_eq!((s4.rpm, s4.tpm), (Some(200), Some(400_000)));
-        assert_eq!((s4.rpm_code.as_deref(), s4.tpm_code.as_deref()), (Some("L-1"), Some("L-2")));
+        assert_eq!(
+            (s4.rpm_code.as_deref(), s4.tpm_code.as_deref()),
+            (Some("L-1"), Some("L-2"))
+        );
         assert_eq!(quotas.get("us.anthropic.claude-sonnet-4-v1:0").unwrap().rpm, Some(400));
         let global = quotas.get("global.anthropic.claude-sonnet-4-v1:0").unwrap();
         assert_eq!((global.rpm, global.tpm), (None, Some(900_000)));
         assert_eq!(quotas.get("mistral.mistral-large-2402-v1:0").unwrap().tpm, Some(1000));
         assert_eq!(quotas.get("us2.amazon.nova-pro-v1:0").unwrap().rpm, Some(7));
-        assert!(quotas.get("us.amazon.nova-pro-v1:0").is_none(), "ambiguous without the ID");
+        assert!(
+            quotas.get("us.amazon.nova-pro-v1:0").is_none(),
+            "ambiguous without the ID"
+        );
         let Quotas::Listed { unmatched, .. } = &quotas else {
             panic!("listed")
         };
@@ -342,7 +386,10 @@ mod tests {
                 "On-demand InvokeModel requests per minute for Meta Llama 3 8B",
             ])
         );
-        assert_eq!(unmatched["On-demand InvokeModel requests per minute for Meta Llama 3 8B"].value, 100);
+        assert_eq!(
+            unmatched["On-demand InvokeModel requests per minute for Meta Llama 3 8B"].value,
+            100
+        );
     }
 
     #[test]
@@ -351,7 +398,11 @@ mod tests {
         let quotas = Quotas::from_listing(
             &models,
             &profiles,
-            [q("L-1", "On-demand InvokeModel tokens per minute for Amazon Nova Pro", 5.0)],
+            [q(
+                "L-1",
+                "On-demand InvokeModel tokens per minute for Amazon Nova Pro",
+                5.0,
+            )],
         );
         let json = serde_json::to_value(&quotas).unwrap();
         assert_eq!(json["state"], "listed");

@@ -417,8 +417,14 @@ mod tests {
     #[test]
     fn quotas_raised_cut_added_removed_and_no_longer_listable() {
         let base = || scan(&[("m.a", true, "ACTIVE")], &[]);
-        let old = catalog(with_quotas(base(), &[("m.a", Some(100), Some(1000)), ("eu.m.a", Some(5), None)]));
-        let new = catalog(with_quotas(base(), &[("m.a", Some(50), Some(1000)), ("eu.m.b", None, Some(9))]));
+        let old = catalog(with_quotas(
+            base(),
+            &[("m.a", Some(100), Some(1000)), ("eu.m.a", Some(5), None)],
+        ));
+        let new = catalog(with_quotas(
+            base(),
+            &[("m.a", Some(50), Some(1000)), ("eu.m.b", None, Some(9))],
+        ));
         let events = diff(&old, &new, 1);
         let changes: Vec<_> = events
             .iter()

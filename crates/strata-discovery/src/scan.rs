@@ -22,11 +22,11 @@ use aws_sdk_bedrock::types::{
     AgreementStatus, AuthorizationStatus, EntitlementAvailability, ImportedModelSummary, InferenceProfileType,
     RegionAvailability,
 };
-use futures::stream::{FuturesUnordered, StreamExt};
 use aws_sdk_servicequotas::operation::list_service_quotas::ListServiceQuotasOutput;
+use futures::stream::{FuturesUnordered, StreamExt};
 use strata_core::{
-    Access, Freshness, ImportedModelEntry, ImportedModels, InferenceType, Lifecycle, ListedQuota, ModelEntry,
-    ModelRef, ProfileEntry, Quotas, Region, RegionScan,
+    Access, Freshness, ImportedModelEntry, ImportedModels, InferenceType, Lifecycle, ListedQuota, ModelEntry, ModelRef,
+    ProfileEntry, Quotas, Region, RegionScan,
 };
 use tokio::sync::Semaphore;
 
@@ -75,12 +75,10 @@ impl RegionScanner<'_> {
     /// Scans the region. Any call that fails for good fails the whole scan, so the caller keeps
     /// the last good data instead of a partial picture.
     pub async fn scan(&self, now: u64) -> Result<RegionScan, CallError> {
-        let (models, profiles, imported, listed_quotas) = tokio::try_join!(
-            self.list_models(),
-            self.list_profiles(),
-            self.list_imported(),
-            async { Ok(self.list_quotas().await) }
-        )?;
+        let (models, profiles, imported, listed_quotas) =
+            tokio::try_join!(self.list_models(), self.list_profiles(), self.list_imported(), async {
+                Ok(self.list_quotas().await)
+            })?;
         let mut models = models;
         let mut calls = FuturesUnordered::new();
         for id in models.keys() {
@@ -385,7 +383,10 @@ fn service_quotas(
                     e.message
                 )
             } else {
-                format!("ListServiceQuotas failed after {} attempt(s) ({code}: {})", e.attempts, e.message)
+                format!(
+                    "ListServiceQuotas failed after {} attempt(s) ({code}: {})",
+                    e.attempts, e.message
+                )
             };
             Quotas::Unknown { reason }
         }
