@@ -1,7 +1,7 @@
 //! What changed between two catalogs, as events: models added or removed, lifecycle changes,
 //! access gained or lost, profiles added or removed or re-pointed, imported models added or
-//! removed (or no longer listable), Service Quotas raised, cut, added or removed (or no longer
-//! listable), scans gone stale or back.
+//! removed (or no longer listable), Service Quotas raised, cut, added or removed (or listed, or
+//! no longer listable), scans gone stale or back.
 //! Pure: the refresh loop logs, counts and keeps them.
 
 use std::collections::BTreeMap;
@@ -77,6 +77,11 @@ pub enum Change {
         #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<String>,
     },
+    /// Service Quotas were listed where they were unknown (the first scan of them, or allowed
+    /// again): one event for the lot, `count` models and profiles with a quota.
+    QuotasListed {
+        count: usize,
+    },
     /// Service Quotas can no longer be listed; what was known is dropped.
     QuotasUnknown {
         reason: String,
@@ -103,6 +108,7 @@ impl Change {
             Change::ImportedModelRemoved { .. } => "imported_model_removed",
             Change::ImportedModelsUnknown { .. } => "imported_models_unknown",
             Change::QuotaChanged { .. } => "quota_changed",
+            Change::QuotasListed { .. } => "quotas_listed",
             Change::QuotasUnknown { .. } => "quotas_unknown",
             Change::ScanStale { .. } => "scan_stale",
             Change::ScanRecovered => "scan_recovered",
@@ -192,17 +198,22 @@ pub fn diff(old: &Catalog, new: &Catalog, at: u64) -> Vec<CatalogEvent> {
 }
 
 /// Quotas raised, cut, added and removed, one event per model or profile and measure. Quotas
-/// that became unknown are one event, not a removal of each; known again, each is added.
+/// that became unknown are one event, not a removal of each; listed where they were unknown
+/// (a first scan lists hundreds), one event too.
 fn quota_changes(before: &Quotas, now: &Quotas, push: &mut impl FnMut(Change)) {
-    let empty = BTreeMap::new();
-    let was = before.by_id().unwrap_or(&empty);
-    let Some(is) = now.by_id() else {
-        if let (Some(_), Some(reason)) = (before.by_id(), now.unknown()) {
+    let (was, is) = match (before.by_id(), now.by_id()) {
+        (Some(was), Some(is)) => (was, is),
+        (Some(_), None) => {
             push(Change::QuotasUnknown {
-                reason: reason.to_string(),
+                reason: now.unknown().unwrap_or_default().to_string(),
             });
+            return;
         }
-        return;
+        (None, Some(is)) => {
+            push(Change::QuotasListed { count: is.len() });
+            return;
+        }
+        (None, None) => return,
     };
     let none = QuotaEntry::default();
     let subjects: std::collections::BTreeSet<&String> = was.keys().chain(is.keys()).collect();
@@ -452,11 +463,15 @@ mod tests {
         assert_eq!((json["from"].as_u64(), json["to"].as_u64()), (Some(100), Some(50)));
         assert_eq!(json["code"], "L-R");
         assert!(diff(&new, &new, 2).is_empty());
-        // Listing refused: one event; listed again: each quota is added.
+        // Listing refused: one event; listed again: one event.
         let refused = catalog(base());
         assert_eq!(kinds(&diff(&new, &refused, 3)), vec!["quotas_unknown"]);
         assert!(diff(&refused, &refused, 4).is_empty());
-        assert_eq!(kinds(&diff(&refused, &new, 5)), vec!["quota_changed"; 3]);
+        let events = diff(&refused, &new, 5);
+        assert_eq!(
+            events.iter().map(|e| &e.change).collect::<Vec<_>>(),
+            vec![&Change::QuotasListed { count: 2 }]
+        );
     }
 
     #[test]
