@@ -223,9 +223,7 @@ fn subject(
         }
     }
     let wanted = normalized(display);
-    let mut matching = models
-        .values()
-        .filter(|m| display_names(m).contains(&wanted));
+    let mut matching = models.values().filter(|m| display_names(m).contains(&wanted));
     let model = one(&mut matching)?;
     match kind {
         Kind::OnDemand => Some(model.id.clone()),
