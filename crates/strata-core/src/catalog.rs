@@ -2,7 +2,8 @@
 //! models are listed there (with lifecycle and inference types), which system-defined inference
 //! profiles have it as a source region (with their destination regions), whether the account
 //! may invoke each model there, and which models the account brought in with Custom Model Import
-//! (an imported model lives, and runs, in its one region).
+//! (an imported model lives, and runs, in its one region), and what Service Quotas lets the account
+//! send each model and profile there ([`crate::quotas`]).
 //!
 //! Invariants: a scan that failed keeps its last good data, marked stale with the error and the
 //! time of the last success (availability is never erased by a failed scan); the catalog answers
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::quotas::Quotas;
 use crate::region::Region;
 use crate::residency::ExecutionSet;
 
@@ -271,6 +273,10 @@ pub struct RegionScan {
     /// were scanned: unknown).
     #[serde(default)]
     pub imported: ImportedModels,
+    /// Bedrock's Service Quotas here, by model or profile ID (absent from catalogs written
+    /// before they were scanned: unknown).
+    #[serde(default)]
+    pub quotas: Quotas,
 }
 
 impl RegionScan {
@@ -284,6 +290,7 @@ impl RegionScan {
             models: BTreeMap::new(),
             profiles: BTreeMap::new(),
             imported: ImportedModels::default(),
+            quotas: Quotas::default(),
         }
     }
 
@@ -529,6 +536,7 @@ mod tests {
             models,
             profiles: BTreeMap::new(),
             imported: ImportedModels::listed([imported("apexguru-qwen", r, "abcdefghij12")]),
+            quotas: Quotas::default(),
         }
     }
 
@@ -611,6 +619,10 @@ mod tests {
         assert!(s.models.contains_key("m.one"));
         assert!(s.imported.unknown().is_some());
         assert_eq!(s.imported_availability("apexguru-qwen"), Availability::Unknown);
+        assert!(
+            s.quotas.unknown().is_some(),
+            "quotas unknown in a catalog written before them"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ struct ScanTarget {
     account: String,
     region: Region,
     client: aws_sdk_bedrock::Client,
+    quotas: aws_sdk_servicequotas::Client,
     permits: Permits,
 }
 
@@ -93,9 +94,25 @@ impl Collector {
                 if shared_http.is_none() {
                     shared_http = config.http_client();
                 }
+                // Service Quotas: the same credentials, region, endpoint, timeouts and connections.
+                let mut quotas = aws_sdk_servicequotas::Config::builder()
+                    .behavior_version(aws_sdk_servicequotas::config::BehaviorVersion::latest())
+                    .region(aws_sdk_servicequotas::config::Region::new(region.as_str().to_string()))
+                    .credentials_provider(account.credentials.clone())
+                    .retry_config(RetryConfig::disabled());
+                if let Some(timeouts) = config.timeout_config() {
+                    quotas = quotas.timeout_config(timeouts.clone());
+                }
+                if let Some(url) = endpoint_url {
+                    quotas = quotas.endpoint_url(url);
+                }
+                if let Some(http) = &shared_http {
+                    quotas = quotas.http_client(Clone::clone(http));
+                }
                 targets.push(ScanTarget {
                     account: account.name.clone(),
                     region: region.clone(),
+                    quotas: aws_sdk_servicequotas::Client::from_conf(quotas.build()),
                     client: aws_sdk_bedrock::Client::from_conf(config),
                     permits: permits.clone(),
                 });
@@ -123,6 +140,7 @@ impl Collector {
             .map(|t| async move {
                 let scanner = RegionScanner {
                     client: &t.client,
+                    quotas: &t.quotas,
                     account: &t.account,
                     region: &t.region,
                     permits: &t.permits,

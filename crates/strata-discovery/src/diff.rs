@@ -1,12 +1,13 @@
 //! What changed between two catalogs, as events: models added or removed, lifecycle changes,
 //! access gained or lost, profiles added or removed or re-pointed, imported models added or
-//! removed (or no longer listable), scans gone stale or back.
+//! removed (or no longer listable), Service Quotas raised, cut, added or removed (or listed, or
+//! no longer listable), scans gone stale or back.
 //! Pure: the refresh loop logs, counts and keeps them.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use strata_core::{Catalog, Freshness, ImportedModels, Region, RegionScan};
+use strata_core::{Catalog, Freshness, ImportedModels, QuotaEntry, Quotas, Region, RegionScan};
 
 /// One change, with where it happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +66,26 @@ pub enum Change {
     ImportedModelsUnknown {
         reason: String,
     },
+    /// A quota raised, cut, added (`from: null`) or removed (`to: null`): `subject` is the model
+    /// ID (on demand) or profile ID (cross-region), `measure` `rpm` or `tpm`.
+    QuotaChanged {
+        subject: String,
+        measure: &'static str,
+        from: Option<u32>,
+        to: Option<u32>,
+        /// The quota's code, when listed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+    },
+    /// Service Quotas were listed where they were unknown (the first scan of them, or allowed
+    /// again): one event for the lot, `count` models and profiles with a quota.
+    QuotasListed {
+        count: usize,
+    },
+    /// Service Quotas can no longer be listed; what was known is dropped.
+    QuotasUnknown {
+        reason: String,
+    },
     ScanStale {
         error: String,
     },
@@ -86,6 +107,9 @@ impl Change {
             Change::ImportedModelAdded { .. } => "imported_model_added",
             Change::ImportedModelRemoved { .. } => "imported_model_removed",
             Change::ImportedModelsUnknown { .. } => "imported_models_unknown",
+            Change::QuotaChanged { .. } => "quota_changed",
+            Change::QuotasListed { .. } => "quotas_listed",
+            Change::QuotasUnknown { .. } => "quotas_unknown",
             Change::ScanStale { .. } => "scan_stale",
             Change::ScanRecovered => "scan_recovered",
         }
@@ -168,8 +192,48 @@ pub fn diff(old: &Catalog, new: &Catalog, at: u64) -> Vec<CatalogEvent> {
             push(Change::ProfileRemoved { profile: id.clone() });
         }
         imported_changes(&before.imported, &scan.imported, &mut push);
+        quota_changes(&before.quotas, &scan.quotas, &mut push);
     }
     events
+}
+
+/// Quotas raised, cut, added and removed, one event per model or profile and measure. Quotas
+/// that became unknown are one event, not a removal of each; listed where they were unknown
+/// (a first scan lists hundreds), one event too.
+fn quota_changes(before: &Quotas, now: &Quotas, push: &mut impl FnMut(Change)) {
+    let (was, is) = match (before.by_id(), now.by_id()) {
+        (Some(was), Some(is)) => (was, is),
+        (Some(_), None) => {
+            push(Change::QuotasUnknown {
+                reason: now.unknown().unwrap_or_default().to_string(),
+            });
+            return;
+        }
+        (None, Some(is)) => {
+            push(Change::QuotasListed { count: is.len() });
+            return;
+        }
+        (None, None) => return,
+    };
+    let none = QuotaEntry::default();
+    let subjects: std::collections::BTreeSet<&String> = was.keys().chain(is.keys()).collect();
+    for id in subjects {
+        let (a, b) = (was.get(id).unwrap_or(&none), is.get(id).unwrap_or(&none));
+        for (measure, from, to, code) in [
+            ("rpm", a.rpm, b.rpm, b.rpm_code.as_ref().or(a.rpm_code.as_ref())),
+            ("tpm", a.tpm, b.tpm, b.tpm_code.as_ref().or(a.tpm_code.as_ref())),
+        ] {
+            if from != to {
+                push(Change::QuotaChanged {
+                    subject: id.clone(),
+                    measure,
+                    from,
+                    to,
+                    code: code.cloned(),
+                });
+            }
+        }
+    }
 }
 
 /// Imported models added and removed. A listing that became unknown is one event, not a removal
@@ -213,6 +277,7 @@ mod tests {
 
     fn scan(models: &[(&str, bool, &str)], profiles: &[(&str, &[&str])]) -> RegionScan {
         RegionScan {
+            quotas: Default::default(),
             account: "prod".into(),
             region: region("eu-west-1"),
             scanned_at: 1,
@@ -339,6 +404,74 @@ mod tests {
             ]
         );
         assert!(diff(&new, &new, 8).is_empty());
+    }
+
+    fn with_quotas(mut s: RegionScan, quotas: &[(&str, Option<u32>, Option<u32>)]) -> RegionScan {
+        s.quotas = Quotas::Listed {
+            by_id: quotas
+                .iter()
+                .map(|(id, rpm, tpm)| {
+                    let entry = QuotaEntry {
+                        rpm: *rpm,
+                        tpm: *tpm,
+                        rpm_code: rpm.map(|_| "L-R".to_string()),
+                        tpm_code: tpm.map(|_| "L-T".to_string()),
+                    };
+                    (id.to_string(), entry)
+                })
+                .collect(),
+            unmatched: BTreeMap::new(),
+        };
+        s
+    }
+
+    #[test]
+    fn quotas_raised_cut_added_removed_and_no_longer_listable() {
+        let base = || scan(&[("m.a", true, "ACTIVE")], &[]);
+        let old = catalog(with_quotas(
+            base(),
+            &[("m.a", Some(100), Some(1000)), ("eu.m.a", Some(5), None)],
+        ));
+        let new = catalog(with_quotas(
+            base(),
+            &[("m.a", Some(50), Some(1000)), ("eu.m.b", None, Some(9))],
+        ));
+        let events = diff(&old, &new, 1);
+        let changes: Vec<_> = events
+            .iter()
+            .map(|e| match &e.change {
+                Change::QuotaChanged {
+                    subject,
+                    measure,
+                    from,
+                    to,
+                    ..
+                } => (subject.as_str(), *measure, *from, *to),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            vec![
+                ("eu.m.a", "rpm", Some(5), None),
+                ("eu.m.b", "tpm", None, Some(9)),
+                ("m.a", "rpm", Some(100), Some(50)),
+            ]
+        );
+        let json = serde_json::to_value(&events[2]).unwrap();
+        assert_eq!(json["event"], "quota_changed");
+        assert_eq!((json["from"].as_u64(), json["to"].as_u64()), (Some(100), Some(50)));
+        assert_eq!(json["code"], "L-R");
+        assert!(diff(&new, &new, 2).is_empty());
+        // Listing refused: one event; listed again: one event.
+        let refused = catalog(base());
+        assert_eq!(kinds(&diff(&new, &refused, 3)), vec!["quotas_unknown"]);
+        assert!(diff(&refused, &refused, 4).is_empty());
+        let events = diff(&refused, &new, 5);
+        assert_eq!(
+            events.iter().map(|e| &e.change).collect::<Vec<_>>(),
+            vec![&Change::QuotasListed { count: 2 }]
+        );
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! Imported models are listed under their own IAM action: an account that may not list them
 //! (AccessDenied, or any other refusal no retry can change) keeps its foundation-model data,
 //! with its imported models recorded as unknown.
+//!
+//! Bedrock's Service Quotas (ListServiceQuotas, service code `bedrock`, every page) are read
+//! the same way, through the Service Quotas API (signing name `servicequotas`): mapped to the
+//! region's models and profiles ([`strata_core::quotas`]); a refusal or running out of attempts
+//! leaves them unknown, saying why, and the rest of the scan stands.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -17,10 +22,11 @@ use aws_sdk_bedrock::types::{
     AgreementStatus, AuthorizationStatus, EntitlementAvailability, ImportedModelSummary, InferenceProfileType,
     RegionAvailability,
 };
+use aws_sdk_servicequotas::operation::list_service_quotas::ListServiceQuotasOutput;
 use futures::stream::{FuturesUnordered, StreamExt};
 use strata_core::{
-    Access, Freshness, ImportedModelEntry, ImportedModels, InferenceType, Lifecycle, ModelEntry, ModelRef,
-    ProfileEntry, Region, RegionScan,
+    Access, Freshness, ImportedModelEntry, ImportedModels, InferenceType, Lifecycle, ListedQuota, ModelEntry, ModelRef,
+    ProfileEntry, Quotas, Region, RegionScan,
 };
 use tokio::sync::Semaphore;
 
@@ -45,6 +51,8 @@ impl Permits {
 /// What one region's scan needs.
 pub struct RegionScanner<'a> {
     pub client: &'a aws_sdk_bedrock::Client,
+    /// The Service Quotas client of the same account and region.
+    pub quotas: &'a aws_sdk_servicequotas::Client,
     pub account: &'a str,
     pub region: &'a Region,
     pub permits: &'a Permits,
@@ -67,8 +75,10 @@ impl RegionScanner<'_> {
     /// Scans the region. Any call that fails for good fails the whole scan, so the caller keeps
     /// the last good data instead of a partial picture.
     pub async fn scan(&self, now: u64) -> Result<RegionScan, CallError> {
-        let (models, profiles, imported) =
-            tokio::try_join!(self.list_models(), self.list_profiles(), self.list_imported())?;
+        let (models, profiles, imported, listed_quotas) =
+            tokio::try_join!(self.list_models(), self.list_profiles(), self.list_imported(), async {
+                Ok(self.list_quotas().await)
+            })?;
         let mut models = models;
         let mut calls = FuturesUnordered::new();
         for id in models.keys() {
@@ -84,6 +94,7 @@ impl RegionScanner<'_> {
             }
         }
         drop(calls);
+        let quotas = service_quotas(self.account, self.region, listed_quotas, &models, &profiles);
         Ok(RegionScan {
             account: self.account.to_string(),
             region: self.region.clone(),
@@ -92,7 +103,40 @@ impl RegionScanner<'_> {
             models,
             profiles,
             imported,
+            quotas,
         })
+    }
+
+    /// ListServiceQuotas for Bedrock, every page.
+    async fn list_quotas(&self) -> Result<Vec<ListedQuota>, CallError> {
+        const OP: &str = "ListServiceQuotas";
+        let pages = all_pages(
+            |token| async move {
+                let _permits = self.permits.acquire().await.ok_or_else(|| closed(OP))?;
+                with_retries(OP, self.max_attempts, || {
+                    self.quotas
+                        .list_service_quotas()
+                        .service_code("bedrock")
+                        .max_results(100)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await
+            },
+            ListServiceQuotasOutput::next_token,
+        )
+        .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.quotas())
+            .filter_map(|q| {
+                Some(ListedQuota {
+                    code: q.quota_code()?.to_string(),
+                    name: q.quota_name()?.to_string(),
+                    value: q.value()?,
+                })
+            })
+            .collect())
     }
 
     async fn list_models(&self) -> Result<BTreeMap<String, ModelEntry>, CallError> {
@@ -316,6 +360,37 @@ fn imported_models(
             entry
         });
     Ok(ImportedModels::listed(entries))
+}
+
+/// The catalog's quotas from ListServiceQuotas' answer. Any failure — refused (AccessDenied:
+/// `servicequotas:ListServiceQuotas` not granted) or attempts run out — leaves them unknown with
+/// the reason; the rest of the region's scan stands.
+fn service_quotas(
+    account: &str,
+    region: &Region,
+    listed: Result<Vec<ListedQuota>, CallError>,
+    models: &BTreeMap<String, ModelEntry>,
+    profiles: &BTreeMap<String, ProfileEntry>,
+) -> Quotas {
+    match listed {
+        Ok(listed) => Quotas::from_listing(models, profiles, listed),
+        Err(e) => {
+            tracing::debug!(%account, %region, error = %e, "service quotas cannot be listed; recorded as unknown");
+            let code = e.code.as_deref().unwrap_or("an error");
+            let reason = if e.denied() {
+                format!(
+                    "ListServiceQuotas was refused ({code}: {}); grant servicequotas:ListServiceQuotas to discover quotas",
+                    e.message
+                )
+            } else {
+                format!(
+                    "ListServiceQuotas failed after {} attempt(s) ({code}: {})",
+                    e.attempts, e.message
+                )
+            };
+            Quotas::Unknown { reason }
+        }
+    }
 }
 
 /// One summary as a catalog entry; `None` when its ARN is not an imported-model ARN.

@@ -73,6 +73,7 @@ fn catalog(accounts: usize, models: usize) -> Catalog {
                 );
             }
             catalog.insert(RegionScan {
+                quotas: Default::default(),
                 account: format!("acct-{a:02}"),
                 region: region.clone(),
                 scanned_at: 1,

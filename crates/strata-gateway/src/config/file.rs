@@ -38,6 +38,10 @@ pub struct ConfigFile {
     /// candidate of a request failed. Still residency-checked.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub baseline: std::collections::BTreeMap<String, Vec<BaselineTargetConfig>>,
+    /// Upstream quotas that override or add to what Service Quotas says, per account × region
+    /// × model or profile ID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<super::quota::QuotaConfig>,
     /// State shared by several replicas (limits, discovery) in Redis; absent: one replica,
     /// everything in process.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -164,6 +164,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub account_by_name: HashMap<String, usize>,
     pub baseline: Vec<BaselineTarget>,
+    /// `quotas:`: upstream quotas that override or add to Service Quotas'.
+    pub quotas: Vec<super::quota::QuotaOverride>,
     /// What discovery scans and where it caches the catalog.
     pub discovery: DiscoverySettings,
     /// Redis shared by replicas; `None`: a single replica.
@@ -408,6 +410,8 @@ impl Config {
         }
         problems.extend(file.discovery.problems());
         let baseline = check_baseline(&file, &accounts, &model_by_name, &models, &mut problems);
+        let account_names: Vec<&str> = file.accounts.iter().map(|a| a.name.as_str()).collect();
+        let quotas = super::quota::check_quotas(&file.quotas, &accounts, &account_names, &mut problems);
         let prices = price_table(&file.pricing, &mut problems);
         if file.admin.listen.is_some() && file.admin.listen == file.listen {
             problems.push("admin.listen: must differ from `listen` (it serves the admin surface apart)".into());
@@ -474,6 +478,7 @@ impl Config {
             routing: file.routing,
             account_by_name: accounts,
             baseline,
+            quotas,
             discovery: file.discovery,
             shared: file.shared,
             usage_database_url: file.usage.database_url,

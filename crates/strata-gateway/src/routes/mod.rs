@@ -316,6 +316,7 @@ fn compile_model(
                             ..c
                         };
                         let route = build(
+                            config,
                             carried,
                             catalog,
                             &config.prices,
@@ -375,7 +376,7 @@ fn compile_model(
                 tpm: intent.tpm,
                 ..Limits::default()
             };
-            let route = build(carried, catalog, &config.prices, model_name, c, target, budget);
+            let route = build(config, carried, catalog, &config.prices, model_name, c, target, budget);
             if seen.insert(route.label.clone()) {
                 out.routes.push(route);
             }
@@ -392,6 +393,7 @@ fn compile_model(
                     model_id: b.model_id.clone(),
                 };
                 out.baseline.push(build(
+                    config,
                     carried,
                     catalog,
                     &config.prices,
@@ -476,8 +478,44 @@ fn quota_key(model: &str, label: &str, origin: Origin) -> Box<str> {
     format!("d:{model}:{origin:?}:{label}").into()
 }
 
+/// What AWS lets a Bedrock target's account send it per minute in its region: the catalog's
+/// Service Quotas for the target's model or profile ID, each measure overridden by the config's
+/// `quotas:` where it sets one. `None` when neither says anything (or for a provider).
+pub fn capacity_for(config: &Config, catalog: &Catalog, target: &Target) -> Option<Capacity> {
+    let Target::Bedrock {
+        account,
+        region,
+        model_id,
+    } = target
+    else {
+        return None;
+    };
+    let name = &config.accounts.get(*account)?.name;
+    let listed = catalog
+        .scan(name, region)
+        .and_then(|s| s.quotas.get(model_id))
+        .map(|q| (q.rpm, q.tpm))
+        .unwrap_or_default();
+    let configured = config
+        .quotas
+        .iter()
+        .find(|o| o.account == *account && o.region == *region && o.model_id == *model_id)
+        .map(|o| (o.rpm, o.tpm))
+        .unwrap_or_default();
+    let (rpm, tpm) = (configured.0.or(listed.0), configured.1.or(listed.1));
+    if rpm.is_none() && tpm.is_none() {
+        return None;
+    }
+    Some(Capacity {
+        rpm,
+        tpm,
+        key: format!("{name}/{region}/{model_id}").into(),
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build(
+    config: &Config,
     carried: &Carried,
     catalog: &Catalog,
     prices: &strata_router::pricing::PriceTable,
@@ -487,6 +525,7 @@ fn build(
     budget: Limits,
 ) -> Arc<Route> {
     let label = c.label();
+    let capacity = capacity_for(config, catalog, &target);
     let health = health_for(carried, &label, c.origin);
     let warmth = carried.warmth_for(&label, &target);
     let quota_key = quota_key(model, &label, c.origin);
@@ -503,7 +542,7 @@ fn build(
         health,
         limits: budget,
         quota_key,
-        capacity: None,
+        capacity,
         capacity_state: Default::default(),
         price: prices.price(&c.model_id, c.layer),
         label,

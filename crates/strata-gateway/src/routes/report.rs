@@ -75,10 +75,21 @@ pub struct CandidateReport {
     pub rpm: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u32>,
+    /// The upstream quota its account has for it (Service Quotas, or the config's `quotas:`);
+    /// `null` when unknown.
+    pub capacity: Option<CapacityReport>,
     /// Per tenant (of those shown) that may use it: the residency rule that admits it —
     /// `in-region`, `geography` (its whole geography lies inside the policy), `catalog` (the
     /// tenant trusts the catalog's destinations) or `any` (an unlocated target under `any`).
     pub admitted_by: BTreeMap<String, &'static str>,
+}
+
+/// A route's upstream quota per minute, and the key it is counted under.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityReport {
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,8 +139,18 @@ fn candidate(route: &Route) -> CandidateReport {
         latency_ms: route.health.latency().map(|l| l.as_secs_f64() * 1000.0),
         rpm: route.limits.rpm,
         tpm: route.limits.tpm,
+        capacity: route.capacity.as_ref().map(|c| CapacityReport {
+            rpm: c.rpm,
+            tpm: c.tpm,
+            key: c.key.to_string(),
+        }),
         admitted_by: BTreeMap::new(),
     }
+}
+
+#[cfg(test)]
+pub(crate) fn candidate_report_for_tests(route: &Route) -> CandidateReport {
+    candidate(route)
 }
 
 /// `candidate(route)` with the rule each of `tenants` (name, view) admits it by.

@@ -43,6 +43,7 @@ fn scan(account: &str, r: &str, profiles: &[(&str, &[&str])]) -> RegionScan {
         access: Some(Access::GRANTED),
     };
     RegionScan {
+        quotas: Default::default(),
         account: account.into(),
         region: region(r),
         scanned_at: 1,
@@ -237,4 +238,72 @@ fn a_narrow_tenant_keeps_geography_profiles_only_when_it_trusts_the_catalog() {
     let trusting_view = sonnet.tenants.iter().find(|t| t.tenant == "trusting").unwrap();
     assert!(trusting_view.trust_catalog_destinations);
     assert!(!sonnet.tenants[0].trust_catalog_destinations);
+}
+
+#[test]
+fn routes_carry_the_catalog_quota_with_the_config_override_winning() {
+    const US: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+    let mut c = catalog();
+    for (account, rpm) in [("prod-us", 200), ("prod-eu", 300)] {
+        let mut s = c.scan(account, &region("us-east-1")).unwrap().clone();
+        s.quotas = strata_core::Quotas::Listed {
+            by_id: BTreeMap::from([(
+                US.to_string(),
+                strata_core::QuotaEntry {
+                    rpm: Some(rpm),
+                    tpm: Some(1000),
+                    ..Default::default()
+                },
+            )]),
+            unmatched: BTreeMap::new(),
+        };
+        c.insert(s);
+    }
+    let yaml = format!(
+        "{YAML}quotas:\n  - {{account: prod-us, region: us-east-1, model: {US}, rpm: 500}}\n  - {{account: prod-eu, region: us-west-2, model: {US}, tpm: 7}}\n"
+    );
+    let config = crate::config::from_text(&yaml, "test.yaml", |_| None).unwrap();
+    let table = RouteTable::compile(&config, &c, None);
+    let m = &table.models[0];
+    let capacity = |label: &str| {
+        m.routes
+            .iter()
+            .chain(&m.baseline)
+            .find(|r| r.label == label)
+            .unwrap()
+            .capacity
+            .clone()
+    };
+    // Pinned (and baseline): the override's rpm, the catalog's tpm.
+    let pinned = capacity(&format!("prod-us/us-east-1/{US}")).unwrap();
+    assert_eq!((pinned.rpm, pinned.tpm), (Some(500), Some(1000)));
+    assert_eq!(&*pinned.key, format!("prod-us/us-east-1/{US}"));
+    assert!(m
+        .baseline
+        .iter()
+        .all(|r| r.capacity.as_ref().map(|c| c.rpm) == Some(Some(500)) || r.label.starts_with("prod-eu/eu-central-1")));
+    // Discovered: the catalog's.
+    let listed = capacity(&format!("prod-eu/us-east-1/{US}")).unwrap();
+    assert_eq!((listed.rpm, listed.tpm), (Some(300), Some(1000)));
+    // Added by config only.
+    let added = capacity(&format!("prod-eu/us-west-2/{US}")).unwrap();
+    assert_eq!((added.rpm, added.tpm), (None, Some(7)));
+    // Neither: unknown.
+    assert!(capacity(&format!("prod-us/us-west-2/{US}")).is_none());
+    // The report shows it.
+    let report = serde_json::to_value(super::report::candidate_report_for_tests(&m.routes[0])).unwrap();
+    assert_eq!(report["capacity"]["rpm"], 500);
+}
+
+#[test]
+fn a_quota_for_an_unknown_account_is_refused() {
+    let yaml = format!("{YAML}quotas:\n  - {{account: nobody, region: us-east-1, model: {BASE}, rpm: 5}}\n");
+    let err = crate::config::from_text(&yaml, "test.yaml", |_| None).unwrap_err();
+    assert!(
+        format!("{err:?}").contains("quotas[0].account: unknown account 'nobody'"),
+        "{err:?}"
+    );
+    let yaml = format!("{YAML}quotas:\n  - {{account: prod-us, region: us-east-1, model: {BASE}}}\n");
+    let err = crate::config::from_text(&yaml, "test.yaml", |_| None).unwrap_err();
+    assert!(format!("{err:?}").contains("set rpm, tpm or both"), "{err:?}");
 }

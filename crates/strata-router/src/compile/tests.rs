@@ -53,6 +53,7 @@ fn profile(prefix: &str, destinations: &[&str]) -> ProfileEntry {
 
 fn scan(account: &str, r: &str, models: Vec<ModelEntry>, profiles: Vec<ProfileEntry>) -> RegionScan {
     RegionScan {
+        quotas: Default::default(),
         account: account.into(),
         region: region(r),
         scanned_at: 1,

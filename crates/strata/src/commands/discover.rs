@@ -1,11 +1,12 @@
 //! `strata discover`: one scan of every account × region, printed as an availability matrix
-//! (model × region per account, imported models in rows of their own) or as the catalog's JSON.
+//! (model × region per account, imported models in rows of their own, a line on each region's
+//! Service Quotas; every quota with `--quotas`) or as the catalog's JSON.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use clap::Args;
-use strata_core::{Catalog, Freshness, Region};
+use strata_core::{Catalog, Freshness, Quotas, Region};
 
 use super::scan::{load, CatalogArgs};
 
@@ -16,6 +17,10 @@ pub struct DiscoverArgs {
     /// Print the catalog as JSON (the same shape as the gateway's cache file).
     #[arg(long)]
     pub json: bool,
+    /// Also print every Service Quotas quota per account × region (requests and tokens per
+    /// minute per model or profile, with codes), and the config's `quotas:` overrides.
+    #[arg(long)]
+    pub quotas: bool,
 }
 
 pub fn run(args: DiscoverArgs) -> anyhow::Result<()> {
@@ -26,6 +31,21 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<()> {
     }
     let accounts: Vec<String> = scanned.config.accounts.iter().map(|a| a.name.clone()).collect();
     print!("{}", matrix(&scanned.catalog, &accounts));
+    if args.quotas {
+        let overrides: Vec<Override> = scanned
+            .config
+            .quotas
+            .iter()
+            .map(|o| Override {
+                account: scanned.config.accounts[o.account].name.clone(),
+                region: o.region.clone(),
+                model: o.model_id.clone(),
+                rpm: o.rpm,
+                tpm: o.tpm,
+            })
+            .collect();
+        print!("{}", quota_detail(&scanned.catalog, &accounts, &overrides));
+    }
     let scans: Vec<_> = scanned.catalog.scans().collect();
     let failed = scans
         .iter()
@@ -115,12 +135,98 @@ pub fn matrix(catalog: &Catalog, accounts: &[String]) -> String {
         for line in stale {
             let _ = writeln!(out, "  ! {line}");
         }
+        for s in scans.iter().filter(|s| s.has_data()) {
+            let _ = writeln!(out, "  {}", quota_summary(s));
+        }
         let profiles: usize = scans.iter().map(|s| s.profiles.len()).sum();
         let _ = writeln!(
             out,
             "  {profiles} inference profiles callable across {} regions",
             scans.len()
         );
+    }
+    out
+}
+
+/// One region's quotas in a line: how many models and profiles have one, and those not mapped.
+fn quota_summary(scan: &strata_core::RegionScan) -> String {
+    match &scan.quotas {
+        Quotas::Unknown { reason } => format!("quotas {}: unknown: {reason}", scan.region),
+        Quotas::Listed { by_id, unmatched } => {
+            let profiles = by_id.keys().filter(|id| scan.profiles.contains_key(*id)).count();
+            let no_rpm = by_id.values().filter(|q| q.rpm.is_none()).count();
+            let mut line = format!(
+                "quotas {}: {} models, {profiles} profiles",
+                scan.region,
+                by_id.len() - profiles
+            );
+            if no_rpm > 0 {
+                let _ = write!(line, ", {no_rpm} without requests per minute");
+            }
+            if !unmatched.is_empty() {
+                let _ = write!(line, ", {} not mapped to a model", unmatched.len());
+            }
+            line
+        }
+    }
+}
+
+/// A config `quotas:` entry, by account name.
+pub struct Override {
+    pub account: String,
+    pub region: Region,
+    pub model: String,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+}
+
+/// Every quota per account × region: model or profile, requests and tokens per minute, codes;
+/// the quotas not mapped to a model by name; the config's overrides.
+pub fn quota_detail(catalog: &Catalog, accounts: &[String], overrides: &[Override]) -> String {
+    let show = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    let mut out = String::new();
+    for account in accounts {
+        for s in catalog.scans_of(account).filter(|s| s.has_data()) {
+            let _ = writeln!(out, "\nquotas {account}/{}", s.region);
+            match &s.quotas {
+                Quotas::Unknown { reason } => {
+                    let _ = writeln!(out, "  unknown: {reason}");
+                }
+                Quotas::Listed { by_id, unmatched } => {
+                    let width = by_id.keys().map(String::len).max().unwrap_or(5).max(5);
+                    let _ = writeln!(out, "  {:width$}  {:>10}  {:>12}  codes", "model", "rpm", "tpm");
+                    for (id, q) in by_id {
+                        let codes: Vec<&str> = [&q.rpm_code, &q.tpm_code]
+                            .into_iter()
+                            .flatten()
+                            .map(String::as_str)
+                            .collect();
+                        let _ = writeln!(
+                            out,
+                            "  {id:width$}  {:>10}  {:>12}  {}",
+                            show(q.rpm),
+                            show(q.tpm),
+                            codes.join(" ")
+                        );
+                    }
+                    for (name, q) in unmatched {
+                        let _ = writeln!(out, "  not mapped: {name} = {} ({})", q.value, q.code);
+                    }
+                }
+            }
+            for o in overrides
+                .iter()
+                .filter(|o| o.account == *account && o.region == s.region)
+            {
+                let _ = writeln!(
+                    out,
+                    "  config: {} rpm {} tpm {} (overrides what is listed)",
+                    o.model,
+                    show(o.rpm),
+                    show(o.tpm)
+                );
+            }
+        }
     }
     out
 }
@@ -164,6 +270,61 @@ mod tests {
             text.contains("eu-west-1: imported models unknown: ListImportedModels was refused"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn quotas_are_summed_up_per_region_and_listed_on_request() {
+        use std::collections::BTreeMap;
+        use strata_core::{QuotaEntry, RegionScan, UnmatchedQuota};
+        let mut s = RegionScan::missing("prod-us", Region::parse("us-east-1").unwrap(), 0, String::new());
+        s.freshness = Freshness::Fresh;
+        s.quotas = Quotas::Listed {
+            by_id: BTreeMap::from([(
+                "m.one".to_string(),
+                QuotaEntry {
+                    rpm: None,
+                    tpm: Some(4000),
+                    rpm_code: None,
+                    tpm_code: Some("L-12345678".into()),
+                },
+            )]),
+            unmatched: BTreeMap::from([(
+                "Other quota".to_string(),
+                UnmatchedQuota {
+                    code: "L-0".into(),
+                    value: 3,
+                },
+            )]),
+        };
+        let mut eu = RegionScan::missing("prod-us", Region::parse("eu-west-1").unwrap(), 0, String::new());
+        eu.freshness = Freshness::Fresh;
+        let mut catalog = Catalog::default();
+        catalog.insert(s);
+        catalog.insert(eu);
+        let accounts = ["prod-us".to_string()];
+        let text = matrix(&catalog, &accounts);
+        assert!(
+            text.contains(
+                "quotas us-east-1: 1 models, 0 profiles, 1 without requests per minute, 1 not mapped to a model"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("quotas eu-west-1: unknown: not listed yet"), "{text}");
+        let overrides = [Override {
+            account: "prod-us".into(),
+            region: Region::parse("us-east-1").unwrap(),
+            model: "m.one".into(),
+            rpm: Some(9),
+            tpm: None,
+        }];
+        let detail = quota_detail(&catalog, &accounts, &overrides);
+        let row = detail.lines().find(|l| l.trim_start().starts_with("m.one")).unwrap();
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            vec!["m.one", "-", "4000", "L-12345678"]
+        );
+        assert!(detail.contains("not mapped: Other quota = 3 (L-0)"), "{detail}");
+        assert!(detail.contains("config: m.one rpm 9 tpm -"), "{detail}");
     }
 
     #[test]

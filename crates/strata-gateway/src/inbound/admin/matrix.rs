@@ -331,6 +331,7 @@ mod tests {
 
     fn scan(account: &str, r: &str, access: Option<Access>, fresh: bool) -> RegionScan {
         let mut s = RegionScan {
+            quotas: Default::default(),
             account: account.into(),
             region: region(r),
             scanned_at: 100,
@@ -474,6 +475,7 @@ mod tests {
         for a in 0..30 {
             for r in &regions {
                 let mut s = RegionScan {
+                    quotas: Default::default(),
                     account: format!("acct-{a:02}"),
                     region: r.clone(),
                     scanned_at: 100,

@@ -1,6 +1,6 @@
 //! The admin API (admin keys only): `GET /admin/routes` (compiled candidates, `?tenant=&model=
 //! &explain=true`), `GET /admin/catalog` (the availability catalog, imported models per account ×
-//! region and where they are unknown, the last scan round and this replica's discovery role:
+//! region and where they are unknown, where Service Quotas could not be listed, the last scan round and this replica's discovery role:
 //! local, leader, follower or fallback), `GET /admin/events` (recent
 //! catalog changes) and `POST /admin/discovery/refresh` (scan now; a follower loads instead);
 //! tenants' keys ([`keys`]), usage ([`usage`]) and the running config ([`config`]); for the
@@ -119,7 +119,11 @@ pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
     // catalog holds both per scan too).
     let mut imported = Vec::new();
     let mut imported_unknown = Vec::new();
+    let mut quotas_unknown = Vec::new();
     for scan in catalog.scans().filter(|s| s.has_data()) {
+        if let Some(reason) = scan.quotas.unknown() {
+            quotas_unknown.push(json!({"account": scan.account, "region": scan.region, "reason": reason}));
+        }
         match scan.imported.models() {
             Some(models) => imported.extend(models.values().map(|m| {
                 json!({"account": scan.account, "region": scan.region, "name": m.name, "arn": m.arn,
@@ -135,6 +139,7 @@ pub async fn catalog(State(state): State<Arc<GatewayState>>, headers: HeaderMap)
         "discovery": {"enabled": enabled, "refresh_seconds": interval, "last_round": last_round, "role": role},
         "imported_models": imported,
         "imported_unknown": imported_unknown,
+        "quotas_unknown": quotas_unknown,
         "catalog": &*catalog,
     }))
     .into_response()

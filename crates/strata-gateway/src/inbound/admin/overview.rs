@@ -247,6 +247,7 @@ mod tests {
     fn scan(account: &str, region: &str, granted: bool) -> RegionScan {
         let r = Region::parse(region).unwrap();
         let mut s = RegionScan {
+            quotas: Default::default(),
             account: account.into(),
             region: r.clone(),
             scanned_at: 1_000,

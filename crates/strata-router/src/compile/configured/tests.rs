@@ -19,6 +19,7 @@ fn denied() -> Option<Access> {
 
 fn scan(r: &str, models: Vec<ModelEntry>, profiles: Vec<ProfileEntry>) -> RegionScan {
     RegionScan {
+        quotas: Default::default(),
         account: "prod".into(),
         region: region(r),
         scanned_at: 1,

@@ -31,6 +31,7 @@ fn entry(name: &str, arn: String) -> ImportedModelEntry {
 
 fn scan(account: &str, r: &str, imported: ImportedModels) -> RegionScan {
     RegionScan {
+        quotas: Default::default(),
         account: account.into(),
         region: region(r),
         scanned_at: 1,
