@@ -32,7 +32,8 @@ def test_list_names_every_scenario_once():
     done = scenario("list")
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
-    assert names == ["cris", "fallback", "loadbalance", "quota", "sharding", "residency", "baseline", "coldstart"]
+    assert names == ["cris", "fallback", "loadbalance", "quota", "sharding", "residency", "baseline", "capacity",
+                     "coldstart"]
     listed = json.loads(scenario("list", "--json").stdout)
     assert [s["name"] for s in listed] == names and all(s["about"] for s in listed)
 
@@ -102,3 +103,19 @@ def test_coldstart_absorbed_and_keep_warm_outlasts_eviction():
     # Only its 10 requests reached eu-support; keep-warm's own calls reached apexguru.
     assert not_kept["state_after_idle"] == "cold" and not_kept["after_idle"]["cold_start_refusals"] > 0
     assert kept["invocations"] > 10 and not_kept["invocations"] == 10
+
+
+def test_capacity_headroom_splits_by_quota_and_fails_over_within_quotas():
+    r = run_json("capacity")
+    quotas = {"prod-us": 60, "prod-eu": 120, "sandbox": 180}
+    h, w, f = r["headroom"], r["weighted"], r["failover"]
+    assert h["total"] == w["total"] == f["total"] == 288
+    assert h["succeeded"] == 288 and h["upstream_throttles"] == 0, h
+    for account, quota in quotas.items():
+        assert h["by_account"][account] <= quota, h
+    a, b, c = (h["by_account"][k] for k in quotas)
+    assert a < b < c and 1.5 < b / a < 2.5 and 2.3 < c / a < 3.7, h  # close to 1 : 2 : 3
+    assert w["upstream_throttles"] > 0, w  # the contrast: equal weights run into prod-us's quota
+    assert f["by_account"]["prod-us"] == 0 and f["over_quota"] == 0, f
+    assert f["succeeded"] * 100 >= 99 * f["total"], f
+    assert sum(f["by_account"].values()) >= f["succeeded"], f

@@ -74,7 +74,18 @@ pub async fn staged(
     custom_models: Option<Value>,
     experiment: impl AsyncFnOnce(&Stage) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
-    let stage = Stage::start_with(models_and_tenants, SimOptions { zero_latency: true }, custom_models).await?;
+    let setup: Vec<(&str, Value)> = custom_models.map(|v| ("/_sim/custom-models", v)).into_iter().collect();
+    staged_after(models_and_tenants, &setup, experiment).await
+}
+
+/// [`staged`], with the emulator's admin API given `setup` (`(path, body)` POSTs, in order)
+/// before the gateway starts and scans it.
+pub async fn staged_after<T>(
+    models_and_tenants: &str,
+    setup: &[(&str, Value)],
+    experiment: impl AsyncFnOnce(&Stage) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let stage = Stage::start_with(models_and_tenants, SimOptions { zero_latency: true }, setup).await?;
     let result = experiment(&stage).await;
     stage.stop().await;
     result
@@ -82,13 +93,13 @@ pub async fn staged(
 
 impl Stage {
     /// Starts the built-in fleet's emulator and a gateway on `models_and_tenants` (YAML appended
-    /// to the common accounts), the emulator's custom-model settings (`/_sim/custom-models`)
-    /// changed first when given (so keep-warm's first calls already see them); the gateway has
-    /// scanned the fleet once before this returns.
+    /// to the common accounts), the emulator's admin API given `setup` first (custom-model
+    /// settings, quotas…: so the gateway's first scan and keep-warm calls already see them); the
+    /// gateway has scanned the fleet once before this returns.
     pub async fn start_with(
         models_and_tenants: &str,
         sim: SimOptions,
-        custom_models: Option<Value>,
+        setup: &[(&str, Value)],
     ) -> anyhow::Result<Stage> {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -109,15 +120,15 @@ impl Stage {
             }
         }));
 
-        if let Some(settings) = custom_models {
+        for (path, body) in setup {
             let response = reqwest::Client::new()
-                .post(format!("{sim_url}/_sim/custom-models"))
+                .post(format!("{sim_url}{path}"))
                 .header("content-type", "application/json")
-                .body(settings.to_string())
+                .body(body.to_string())
                 .send()
                 .await
-                .context("emulator POST /_sim/custom-models")?;
-            json_body(response, "/_sim/custom-models").await?;
+                .with_context(|| format!("emulator POST {path}"))?;
+            json_body(response, path).await?;
         }
 
         let text = format!("{BASE_CONFIG}\n{models_and_tenants}");
@@ -170,6 +181,38 @@ impl Stage {
     /// Several groups of calls (`(key, model, count)`), all released at once; replies by group.
     pub async fn converse_groups(&self, groups: &[(&str, &str, usize)]) -> anyhow::Result<Vec<Vec<Reply>>> {
         self.call_groups(groups, "converse", converse_body()).await
+    }
+
+    /// `n` Converse calls at an even pace over `over` (a steady load, not a burst).
+    pub async fn converse_paced(
+        &self,
+        key: &str,
+        model: &str,
+        n: usize,
+        over: std::time::Duration,
+    ) -> anyhow::Result<Vec<Reply>> {
+        let body = converse_body();
+        let gap = over / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+        let mut tick = tokio::time::interval(gap.max(std::time::Duration::from_micros(100)));
+        let mut handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            tick.tick().await;
+            let (client, url, key, model, body) = (
+                self.client.clone(),
+                self.gateway_url.clone(),
+                key.to_string(),
+                model.to_string(),
+                body.clone(),
+            );
+            handles.push(tokio::spawn(async move {
+                call(&client, &url, &key, &model, "converse", &body).await
+            }));
+        }
+        let mut replies = Vec::with_capacity(n);
+        for handle in handles {
+            replies.push(handle.await.context("a client task failed")??);
+        }
+        Ok(replies)
     }
 
     /// `n` InvokeModel calls with `body` (the target's native body) sent together.

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 mod baseline;
+mod capacity;
 mod coldstart;
 mod cris;
 mod fallback;
@@ -56,6 +57,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "baseline",
         "every primary candidate wrong (catalog lie, access revoked): the verified baseline serves",
+    ),
+    (
+        "capacity",
+        "three accounts at 60/120/180 RPM, 80 % load: headroom splits 1:2:3 with no 429s, weighted meets them, failover stays in quota",
     ),
     (
         "coldstart",
@@ -123,6 +128,7 @@ async fn run_named(name: &str) -> anyhow::Result<Outcome> {
         "residency" => residency::run().await,
         "baseline" => baseline::run().await,
         "coldstart" => coldstart::run().await,
+        "capacity" => capacity::run().await,
         other => anyhow::bail!("no scenario named {other:?}"),
     }
 }
