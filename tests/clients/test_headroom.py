@@ -8,6 +8,7 @@ and the share in use are on /metrics."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 import requests
@@ -22,7 +23,7 @@ QUOTAS = {"prod-us": 6, "prod-eu": 12, "prod-apac": 18}
 BURST = int(0.8 * sum(QUOTAS.values()))
 
 
-def config(sim, strategy: str) -> str:
+def config(sim, strategy: str, extra: str = "") -> str:
     f = sim.fleet
     deployments = "".join(f"\n      - {{account: {a}, region: us-east-1, model: {NOVA}}}" for a in QUOTAS)
     return f"""
@@ -43,7 +44,7 @@ routing:
   timeout_ms: 20000
   retries: {{max_attempts: 3, base_delay_ms: 1, max_delay_ms: 5}}
   cooldown: {{failures: 1000, window_ms: 1000, duration_ms: 1}}
-"""
+{extra}"""
 
 
 @pytest.fixture
@@ -54,12 +55,13 @@ def gateway(sim, tmp_path, monkeypatch):
                         after_start=lambda g: wait_for_round(g, ADMIN))
 
 
-def burst(g) -> int:
-    client = OpenAI(base_url=g.endpoint + "/v1", api_key=KEY, max_retries=0, timeout=30)
+def burst(*replicas, n: int = BURST) -> int:
+    """`n` requests, taking turns over the replicas given."""
+    clients = [OpenAI(base_url=g.endpoint + "/v1", api_key=KEY, max_retries=0, timeout=30) for g in replicas]
     ok = 0
-    for i in range(BURST):
+    for i in range(n):
         try:
-            client.chat.completions.create(model="spread", messages=[{"role": "user", "content": f"hi {i}"}],
+            clients[i % len(clients)].chat.completions.create(model="spread", messages=[{"role": "user", "content": f"hi {i}"}],
                                            max_tokens=5)
             ok += 1
         except Exception:  # noqa: BLE001 - counted, not raised: the contrast is the point
@@ -99,3 +101,16 @@ def test_weighted_meets_the_throttles_headroom_avoids(sim, gateway):
     burst(g)
     by_account, throttled = spread(sim)
     assert throttled > 0, by_account
+
+
+def test_two_replicas_sharing_redis_keep_the_split_without_a_throttle(sim, gateway):
+    namespace = f"strata-headroom-{uuid.uuid4().hex[:12]}"
+    text = config(sim, "headroom", f"shared: {{redis_url: 'redis://127.0.0.1:6379', namespace: {namespace}}}")
+    replicas = [gateway(text), gateway(text)]
+    # The whole minute's quota, half through each replica: only counters both see fill every
+    # account exactly, with no 429 (each replica alone would think it had it all).
+    total = sum(QUOTAS.values())
+    ok = burst(*replicas, n=total)
+    by_account, throttled = spread(sim)
+    assert ok == total and throttled == 0, (ok, by_account, throttled)
+    assert by_account == QUOTAS, by_account
