@@ -94,11 +94,20 @@ def test_headroom_spreads_by_quota_without_a_throttle(sim, gateway):
                       % re.escape(NOVA), text, re.M)
     assert quota and float(quota.group(1)) == 18, text[-2000:]
     assert re.search(r'^strata_upstream_headroom\{account="prod-us",region="us-east-1",', text, re.M)
+    # The dashboard's traffic: each quota with its use this minute and what is left.
+    quotas = {q["target"]: q for q in
+              requests.get(g.endpoint + "/admin/traffic", headers={"Authorization": f"Bearer {ADMIN}"},
+                           timeout=10).json()["quotas"]}
+    apac = quotas[f"prod-apac/us-east-1/{NOVA}"]
+    assert apac["rpm"] == 18 and apac["requests_last_minute"] == by_account["prod-apac"], apac
+    assert apac["headroom"] is not None and apac["headroom"] <= 18 - by_account["prod-apac"] + 1, apac
 
 
 def test_weighted_meets_the_throttles_headroom_avoids(sim, gateway):
     g = gateway(config(sim, "weighted"))
-    burst(g)
+    # Twice the quotas' sum, so equal weights surely send prod-us past its 6 (at 80 % it may
+    # draw under it by chance).
+    burst(g, n=2 * sum(QUOTAS.values()))
     by_account, throttled = spread(sim)
     assert throttled > 0, by_account
 

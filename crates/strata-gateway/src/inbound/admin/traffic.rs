@@ -50,6 +50,22 @@ pub struct TenantUse {
     pub budget_month_usd: Option<f64>,
 }
 
+/// An upstream quota (Service Quotas, or the config's) and how much of it is in use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotaUse {
+    /// `account/region/model-or-profile`.
+    pub target: String,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    /// Attempts sent there in the last minute (this replica).
+    pub requests_last_minute: u64,
+    /// What the quota left at the last reservation, refilled since (requests; thousands of
+    /// tokens where only tokens are limited): every replica's use, under `headroom`.
+    pub headroom: Option<u64>,
+    /// The share of the quota in use (cut by throttles within it).
+    pub share: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrafficReport {
     pub now: u64,
@@ -60,6 +76,8 @@ pub struct TrafficReport {
     pub accounts: Vec<Group>,
     pub targets: Vec<Target>,
     pub tenants: Vec<TenantUse>,
+    /// Every upstream quota a route counts against.
+    pub quotas: Vec<QuotaUse>,
 }
 
 /// Calls in flight now per target label: each distinct health counted once (logical models
@@ -168,6 +186,29 @@ pub fn report(config: &Config, table: &RouteTable, traffic: &Traffic, now: u64) 
             }
         })
         .collect();
+    let now_ms = now.saturating_mul(1000);
+    let mut quotas: BTreeMap<String, QuotaUse> = BTreeMap::new();
+    for route in table.models.iter().flat_map(|m| m.routes.iter().chain(&m.baseline)) {
+        let Some(c) = &route.capacity else { continue };
+        let q = quotas.entry(c.key.to_string()).or_insert_with(|| QuotaUse {
+            target: c.key.to_string(),
+            rpm: c.rpm,
+            tpm: c.tpm,
+            requests_last_minute: counted
+                .iter()
+                .filter(|t| *t.target == *c.key)
+                .map(|t| t.counts.requests)
+                .sum(),
+            headroom: None,
+            share: 1.0,
+        });
+        // Routes of several logical models share the quota: the least room any saw, the
+        // smallest share.
+        if let Some(room) = route.capacity_state.room(now_ms) {
+            q.headroom = Some(q.headroom.map_or(room, |h| h.min(room)));
+        }
+        q.share = q.share.min(route.capacity_state.share(now_ms));
+    }
     TrafficReport {
         now,
         window_seconds: crate::traffic::WINDOW_SECONDS,
@@ -177,6 +218,7 @@ pub fn report(config: &Config, table: &RouteTable, traffic: &Traffic, now: u64) 
         accounts,
         targets,
         tenants,
+        quotas: quotas.into_values().collect(),
     }
 }
 

@@ -367,6 +367,12 @@ async function refreshTraffic() {
         td(x.target), td(x.account || "–"), td(x.region || "–"), num(x.requests),
         td(String(x.errors), "num" + (x.errors ? " bad" : "")), num(x.tokens), num(x.in_flight))))
     : el("p", { class: "muted", text: "No upstream calls in the last minute." }));
+  replace("t-quotas", t.quotas.length
+    ? table(["target", "quota RPM", "quota TPM", "attempts this minute", "headroom", "share in use"], t.quotas.map((q) => el("tr", {},
+        td(q.target), td(q.rpm == null ? "–" : String(q.rpm), "num"), td(q.tpm == null ? "–" : String(q.tpm), "num"),
+        td(bar(q.requests_last_minute, q.rpm)), td(q.headroom == null ? "–" : String(q.headroom), "num"),
+        td(`${Math.round(q.share * 100)} %`, "num" + (q.share < 1 ? " bad" : "")))))
+    : el("p", { class: "muted", text: "No upstream quotas known (Service Quotas unreadable, or no Bedrock targets)." }));
   replace("t-tenants", table(["tenant", "requests this minute (RPM)", "tokens this minute (TPM)", "errors", "spend today", "spend this month"],
     t.tenants.map((x) => el("tr", {}, td(x.tenant), td(bar(x.requests_last_minute, x.rpm_limit)), td(bar(x.tokens_last_minute, x.tpm_limit)),
       num(x.errors_last_minute),
