@@ -123,3 +123,47 @@ def test_two_replicas_sharing_redis_keep_the_split_without_a_throttle(sim, gatew
     by_account, throttled = spread(sim)
     assert ok == total and throttled == 0, (ok, by_account, throttled)
     assert by_account == QUOTAS, by_account
+
+
+MISTRAL = "mistral.mistral-large-2402-v1:0"
+
+
+def test_a_region_cap_keeps_one_region_from_taking_the_whole_load(sim, gateway):
+    """Mistral Large on demand in us-east-1 (30 RPM) and us-west-2 (6 RPM) of one account, at
+    most half the summed quota (18) per region: us-east-1 stops at 18 although its own quota has
+    room, us-west-2 at its 6, and the rest is refused by the gateway, never throttled upstream."""
+    sim.set_quota(account="prod-us", region="us-east-1", model=MISTRAL, rpm=30, tpm=1_000_000)
+    sim.set_quota(account="prod-us", region="us-west-2", model=MISTRAL, rpm=6, tpm=1_000_000)
+    f = sim.fleet
+    g = gateway(f"""
+aws:
+  endpoint_url: {sim.endpoint}
+accounts:
+{static_account(f, "prod-us")}
+discovery: {{regions: [us-east-1, us-west-2], refresh_seconds: 300}}
+models:
+  - name: capped
+    strategy: headroom
+    max_region_share: 0.5
+    deployments:
+      - {{account: prod-us, region: us-east-1, model: {MISTRAL}}}
+      - {{account: prod-us, region: us-west-2, model: {MISTRAL}}}
+tenants:
+  - {{name: us-apps, keys: [{KEY}], residency: [any]}}
+admin:
+  keys: [{ADMIN}]
+""")
+    client = OpenAI(base_url=g.endpoint + "/v1", api_key=KEY, max_retries=0, timeout=30)
+    statuses = []
+    for i in range(30):
+        try:
+            client.chat.completions.create(model="capped", messages=[{"role": "user", "content": f"hi {i}"}],
+                                           max_tokens=5)
+            statuses.append(200)
+        except Exception as e:  # noqa: BLE001 - the refusals are counted
+            statuses.append(getattr(e, "status_code", 0))
+    served = {r["region"]: r["count"] for r in sim.invocations(model=MISTRAL, status=200)}
+    throttled = sum(r["count"] for r in sim.invocations(model=MISTRAL, status=429))
+    assert served.get("us-east-1", 0) == 18 and served.get("us-west-2", 0) == 6, served
+    assert throttled == 0 and statuses.count(200) == 24, (statuses, throttled)
+    assert set(statuses) == {200, 429}, statuses

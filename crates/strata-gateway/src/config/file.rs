@@ -258,6 +258,11 @@ pub struct ModelConfig {
     /// Logical models to try, in order, when every deployment of this one failed.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Under `strategy: headroom`, the most of the model's upstream quota (summed over its
+    /// candidates) any one region may take in a minute (0 < share ≤ 1), so no region absorbs a
+    /// stampede when others fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_region_share: Option<f64>,
     /// A guardrail (by its name in `guardrails:`) for every call of this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<String>,

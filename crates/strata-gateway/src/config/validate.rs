@@ -88,6 +88,8 @@ pub struct Model {
     pub fallbacks: Vec<usize>,
     /// Keep-warm of its imported-model targets, when on.
     pub keep_warm: Option<KeepWarm>,
+    /// The most of its upstream quota one region may take (`headroom` only).
+    pub max_region_share: Option<f64>,
 }
 
 /// Keep-warm settings of a logical model (see [`super::file::KeepWarmSettings`]).
@@ -352,6 +354,9 @@ impl Config {
                     body,
                 })
             });
+            if m.max_region_share.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {
+                problems.push(format!("models[{mi}].max_region_share: a share above 0 and at most 1"));
+            }
             models.push(Model {
                 name: m.name.clone(),
                 strategy: m.strategy.unwrap_or(file.routing.strategy),
@@ -359,6 +364,7 @@ impl Config {
                 intent,
                 fallbacks,
                 keep_warm,
+                max_region_share: m.max_region_share,
             });
         }
         let mut admin_keys = HashMap::new();

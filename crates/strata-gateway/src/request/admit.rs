@@ -165,8 +165,12 @@ impl Admission {
             let now_ms = crate::tenants::keys::now_ms().max(0) as u64;
             (c, c.limits(route.capacity_state.share(now_ms)), now_ms)
         });
-        let mut scopes = Vec::with_capacity(2);
+        let cap = route.region_cap.as_ref().filter(|_| quota).map(|c| (c, c.limits(1.0)));
+        let mut scopes = Vec::with_capacity(3);
         if let Some((c, limits, _)) = &capacity {
+            scopes.push(Scope { key: &c.key, limits });
+        }
+        if let Some((c, limits)) = &cap {
             scopes.push(Scope { key: &c.key, limits });
         }
         if !route.limits.is_unlimited() {

@@ -47,6 +47,9 @@ pub struct Route {
     pub capacity: Option<Capacity>,
     /// What that quota left at the last reservation, and the share of it learned usable.
     pub capacity_state: strata_router::CapacityState,
+    /// The logical model's cap on its region (`max_region_share` of its candidates' summed
+    /// quota), counted under `cap/<model>/<region>`.
+    pub region_cap: Option<Capacity>,
     /// What a token costs here (`None`: unknown, the cost is not counted).
     pub price: Option<strata_router::pricing::Price>,
     /// A short name for logs and metrics: `prod-us/us-east-1/us.anthropic…` or `vllm/llama`.
@@ -354,6 +357,7 @@ fn compile_model(
                     quota_key,
                     capacity: None,
                     capacity_state: Default::default(),
+                    region_cap: None,
                     price: None,
                     label,
                     metrics: Default::default(),
@@ -405,6 +409,9 @@ fn compile_model(
             }
             Err(e) => out.baseline_excluded.push(e.into()),
         }
+    }
+    if let Some(share) = model.max_region_share {
+        cap_regions(&mut out.routes, model_name, share);
     }
     out.tenants = config
         .tenants
@@ -544,10 +551,51 @@ fn build(
         quota_key,
         capacity,
         capacity_state: Default::default(),
+        region_cap: None,
         price: prices.price(&c.model_id, c.layer),
         label,
         metrics: Default::default(),
     })
+}
+
+/// Gives each route of a logical model its region's cap: `share` of the upstream quota summed
+/// over the model's candidates (each quota once), counted per region. Nothing when no quota is
+/// known.
+fn cap_regions(routes: &mut [Arc<Route>], model: &str, share: f64) {
+    let mut quotas: HashMap<&str, (Option<u32>, Option<u32>)> = HashMap::new();
+    for r in routes.iter() {
+        if let Some(c) = &r.capacity {
+            quotas.entry(&c.key).or_insert((c.rpm, c.tpm));
+        }
+    }
+    let sum = |pick: fn(&(Option<u32>, Option<u32>)) -> Option<u32>| {
+        let known: Vec<u32> = quotas.values().filter_map(pick).collect();
+        (!known.is_empty()).then(|| known.iter().map(|&v| u64::from(v)).sum::<u64>())
+    };
+    let capped = |total: Option<u64>| {
+        total.map(|t| {
+            u32::try_from(((t as f64) * share).ceil() as u64)
+                .unwrap_or(u32::MAX)
+                .max(1)
+        })
+    };
+    let (rpm, tpm) = (capped(sum(|q| q.0)), capped(sum(|q| q.1)));
+    if rpm.is_none() && tpm.is_none() {
+        return;
+    }
+    for route in routes.iter_mut() {
+        let Some(region) = route.region().map(|r| r.to_string()) else {
+            continue;
+        };
+        // Only just built: nothing else holds these routes yet.
+        if let Some(r) = Arc::get_mut(route) {
+            r.region_cap = Some(Capacity {
+                rpm,
+                tpm,
+                key: format!("cap/{model}/{region}").into(),
+            });
+        }
+    }
 }
 
 pub mod check;

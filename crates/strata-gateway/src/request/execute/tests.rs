@@ -150,6 +150,7 @@ fn route(model_id: &str, priority: u32, budget: Limits) -> Arc<Route> {
         quota_key: format!("d:test:{model_id}").into(),
         capacity: None,
         capacity_state: Default::default(),
+        region_cap: None,
         price: None,
         label: format!("acct/us-east-1/{model_id}"),
         metrics: Default::default(),
