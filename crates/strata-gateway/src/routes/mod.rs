@@ -562,24 +562,21 @@ fn build(
 /// over the model's candidates (each quota once), counted per region. Nothing when no quota is
 /// known.
 fn cap_regions(routes: &mut [Arc<Route>], model: &str, share: f64) {
-    let mut quotas: HashMap<&str, (Option<u32>, Option<u32>)> = HashMap::new();
+    let mut quotas: HashMap<&str, &Capacity> = HashMap::new();
     for r in routes.iter() {
         if let Some(c) = &r.capacity {
-            quotas.entry(&c.key).or_insert((c.rpm, c.tpm));
+            quotas.entry(&c.key).or_insert(c);
         }
     }
-    let sum = |pick: fn(&(Option<u32>, Option<u32>)) -> Option<u32>| {
-        let known: Vec<u32> = quotas.values().filter_map(pick).collect();
-        (!known.is_empty()).then(|| known.iter().map(|&v| u64::from(v)).sum::<u64>())
-    };
-    let capped = |total: Option<u64>| {
-        total.map(|t| {
-            u32::try_from(((t as f64) * share).ceil() as u64)
-                .unwrap_or(u32::MAX)
-                .max(1)
+    // Each measure summed over the quotas that have it, then the share of it (at least 1).
+    let capped = |measure: fn(&Capacity) -> Option<u32>| {
+        let known: Vec<u64> = quotas.values().filter_map(|c| measure(c)).map(u64::from).collect();
+        (!known.is_empty()).then(|| {
+            let total = known.iter().sum::<u64>() as f64;
+            u32::try_from((total * share).ceil() as u64).unwrap_or(u32::MAX).max(1)
         })
     };
-    let (rpm, tpm) = (capped(sum(|q| q.0)), capped(sum(|q| q.1)));
+    let (rpm, tpm) = (capped(|c| c.rpm), capped(|c| c.tpm));
     if rpm.is_none() && tpm.is_none() {
         return;
     }
