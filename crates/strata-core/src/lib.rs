@@ -12,6 +12,7 @@ pub mod error_kind;
 pub mod eventstream;
 pub mod geography;
 pub mod ids;
+pub mod quota_names;
 pub mod quotas;
 pub mod region;
 pub mod residency;
