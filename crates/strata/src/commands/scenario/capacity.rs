@@ -5,9 +5,10 @@
 //! meets Bedrock's 429s and retries. Then the 60-RPM account goes down: its share moves to the
 //! other two, none past its quota.
 //!
-//! A minute's load is sent over [`LOAD_SECONDS`]: both the emulator's quotas and the gateway's
-//! counters count per minute, so compressing the minute changes nothing of who may take what.
-//! Each phase runs on a fresh emulator and gateway (a fresh minute).
+//! By default a minute's load is sent over [`LOAD_SECONDS`]: both the emulator's quotas and the
+//! gateway's counters count per minute, so compressing the minute changes nothing of who may
+//! take what. `--minutes N` runs the load at its real rate for N minutes instead (the steady
+//! state, windows sliding). Each phase runs on a fresh emulator and gateway.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -75,31 +76,37 @@ struct Phase {
 }
 
 impl Phase {
-    fn over_quota(&self) -> u64 {
+    /// Requests past each account's quota over `minutes` (plus what its bucket refills, one
+    /// quota per minute).
+    fn over_quota(&self, minutes: u64) -> u64 {
         QUOTAS
             .iter()
-            .map(|(a, q)| self.by_account.get(*a).copied().unwrap_or(0).saturating_sub(*q))
+            .map(|(a, q)| {
+                self.by_account
+                    .get(*a)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(q * minutes)
+            })
             .sum()
     }
 
-    fn json(&self, with_over: bool) -> Value {
+    fn json(&self, over_quota: Option<u64>) -> Value {
         let mut v = json!({
             "total": self.total,
             "succeeded": self.succeeded,
             "upstream_throttles": self.throttles,
             "by_account": self.by_account,
         });
-        if with_over {
-            v["over_quota"] = json!(self.over_quota());
+        if let Some(over) = over_quota {
+            v["over_quota"] = json!(over);
         }
         v
     }
 }
 
-async fn load(stage: &Stage, total: usize) -> anyhow::Result<Phase> {
-    let replies = stage
-        .converse_paced(KEY, "spread", total, Duration::from_secs(LOAD_SECONDS))
-        .await?;
+async fn load(stage: &Stage, total: usize, over: Duration) -> anyhow::Result<Phase> {
+    let replies = stage.converse_paced(KEY, "spread", total, over).await?;
     let mut by_account: BTreeMap<String, u64> = QUOTAS.iter().map(|(a, _)| (a.to_string(), 0)).collect();
     let mut throttles = 0;
     for row in stage.invocations().await? {
@@ -120,15 +127,20 @@ async fn load(stage: &Stage, total: usize) -> anyhow::Result<Phase> {
     })
 }
 
-pub async fn run() -> anyhow::Result<Outcome> {
+pub async fn run(minutes: u32) -> anyhow::Result<Outcome> {
     let sum: u64 = QUOTAS.iter().map(|(_, q)| q).sum();
-    let total = usize::try_from(sum * 8 / 10)?;
-    let h = staged_after(&config("headroom"), &setup(None), async |s| load(s, total).await).await?;
-    let w = staged_after(&config("weighted"), &setup(None), async |s| load(s, total).await).await?;
+    let per_minute = usize::try_from(sum * 8 / 10)?;
+    let (total, over) = match minutes {
+        0 => (per_minute, Duration::from_secs(LOAD_SECONDS)),
+        m => (per_minute * m as usize, Duration::from_secs(60 * u64::from(m))),
+    };
+    let h = staged_after(&config("headroom"), &setup(None), async |s| load(s, total, over).await).await?;
+    let w = staged_after(&config("weighted"), &setup(None), async |s| load(s, total, over).await).await?;
     let f = staged_after(&config("headroom"), &setup(Some(QUOTAS[0].0)), async |s| {
-        load(s, total).await
+        load(s, total, over).await
     })
     .await?;
+    let minutes = u64::from(minutes.max(1));
 
     let mut problems = Vec::new();
     if h.throttles != 0 || h.succeeded != h.total {
@@ -141,18 +153,18 @@ pub async fn run() -> anyhow::Result<Outcome> {
         let got = h.by_account.get(account).copied().unwrap_or(0);
         let want = total as u64 * quota / sum;
         // Close to 1 : 2 : 3: each within a fifth of its share, none past its quota.
-        if got > quota || got.abs_diff(want) > want / 5 + 2 {
+        if got > quota * minutes || got.abs_diff(want) > want / 5 + 2 {
             problems.push(format!(
                 "headroom: {account} served {got}, want about {want} (quota {quota})"
             ));
         }
     }
-    if f.over_quota() > 0 || f.succeeded * 100 < f.total * 99 {
+    if f.over_quota(minutes) > 0 || f.succeeded * 100 < f.total * 99 {
         problems.push(format!(
             "failover: {} of {} succeeded, {} past a quota (want ≥ 99 %, none)",
             f.succeeded,
             f.total,
-            f.over_quota()
+            f.over_quota(minutes)
         ));
     }
     if f.by_account.get(QUOTAS[0].0).copied().unwrap_or(0) > 0 {
@@ -181,8 +193,9 @@ pub async fn run() -> anyhow::Result<Outcome> {
         "sandbox (180 RPM)",
     ];
     let mut text = format!(
-        "Capacity-aware routing: {total} requests (80 % of {sum} RPM of quota) over {LOAD_SECONDS} s to `spread`, \
-three accounts' Nova Pro in {REGION}\n\n"
+        "Capacity-aware routing: {total} requests (80 % of {sum} RPM of quota) over {} s to `spread`, \
+three accounts' Nova Pro in {REGION}\n\n",
+        over.as_secs()
     );
     text.push_str(&table(
         "Load by account",
@@ -195,9 +208,10 @@ three accounts' Nova Pro in {REGION}\n\n"
     ));
     Ok(Outcome {
         json: json!({
-            "headroom": h.json(false),
-            "weighted": w.json(false),
-            "failover": f.json(true),
+            "minutes": minutes,
+            "headroom": h.json(None),
+            "weighted": w.json(None),
+            "failover": f.json(Some(f.over_quota(minutes))),
         }),
         table: text,
         problems,

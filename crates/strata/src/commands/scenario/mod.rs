@@ -26,6 +26,10 @@ pub struct ScenarioArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// For scenarios with a steady load (`capacity`): run it for this many real minutes at
+    /// its rate, instead of one minute's load compressed into seconds (the default, 0).
+    #[arg(long, default_value_t = 0)]
+    pub minutes: u32,
 }
 
 /// Every scenario, in the order they are listed, with its one-line summary.
@@ -91,7 +95,7 @@ pub fn run(args: ScenarioArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcome = runtime.block_on(run_named(&args.name))?;
+    let outcome = runtime.block_on(run_named(&args.name, args.minutes))?;
     let passed = outcome.problems.is_empty();
     if args.json {
         let mut json = outcome.json;
@@ -118,7 +122,7 @@ pub fn run(args: ScenarioArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_named(name: &str) -> anyhow::Result<Outcome> {
+async fn run_named(name: &str, minutes: u32) -> anyhow::Result<Outcome> {
     match name {
         "cris" => cris::run().await,
         "fallback" => fallback::run().await,
@@ -128,7 +132,7 @@ async fn run_named(name: &str) -> anyhow::Result<Outcome> {
         "residency" => residency::run().await,
         "baseline" => baseline::run().await,
         "coldstart" => coldstart::run().await,
-        "capacity" => capacity::run().await,
+        "capacity" => capacity::run(minutes).await,
         other => anyhow::bail!("no scenario named {other:?}"),
     }
 }
