@@ -46,10 +46,10 @@ pub fn order_candidates(strategy: Strategy, candidates: &[CandidateView], rng: &
     match strategy {
         Strategy::Priority => {
             // Same priority: spread by weight, so equal-priority shards share load.
-            weighted_shuffle(&mut ready, candidates, rng);
+            weighted_shuffle(&mut ready, |i| weight(candidates, i), rng);
             ready.sort_by_key(|&i| candidates[i].priority);
         }
-        Strategy::Weighted => weighted_shuffle(&mut ready, candidates, rng),
+        Strategy::Weighted => weighted_shuffle(&mut ready, |i| weight(candidates, i), rng),
         Strategy::Shuffle => ready.shuffle(rng),
         Strategy::LeastBusy => {
             ready.shuffle(rng);
@@ -61,44 +61,30 @@ pub fn order_candidates(strategy: Strategy, candidates: &[CandidateView], rng: &
             ready.sort_by_key(|&i| candidates[i].latency.unwrap_or(Duration::ZERO));
         }
         Strategy::Headroom => {
-            let room = room_weights(&ready, candidates);
-            let mut order = Vec::with_capacity(ready.len());
-            let mut left: Vec<(usize, u64)> = ready.iter().copied().zip(room).collect();
-            // Draw without replacement in proportion to room; the roomless keep their place last.
-            while !left.is_empty() {
-                let total: u64 = left.iter().map(|&(_, w)| w).sum();
-                let at = if total == 0 {
-                    0
-                } else {
-                    let mut point = rng.random_range(0..total);
-                    left.iter()
-                        .position(|&(_, w)| {
-                            let hit = point < w;
-                            point = point.saturating_sub(w);
-                            hit
-                        })
-                        .unwrap_or(0)
-                };
-                order.push(left.remove(at).0);
-            }
-            ready = order;
+            // Room 0 draws a key of 0: the roomless go last.
+            let room = room(ready.iter().copied(), candidates);
+            weighted_shuffle(&mut ready, room, rng);
         }
     }
     ready
 }
 
-/// Each ready candidate's weight under [`Strategy::Headroom`]: its room, the others' average
-/// room where its own is unknown, its `weight` when no room is known at all.
-fn room_weights(ready: &[usize], candidates: &[CandidateView]) -> Vec<u64> {
-    let known: Vec<u64> = ready.iter().filter_map(|&i| candidates[i].headroom).collect();
-    if known.is_empty() {
-        return ready.iter().map(|&i| u64::from(candidates[i].weight.max(1))).collect();
+/// A candidate's weight under [`Strategy::Headroom`]: its room, the average room of `ready`
+/// where its own is unknown, its `weight` when no room is known at all.
+fn room(ready: impl Iterator<Item = usize>, candidates: &[CandidateView]) -> impl Fn(usize) -> u64 + '_ {
+    let (sum, known) = ready
+        .filter_map(|i| candidates[i].headroom)
+        .fold((0u64, 0u64), |(s, n), r| (s.saturating_add(r), n + 1));
+    let average = (known > 0).then(|| (sum / known).max(1));
+    move |i| match average {
+        Some(average) => candidates[i].headroom.unwrap_or(average),
+        None => weight(candidates, i),
     }
-    let average = (known.iter().sum::<u64>() / known.len() as u64).max(1);
-    ready
-        .iter()
-        .map(|&i| candidates[i].headroom.unwrap_or(average))
-        .collect()
+}
+
+/// A candidate's configured weight (at least 1).
+fn weight(candidates: &[CandidateView], i: usize) -> u64 {
+    u64::from(candidates[i].weight.max(1))
 }
 
 /// The candidate to try first, in one pass and with one random draw (the common case: the first
@@ -106,10 +92,14 @@ fn room_weights(ready: &[usize], candidates: &[CandidateView]) -> Vec<u64> {
 pub fn pick_first(strategy: Strategy, candidates: &[CandidateView], rng: &mut impl Rng) -> Option<usize> {
     let ready = || (0..candidates.len()).filter(|&i| !candidates[i].cooling_down);
     match strategy {
-        Strategy::Weighted => weighted_pick(ready(), candidates, rng),
+        Strategy::Weighted => weighted_pick(ready(), |i| weight(candidates, i), rng),
         Strategy::Priority => {
             let best = ready().map(|i| candidates[i].priority).min()?;
-            weighted_pick(ready().filter(|&i| candidates[i].priority == best), candidates, rng)
+            weighted_pick(
+                ready().filter(|&i| candidates[i].priority == best),
+                |i| weight(candidates, i),
+                rng,
+            )
         }
         Strategy::Shuffle => uniform_pick(ready(), rng),
         Strategy::LeastBusy => {
@@ -122,37 +112,25 @@ pub fn pick_first(strategy: Strategy, candidates: &[CandidateView], rng: &mut im
             uniform_pick(ready().filter(|&i| key(i) == best), rng)
         }
         Strategy::Headroom => {
-            let ready: Vec<usize> = ready().collect();
-            let room = room_weights(&ready, candidates);
-            let total: u64 = room.iter().sum();
-            if total == 0 {
-                return ready.first().copied();
-            }
-            let mut point = rng.random_range(0..total);
-            for (i, w) in ready.iter().zip(room) {
-                if point < w {
-                    return Some(*i);
-                }
-                point -= w;
-            }
-            None
+            // Every ready candidate out of room: the first, whose reservation will say so.
+            weighted_pick(ready(), room(ready(), candidates), rng).or_else(|| ready().next())
         }
     }
 }
 
-/// One index drawn in proportion to weight.
+/// One index drawn in proportion to `weight` (`None` when every weight is 0).
 fn weighted_pick(
     items: impl Iterator<Item = usize> + Clone,
-    candidates: &[CandidateView],
+    weight: impl Fn(usize) -> u64,
     rng: &mut impl Rng,
 ) -> Option<usize> {
-    let total: u64 = items.clone().map(|i| u64::from(candidates[i].weight.max(1))).sum();
+    let total: u64 = items.clone().map(&weight).sum();
     if total == 0 {
         return None;
     }
     let mut point = rng.random_range(0..total);
     for i in items {
-        let w = u64::from(candidates[i].weight.max(1));
+        let w = weight(i);
         if point < w {
             return Some(i);
         }
@@ -217,11 +195,11 @@ impl Iterator for CandidateOrder<'_> {
 }
 
 /// Orders by repeated weighted draws without replacement (Efraimidis–Spirakis keys).
-fn weighted_shuffle(items: &mut [usize], candidates: &[CandidateView], rng: &mut impl Rng) {
+fn weighted_shuffle(items: &mut [usize], weight: impl Fn(usize) -> u64, rng: &mut impl Rng) {
     let mut keyed: Vec<(f64, usize)> = items
         .iter()
         .map(|&i| {
-            let w = f64::from(candidates[i].weight.max(1));
+            let w = weight(i) as f64;
             let u: f64 = rng.random_range(f64::EPSILON..1.0);
             (u.powf(1.0 / w), i)
         })
