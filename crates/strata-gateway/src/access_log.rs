@@ -273,10 +273,10 @@ const REQUEST_DIMENSIONS: &[&[&str]] = &[&["Model"], &["Model", "Tenant"]];
 
 fn with_emf<'a, 'l>(line: &'a Line<'l>, namespace: &'a str) -> EmfRequest<'a, 'l> {
     let millis = |d: Duration| d.as_micros() as f64 / 1000.0;
-    let doc = EmfRequest {
+    let mut doc = EmfRequest {
         line,
         aws: Aws {
-            timestamp: now_ms(),
+            timestamp: crate::tenants::keys::now_ms(),
             metrics: [Directive {
                 namespace,
                 dimensions: REQUEST_DIMENSIONS,
@@ -335,7 +335,6 @@ fn with_emf<'a, 'l>(line: &'a Line<'l>, namespace: &'a str) -> EmfRequest<'a, 'l
             unit: "None",
         });
     }
-    let mut doc = doc;
     doc.aws.metrics[0].metrics = metrics;
     doc
 }
@@ -384,7 +383,7 @@ pub fn catalog(config: &AccessLogConfig, catalog: &strata_core::Catalog) {
         return;
     };
     let now = strata_discovery::unix_now();
-    let timestamp = now_ms();
+    let timestamp = crate::tenants::keys::now_ms();
     let directive = |dimensions, metrics| Aws {
         timestamp,
         metrics: [Directive {
@@ -478,10 +477,6 @@ fn push_json(out: &mut String, value: &impl Serialize) {
         out.push_str(&s);
         out.push('\n');
     }
-}
-
-fn now_ms() -> i64 {
-    crate::tenants::keys::now_ms()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC), like the other log lines.
