@@ -21,7 +21,7 @@ pub use endpoint::Endpoints;
 pub use runtime::{BedrockRuntime, RuntimeAnswer, RuntimeCall, RuntimeOperation, UpstreamError};
 
 /// An error and its sources on one line (`a: b: c`), for messages that must say why.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -1,14 +1,20 @@
 //! OpenAI-compatible upstreams (vLLM, other gateways, OpenAI itself): `/chat/completions` with
-//! the provider's key. Streams are cut at SSE event boundaries; each event's usage is read as
-//! it passes and the bytes relayed as received.
+//! the provider's key, over the same pooled hyper client as the Bedrock runtime (no general-purpose
+//! client's per-request URL parsing and middleware: a pass-through's costliest parts). Streams are
+//! cut at SSE event boundaries, chunks already there joined into one write
+//! ([`strata_aws::coalesce`]); each event's usage is read as it passes and the bytes relayed as
+//! received.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use http::{HeaderValue, Uri};
+use http_body_util::{BodyDataStream, BodyExt, Full};
 use serde::Deserialize;
+use strata_aws::transport::HttpClient;
 use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
 
@@ -16,26 +22,55 @@ use super::{peek_first, remaining, Answer, Chunk, EventStream, Reply, Upstream, 
 use crate::call::{Call, Usage};
 use crate::config::{Config, Target};
 
-/// The pooled client and every provider's base URL and key (indexed like `config.providers`).
+/// The pooled client and every provider's endpoint (indexed like `config.providers`).
 #[derive(Debug)]
 pub struct OpenAiCompat {
-    http: reqwest::Client,
-    providers: Vec<(String, Option<String>)>,
+    http: HttpClient,
+    providers: Vec<Provider>,
+}
+
+/// What every call to one provider sends the same: parsed and built once.
+#[derive(Debug)]
+struct Provider {
+    /// `{base_url}/chat/completions`.
+    url: Uri,
+    /// `Bearer {api_key}`, marked sensitive.
+    authorization: Option<HeaderValue>,
 }
 
 impl OpenAiCompat {
     pub fn new(config: &Config) -> Result<Self, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| UpstreamError::new(ErrorClass::Connect, None, e.to_string()))?;
+        let http = strata_aws::transport::http_client()
+            .map_err(|e| UpstreamError::new(ErrorClass::Connect, None, format!("cannot build the HTTP client: {e}")))?;
         let providers = config
             .providers
             .iter()
-            .map(|p| (p.base_url.trim_end_matches('/').to_string(), p.api_key.clone()))
-            .collect();
+            .map(|p| {
+                let url = format!("{}/chat/completions", p.base_url.trim_end_matches('/'));
+                let url = Uri::try_from(url.as_str()).map_err(|e| {
+                    UpstreamError::new(
+                        ErrorClass::Invalid,
+                        None,
+                        format!("provider '{}': bad base_url: {e}", p.name),
+                    )
+                })?;
+                let authorization = match &p.api_key {
+                    None => None,
+                    Some(key) => {
+                        let mut v = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+                            UpstreamError::new(
+                                ErrorClass::Invalid,
+                                None,
+                                format!("provider '{}': the api_key is not a valid header value", p.name),
+                            )
+                        })?;
+                        v.set_sensitive(true);
+                        Some(v)
+                    }
+                };
+                Ok(Provider { url, authorization })
+            })
+            .collect::<Result<_, UpstreamError>>()?;
         Ok(OpenAiCompat { http, providers })
     }
 }
@@ -63,7 +98,7 @@ impl Upstream for OpenAiCompat {
                     "OpenAI-compatible deployments serve only the OpenAI API",
                 ));
             };
-            let Some((base, key)) = self.providers.get(*provider) else {
+            let Some(endpoint) = self.providers.get(*provider) else {
                 return Err(UpstreamError::new(
                     ErrorClass::Denied,
                     None,
@@ -74,66 +109,75 @@ impl Upstream for OpenAiCompat {
                 .body_for(model)
                 .map_err(|e| UpstreamError::new(ErrorClass::Invalid, None, e))?;
             let stream = call.streams();
-            let timeout = remaining(deadline);
-            let mut request = self
-                .http
-                .post(format!("{base}/chat/completions"))
-                .header("content-type", "application/json")
-                .body(body);
-            if let Some(key) = key {
-                request = request.bearer_auth(key);
+            let mut out = http::Request::new(Full::new(body));
+            *out.method_mut() = http::Method::POST;
+            *out.uri_mut() = endpoint.url.clone();
+            let headers = out.headers_mut();
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Some(authorization) = &endpoint.authorization {
+                headers.insert(http::header::AUTHORIZATION, authorization.clone());
             }
-            if !stream {
-                request = request.timeout(timeout);
-            }
-            let response = match tokio::time::timeout(timeout, request.send()).await {
-                Err(_) => {
-                    return Err(UpstreamError::new(
-                        ErrorClass::Timeout,
-                        None,
-                        format!("no answer from {base} within {timeout:?}"),
-                    ))
+            // A stream's deadline covers its head and first event; a complete answer's, the
+            // whole body.
+            let exchange = async {
+                let response = self.http.request(out).await.map_err(|e| {
+                    let class = if strata_aws::transport::is_timeout(&e) {
+                        ErrorClass::Timeout
+                    } else {
+                        ErrorClass::Connect
+                    };
+                    UpstreamError::new(class, None, strata_aws::error_chain(&e))
+                })?;
+                let (head, body) = response.into_parts();
+                let status = head.status.as_u16();
+                if status != 200 {
+                    let retry_after = strata_aws::runtime::retry_after(&head.headers);
+                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let mut e = UpstreamError::new(ErrorClass::of_status(status), Some(status), error_message(&body));
+                    e.retry_after = retry_after;
+                    return Err(e);
                 }
-                Ok(Err(e)) if e.is_timeout() => {
-                    return Err(UpstreamError::new(ErrorClass::Timeout, None, e.to_string()))
+                if stream {
+                    let body = strata_aws::coalesce::coalesce(
+                        BodyDataStream::new(body)
+                            .map(|c| {
+                                c.map_err(|e| {
+                                    UpstreamError::new(ErrorClass::Connect, Some(200), strata_aws::error_chain(&e))
+                                })
+                            })
+                            .boxed(),
+                    );
+                    let (first, rest) = peek_first(sse_events(body), deadline).await?;
+                    Ok(Answer::Stream(EventStream {
+                        wire: Wire::OpenAi,
+                        headers: head.headers,
+                        first,
+                        rest,
+                        guardrail: None,
+                    }))
+                } else {
+                    let body = body
+                        .collect()
+                        .await
+                        .map_err(|e| UpstreamError::new(ErrorClass::Connect, Some(200), strata_aws::error_chain(&e)))?
+                        .to_bytes();
+                    Ok(Answer::Complete(Reply {
+                        wire: Wire::OpenAi,
+                        headers: head.headers,
+                        body,
+                        header_usage: None,
+                        guardrail: None,
+                    }))
                 }
-                Ok(Err(e)) => return Err(UpstreamError::new(ErrorClass::Connect, None, e.to_string())),
-                Ok(Ok(r)) => r,
             };
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            if status != 200 {
-                let retry_after = strata_aws::runtime::retry_after(&headers);
-                let body = response.bytes().await.unwrap_or_default();
-                let mut e = UpstreamError::new(ErrorClass::of_status(status), Some(status), error_message(&body));
-                e.retry_after = retry_after;
-                return Err(e);
-            }
-            if stream {
-                let body = response
-                    .bytes_stream()
-                    .map(|c| c.map_err(|e| UpstreamError::new(ErrorClass::Connect, Some(200), e.to_string())))
-                    .boxed();
-                let (first, rest) = peek_first(sse_events(body), deadline).await?;
-                Ok(Answer::Stream(EventStream {
-                    wire: Wire::OpenAi,
-                    headers,
-                    first,
-                    rest,
-                    guardrail: None,
-                }))
-            } else {
-                let body = response
-                    .bytes()
-                    .await
-                    .map_err(|e| UpstreamError::new(ErrorClass::Connect, Some(200), e.to_string()))?;
-                Ok(Answer::Complete(Reply {
-                    wire: Wire::OpenAi,
-                    headers,
-                    body,
-                    header_usage: None,
-                    guardrail: None,
-                }))
+            let timeout = remaining(deadline);
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(answer) => answer,
+                Err(_) => Err(UpstreamError::new(
+                    ErrorClass::Timeout,
+                    None,
+                    format!("no answer from {} within {timeout:?}", endpoint.url),
+                )),
             }
         }
         .boxed()
@@ -219,6 +263,10 @@ fn observe(raw: Bytes) -> Chunk {
         chunk.frames += 1;
         chunk.content = true;
         chunk.deltas += 1;
+        // Only an event naming usage or an error is worth parsing (most are one token's delta).
+        if !mentions(data, b"\"usage\"") && !mentions(data, b"\"error\"") {
+            continue;
+        }
         if let Ok(probe) = serde_json::from_slice::<UsageProbe>(data) {
             if let Some(u) = probe.usage {
                 chunk.usage = Some(u.into());
@@ -234,6 +282,11 @@ fn observe(raw: Bytes) -> Chunk {
     }
     chunk.raw = raw;
     chunk
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn mentions(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[cfg(test)]
