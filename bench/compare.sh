@@ -4,7 +4,12 @@
 #   - Bedrock Converse and ConverseStream (the gateway re-signs and relays; nginx forwards bytes);
 #   - the OpenAI API (`/v1/chat/completions`, plain and `stream: true`) against an
 #     OpenAI-compatible upstream — the emulator's OpenAI-compatible mode — with the gateway's
-#     provider pass-through beside nginx proxying the same upstream.
+#     provider pass-through beside nginx proxying the same upstream;
+#   - tenants governed: Converse for a tenant with RPM, TPM and budget limits, beside the same
+#     call for a tenant without any (usage records are written for both), then the governed call
+#     through a second gateway whose limits are shared in Redis (127.0.0.1:6379 unless
+#     REDIS_URL): its Redis commands per request, and the p50 it adds at a constant 500
+#     requests/s (`strata bench --rate`, open loop) over the locally governed gateway.
 # Each path: wrk (1 thread, closed loop) for a short warm-up, then DURATION seconds measured;
 # throughput, latency (wrk's p50 / p99 at saturation) and the CPU time per request of the process
 # under test (the proxy, or the emulator when called directly), read from /proc.
@@ -13,6 +18,8 @@
 # Needs: cargo build --release -p strata, wrk and nginx (apt-get install wrk nginx), curl, bc.
 # Usage: bench/compare.sh [duration_seconds] [connections]
 #        STRATA_BIN picks the binary (default target/release/strata, or $CARGO_TARGET_DIR's).
+#        ONLY="Converse|OpenAI chat" measures the APIs whose name matches (an extended regex);
+#        GOVERNANCE=0 skips the tenants-governed rows.
 # On a shared machine run it under `nice -n -5` and say so when quoting the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +27,9 @@ DURATION="${1:-5}"
 CONNECTIONS="${2:-32}"
 WARMUP="${WARMUP:-1}"
 BIN="${STRATA_BIN:-${CARGO_TARGET_DIR:-target}/release/strata}"
-SIM_PORT="${SIM_PORT:-4611}"; GW_PORT="${GW_PORT:-8611}"; NGINX_PORT="${NGINX_PORT:-8612}"
+SIM_PORT="${SIM_PORT:-4611}"; GW_PORT="${GW_PORT:-8611}"; NGINX_PORT="${NGINX_PORT:-8612}"; SHARED_PORT="${SHARED_PORT:-8613}"
+ONLY="${ONLY:-.}"; GOVERNANCE="${GOVERNANCE:-1}"
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 WORK=$(mktemp -d)
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p strata (or set STRATA_BIN)" >&2; exit 1; }
 for tool in wrk nginx curl bc; do command -v $tool >/dev/null || { echo "install $tool: apt-get install $tool" >&2; exit 1; }; done
@@ -32,15 +41,15 @@ echo "== $(date -u +%F), $BIN, wrk 1 thread, $CONNECTIONS connections, ${WARMUP}
 
 taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 1 2>"$WORK/sim.log" & PIDS+=($!); SIM_PID=$!
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
-# Raise the quotas so every path measures the proxies, not the emulator's throttling (the
-# OpenAI-compatible mode counts under the pseudo-region `local`).
-for region in us-east-1 local; do
-  curl -sf -X POST "http://127.0.0.1:$SIM_PORT/_sim/quotas" -H 'content-type: application/json' \
-    -d "{\"account\":\"prod-us\",\"region\":\"$region\",\"model\":\"amazon.nova-pro-v1:0\",\"rpm\":1000000000,\"tpm\":2000000000}" >/dev/null
-done
+# Raise the quota so every path measures the proxies, not the emulator's throttling (the
+# OpenAI-compatible mode applies no quotas).
+curl -sf -X POST "http://127.0.0.1:$SIM_PORT/_sim/quotas" -H 'content-type: application/json' \
+  -d '{"account":"prod-us","region":"us-east-1","model":"amazon.nova-pro-v1:0","rpm":1000000000,"tpm":2000000000}' >/dev/null
 
-SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"
-cat > "$WORK/gateway.yaml" <<YAML
+SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"; GOV_KEY="sk-governed-000001"
+# The governed tenant's limits are far above the load: every request is counted, none refused.
+gateway_config() { # extra top-level YAML
+  cat <<YAML
 aws: {endpoint_url: "http://127.0.0.1:$SIM_PORT"}
 accounts:
   - name: prod-us
@@ -55,12 +64,27 @@ models:
 discovery: {enabled: false}
 tenants:
   - {name: bench, keys: [$GW_KEY]}
+  - name: governed
+    keys: [$GOV_KEY]
+    rpm: 100000000
+    tpm: 2000000000
+    budget: {usd_per_day: 100000000, usd_per_month: 1000000000}
+$1
 YAML
+}
+gateway_config "" > "$WORK/gateway.yaml"
 taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
+SHARED_PID=
+if [ "$GOVERNANCE" = 1 ]; then
+  namespace="strata-bench-$$"
+  gateway_config "shared: {redis_url: \"$REDIS_URL\", namespace: $namespace}" > "$WORK/shared.yaml"
+  taskset -c 1 "$BIN" serve --config "$WORK/shared.yaml" --listen "127.0.0.1:$SHARED_PORT" 2>"$WORK/shared.log" & PIDS+=($!); SHARED_PID=$!
+  wait_for "http://127.0.0.1:$SHARED_PORT/health"
+fi
 
 start_nginx "$NGINX_PORT" "$SIM_PORT"
-pid_of_port() { case $1 in "$SIM_PORT") echo "$SIM_PID";; "$GW_PORT") echo "$GW_PID";; *) echo "$NGINX_PID";; esac; }
+pid_of_port() { case $1 in "$SIM_PORT") echo "$SIM_PID";; "$GW_PORT") echo "$GW_PID";; "$SHARED_PORT") echo "$SHARED_PID";; *) echo "$NGINX_PID";; esac; }
 
 CONVERSE='{"messages":[{"role":"user","content":[{"text":"benchmark request"}]}],"inferenceConfig":{"maxTokens":64}}'
 chat() { # model stream
@@ -81,6 +105,11 @@ OpenAI chat|strata|$GW_PORT|/v1/chat/completions|$GW_KEY|$(chat nova-openai fals
 OpenAI chat stream|emulator|$SIM_PORT|/v1/chat/completions|$SIM_KEY|$(chat amazon.nova-pro-v1:0 true)
 OpenAI chat stream|nginx|$NGINX_PORT|/v1/chat/completions|$SIM_KEY|$(chat amazon.nova-pro-v1:0 true)
 OpenAI chat stream|strata|$GW_PORT|/v1/chat/completions|$GW_KEY|$(chat nova-openai true)"
+if [ "$GOVERNANCE" = 1 ]; then
+  PATHS="$PATHS
+Converse governed|strata|$GW_PORT|/model/nova/converse|$GOV_KEY|$CONVERSE
+Converse governed|strata+redis|$SHARED_PORT|/model/nova/converse|$GOV_KEY|$CONVERSE"
+fi
 
 # Converts wrk's "1.23ms" / "456.00us" / "1.2s" to milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
@@ -108,18 +137,54 @@ $(to_ms "$(awk '$1=="99%" {print $2}' <<< "$out")") $(echo "($t1 - $t0) * 100000
 
 declare -A RESULT
 printf '\n%-20s %-9s %12s %9s %9s %12s  %s\n' "api" "path" "req/s" "p50 ms" "p99 ms" "cpu/req us" "errors"
+# Redis calls the gateway made: its scripts (EVAL/EVALSHA; the commands a script runs inside Redis
+# are counted apart by Redis and are not round trips) and any plain command of its own.
+redis_calls() {
+  redis-cli -u "$REDIS_URL" info commandstats \
+    | awk -F'[:=,]' '/^cmdstat_(eval|evalsha|evalsha_ro|eval_ro|fcall|script|ping|get|set)[:]/ {n += $3} END {print n + 0}'
+}
 while IFS='|' read -r api who port path key body; do
+  [[ "$api" =~ $ONLY ]] || continue
+  [ "$who" = strata+redis ] && calls0=$(redis_calls)
   r=$(measure "$api" "$who" "$port" "$path" "$key" "$body")
   RESULT["$api|$who"]="$r"
+  if [ "$who" = strata+redis ]; then
+    # Redis calls of the shared gateway during warm-up and measurement, per request.
+    read -r rate _ <<< "$r"
+    REDIS_PER_REQUEST=$(echo "($(redis_calls) - $calls0) / ($rate * ($DURATION + $WARMUP))" | bc -l)
+  fi
   read -r rate p50 p99 cpu rest <<< "$r"
   printf '%-20s %-9s %12.0f %9.3f %9.3f %12.1f  %s\n' "$api" "$who" "$rate" "$p50" "$p99" "$cpu" "${rest:-}"
 done <<< "$PATHS"
 
 echo
 echo "ratios strata / nginx (throughput: higher is better; CPU per request and p50: lower is better)"
-printf '%-20s %12s %12s %9s\n' "api" "req/s" "cpu/req" "p50"
+printf '%-20s %12s %12s %9s   %s\n' "api" "req/s" "cpu/req" "p50" "target"
 for api in "Converse" "ConverseStream" "OpenAI chat" "OpenAI chat stream"; do
+  [ -n "${RESULT["$api|strata"]:-}" ] && [ -n "${RESULT["$api|nginx"]:-}" ] || continue
   read -r sr sp50 _ sc _ <<< "${RESULT["$api|strata"]}"
   read -r nr np50 _ nc _ <<< "${RESULT["$api|nginx"]}"
-  printf '%-20s %12.2f %12.2f %9.2f\n' "$api" "$(echo "$sr / $nr" | bc -l)" "$(echo "$sc / $nc" | bc -l)" "$(echo "$sp50 / $np50" | bc -l)"
+  case $api in
+    Converse|ConverseStream) target="cpu/req <= 1.25";;
+    *) target="cpu/req <= 1.5, req/s >= 0.8";;
+  esac
+  printf '%-20s %12.2f %12.2f %9.2f   %s\n' "$api" "$(echo "$sr / $nr" | bc -l)" "$(echo "$sc / $nc" | bc -l)" "$(echo "$sp50 / $np50" | bc -l)" "$target"
 done
+
+if [ -n "${RESULT["Converse governed|strata"]:-}" ] && [ -n "${RESULT["Converse|strata"]:-}" ]; then
+  read -r _ _ _ bare _ <<< "${RESULT["Converse|strata"]}"
+  read -r _ _ _ governed _ <<< "${RESULT["Converse governed|strata"]}"
+  echo
+  echo "tenants governed (Converse): CPU per request governed / ungoverned $(printf '%.2f' "$(echo "$governed / $bare" | bc -l)") (target <= 1.10)"
+fi
+if [ -n "${RESULT["Converse governed|strata+redis"]:-}" ]; then
+  printf 'limits shared in Redis: %.2f Redis calls per request (one on the request path: the reservation)\n' "$REDIS_PER_REQUEST"
+  p50_at_rate() { # port -> p50 ms of Converse at 500 requests/s for the governed tenant
+    taskset -c 0 "$BIN" bench "http://127.0.0.1:$1/model/nova/converse" --rate 500 --duration "$DURATION" --warmup 1 \
+      --threads 1 -H "authorization: Bearer $GOV_KEY" -H "content-type: application/json" --body "$CONVERSE" --json \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_ms"]["p50"])'
+  }
+  local_p50=$(p50_at_rate "$GW_PORT"); shared_p50=$(p50_at_rate "$SHARED_PORT")
+  printf 'p50 at 500 req/s: local limits %.3f ms, shared in Redis %.3f ms: Redis adds %.3f ms (target <= 0.3)\n' \
+    "$local_p50" "$shared_p50" "$(echo "$shared_p50 - $local_p50" | bc -l)"
+fi

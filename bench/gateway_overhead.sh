@@ -27,7 +27,7 @@ BENCH_BIN="${BENCH_BIN:-$BIN}"   # the load generator (`strata bench`), to compa
 SIM_PORT="${SIM_PORT:-4601}"; GW_PORT="${GW_PORT:-8601}"; NGINX_PORT="${NGINX_PORT:-8602}"
 WORK=$(mktemp -d)
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p strata" >&2; exit 1; }
-for tool in wrk nginx; do command -v $tool >/dev/null || { echo "install $tool: apt-get install $tool" >&2; exit 1; }; done
+for tool in wrk nginx bc; do command -v $tool >/dev/null || { echo "install $tool: apt-get install $tool" >&2; exit 1; }; done
 
 source bench/lib.sh   # (the script has cd-ed to the repository root)
 
@@ -85,6 +85,8 @@ LUA
   local pid t0 t1 out n; pid=$(pid_of_port "$2"); t0=$(ticks "$pid")
   out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/req.lua" "http://127.0.0.1:$2")
   t1=$(ticks "$pid"); n=$(awk '/requests in/ {print $1}' <<< "$out")
+  CPU["$1"]=$(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l)
+  RATE["$1"]=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
   # CPU per request of the process under test (the proxy, or the emulator when called directly):
   # steadier than the rate on a shared machine.
   printf '%-48s %10s req/s  p50 %8s  p99 %8s  cpu/req %5.1f us  %s\n' "$1" \
@@ -106,7 +108,14 @@ print("%-48s %7.0f req/s  p50 %6.3f  p90 %6.3f  p99 %6.3f  p99.9 %6.3f ms  first
 
 if [[ " $SECTIONS " == *" throughput "* ]]; then
   echo "== throughput at saturation: wrk, 1 thread, $CONNECTIONS connections, ${DURATION}s"
+  declare -A CPU RATE
   each_path throughput
+  echo "== gateway / nginx on the same path (CPU per request: target <= 1.25; throughput)"
+  for api in Converse ConverseStream; do
+    printf '%-16s cpu/req %5.2f   req/s %5.2f\n' "$api" \
+      "$(echo "${CPU["gateway, $api"]} / ${CPU["nginx, $api"]}" | bc -l)" \
+      "$(echo "${RATE["gateway, $api"]} / ${RATE["nginx, $api"]}" | bc -l)"
+  done
 fi
 if [[ " $SECTIONS " == *" latency "* ]]; then
   for round in $(seq "$REPEAT"); do

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Memory and added time to first token with many streams open at once: N (default 1,000)
+# concurrent OpenAI chat streams through `strata serve`, translated to ConverseStream, against the
+# emulator with a paced answer (first token after TTFT_MS, then TOKENS_PER_SECOND), beside the
+# same number of ConverseStream calls sent to the emulator directly.
+# Prints the gateway's resident memory at rest and its peak (VmHWM) under the load, and the time
+# to first byte (p50 / p90 / p99) direct and through the gateway; the *added* time to first token
+# is the difference of the two percentiles.
+# The gateway gets core 1; the emulator and the load generator (`strata bench`, closed loop, N
+# workers) share core 0.
+# Needs: cargo build --release -p strata, curl, python3.
+# Usage: bench/streams_memory.sh [streams] [duration_seconds]
+#        STRATA_BIN / BENCH_BIN pick the gateway and the load generator (default target/release/strata).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STREAMS="${1:-1000}"
+DURATION="${2:-10}"
+TTFT_MS="${TTFT_MS:-500}"; TOKENS_PER_SECOND="${TOKENS_PER_SECOND:-20}"; MAX_TOKENS="${MAX_TOKENS:-16}"
+BIN="${STRATA_BIN:-${CARGO_TARGET_DIR:-target}/release/strata}"
+BENCH_BIN="${BENCH_BIN:-$BIN}"
+SIM_PORT="${SIM_PORT:-4621}"; GW_PORT="${GW_PORT:-8621}"
+WORK=$(mktemp -d)
+[ -x "$BIN" ] || { echo "build first: cargo build --release -p strata (or set STRATA_BIN)" >&2; exit 1; }
+source bench/lib.sh   # (the script has cd-ed to the repository root)
+# Each stream holds a socket on each side of the gateway, and the load generator one more.
+ulimit -n "$(( STREAMS * 4 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+echo "== machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
+echo "== $(date -u +%F), $BIN, $STREAMS concurrent streams, ${DURATION}s measured; answers: first token after ${TTFT_MS} ms, ${TOKENS_PER_SECOND} tokens/s, $MAX_TOKENS tokens"
+
+# The built-in fleet with steady pacing (no jitter), so both sides see the same answers.
+sed "s/^latency: .*/latency: {ttft_ms: $TTFT_MS, tokens_per_second: $TOKENS_PER_SECOND, jitter: 0}/" \
+  crates/strata-sim/src/fleet/default_fleet.yaml > "$WORK/fleet.yaml"
+taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --fleet "$WORK/fleet.yaml" --threads 1 2>"$WORK/sim.log" & PIDS+=($!)
+wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
+curl -sf -X POST "http://127.0.0.1:$SIM_PORT/_sim/quotas" -H 'content-type: application/json' \
+  -d '{"account":"prod-us","region":"us-east-1","model":"amazon.nova-pro-v1:0","rpm":1000000000,"tpm":2000000000}' >/dev/null
+
+cat > "$WORK/gateway.yaml" <<YAML
+aws: {endpoint_url: "http://127.0.0.1:$SIM_PORT"}
+accounts:
+  - name: prod-us
+    credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}
+models:
+  - name: nova
+    deployments: [{account: prod-us, region: us-east-1, model: amazon.nova-pro-v1:0}]
+discovery: {enabled: false}
+server: {max_connections: $(( STREAMS * 2 + 100 ))}
+tenants:
+  - {name: bench, keys: [sk-bench-000001]}
+YAML
+taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
+wait_for "http://127.0.0.1:$GW_PORT/health"
+
+SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"
+CONVERSE="{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"benchmark request\"}]}],\"inferenceConfig\":{\"maxTokens\":$MAX_TOKENS}}"
+CHAT="{\"model\":\"nova\",\"messages\":[{\"role\":\"user\",\"content\":\"benchmark request\"}],\"max_tokens\":$MAX_TOKENS,\"stream\":true}"
+
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$GW_PID/status"; }
+load() { # url key body -> the report as JSON
+  taskset -c 0 "$BENCH_BIN" bench "$1" --concurrency "$STREAMS" --duration "$DURATION" --warmup 3 --threads 1 \
+    -H "authorization: Bearer $2" -H "content-type: application/json" --body "$3" --json
+}
+# One call each way first, so the gateway's pools and caches are as they will be.
+curl -sf -o /dev/null "http://127.0.0.1:$GW_PORT/v1/chat/completions" -H "authorization: Bearer $GW_KEY" \
+  -H 'content-type: application/json' -d "$CHAT"
+rest=$(kib VmRSS)
+direct=$(load "http://127.0.0.1:$SIM_PORT/model/amazon.nova-pro-v1%3A0/converse-stream" "$SIM_KEY" "$CONVERSE")
+through=$(load "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$GW_KEY" "$CHAT")
+peak=$(kib VmHWM); after=$(kib VmRSS)
+
+python3 - "$STREAMS" "$rest" "$peak" "$after" "$direct" "$through" <<'PY'
+import json, sys
+streams, rest, peak, after = (int(x) for x in sys.argv[1:5])
+direct, through = json.loads(sys.argv[5]), json.loads(sys.argv[6])
+def errors(r):
+    return r["status_errors"] + r["transport_errors"] + r["timeouts"] + r["shed"]
+print(f"\ngateway resident memory: at rest {rest / 1024:.1f} MB, peak under load {peak / 1024:.1f} MB "
+      f"({(peak - rest) / streams:.1f} KB per stream), after {after / 1024:.1f} MB")
+print(f"\n{'time to first byte, ms':<36} {'p50':>8} {'p90':>8} {'p99':>8} {'req/s':>8} {'errors':>7}")
+for name, r in (("emulator direct (ConverseStream)", direct), ("gateway (OpenAI chat stream)", through)):
+    f = r["first_byte_ms"]
+    print(f"{name:<36} {f['p50']:8.2f} {f['p90']:8.2f} {f['p99']:8.2f} {r['throughput']:8.0f} {errors(r):7d}")
+d, t = direct["first_byte_ms"], through["first_byte_ms"]
+print(f"{'added by the gateway':<36} {t['p50'] - d['p50']:8.2f} {t['p90'] - d['p90']:8.2f} {t['p99'] - d['p99']:8.2f}")
+PY
