@@ -63,9 +63,9 @@ fn main() {
 
 /// mimalloc asks Linux for transparent huge pages on its arenas, so memory is resident in 2 MiB
 /// steps: a gateway at rest held 12 MB of huge pages, and 1,000 concurrent streams peaked at
-/// 154 MB resident instead of 116 MB with them off (`bench/streams_memory.sh`, same build). The
-/// allocator's speed did not depend on them in the gateway's benchmarks, so they are turned off
-/// for the process before anything is allocated in earnest.
+/// 154 MB resident instead of 116 MB with them off (`bench/streams_memory.sh`, same build; no
+/// loss seen on the relay paths in `bench/compare.sh`). They are turned off for the process
+/// before anything is allocated in earnest.
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
