@@ -43,17 +43,13 @@ taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
 # Raise the quota so every path measures the proxies, not the emulator's throttling (the
 # OpenAI-compatible mode applies no quotas).
-curl -sf -X POST "http://127.0.0.1:$SIM_PORT/_sim/quotas" -H 'content-type: application/json' \
-  -d '{"account":"prod-us","region":"us-east-1","model":"amazon.nova-pro-v1:0","rpm":1000000000,"tpm":2000000000}' >/dev/null
+raise_quota "$SIM_PORT"
 
 SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"; GOV_KEY="sk-governed-000001"
 # The governed tenant's limits are far above the load: every request is counted, none refused.
 gateway_config() { # extra top-level YAML
   cat <<YAML
-aws: {endpoint_url: "http://127.0.0.1:$SIM_PORT"}
-accounts:
-  - name: prod-us
-    credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}
+$(aws_account_yaml "$SIM_PORT")
 providers:
   - {name: sim-openai, type: openai, base_url: "http://127.0.0.1:$SIM_PORT/v1", api_key: "$SIM_KEY"}
 models:

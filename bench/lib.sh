@@ -35,3 +35,20 @@ NGINX
   wait_for "http://127.0.0.1:$1/_sim/health"
   NGINX_PID=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
 }
+
+# raise_quota SIM_PORT: lifts prod-us's Nova Pro quota in us-east-1 out of the way, so a benchmark
+# measures the proxies, not the emulator's throttling.
+raise_quota() {
+  curl -sf -X POST "http://127.0.0.1:$1/_sim/quotas" -H 'content-type: application/json' \
+    -d '{"account":"prod-us","region":"us-east-1","model":"amazon.nova-pro-v1:0","rpm":1000000000,"tpm":2000000000}' >/dev/null
+}
+
+# aws_account_yaml SIM_PORT: the gateway config's emulator endpoint and its one account (prod-us).
+aws_account_yaml() {
+  cat <<YAML
+aws: {endpoint_url: "http://127.0.0.1:$1"}
+accounts:
+  - name: prod-us
+    credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}
+YAML
+}

@@ -33,14 +33,10 @@ sed "s/^latency: .*/latency: {ttft_ms: $TTFT_MS, tokens_per_second: $TOKENS_PER_
   crates/strata-sim/src/fleet/default_fleet.yaml > "$WORK/fleet.yaml"
 taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --fleet "$WORK/fleet.yaml" --threads 1 2>"$WORK/sim.log" & PIDS+=($!)
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
-curl -sf -X POST "http://127.0.0.1:$SIM_PORT/_sim/quotas" -H 'content-type: application/json' \
-  -d '{"account":"prod-us","region":"us-east-1","model":"amazon.nova-pro-v1:0","rpm":1000000000,"tpm":2000000000}' >/dev/null
+raise_quota "$SIM_PORT"
 
 cat > "$WORK/gateway.yaml" <<YAML
-aws: {endpoint_url: "http://127.0.0.1:$SIM_PORT"}
-accounts:
-  - name: prod-us
-    credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}
+$(aws_account_yaml "$SIM_PORT")
 models:
   - name: nova
     deployments: [{account: prod-us, region: us-east-1, model: amazon.nova-pro-v1:0}]
