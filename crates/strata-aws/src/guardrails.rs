@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::runtime::{classify_error, invalid, timeout_error, BedrockRuntime, UpstreamError};
@@ -95,11 +95,7 @@ impl BedrockRuntime {
         *request.headers_mut() = headers;
         let exchange = async {
             let (head, body) = self.deliver(request).await?.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| UpstreamError::connect(crate::error_chain(&e)))?
-                .to_bytes();
+            let body = crate::runtime::whole_body(body).await?;
             if head.status != http::StatusCode::OK {
                 return Err(classify_error(head.status.as_u16(), &head.headers, &body));
             }

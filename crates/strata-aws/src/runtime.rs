@@ -11,6 +11,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use http_body_util::{BodyDataStream, BodyExt, Full};
+use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use strata_core::{BedrockErrorKind, ErrorClass};
 
@@ -164,18 +165,12 @@ impl BedrockRuntime {
         )
     }
 
-    /// Sends a signed request; a transport failure is a timeout or a connection error.
+    /// Sends a signed request.
     pub(crate) async fn deliver(
         &self,
         request: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
-        self.http.request(request).await.map_err(|e| {
-            if crate::transport::is_timeout(&e) {
-                timeout_error(e.to_string())
-            } else {
-                UpstreamError::connect(crate::error_chain(&e))
-            }
-        })
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        deliver(&self.http, request).await
     }
 
     /// Signs and sends a call.
@@ -226,29 +221,16 @@ impl BedrockRuntime {
         let exchange = async {
             let (head, body) = self.deliver(request).await?.into_parts();
             if head.status != http::StatusCode::OK {
-                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = error_body(body).await;
                 return Err(classify_error(head.status.as_u16(), &head.headers, &body));
             }
             if streams {
-                let body = crate::coalesce::coalesce(
-                    BodyDataStream::new(body)
-                        .map(|chunk| {
-                            chunk.map_err(|e| {
-                                UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e)))
-                            })
-                        })
-                        .boxed(),
-                );
                 Ok(RuntimeAnswer::Stream {
                     headers: head.headers,
-                    body,
+                    body: chunks(body),
                 })
             } else {
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|e| UpstreamError::connect(crate::error_chain(&e)))?
-                    .to_bytes();
+                let body = whole_body(body).await?;
                 Ok(RuntimeAnswer::Complete {
                     headers: head.headers,
                     body,
@@ -260,6 +242,45 @@ impl BedrockRuntime {
             Err(_) => Err(timeout_error(format!("no answer from {url} within {:?}", call.timeout))),
         }
     }
+}
+
+/// Sends a request over the pooled client (any upstream: Bedrock, an OpenAI-compatible server);
+/// a transport failure is a timeout or a connection error.
+pub async fn deliver(
+    http: &HttpClient,
+    request: http::Request<Full<Bytes>>,
+) -> Result<http::Response<Incoming>, UpstreamError> {
+    http.request(request).await.map_err(|e| {
+        if crate::transport::is_timeout(&e) {
+            timeout_error(e.to_string())
+        } else {
+            UpstreamError::connect(crate::error_chain(&e))
+        }
+    })
+}
+
+/// A streamed answer's body as chunks, those already read joined into one write
+/// ([`crate::coalesce`]); a body that breaks is a connection error.
+pub fn chunks(body: Incoming) -> BoxStream<'static, Result<Bytes, UpstreamError>> {
+    crate::coalesce::coalesce(
+        BodyDataStream::new(body)
+            .map(|chunk| chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e)))))
+            .boxed(),
+    )
+}
+
+/// A complete answer's body; one that breaks is a connection error.
+pub async fn whole_body(body: Incoming) -> Result<Bytes, UpstreamError> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| UpstreamError::connect(crate::error_chain(&e)))?
+        .to_bytes())
+}
+
+/// An error answer's body, for its message (empty when it cannot be read).
+pub async fn error_body(body: Incoming) -> Bytes {
+    body.collect().await.map(|b| b.to_bytes()).unwrap_or_default()
 }
 
 pub(crate) fn timeout_error(message: String) -> UpstreamError {

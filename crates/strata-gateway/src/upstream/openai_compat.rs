@@ -1,9 +1,9 @@
 //! OpenAI-compatible upstreams (vLLM, other gateways, OpenAI itself): `/chat/completions` with
 //! the provider's key, over the same pooled hyper client as the Bedrock runtime (no general-purpose
-//! client's per-request URL parsing and middleware: a pass-through's costliest parts). Streams are
-//! cut at SSE event boundaries, chunks already there joined into one write
-//! ([`strata_aws::coalesce`]); each event's usage is read as it passes and the bytes relayed as
-//! received.
+//! client's per-request URL parsing and middleware: a pass-through's costliest parts), sent and
+//! read by the runtime's own exchange functions. Streams are cut at SSE event boundaries, chunks
+//! already there joined into one write; each event's usage is read as it passes and the bytes
+//! relayed as received.
 
 use std::time::Instant;
 
@@ -12,8 +12,9 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use http::{HeaderValue, Uri};
-use http_body_util::{BodyDataStream, BodyExt, Full};
+use http_body_util::Full;
 use serde::Deserialize;
+use strata_aws::runtime;
 use strata_aws::transport::HttpClient;
 use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
@@ -120,34 +121,16 @@ impl Upstream for OpenAiCompat {
             // A stream's deadline covers its head and first event; a complete answer's, the
             // whole body.
             let exchange = async {
-                let response = self.http.request(out).await.map_err(|e| {
-                    let class = if strata_aws::transport::is_timeout(&e) {
-                        ErrorClass::Timeout
-                    } else {
-                        ErrorClass::Connect
-                    };
-                    UpstreamError::new(class, None, strata_aws::error_chain(&e))
-                })?;
-                let (head, body) = response.into_parts();
+                let (head, body) = runtime::deliver(&self.http, out).await?.into_parts();
                 let status = head.status.as_u16();
                 if status != 200 {
-                    let retry_after = strata_aws::runtime::retry_after(&head.headers);
-                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let body = runtime::error_body(body).await;
                     let mut e = UpstreamError::new(ErrorClass::of_status(status), Some(status), error_message(&body));
-                    e.retry_after = retry_after;
+                    e.retry_after = runtime::retry_after(&head.headers);
                     return Err(e);
                 }
                 if stream {
-                    let body = strata_aws::coalesce::coalesce(
-                        BodyDataStream::new(body)
-                            .map(|c| {
-                                c.map_err(|e| {
-                                    UpstreamError::new(ErrorClass::Connect, Some(200), strata_aws::error_chain(&e))
-                                })
-                            })
-                            .boxed(),
-                    );
-                    let (first, rest) = peek_first(sse_events(body), deadline).await?;
+                    let (first, rest) = peek_first(sse_events(runtime::chunks(body)), deadline).await?;
                     Ok(Answer::Stream(EventStream {
                         wire: Wire::OpenAi,
                         headers: head.headers,
@@ -156,15 +139,10 @@ impl Upstream for OpenAiCompat {
                         guardrail: None,
                     }))
                 } else {
-                    let body = body
-                        .collect()
-                        .await
-                        .map_err(|e| UpstreamError::new(ErrorClass::Connect, Some(200), strata_aws::error_chain(&e)))?
-                        .to_bytes();
                     Ok(Answer::Complete(Reply {
                         wire: Wire::OpenAi,
                         headers: head.headers,
-                        body,
+                        body: runtime::whole_body(body).await?,
                         header_usage: None,
                         guardrail: None,
                     }))
