@@ -89,6 +89,13 @@ def admin_get(gateway: "Gateway", path: str, key: str, **params) -> requests.Res
     return requests.get(gateway.endpoint + path, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
+def refresh_discovery(gateway: "Gateway", key: str) -> None:
+    """Runs a discovery round now (`POST /admin/discovery/refresh`) and waits for it to finish."""
+    r = requests.post(gateway.endpoint + "/admin/discovery/refresh", headers={"Authorization": f"Bearer {key}"},
+                      timeout=60)
+    assert r.status_code == 200, r.text
+
+
 def wait_for_round(gateway: "Gateway", key: str, after: int = 0, timeout: float = 30.0) -> dict:
     """Waits until discovery has finished a round later than `after` (unix seconds) and returns
     /admin/catalog's body."""

@@ -19,7 +19,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from gatewaylib import account, admin_get, gateways, static_account, wait_for_round
+from gatewaylib import account, admin_get, gateways, refresh_discovery, static_account, wait_for_round
 from simlib import find_binary, wait_until
 
 ADMIN = "sk-test-admin-0001"
@@ -69,11 +69,6 @@ def routes(g, **params):
     r = admin_get(g, "/admin/routes", ADMIN, **params)
     assert r.status_code == 200, r.text
     return r.json()["models"][0]
-
-
-def refresh(g):
-    r = requests.post(g.endpoint + "/admin/discovery/refresh", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
-    assert r.status_code == 200, r.text
 
 
 def test_discovery_lists_imported_models_per_account_and_region(sim, gateway):
@@ -136,14 +131,14 @@ def test_an_import_and_a_deletion_are_followed_within_one_refresh(sim, gateway, 
     done = wait_until(lambda: (j := client.get_model_import_job(jobIdentifier=job["jobArn"]))["status"] == "Completed" and j)
     new_arn = done["importedModelArn"]
     assert new_arn.startswith("arn:aws:bedrock:eu-central-1:222222222222:imported-model/")
-    refresh(g)
+    refresh_discovery(g, ADMIN)
     qwen = routes(g, model="apexguru", tenant="eu-bank")
     assert f"prod-eu/eu-central-1/{new_arn}" in qwen["tenants"][0]["allowed"]
     events = admin_get(g, "/admin/events", ADMIN).json()["events"]
     assert any(e["event"] == "imported_model_added" and e["arn"] == new_arn and e["model"] == "apexguru-qwen"
                for e in events), events
     client.delete_imported_model(modelIdentifier=new_arn)
-    refresh(g)
+    refresh_discovery(g, ADMIN)
     qwen = routes(g, model="apexguru", tenant="eu-bank")
     assert qwen["tenants"][0]["allowed"] == []
     events = admin_get(g, "/admin/events", ADMIN).json()["events"]

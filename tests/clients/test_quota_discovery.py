@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import requests
 
-from gatewaylib import admin_get, gateways, static_account, wait_for_round
+from gatewaylib import admin_get, gateways, refresh_discovery, static_account, wait_for_round
 from simlib import find_binary
 
 ADMIN = "sk-test-admin-0001"
@@ -67,11 +67,6 @@ def candidate(g, model: str, target: str) -> dict:
     return next(c for c in cands if c["target"] == target)
 
 
-def refresh(g):
-    r = requests.post(g.endpoint + "/admin/discovery/refresh", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
-    assert r.status_code == 200, r.text
-
-
 def test_the_catalog_holds_the_quotas_the_emulator_enforces(sim, gateway):
     g = gateway()
     body = admin_get(g, "/admin/catalog", ADMIN).json()
@@ -110,7 +105,7 @@ def test_a_quota_cut_reaches_the_routes_within_one_refresh(sim, gateway):
     assert r.status_code == 200, r.text
     # Not before the refresh: the catalog is what was scanned.
     assert candidate(g, "claude", target)["capacity"]["rpm"] == listed_rpm
-    refresh(g)
+    refresh_discovery(g, ADMIN)
     assert candidate(g, "claude", target)["capacity"] == {"rpm": cut_rpm, "tpm": cut_tpm, "key": target}
     events = admin_get(g, "/admin/events", ADMIN).json()["events"]
     # The first round listed each region's quotas (one event each); the refresh cut these two.

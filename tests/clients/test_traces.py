@@ -83,6 +83,13 @@ class Receiver:
             time.sleep(0.05)
         raise AssertionError(f"no matching span within {timeout} s; got {[s.name for s in spans]}")
 
+    def request_root(self, request_id: str) -> Span:
+        """The SERVER span of the request with this ID (`strata.request_id`), once received."""
+        def is_root(s):
+            return (s.kind == Span.SPAN_KIND_SERVER
+                    and attributes(s.attributes).get("strata.request_id") == request_id)
+        return next(s for s in self.wait_for(is_root) if is_root(s))
+
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
@@ -174,11 +181,7 @@ def test_chat_stream_and_failure_spans(sim, gateway, receiver):
     reply = raw.parse()
     request_id = raw.headers["x-request-id"]
 
-    def is_chat_root(s):
-        return s.kind == Span.SPAN_KIND_SERVER and attributes(s.attributes).get("strata.request_id") == request_id
-
-    spans = receiver.wait_for(is_chat_root)
-    root = next(s for s in spans if is_chat_root(s))
+    root = receiver.request_root(request_id)
     a = attributes(root.attributes)
     assert root.name == "chat nova-t"
     # The caller's trace is continued.
@@ -244,11 +247,7 @@ def test_chat_stream_and_failure_spans(sim, gateway, receiver):
         sim.post("/_sim/latency", {"ttft_ms": 0, "tokens_per_second": 0, "jitter": 0})
     assert usage and usage["outputTokens"] > 5, usage
 
-    def is_stream_root(s):
-        return s.kind == Span.SPAN_KIND_SERVER and attributes(s.attributes).get("strata.request_id") == stream_id
-
-    spans = receiver.wait_for(is_stream_root)
-    sroot = next(s for s in spans if is_stream_root(s))
+    sroot = receiver.request_root(stream_id)
     sa = attributes(sroot.attributes)
     assert sroot.name == "chat nova-t"
     assert sa["strata.dialect"] == "bedrock"
@@ -270,11 +269,7 @@ def test_chat_stream_and_failure_spans(sim, gateway, receiver):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": f"x {MARKER}"}])
     failed_id = e.value.response.headers["x-request-id"]
 
-    def is_failed_root(s):
-        return attributes(s.attributes).get("strata.request_id") == failed_id
-
-    spans = receiver.wait_for(is_failed_root)
-    froot = next(s for s in spans if is_failed_root(s))
+    froot = receiver.request_root(failed_id)
     fa = attributes(froot.attributes)
     assert froot.name == "chat no-such-model"
     assert fa["error.type"] == "unknown_model"
