@@ -1,5 +1,5 @@
 //! OpenAI-compatible upstreams (vLLM, other gateways, OpenAI itself): `/chat/completions` with
-//! the provider's key, over the same pooled hyper client as the Bedrock runtime (no general-purpose
+//! the provider's key, over a pooled hyper client built as the Bedrock runtime's is (no general-purpose
 //! client's per-request URL parsing and middleware: a pass-through's costliest parts), sent and
 //! read by the runtime's own exchange functions. Streams are cut at SSE event boundaries, chunks
 //! already there joined into one write; each event's usage is read as it passes and the bytes
