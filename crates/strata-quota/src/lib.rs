@@ -25,7 +25,7 @@ pub use types::{Ask, Denied, FailMode, Headroom, Limit, Limits, Nanos, QuotaErro
 
 use grant::Held;
 use local::{Clock, Ending, LocalStore};
-use shared::{Pending, SharedStore};
+use shared::SharedStore;
 
 /// The default lease of a reservation in flight.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(600);
@@ -36,7 +36,6 @@ pub struct Quotas {
     /// The store in local mode; the stop-gap while Redis cannot be asked in shared mode.
     local: LocalStore,
     shared: Option<Arc<SharedStore>>,
-    pending: Arc<Pending>,
 }
 
 impl Quotas {
@@ -58,7 +57,6 @@ impl Quotas {
         Quotas {
             local: LocalStore::new(clock, DEFAULT_LEASE),
             shared: shared.map(Arc::new),
-            pending: Arc::new(Pending::default()),
         }
     }
 
@@ -107,8 +105,9 @@ impl Quotas {
     }
 
     /// Replaces the estimate with the real usage (`None`: usage unknown, the estimate stands)
-    /// and frees the concurrency slot. Never blocks: in shared mode the Redis call is spawned on
-    /// the current tokio runtime ([`Quotas::flush`] waits for it).
+    /// and frees the concurrency slot. Never blocks: in shared mode the settle rides on this
+    /// replica's next reservation, or is sent alone within milliseconds ([`Quotas::flush`]
+    /// sends it now and waits for it).
     pub fn settle(&self, grant: Grant, used: Option<Used>) {
         let ending = match used {
             Some(u) => Ending::Used {
@@ -131,15 +130,18 @@ impl Quotas {
             Held::Local(grant) => self.local.end(grant, ending),
             Held::Shared(grant) => {
                 if let Some(store) = &self.shared {
-                    store.spawn_end(grant, ending, &self.pending);
+                    store.queue_end(grant, ending);
                 }
             }
         }
     }
 
-    /// Waits until every settle and cancel spawned so far has finished (shutdown, tests).
+    /// Sends the settles and cancels waiting in shared mode and waits until every one queued so
+    /// far has been answered (shutdown, tests).
     pub async fn flush(&self) {
-        self.pending.wait().await;
+        if let Some(store) = &self.shared {
+            store.settled().await;
+        }
     }
 }
 

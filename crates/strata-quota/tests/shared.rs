@@ -284,3 +284,64 @@ async fn failures_are_counted_and_redis_is_skipped_during_the_back_off() {
     // One failed call; the rest skipped Redis during the back-off instead of failing again.
     assert_eq!(errors, vec![("fail_mode=closed".to_owned(), 1)]);
 }
+
+/// Script calls Redis ran without error (EVAL and EVALSHA), from its command statistics.
+async fn scripts_run(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_eval:") || line.starts_with("cmdstat_evalsha:"))
+        .map(|line| {
+            let field = |name: &str| -> u64 {
+                line.split([':', ','])
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+                    .unwrap_or(0)
+            };
+            field("calls") - field("failed_calls") - field("rejected_calls")
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_settle_rides_on_the_next_reservation() {
+    if !PrivateRedis::installed() {
+        eprintln!("SKIPPED: redis-server is not installed; cannot count one Redis's script calls");
+        return;
+    }
+    let redis = PrivateRedis::running();
+    let quotas = Quotas::shared(&redis.url(), "ride")
+        .unwrap()
+        .with_redis_timeout(Duration::from_secs(10));
+    let limits = Limits {
+        concurrent: Some(1),
+        tpm: Some(100_000),
+        ..Limits::default()
+    };
+    let scopes = [Scope {
+        key: "t:acme",
+        limits: &limits,
+    }];
+    let ask = Ask { tokens: 500, cost: 0 };
+    for i in 0..20 {
+        // One slot: each reservation is granted only if the previous settle ran before it.
+        let grant = quotas
+            .reserve(&scopes, ask, FailMode::Closed)
+            .await
+            .unwrap_or_else(|e| panic!("request {i}: {e:?}"));
+        quotas.settle(grant, Some(Used { tokens: 100, cost: 0 }));
+    }
+    quotas.flush().await;
+    // 20 reservations, the last settle alone: not 20 reservations and 20 settles.
+    assert_eq!(scripts_run(&redis.url()).await, 21);
+    let after = quotas.reserve(&scopes, ask, FailMode::Closed).await.unwrap();
+    assert_eq!(
+        after.headroom.tokens.map(|w| w.remaining),
+        Some(100_000 - 20 * 100 - 500),
+        "every settle gave back its unused estimate"
+    );
+}

@@ -1,25 +1,29 @@
 //! Limits kept in Redis, exact across replicas: a reservation is one Lua script call
 //! (`reserve.lua`) that reads Redis's clock, checks every scope and takes from all of them or
-//! none; a settle is another (`settle.lua`). Nothing is read into Rust and written back, so
-//! concurrent replicas never race. Every key is `namespace:scope key:kind` with a TTL.
+//! none; a settle (`settle.lua`) waits in a queue and rides in front of the next reservation's
+//! call, or is flushed alone after a few milliseconds without one (`queue.rs`): one round trip per
+//! request under traffic. Nothing is read into Rust and written back, so concurrent replicas
+//! never race. Every key is `namespace:scope key:kind` with a TTL.
 //!
 //! The connection is made at the first call and remade by `ConnectionManager` after a failure;
 //! each call is bounded by a short timeout.
 
 mod health;
 mod pending;
+mod queue;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 use tokio::sync::OnceCell;
 
 use crate::local::Ending;
 use crate::types::{Ask, FailMode, Headroom, Limit, QuotaError, Refusal, Scope, Window};
 use health::Health;
-pub(crate) use pending::Pending;
+use pending::Pending;
+use queue::{SettleQueue, FLUSH_AFTER, MOST_CARRIED, MOST_FLUSHED};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 /// Seconds in the sliding window (as `local::window::SLOTS`).
@@ -57,6 +61,10 @@ pub(crate) struct SharedStore {
     timeout: Duration,
     lease: Duration,
     health: Health,
+    /// Settles waiting to ride on a reservation or a flush.
+    queue: SettleQueue,
+    /// Settles queued or on their way, for [`SharedStore::flush`].
+    pending: Pending,
 }
 
 impl SharedStore {
@@ -65,11 +73,14 @@ impl SharedStore {
             client: redis::Client::open(url).map_err(QuotaError::BadUrl)?,
             connection: OnceCell::new(),
             namespace: namespace.into(),
-            reserve: Script::new(include_str!("reserve.lua")),
-            settle: Script::new(include_str!("settle.lua")),
+            // Settles ride in front of every reservation (none: a count of 0).
+            reserve: Script::new(concat!(include_str!("settle.lua"), include_str!("reserve.lua"))),
+            settle: Script::new(concat!(include_str!("settle.lua"), "\nreturn 1\n")),
             timeout: DEFAULT_TIMEOUT,
             lease,
             health: Health::default(),
+            queue: SettleQueue::default(),
+            pending: Pending::default(),
         })
     }
 
@@ -118,7 +129,9 @@ impl SharedStore {
         }
         let id = format!("{:016x}", rand::random::<u64>());
         let mut taken = Vec::with_capacity(scopes.len());
+        let carried = self.queue.take(MOST_CARRIED);
         let mut call = self.reserve.prepare_invoke();
+        self.push_settles(&mut call, &carried);
         call.arg(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX))
             .arg(&id)
             .arg(scopes.len());
@@ -140,10 +153,11 @@ impl SharedStore {
                 .arg(month);
             taken.push((scope, tokens, day, month));
         }
-        let reply: Vec<i64> = match self
+        let answer = self
             .run(|mut connection| async move { call.invoke_async(&mut connection).await })
-            .await
-        {
+            .await;
+        self.pending.finish(carried.len());
+        let reply: Vec<i64> = match answer {
             Ok(reply) => reply,
             Err(error) => {
                 self.health.failed("reserve", &error, fail);
@@ -205,62 +219,90 @@ impl SharedStore {
         }
     }
 
-    /// Settles or cancels a shared reservation in a task on the current runtime.
-    pub(crate) fn spawn_end(self: &Arc<Self>, grant: SharedGrant, ending: Ending, pending: &Arc<Pending>) {
+    /// Settles or cancels a shared reservation: queued to ride on the next reservation, with a
+    /// flush scheduled on the current runtime in case none comes.
+    pub(crate) fn queue_end(self: &Arc<Self>, grant: SharedGrant, ending: Ending) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!("quota settle outside a tokio runtime: the reservation stands until its lease expires");
             return;
         };
-        let (store, pending) = (Arc::clone(self), Arc::clone(pending));
-        pending.start();
-        runtime.spawn(async move {
-            store.end(grant, ending).await;
-            pending.finish();
-        });
+        self.pending.start();
+        if self.queue.push(grant, ending) {
+            let store = Arc::clone(self);
+            runtime.spawn(async move {
+                tokio::time::sleep(FLUSH_AFTER).await;
+                store.queue.flush_started();
+                store.flush().await;
+            });
+        }
     }
 
-    async fn end(&self, grant: SharedGrant, ending: Ending) {
-        let mut call = self.settle.prepare_invoke();
-        call.arg(grant.taken.len());
-        for t in &grant.taken {
-            for key in self.keys(&t.key) {
-                call.key(key);
-            }
-            let (requests, tokens): (i64, i64) = match ending {
-                Ending::Used { tokens, .. } => {
-                    let cap = t.tpm.map_or(0, |tpm| u64::from(tpm) * SLOTS);
-                    (0, signed(tokens.min(cap)) - signed(t.tokens))
-                }
-                Ending::Estimate => (0, 0),
-                Ending::Cancel => (-signed(t.requests), -signed(t.tokens)),
+    /// Sends every waiting settle now, in as few calls as it takes.
+    async fn flush(&self) {
+        loop {
+            let batch = self.queue.take(MOST_FLUSHED);
+            let Some((first, _)) = batch.first() else {
+                return;
             };
-            call.arg(grant.second)
-                .arg(requests)
-                .arg(tokens)
-                .arg(t.member.as_deref().unwrap_or(""));
-            for period in [t.day, t.month] {
-                match period {
-                    Some((index, amount)) => {
-                        let spent = match ending {
-                            Ending::Used { cost, .. } => cost,
-                            Ending::Estimate => amount,
-                            Ending::Cancel => 0,
-                        };
-                        // Redis integers are signed 64-bit.
-                        call.arg(index).arg(amount).arg(spent.min(i64::MAX as u64));
-                    }
-                    None => {
-                        call.arg("").arg(0).arg(0);
-                    }
-                }
+            let fail = first.fail;
+            let mut call = self.settle.prepare_invoke();
+            self.push_settles(&mut call, &batch);
+            let result: Result<i64, String> = self
+                .run(|mut connection| async move { call.invoke_async(&mut connection).await })
+                .await;
+            self.pending.finish(batch.len());
+            match result {
+                Ok(_) => self.health.answered(),
+                Err(error) => self.health.failed("settle", &error, fail),
             }
         }
-        let result: Result<i64, String> = self
-            .run(|mut connection| async move { call.invoke_async(&mut connection).await })
-            .await;
-        match result {
-            Ok(_) => self.health.answered(),
-            Err(error) => self.health.failed("settle", &error, grant.fail),
+    }
+
+    /// Sends what is queued and waits until every settle queued so far has been answered,
+    /// including those riding on reservations in flight (shutdown, tests).
+    pub(crate) async fn settled(&self) {
+        self.flush().await;
+        self.pending.wait().await;
+    }
+
+    /// Writes settle.lua's part of a call: the number of scopes, then their keys and arguments.
+    fn push_settles(&self, call: &mut ScriptInvocation<'_>, settles: &[(SharedGrant, Ending)]) {
+        let scopes: usize = settles.iter().map(|(grant, _)| grant.taken.len()).sum();
+        call.arg(scopes);
+        for (grant, ending) in settles {
+            for t in &grant.taken {
+                for key in self.keys(&t.key) {
+                    call.key(key);
+                }
+                let (requests, tokens): (i64, i64) = match *ending {
+                    Ending::Used { tokens, .. } => {
+                        let cap = t.tpm.map_or(0, |tpm| u64::from(tpm) * SLOTS);
+                        (0, signed(tokens.min(cap)) - signed(t.tokens))
+                    }
+                    Ending::Estimate => (0, 0),
+                    Ending::Cancel => (-signed(t.requests), -signed(t.tokens)),
+                };
+                call.arg(grant.second)
+                    .arg(requests)
+                    .arg(tokens)
+                    .arg(t.member.as_deref().unwrap_or(""));
+                for period in [t.day, t.month] {
+                    match period {
+                        Some((index, amount)) => {
+                            let spent = match *ending {
+                                Ending::Used { cost, .. } => cost,
+                                Ending::Estimate => amount,
+                                Ending::Cancel => 0,
+                            };
+                            // Redis integers are signed 64-bit.
+                            call.arg(index).arg(amount).arg(spent.min(i64::MAX as u64));
+                        }
+                        None => {
+                            call.arg("").arg(0).arg(0);
+                        }
+                    }
+                }
+            }
         }
     }
 }

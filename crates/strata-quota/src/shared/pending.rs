@@ -1,4 +1,4 @@
-//! The settles spawned and not yet finished, so shutdown and tests can wait for them.
+//! The settles queued and not yet answered, so shutdown and tests can wait for them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,8 +15,9 @@ impl Pending {
         self.count.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(crate) fn finish(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+    /// `n` of them have finished.
+    pub(crate) fn finish(&self, n: usize) {
+        if n > 0 && self.count.fetch_sub(n, Ordering::SeqCst) == n {
             self.idle.notify_waiters();
         }
     }

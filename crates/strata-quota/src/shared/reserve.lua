@@ -1,5 +1,8 @@
 -- Reserves one request in every scope or in none (the same rules as src/local/scope.rs).
 --
+-- Runs after settle.lua in the same script (see there): its KEYS and ARGV come after the
+-- settles', so the indices below are offset by `settled_keys` and `settled_args`.
+--
 -- KEYS, three per scope i: [3i-2] window hash (fields r<second>, t<second>), [3i-1] budget hash
 -- (dp, ds, dr: day index, spent, reserved; mp, ms, mr: the same for the month), [3i] in-flight
 -- sorted set (members "id|day|day amount|month|month amount", scored by lease expiry in ms).
@@ -62,17 +65,17 @@ local function leaves_in(second)
   return math.max((second + SLOTS) * 1000 - now_ms, 1)
 end
 
-local lease_ms = tonumber(ARGV[1])
-local id = ARGV[2]
-local n = tonumber(ARGV[3])
+local lease_ms = tonumber(ARGV[settled_args + 1])
+local id = ARGV[settled_args + 2]
+local n = tonumber(ARGV[settled_args + 3])
 
 -- Phase 1: read (and tidy) every scope; stop at the first without room.
 local scopes = {}
 local refused = nil
 for i = 1, n do
-  local a = 3 + (i - 1) * 8
+  local a = settled_args + 3 + (i - 1) * 8
   local s = {
-    w = KEYS[3 * i - 2], b = KEYS[3 * i - 1], f = KEYS[3 * i],
+    w = KEYS[settled_keys + 3 * i - 2], b = KEYS[settled_keys + 3 * i - 1], f = KEYS[settled_keys + 3 * i],
     rpm = opt(ARGV[a + 1]), tpm = opt(ARGV[a + 2]), conc = opt(ARGV[a + 3]),
     dcap = opt(ARGV[a + 4]), mcap = opt(ARGV[a + 5]),
     need = ARGV[a + 6], damt = ARGV[a + 7], mamt = ARGV[a + 8],

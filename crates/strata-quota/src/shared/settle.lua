@@ -1,6 +1,11 @@
 -- Ends reservations taken by reserve.lua: settles them with the real usage (or the estimate) or
 -- cancels them (the same rules as ScopeState::end in src/local/scope.rs).
 --
+-- This is the first part of two scripts: alone (with `return 1` after it) it is a settle call;
+-- in front of reserve.lua it lets a reservation carry the settles queued since the last call, so
+-- a request costs one round trip, not two. It reads its KEYS and ARGV from the start and leaves
+-- `settled_keys` and `settled_args`, how many of each it read, for the part after it.
+--
 -- KEYS: three per scope, as in reserve.lua. ARGV: [1] number of scopes, then ten per scope:
 -- second taken in, requests to add, tokens to add (signed), in-flight member ('' = none),
 -- day index ('' = no daily budget), day reserved to give back, day spent to add, then the same
@@ -42,4 +47,4 @@ for i = 1, n do
   settle_period(b, 'mp', 'mr', 'ms', ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], released)
 end
 
-return 1
+local settled_keys, settled_args = 3 * n, 1 + 10 * n
