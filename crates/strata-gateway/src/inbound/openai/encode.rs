@@ -4,7 +4,8 @@
 //! A failure mid-stream ends with an error event, never a silent truncation.
 
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use http::header::CONTENT_TYPE;
+use http::HeaderValue;
 use strata_core::wire::converse::ConverseResponse;
 
 use super::error::stream_event;
@@ -13,7 +14,6 @@ use crate::call::Usage;
 use crate::error::Class;
 use crate::inbound::sse::{self, ConverseEvent, SseTranslator};
 use crate::request::account::Exit;
-use crate::upstream::openai_compat::OpenAiUsage;
 use crate::upstream::{Answer, Reply, Wire};
 
 /// What encoding needs of the request.
@@ -28,16 +28,11 @@ pub struct Asked {
 
 /// The response for an answer.
 pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
-    // The completion's id is the request's own (`x-request-id`), in OpenAI's spelling.
-    let id = format!("chatcmpl-{}", exit.request_id().replace('-', ""));
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     match answer {
-        Answer::Complete(reply) => complete(&asked, reply, &id, created, exit),
+        Answer::Complete(reply) => complete(&asked, reply, exit),
         Answer::Stream(stream) => match stream.wire {
             Wire::Bedrock => {
+                let (id, created) = identity(&exit);
                 let translator = StreamTranslator::new(&asked.model, &id, created, asked.include_usage)
                     .with_format_tool(asked.format_tool.clone());
                 sse::response(stream, exit, translator)
@@ -47,30 +42,32 @@ pub fn answer(asked: Asked, answer: Answer, exit: Exit) -> Response {
     }
 }
 
-fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit) -> Response {
-    let translated = match reply.wire {
+/// A translated completion's id and creation time. The id is the request's own
+/// (`x-request-id`), in OpenAI's spelling; relayed answers keep the upstream's.
+fn identity(exit: &Exit) -> (String, u64) {
+    let id = format!("chatcmpl-{}", exit.request_id().replace('-', ""));
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    (id, created)
+}
+
+fn complete(asked: &Asked, reply: Reply, mut exit: Exit) -> Response {
+    let encoded = match reply.wire {
         // Routing sends chat calls only to models that generate.
         Wire::Embeddings => Err(serde::de::Error::custom("an embeddings answer to a chat request")),
-        Wire::Bedrock => serde_json::from_slice::<ConverseResponse>(&reply.body).map(|r| {
-            let usage = Usage::from(&r.usage);
-            (
-                super::response::converse_to_chat(&r, &asked.model, id, created, asked.format_tool.as_deref()),
-                Some(usage),
-            )
+        Wire::Bedrock => serde_json::from_slice::<ConverseResponse>(&reply.body).and_then(|r| {
+            let (id, created) = identity(&exit);
+            let chat = super::response::converse_to_chat(&r, &asked.model, &id, created, asked.format_tool.as_deref());
+            Ok((serde_json::to_vec(&chat)?, Some(Usage::from(&r.usage))))
         }),
-        Wire::OpenAi => serde_json::from_slice::<serde_json::Value>(&reply.body).map(|mut answer| {
-            let usage = answer
-                .get("usage")
-                .and_then(|u| OpenAiUsage::deserialize(u).ok())
-                .map(Usage::from);
-            answer["model"] = serde_json::Value::String(asked.model.clone());
-            (answer, usage)
-        }),
+        Wire::OpenAi => super::relay::with_model(&reply.body, &asked.model),
     };
-    match translated {
+    match encoded {
         Ok((body, usage)) => {
             exit.answered(200, usage);
-            axum::Json(body).into_response()
+            ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
         }
         Err(e) => exit.unreadable(&e.to_string(), super::error::response),
     }
@@ -80,11 +77,7 @@ fn complete(asked: &Asked, reply: Reply, id: &str, created: u64, mut exit: Exit)
 /// `data:` error events.
 impl SseTranslator for StreamTranslator {
     fn event(&mut self, event: ConverseEvent, out: &mut String) {
-        for c in self.on_event(event) {
-            out.push_str("data: ");
-            out.push_str(&c);
-            out.push_str("\n\n");
-        }
+        self.on_event(event, out);
     }
 
     fn complete(&self) -> bool {

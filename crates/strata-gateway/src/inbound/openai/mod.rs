@@ -3,6 +3,7 @@
 
 pub mod encode;
 pub mod error;
+pub mod relay;
 pub mod request;
 pub mod response;
 pub mod stream;

@@ -34,12 +34,15 @@ struct TextDelta<'a> {
     content: &'a str,
 }
 
-/// Turns Converse stream events into chunk JSON strings (each becomes one `data:` line).
+/// Turns Converse stream events into `data:` lines of chunk JSON, written straight into the
+/// outgoing text: no string per chunk, no list per event.
 #[derive(Debug)]
 pub struct StreamTranslator {
     model: String,
     id: String,
     created: u64,
+    /// The chunk being encoded (kept between chunks, so encoding allocates nothing).
+    json: Vec<u8>,
     include_usage: bool,
     started: bool,
     finished: bool,
@@ -57,6 +60,7 @@ impl StreamTranslator {
             model: model.to_string(),
             id: id.to_string(),
             created,
+            json: Vec::new(),
             include_usage,
             started: false,
             finished: false,
@@ -72,7 +76,8 @@ impl StreamTranslator {
         self
     }
 
-    fn chunk(&self, delta: impl Serialize, finish: Option<&str>) -> String {
+    /// Writes one chunk as a `data:` line.
+    fn chunk(&mut self, delta: impl Serialize, finish: Option<&str>, out: &mut String) {
         let chunk = Chunk {
             choices: [Choice {
                 delta,
@@ -85,56 +90,60 @@ impl StreamTranslator {
             model: &self.model,
             object: "chat.completion.chunk",
         };
-        serde_json::to_string(&chunk).unwrap_or_default()
-    }
-
-    fn start(&mut self, out: &mut Vec<String>) {
-        if !self.started {
-            self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+        self.json.clear();
+        if serde_json::to_writer(&mut self.json, &chunk).is_ok() {
+            data_line(&self.json, out);
         }
     }
 
-    /// Feeds one event; the chunks it becomes.
-    pub fn on_event(&mut self, event: ConverseEvent) -> Vec<String> {
-        let mut out = Vec::new();
+    fn start(&mut self, out: &mut String) {
+        if !self.started {
+            self.started = true;
+            self.chunk(json!({"role": "assistant", "content": ""}), None, out);
+        }
+    }
+
+    /// Feeds one event; writes the chunks it becomes.
+    pub fn on_event(&mut self, event: ConverseEvent, out: &mut String) {
         match event {
-            ConverseEvent::MessageStart => self.start(&mut out),
+            ConverseEvent::MessageStart => self.start(out),
             ConverseEvent::BlockStart(e) => {
-                self.start(&mut out);
+                self.start(out);
                 let ContentBlockStart::ToolUse(t) = e.start;
                 if self.format_tool.as_deref() == Some(t.name.as_str()) {
                     self.format_block = Some(e.content_block_index);
-                    return out;
+                    return;
                 }
                 let index = self.tool_blocks.len();
                 self.tool_blocks.push((e.content_block_index, index));
-                out.push(self.chunk(
+                self.chunk(
                     json!({"tool_calls": [{"index": index, "id": t.tool_use_id, "type": "function",
                     "function": {"name": t.name, "arguments": ""}}]}),
                     None,
-                ));
+                    out,
+                );
             }
             ConverseEvent::BlockDelta(e) => {
-                self.start(&mut out);
+                self.start(out);
                 match e.delta {
-                    ContentBlockDelta::Text(t) => out.push(self.chunk(TextDelta { content: &t }, None)),
+                    ContentBlockDelta::Text(t) => self.chunk(TextDelta { content: &t }, None, out),
                     ContentBlockDelta::ToolUse(t) if self.format_block == Some(e.content_block_index) => {
-                        out.push(self.chunk(TextDelta { content: &t.input }, None));
+                        self.chunk(TextDelta { content: &t.input }, None, out);
                     }
                     ContentBlockDelta::ToolUse(t) => {
                         if let Some(&(_, index)) = self.tool_blocks.iter().find(|(b, _)| *b == e.content_block_index) {
-                            out.push(self.chunk(
+                            self.chunk(
                                 json!({"tool_calls": [{"index": index, "function": {"arguments": t.input}}]}),
                                 None,
-                            ));
+                                out,
+                            );
                         }
                     }
                     _ => {}
                 }
             }
             ConverseEvent::MessageStop(e) => {
-                self.start(&mut out);
+                self.start(out);
                 if !self.finished {
                     self.finished = true;
                     let formatted_only = self.format_block.is_some() && self.tool_blocks.is_empty();
@@ -142,19 +151,19 @@ impl StreamTranslator {
                         StopReason::ToolUse if formatted_only => "stop",
                         other => finish_reason(other),
                     };
-                    out.push(self.chunk(json!({}), Some(finish)));
+                    self.chunk(json!({}), Some(finish), out);
                 }
             }
             ConverseEvent::Metadata(e) if self.include_usage => {
-                out.push(
-                    json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                           "choices": [], "usage": chat_usage(&e.usage)})
-                    .to_string(),
-                );
+                let usage = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                    "model": self.model, "choices": [], "usage": chat_usage(&e.usage)});
+                self.json.clear();
+                if serde_json::to_writer(&mut self.json, &usage).is_ok() {
+                    data_line(&self.json, out);
+                }
             }
             ConverseEvent::BlockStop(_) | ConverseEvent::Metadata(_) => {}
         }
-        out
     }
 
     /// Whether the finish reason was sent.
@@ -163,29 +172,42 @@ impl StreamTranslator {
     }
 }
 
+/// One SSE `data:` line holding `json` (serde_json writes only UTF-8).
+fn data_line(json: &[u8], out: &mut String) {
+    if let Ok(text) = std::str::from_utf8(json) {
+        out.push_str("data: ");
+        out.push_str(text);
+        out.push_str("\n\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn typed_chunks_are_byte_identical_to_the_json_map() {
-        let t = super::StreamTranslator::new("nova", "chatcmpl-1", 7, false);
+        let mut t = super::StreamTranslator::new("nova", "chatcmpl-1", 7, false);
         let expected = serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7,
             "model": "nova", "choices": [{"index": 0, "delta": {"content": "hi \"x\""}, "finish_reason": "stop",
             "logprobs": null}]})
         .to_string();
-        assert_eq!(
-            t.chunk(super::TextDelta { content: "hi \"x\"" }, Some("stop")),
-            expected
-        );
+        let mut out = String::new();
+        t.chunk(super::TextDelta { content: "hi \"x\"" }, Some("stop"), &mut out);
+        assert_eq!(out, format!("data: {expected}\n\n"));
     }
 
     use super::*;
     use serde_json::Value;
 
-    /// Feeds one event by its `:event-type` and JSON payload, as the stream driver does.
+    /// Feeds one event by its `:event-type` and JSON payload, as the stream driver does; the
+    /// chunks' JSON, one string each.
     fn on(t: &mut StreamTranslator, kind: &str, payload: &[u8]) -> Vec<String> {
-        ConverseEvent::decode(kind, payload)
-            .map(|e| t.on_event(e))
-            .unwrap_or_default()
+        let mut out = String::new();
+        if let Some(e) = ConverseEvent::decode(kind, payload) {
+            t.on_event(e, &mut out);
+        }
+        out.split_terminator("\n\n")
+            .map(|line| line.strip_prefix("data: ").unwrap().to_string())
+            .collect()
     }
 
     fn text_of(chunks: &[String]) -> String {
