@@ -9,26 +9,6 @@ use super::response::chat_usage;
 use super::translate::finish_reason;
 use crate::inbound::sse::ConverseEvent;
 
-/// One `chat.completion.chunk`, written straight from borrowed fields (one per streamed token, so
-/// building a `json!` map per chunk showed). Fields are in alphabetical order, the order `json!`
-/// wrote them in, so the bytes sent are unchanged.
-#[derive(Serialize)]
-struct Chunk<'a, D> {
-    choices: [Choice<'a, D>; 1],
-    created: u64,
-    id: &'a str,
-    model: &'a str,
-    object: &'static str,
-}
-
-#[derive(Serialize)]
-struct Choice<'a, D> {
-    delta: D,
-    finish_reason: Option<&'a str>,
-    index: u32,
-    logprobs: Option<()>,
-}
-
 #[derive(Serialize)]
 struct TextDelta<'a> {
     content: &'a str,
@@ -36,12 +16,17 @@ struct TextDelta<'a> {
 
 /// Turns Converse stream events into `data:` lines of chunk JSON, written straight into the
 /// outgoing text: no string per chunk, no list per event.
+///
+/// A chunk is `{"choices":[{"delta":…,"finish_reason":…,"index":0,"logprobs":null}]` and then
+/// the same tail every time (creation time, id, model, object), so the tail is encoded once and
+/// only the delta per chunk (escaping the id and model again for every token was ~8 % of a
+/// translated stream's instructions). Fields are in alphabetical order, the order a `json!` map
+/// writes them in, as the chunks always were.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    model: String,
-    id: String,
-    created: u64,
-    /// The chunk being encoded (kept between chunks, so encoding allocates nothing).
+    /// `,"created":…,"id":…,"model":…,"object":"chat.completion.chunk"`, encoded once.
+    tail: String,
+    /// A delta being encoded (kept between chunks, so encoding allocates nothing).
     json: Vec<u8>,
     include_usage: bool,
     started: bool,
@@ -56,10 +41,14 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     pub fn new(model: &str, id: &str, created: u64, include_usage: bool) -> Self {
+        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+        let tail = format!(
+            r#","created":{created},"id":{},"model":{},"object":"chat.completion.chunk""#,
+            quoted(id),
+            quoted(model)
+        );
         StreamTranslator {
-            model: model.to_string(),
-            id: id.to_string(),
-            created,
+            tail,
             json: Vec::new(),
             include_usage,
             started: false,
@@ -77,23 +66,28 @@ impl StreamTranslator {
     }
 
     /// Writes one chunk as a `data:` line.
-    fn chunk(&mut self, delta: impl Serialize, finish: Option<&str>, out: &mut String) {
-        let chunk = Chunk {
-            choices: [Choice {
-                delta,
-                finish_reason: finish,
-                index: 0,
-                logprobs: None,
-            }],
-            created: self.created,
-            id: &self.id,
-            model: &self.model,
-            object: "chat.completion.chunk",
-        };
+    fn chunk(&mut self, delta: impl Serialize, finish: Option<&'static str>, out: &mut String) {
         self.json.clear();
-        if serde_json::to_writer(&mut self.json, &chunk).is_ok() {
-            data_line(&self.json, out);
+        if serde_json::to_writer(&mut self.json, &delta).is_err() {
+            return;
         }
+        let Ok(delta) = std::str::from_utf8(&self.json) else {
+            return;
+        };
+        out.push_str(r#"data: {"choices":[{"delta":"#);
+        out.push_str(delta);
+        out.push_str(match finish {
+            None => r#","finish_reason":null"#,
+            Some(_) => r#","finish_reason":""#,
+        });
+        if let Some(reason) = finish {
+            // Finish reasons are fixed ASCII words: nothing to escape.
+            out.push_str(reason);
+            out.push('"');
+        }
+        out.push_str(r#","index":0,"logprobs":null}]"#);
+        out.push_str(&self.tail);
+        out.push_str("}\n\n");
     }
 
     fn start(&mut self, out: &mut String) {
@@ -155,11 +149,15 @@ impl StreamTranslator {
                 }
             }
             ConverseEvent::Metadata(e) if self.include_usage => {
-                let usage = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                    "model": self.model, "choices": [], "usage": chat_usage(&e.usage)});
                 self.json.clear();
-                if serde_json::to_writer(&mut self.json, &usage).is_ok() {
-                    data_line(&self.json, out);
+                if serde_json::to_writer(&mut self.json, &chat_usage(&e.usage)).is_ok() {
+                    if let Ok(usage) = std::str::from_utf8(&self.json) {
+                        out.push_str(r#"data: {"choices":[]"#);
+                        out.push_str(&self.tail);
+                        out.push_str(r#","usage":"#);
+                        out.push_str(usage);
+                        out.push_str("}\n\n");
+                    }
                 }
             }
             ConverseEvent::BlockStop(_) | ConverseEvent::Metadata(_) => {}
@@ -172,26 +170,35 @@ impl StreamTranslator {
     }
 }
 
-/// One SSE `data:` line holding `json` (serde_json writes only UTF-8).
-fn data_line(json: &[u8], out: &mut String) {
-    if let Ok(text) = std::str::from_utf8(json) {
-        out.push_str("data: ");
-        out.push_str(text);
-        out.push_str("\n\n");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
-    fn typed_chunks_are_byte_identical_to_the_json_map() {
-        let mut t = super::StreamTranslator::new("nova", "chatcmpl-1", 7, false);
-        let expected = serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7,
-            "model": "nova", "choices": [{"index": 0, "delta": {"content": "hi \"x\""}, "finish_reason": "stop",
-            "logprobs": null}]})
-        .to_string();
+    fn chunks_are_byte_identical_to_the_json_maps_they_replaced() {
+        let mut t = super::StreamTranslator::new("nova \"x\"", "chatcmpl-1", 7, true);
+        let map = |choices: serde_json::Value| {
+            serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7,
+                "model": "nova \"x\"", "choices": choices})
+        };
         let mut out = String::new();
-        t.chunk(super::TextDelta { content: "hi \"x\"" }, Some("stop"), &mut out);
+        t.chunk(super::TextDelta { content: "hi \"x\"\n" }, Some("stop"), &mut out);
+        let expected = map(serde_json::json!([{"index": 0, "delta": {"content": "hi \"x\"\n"},
+            "finish_reason": "stop", "logprobs": null}]));
+        assert_eq!(out, format!("data: {expected}\n\n"));
+
+        let mut out = String::new();
+        t.chunk(serde_json::json!({"role": "assistant", "content": ""}), None, &mut out);
+        let expected = map(
+            serde_json::json!([{"index": 0, "delta": {"role": "assistant", "content": ""},
+            "finish_reason": null, "logprobs": null}]),
+        );
+        assert_eq!(out, format!("data: {expected}\n\n"));
+
+        let mut out = String::new();
+        let usage = r#"{"usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3},"metrics":{"latencyMs":1}}"#;
+        t.on_event(ConverseEvent::decode("metadata", usage.as_bytes()).unwrap(), &mut out);
+        let mut expected = map(serde_json::json!([]));
+        expected["usage"] = serde_json::json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 0}});
         assert_eq!(out, format!("data: {expected}\n\n"));
     }
 
