@@ -11,9 +11,13 @@ use super::Store;
 use crate::calendar::utc_day;
 use crate::error::StoreError;
 
-/// Rows per INSERT statement: 32 parameters each stays under SQLite's 32 766 and PostgreSQL's
-/// 65 535 bound parameters per statement.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per INSERT statement, largest first: a batch is cut into statements of these sizes only,
+/// so the few statement texts there are get prepared once per connection and then come from the
+/// statement cache. (Cutting at whatever size a batch had made nearly every batch a new text:
+/// SQLite parsed a statement of hundreds of placeholders per batch, ~20k instructions per row —
+/// more than the rest of a relayed Converse call's accounting.) 64 rows × 32 parameters stays
+/// far under SQLite's 32 766 and PostgreSQL's 65 535 bound parameters per statement.
+const STATEMENT_ROWS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 const COLUMNS: &str = "request_id, at_ms, day, tenant, key_id, dialect, model, logical_model, served_model, \
      targets, status, outcome, error_class, error_source, attempts, input_tokens, output_tokens, \
@@ -123,6 +127,17 @@ pub struct UsageRow {
     pub keep_warm_calls: u64,
 }
 
+/// `records` cut into runs of [`STATEMENT_ROWS`] sizes, largest first.
+fn statement_chunks<T>(records: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        let size = STATEMENT_ROWS.into_iter().find(|&n| n <= rest.len())?;
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// The model a row is grouped and filtered by.
 const MODEL_KEY: &str = "COALESCE(logical_model, model)";
 
@@ -137,7 +152,7 @@ impl Store {
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(records) {
                 let mut q = QueryBuilder::new(format!("INSERT INTO usage ({COLUMNS}) "));
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(text(&r.request_id))
@@ -327,4 +342,26 @@ fn decode_record(row: &impl StoreRow) -> Result<UsageRecord, sqlx::Error> {
         cold_start_ms: row.opt_real("cold_start_ms")?,
         purpose: row.opt_text("purpose")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn batches_are_cut_into_the_few_statement_sizes_only() {
+        for n in 0..300 {
+            let records: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&records).collect();
+            let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+            assert!(
+                sizes.iter().all(|s| super::STATEMENT_ROWS.contains(s)),
+                "{n}: {sizes:?}"
+            );
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{n}: largest first");
+            assert_eq!(chunks.concat(), records, "{n}: every record once, in order");
+        }
+        let sizes = |n: usize| statement_chunks(&vec![0; n]).map(<[i32]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(203), [64, 64, 64, 8, 2, 1]);
+    }
 }
