@@ -493,10 +493,17 @@ fn timestamp(out: &mut String) {
     );
 }
 
+/// Writes out the lines still queued (at shutdown: the writer thread only wakes every 50 ms, and
+/// the process must not exit with the last requests' lines unwritten). Blocks for at most
+/// `deadline`.
+pub fn flush(deadline: std::time::Duration) {
+    writer::flush(deadline);
+}
+
 /// The one writer thread. Its output is the first one asked for (the config at start).
 mod writer {
     use std::io::Write;
-    use std::sync::mpsc::{channel, Sender, TryRecvError};
+    use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender, TryRecvError};
     use std::sync::OnceLock;
     use std::time::Duration;
 
@@ -505,7 +512,14 @@ mod writer {
     /// How often queued lines are written.
     const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
-    static SENDER: OnceLock<Option<Sender<String>>> = OnceLock::new();
+    /// What the writer thread is handed.
+    enum Message {
+        Line(String),
+        /// Write out everything queued before this, then answer.
+        Flush(SyncSender<()>),
+    }
+
+    static SENDER: OnceLock<Option<Sender<Message>>> = OnceLock::new();
 
     fn open(output: &Output) -> Box<dyn Write + Send> {
         match output {
@@ -524,7 +538,7 @@ mod writer {
     /// Queues a line (written at once if the writer thread could not start).
     pub fn write(output: Output, line: String) {
         let sender = SENDER.get_or_init(|| {
-            let (tx, rx) = channel::<String>();
+            let (tx, rx) = channel::<Message>();
             let mut out = std::io::BufWriter::with_capacity(64 * 1024, open(&output));
             std::thread::Builder::new()
                 .name("strata-access-log".into())
@@ -535,9 +549,13 @@ mod writer {
                     let mut wrote = false;
                     loop {
                         match rx.try_recv() {
-                            Ok(line) => {
+                            Ok(Message::Line(line)) => {
                                 let _ = out.write_all(line.as_bytes());
                                 wrote = true;
+                            }
+                            Ok(Message::Flush(done)) => {
+                                let _ = out.flush();
+                                let _ = done.send(());
                             }
                             Err(TryRecvError::Empty) => break,
                             Err(TryRecvError::Disconnected) => {
@@ -554,13 +572,27 @@ mod writer {
                 .map(|_| tx)
         });
         let line = match sender {
-            Some(tx) => match tx.send(line) {
+            Some(tx) => match tx.send(Message::Line(line)) {
                 Ok(()) => return,
-                Err(unsent) => unsent.0,
+                Err(unsent) => match unsent.0 {
+                    Message::Line(line) => line,
+                    Message::Flush(_) => return,
+                },
             },
             None => line,
         };
         let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+
+    /// Waits until the writer thread has written what was queued before this call.
+    pub fn flush(deadline: Duration) {
+        let Some(Some(tx)) = SENDER.get() else {
+            return;
+        };
+        let (done, written) = sync_channel(1);
+        if tx.send(Message::Flush(done)).is_ok() {
+            let _ = written.recv_timeout(deadline);
+        }
     }
 }
 

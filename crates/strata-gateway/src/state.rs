@@ -248,7 +248,7 @@ impl GatewayState {
     }
 
     /// After the server has drained: writes every usage record still queued, settles the
-    /// shared budgets still in flight and closes the database.
+    /// shared budgets still in flight, closes the database and writes out the access log.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let task = self.discovery_task.lock().take();
@@ -263,6 +263,8 @@ impl GatewayState {
         }
         g.admission.quotas().flush().await;
         g.store.close().await;
+        // The drained requests' access log lines.
+        let _ = tokio::task::spawn_blocking(|| crate::access_log::flush(Duration::from_secs(1))).await;
         if let Some(traces) = g.traces.clone() {
             // The last requests' spans are queued by now (their exits ran in the drain).
             let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
