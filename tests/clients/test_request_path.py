@@ -21,6 +21,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
@@ -582,6 +583,23 @@ def _stream_and_hang_up(g, body: dict) -> tuple[int, str]:
     finally:
         sock.shutdown(socket.SHUT_RDWR)
         sock.close()
+
+
+def test_usage_records_can_be_turned_off_and_limits_still_hold(sim, gateway):
+    g = gateway(config(sim, pinned("use-limited", "prod-us", "us-east-1", NOVA_LITE, ", rpm: 1"))
+                + "usage: {records: false}\n")
+    client = oai(g)
+    client.chat.completions.create(model="use-limited", messages=chat("one"), max_tokens=5)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="use-limited", messages=chat("two"), max_tokens=5)
+    g.stopped_by_test = True
+    g.stop()  # shutdown writes whatever is queued
+    assert len(usage_lines(g)) == 2, "the access log still has a line per request"
+    database = sqlite3.connect(f"{g.config_path}.usage.db")
+    try:
+        assert database.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
+    finally:
+        database.close()
 
 
 def test_one_usage_record_per_request(sim, gateway, paced):

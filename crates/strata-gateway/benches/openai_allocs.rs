@@ -4,7 +4,7 @@
 //! decoding the request into a Converse call, translating a Converse answer into a
 //! `chat.completion`, and a 64-token ConverseStream — its frames split and read by the upstream
 //! layer, then translated into `chat.completion.chunk`s — plus the OpenAI-compatible relay's
-//! event reading.
+//! complete answer (its model set to the client's) and its event reading.
 //!
 //! `cargo bench -p strata-gateway --bench openai_allocs`
 
@@ -36,6 +36,9 @@ tenants:
 const CHAT: &str = r#"{"model":"nova","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benchmark in one line."}],"max_tokens":64,"temperature":0.2,"stream":true,"stream_options":{"include_usage":true}}"#;
 
 const ANSWER: &str = r#"{"output":{"message":{"role":"assistant","content":[{"text":"The gateway relays each request with little added work and one usage record."}]}},"stopReason":"end_turn","usage":{"inputTokens":24,"outputTokens":16,"totalTokens":40},"metrics":{"latencyMs":120}}"#;
+
+/// An OpenAI-compatible upstream's complete answer.
+const RELAYED: &str = r#"{"id":"chatcmpl-9f2c","object":"chat.completion","created":1764547200,"model":"llama-3.3-70b-instruct","choices":[{"index":0,"message":{"role":"assistant","content":"The gateway relays each request with little added work and one usage record."},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":24,"completion_tokens":16,"total_tokens":40},"system_fingerprint":"fp_1"}"#;
 
 /// (allocations, bytes) made by `f`.
 fn count<T>(f: impl FnOnce() -> T) -> (u64, u64, T) {
@@ -146,6 +149,21 @@ fn main() {
             if out == 0 {
                 fail("the stream translated to nothing".into());
             }
+            (n, b)
+        }),
+        ("relay: OpenAI answer, model set, usage read", {
+            let (n, b, out) = count(|| strata_gateway::inbound::openai::relay::with_model(RELAYED.as_bytes(), "nova"));
+            if let Err(e) = out {
+                fail(format!("relay failed: {e}"));
+            }
+            (n, b)
+        }),
+        ("OLD relay", {
+            let (n, b, _) = count(|| {
+                let mut v: serde_json::Value = serde_json::from_str(RELAYED).unwrap_or_default();
+                v["model"] = serde_json::Value::String("nova".to_owned());
+                serde_json::to_vec(&v).unwrap_or_default()
+            });
             (n, b)
         }),
         ("relay: 64-event OpenAI SSE read for usage", {

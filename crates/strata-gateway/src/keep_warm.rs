@@ -152,8 +152,10 @@ async fn ping(gateway: Arc<Gateway>, model: usize, route: Arc<Route>, body: Byte
     crate::telemetry::keep_warm_called(&name, &route.label, outcome);
     tracing::info!(model = %name, target = %route.label, outcome, "keep-warm call");
     let usage = usage.unwrap_or_default();
-    let record = record(&name, &route, at_ms, status, outcome, error, usage, ended - started);
-    gateway.usage.slot().await.send(record);
+    if gateway.config.usage_records {
+        let record = record(&name, &route, at_ms, status, outcome, error, usage, ended - started);
+        gateway.usage.slot().await.send(record);
+    }
 }
 
 /// The usage record of a keep-warm call: no tenant, no key, `purpose = keep_warm`.

@@ -524,6 +524,10 @@ pub struct UsageConfig {
     /// Records queued for writing before new requests wait for the writer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<usize>,
+    /// `false`: no usage record is written (usage is accounted elsewhere, from metrics or
+    /// traces). Limits and budgets still hold; usage totals and the dashboard's spend are empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<bool>,
 }
 
 /// A price that replaces or adds to the built-in table, in USD per million tokens.

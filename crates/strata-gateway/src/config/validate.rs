@@ -177,6 +177,8 @@ pub struct Config {
     pub usage_database_url: Option<String>,
     /// Records queued for writing before new requests wait.
     pub usage_queue: usize,
+    /// Whether requests write usage records (`usage.records`, default true).
+    pub usage_records: bool,
     /// The built-in price table with the config's `pricing` applied.
     pub prices: strata_router::pricing::PriceTable,
     /// What a reload compares to know which running parts it must rebuild.
@@ -489,6 +491,7 @@ impl Config {
             shared: file.shared,
             usage_database_url: file.usage.database_url,
             usage_queue: file.usage.queue.unwrap_or(DEFAULT_USAGE_QUEUE).max(1),
+            usage_records: file.usage.records.unwrap_or(true),
             prices,
             sections,
             server,

@@ -45,11 +45,12 @@ pub struct Exit {
 }
 
 impl Exit {
-    pub fn new(state: Arc<Gateway>, api: Api, request_id: String, slot: Slot) -> Self {
+    /// `slot`: the record's place in the usage writer's queue (`None`: no record is kept).
+    pub fn new(state: Arc<Gateway>, api: Api, request_id: String, slot: Option<Slot>) -> Self {
         crate::telemetry::in_flight().increment(1.0);
         Exit {
             state,
-            slot: Some(slot),
+            slot,
             record: Record {
                 request_id,
                 api,
