@@ -5,8 +5,10 @@
 #   - the OpenAI API (`/v1/chat/completions`, plain and `stream: true`) against an
 #     OpenAI-compatible upstream — the emulator's OpenAI-compatible mode — with the gateway's
 #     provider pass-through beside nginx proxying the same upstream;
-#   - tenants governed: Converse for a tenant with RPM, TPM and budget limits, beside the same
-#     call for a tenant without any (usage records are written for both), then the governed call
+#   - tenants governed: Converse for a tenant with RPM, TPM and budget limits (usage records on),
+#     beside the same call for a tenant without any through a gateway that keeps no usage
+#     records (`usage: {records: false}`), and beside the ungoverned tenant on the gateway with
+#     records (limits alone); then the governed call
 #     through a second gateway whose limits are shared in Redis (127.0.0.1:6379 unless
 #     REDIS_URL): its Redis commands per request, and the p50 it adds at a constant 500
 #     requests/s (`strata bench --rate`, open loop) over the locally governed gateway.
@@ -27,7 +29,7 @@ DURATION="${1:-5}"
 CONNECTIONS="${2:-32}"
 WARMUP="${WARMUP:-1}"
 BIN="${STRATA_BIN:-${CARGO_TARGET_DIR:-target}/release/strata}"
-SIM_PORT="${SIM_PORT:-4611}"; GW_PORT="${GW_PORT:-8611}"; NGINX_PORT="${NGINX_PORT:-8612}"; SHARED_PORT="${SHARED_PORT:-8613}"
+SIM_PORT="${SIM_PORT:-4611}"; GW_PORT="${GW_PORT:-8611}"; NGINX_PORT="${NGINX_PORT:-8612}"; SHARED_PORT="${SHARED_PORT:-8613}"; BARE_PORT="${BARE_PORT:-8614}"
 ONLY="${ONLY:-.}"; GOVERNANCE="${GOVERNANCE:-1}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 WORK=$(mktemp -d)
@@ -71,8 +73,11 @@ YAML
 gateway_config "" > "$WORK/gateway.yaml"
 taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
-SHARED_PID=
+SHARED_PID=; BARE_PID=
 if [ "$GOVERNANCE" = 1 ]; then
+  gateway_config "usage: {records: false}" > "$WORK/bare.yaml"
+  taskset -c 1 "$BIN" serve --config "$WORK/bare.yaml" --listen "127.0.0.1:$BARE_PORT" 2>"$WORK/bare.log" & PIDS+=($!); BARE_PID=$!
+  wait_for "http://127.0.0.1:$BARE_PORT/health"
   namespace="strata-bench-$$"
   gateway_config "shared: {redis_url: \"$REDIS_URL\", namespace: $namespace}" > "$WORK/shared.yaml"
   taskset -c 1 "$BIN" serve --config "$WORK/shared.yaml" --listen "127.0.0.1:$SHARED_PORT" 2>"$WORK/shared.log" & PIDS+=($!); SHARED_PID=$!
@@ -80,7 +85,7 @@ if [ "$GOVERNANCE" = 1 ]; then
 fi
 
 start_nginx "$NGINX_PORT" "$SIM_PORT"
-pid_of_port() { case $1 in "$SIM_PORT") echo "$SIM_PID";; "$GW_PORT") echo "$GW_PID";; "$SHARED_PORT") echo "$SHARED_PID";; *) echo "$NGINX_PID";; esac; }
+pid_of_port() { case $1 in "$SIM_PORT") echo "$SIM_PID";; "$GW_PORT") echo "$GW_PID";; "$SHARED_PORT") echo "$SHARED_PID";; "$BARE_PORT") echo "$BARE_PID";; *) echo "$NGINX_PID";; esac; }
 
 CONVERSE='{"messages":[{"role":"user","content":[{"text":"benchmark request"}]}],"inferenceConfig":{"maxTokens":64}}'
 chat() { # model stream
@@ -103,6 +108,7 @@ OpenAI chat stream|nginx|$NGINX_PORT|/v1/chat/completions|$SIM_KEY|$(chat amazon
 OpenAI chat stream|strata|$GW_PORT|/v1/chat/completions|$GW_KEY|$(chat nova-openai true)"
 if [ "$GOVERNANCE" = 1 ]; then
   PATHS="$PATHS
+Converse ungoverned|no-records|$BARE_PORT|/model/nova/converse|$GW_KEY|$CONVERSE
 Converse governed|strata|$GW_PORT|/model/nova/converse|$GOV_KEY|$CONVERSE
 Converse governed|strata+redis|$SHARED_PORT|/model/nova/converse|$GOV_KEY|$CONVERSE"
 fi
@@ -167,14 +173,18 @@ for api in "Converse" "ConverseStream" "OpenAI chat" "OpenAI chat stream"; do
   printf '%-20s %12.2f %12.2f %9.2f   %s\n' "$api" "$(echo "$sr / $nr" | bc -l)" "$(echo "$sc / $nc" | bc -l)" "$(echo "$sp50 / $np50" | bc -l)" "$target"
 done
 
-if [ -n "${RESULT["Converse governed|strata"]:-}" ] && [ -n "${RESULT["Converse|strata"]:-}" ]; then
-  read -r _ _ _ bare _ <<< "${RESULT["Converse|strata"]}"
+if [ -n "${RESULT["Converse governed|strata"]:-}" ] && [ -n "${RESULT["Converse ungoverned|no-records"]:-}" ]; then
+  read -r _ _ _ bare _ <<< "${RESULT["Converse ungoverned|no-records"]}"
   read -r _ _ _ governed _ <<< "${RESULT["Converse governed|strata"]}"
   echo
-  echo "tenants governed (Converse): CPU per request governed / ungoverned $(printf '%.2f' "$(echo "$governed / $bare" | bc -l)") (target <= 1.10)"
+  echo "tenants governed (Converse): CPU per request governed (limits, usage records) / without either $(printf '%.2f' "$(echo "$governed / $bare" | bc -l)") (target <= 1.10)"
+  if [ -n "${RESULT["Converse|strata"]:-}" ]; then
+    read -r _ _ _ records _ <<< "${RESULT["Converse|strata"]}"
+    echo "  of which limits alone (governed / ungoverned, both with records): $(printf '%.2f' "$(echo "$governed / $records" | bc -l)")"
+  fi
 fi
 if [ -n "${RESULT["Converse governed|strata+redis"]:-}" ]; then
-  printf 'limits shared in Redis: %.2f Redis calls per request (one on the request path: the reservation)\n' "$REDIS_PER_REQUEST"
+  printf 'limits shared in Redis: %.2f Redis calls per request (the reservation, with the settles queued since the last one riding on it)\n' "$REDIS_PER_REQUEST"
   p50_at_rate() { # port -> p50 ms of Converse at 500 requests/s for the governed tenant
     taskset -c 0 "$BIN" bench "http://127.0.0.1:$1/model/nova/converse" --rate 500 --duration "$DURATION" --warmup 1 \
       --threads 1 -H "authorization: Bearer $GOV_KEY" -H "content-type: application/json" --body "$CONVERSE" --json \

@@ -158,14 +158,6 @@ fn main() {
             }
             (n, b)
         }),
-        ("OLD relay", {
-            let (n, b, _) = count(|| {
-                let mut v: serde_json::Value = serde_json::from_str(RELAYED).unwrap_or_default();
-                v["model"] = serde_json::Value::String("nova".to_owned());
-                serde_json::to_vec(&v).unwrap_or_default()
-            });
-            (n, b)
-        }),
         ("relay: 64-event OpenAI SSE read for usage", {
             let input = sse_bytes.clone();
             let (n, b, _) = count(move || {
