@@ -345,3 +345,41 @@ async fn a_settle_rides_on_the_next_reservation() {
         "every settle gave back its unused estimate"
     );
 }
+
+#[tokio::test]
+async fn settles_riding_on_a_reservation_whose_request_is_dropped_still_reach_redis() {
+    let quotas = Quotas::shared(REDIS_URL, &fresh_namespace("dropped_ride"))
+        .unwrap()
+        .with_redis_timeout(Duration::from_secs(10));
+    let limits = Limits {
+        concurrent: Some(1),
+        ..Limits::default()
+    };
+    let scopes = [Scope {
+        key: "t:acme",
+        limits: &limits,
+    }];
+    let ask = Ask { tokens: 0, cost: 0 };
+    let grant = quotas.reserve(&scopes, ask, FailMode::Closed).await.unwrap();
+    quotas.settle(grant, Some(Used { tokens: 0, cost: 0 }));
+    // Another request's reservation takes the queued settle along, and that request goes away
+    // (its client hung up) before Redis answers: polled once, then dropped.
+    let other = [Scope {
+        key: "t:other",
+        limits: &limits,
+    }];
+    let dropped = tokio::select! {
+        biased;
+        _ = quotas.reserve(&other, ask, FailMode::Closed) => false,
+        () = std::future::ready(()) => true,
+    };
+    assert!(dropped, "the reservation was still waiting for Redis");
+    tokio::time::timeout(Duration::from_secs(10), quotas.flush())
+        .await
+        .expect("flush returns: nothing is left pending");
+    let again = quotas
+        .reserve(&scopes, ask, FailMode::Closed)
+        .await
+        .expect("the settle reached Redis and freed the one slot");
+    quotas.cancel(again);
+}

@@ -12,7 +12,7 @@ mod health;
 mod pending;
 mod queue;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -26,6 +26,13 @@ use pending::Pending;
 use queue::{SettleQueue, FLUSH_AFTER, MOST_CARRIED, MOST_FLUSHED};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// A reservation, with the settles riding in front of it (none: a count of 0). Static, so a call
+/// can be handed to a task of its own.
+static RESERVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(concat!(include_str!("settle.lua"), include_str!("reserve.lua"))));
+/// Settles alone.
+static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(concat!(include_str!("settle.lua"), "\nreturn 1\n")));
 /// Seconds in the sliding window (as `local::window::SLOTS`).
 const SLOTS: u64 = 61;
 
@@ -56,8 +63,6 @@ pub(crate) struct SharedStore {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     namespace: Box<str>,
-    reserve: Script,
-    settle: Script,
     timeout: Duration,
     lease: Duration,
     health: Health,
@@ -73,9 +78,6 @@ impl SharedStore {
             client: redis::Client::open(url).map_err(QuotaError::BadUrl)?,
             connection: OnceCell::new(),
             namespace: namespace.into(),
-            // Settles ride in front of every reservation (none: a count of 0).
-            reserve: Script::new(concat!(include_str!("settle.lua"), include_str!("reserve.lua"))),
-            settle: Script::new(concat!(include_str!("settle.lua"), "\nreturn 1\n")),
             timeout: DEFAULT_TIMEOUT,
             lease,
             health: Health::default(),
@@ -119,7 +121,7 @@ impl SharedStore {
     /// Reserves in Redis. The outer error means Redis could not be asked (the fail mode
     /// decides); the inner one is a refusal.
     pub(crate) async fn reserve(
-        &self,
+        self: &Arc<Self>,
         scopes: &[Scope<'_>],
         ask: Ask,
         fail: FailMode,
@@ -130,7 +132,7 @@ impl SharedStore {
         let id = format!("{:016x}", rand::random::<u64>());
         let mut taken = Vec::with_capacity(scopes.len());
         let carried = self.queue.take(MOST_CARRIED);
-        let mut call = self.reserve.prepare_invoke();
+        let mut call = RESERVE.prepare_invoke();
         self.push_settles(&mut call, &carried);
         call.arg(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX))
             .arg(&id)
@@ -153,10 +155,24 @@ impl SharedStore {
                 .arg(month);
             taken.push((scope, tokens, day, month));
         }
-        let answer = self
-            .run(|mut connection| async move { call.invoke_async(&mut connection).await })
-            .await;
-        self.pending.finish(carried.len());
+        let answer: Result<Vec<i64>, String> = if carried.is_empty() {
+            self.run(|mut connection| async move { call.invoke_async(&mut connection).await })
+                .await
+        } else {
+            // Other requests' settles ride on this call: it runs to its end in a task of its own,
+            // even if this request is dropped while it waits (a client that hangs up), so they
+            // are neither lost nor left pending.
+            let store = Arc::clone(self);
+            let ride = tokio::spawn(async move {
+                let answer = store
+                    .run(|mut connection| async move { call.invoke_async(&mut connection).await })
+                    .await;
+                store.pending.finish(carried.len());
+                answer
+            });
+            ride.await
+                .unwrap_or_else(|e| Err(format!("the reservation's task failed: {e}")))
+        };
         let reply: Vec<i64> = match answer {
             Ok(reply) => reply,
             Err(error) => {
@@ -245,7 +261,7 @@ impl SharedStore {
                 return;
             };
             let fail = first.fail;
-            let mut call = self.settle.prepare_invoke();
+            let mut call = SETTLE.prepare_invoke();
             self.push_settles(&mut call, &batch);
             let result: Result<i64, String> = self
                 .run(|mut connection| async move { call.invoke_async(&mut connection).await })
