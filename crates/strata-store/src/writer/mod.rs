@@ -60,6 +60,13 @@ struct Queued {
     _place: OwnedSemaphorePermit,
 }
 
+/// The writer hands its queued records to the store as they are, without copying them out.
+impl std::borrow::Borrow<UsageRecord> for Queued {
+    fn borrow(&self) -> &UsageRecord {
+        &self.record
+    }
+}
+
 /// What the handles and the task share.
 struct Shared {
     places: Arc<Semaphore>,

@@ -9,7 +9,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::{Queued, Shared, USAGE_WRITE_FAILURES_TOTAL, USAGE_WRITTEN_TOTAL};
-use crate::store::usage::UsageRecord;
 use crate::store::Store;
 
 /// Most records in one batch.
@@ -90,17 +89,16 @@ async fn write(store: &Store, shared: &Shared, batch: &mut Vec<Queued>) {
     if batch.is_empty() {
         return;
     }
-    let records: Vec<UsageRecord> = batch.iter().map(|q| q.record.clone()).collect();
     let mut pause = RETRY_FIRST;
     loop {
-        match store.insert_usage(&records).await {
+        match store.insert_usage(batch.as_slice()).await {
             Ok(()) => break,
             Err(e) => {
                 let failed = shared.counters.failed_writes.fetch_add(1, Ordering::Relaxed) + 1;
                 metrics::counter!(USAGE_WRITE_FAILURES_TOTAL).increment(1);
                 // Counts and the database's error only: never record text.
                 tracing::warn!(
-                    rows = records.len(),
+                    rows = batch.len(),
                     failed_writes = failed,
                     retry_in_ms = pause.as_millis() as u64,
                     error = %e,
@@ -111,7 +109,7 @@ async fn write(store: &Store, shared: &Shared, batch: &mut Vec<Queued>) {
             }
         }
     }
-    let n = records.len() as u64;
+    let n = batch.len() as u64;
     let c = &shared.counters;
     c.written.fetch_add(n, Ordering::Relaxed);
     c.batches.fetch_add(1, Ordering::Relaxed);

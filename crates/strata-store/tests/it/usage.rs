@@ -1,6 +1,6 @@
 //! Usage rows: written and read back field for field, and summed per group with filters.
 
-use strata_store::{GroupBy, UsageQuery, UsageRow};
+use strata_store::{GroupBy, UsageQuery, UsageRecord, UsageRow};
 
 use crate::fixture::TestDb;
 use crate::records::{bare, billed, full, DAY1_NOON, DAY2_START};
@@ -29,7 +29,7 @@ pub async fn a_repeated_request_id_keeps_the_first_row(db: &TestDb) {
 }
 
 pub async fn an_empty_store_sums_to_nothing(db: &TestDb) {
-    db.store.insert_usage(&[]).await.unwrap();
+    db.store.insert_usage::<UsageRecord>(&[]).await.unwrap();
     for group_by in [GroupBy::Tenant, GroupBy::Model, GroupBy::Day, GroupBy::TenantModel] {
         let q = UsageQuery {
             group_by,
