@@ -70,9 +70,9 @@ count() { # bin extra path key body -> instructions per request
   # Under valgrind the gateway takes seconds to start (a minute on a busy machine).
   for _ in $(seq 900); do curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && break; sleep 0.2; done
   python3 bench/drive.py "$GW_PORT" "$3" "$5" 200 "$4" >/dev/null
-  callgrind_control -z "$gw" >/dev/null
+  callgrind_control -z "$gw" >/dev/null 2>&1
   local ok; ok=$(python3 bench/drive.py "$GW_PORT" "$3" "$5" "$N" "$4")
-  callgrind_control -d "$gw" >/dev/null
+  callgrind_control -d "$gw" >/dev/null 2>&1
   local total; total=$(callgrind_annotate "$WORK"/cg.out.*.1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   kill "$gw" "$sim" 2>/dev/null || true; wait "$gw" "$sim" 2>/dev/null || true
   [ "$ok" = "$N" ] || { echo "only $ok of $N answered 200 (see $WORK/*.log)" >&2; exit 1; }
