@@ -47,39 +47,16 @@ wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
 # OpenAI-compatible mode applies no quotas).
 raise_quota "$SIM_PORT"
 
-SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"; GOV_KEY="sk-governed-000001"
-# The governed tenant's limits are far above the load: every request is counted, none refused.
-gateway_config() { # extra top-level YAML
-  cat <<YAML
-$(aws_account_yaml "$SIM_PORT")
-providers:
-  - {name: sim-openai, type: openai, base_url: "http://127.0.0.1:$SIM_PORT/v1", api_key: "$SIM_KEY"}
-models:
-  - name: nova
-    deployments: [{account: prod-us, region: us-east-1, model: amazon.nova-pro-v1:0}]
-  - name: nova-openai
-    deployments: [{provider: sim-openai, model: amazon.nova-pro-v1:0}]
-discovery: {enabled: false}
-tenants:
-  - {name: bench, keys: [$GW_KEY]}
-  - name: governed
-    keys: [$GOV_KEY]
-    rpm: 100000000
-    tpm: 2000000000
-    budget: {usd_per_day: 100000000, usd_per_month: 1000000000}
-$1
-YAML
-}
-gateway_config "" > "$WORK/gateway.yaml"
+bench_gateway_yaml "$SIM_PORT" > "$WORK/gateway.yaml"
 taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
 SHARED_PID=; BARE_PID=
 if [ "$GOVERNANCE" = 1 ]; then
-  gateway_config "usage: {records: false}" > "$WORK/bare.yaml"
+  bench_gateway_yaml "$SIM_PORT" "usage: {records: false}" > "$WORK/bare.yaml"
   taskset -c 1 "$BIN" serve --config "$WORK/bare.yaml" --listen "127.0.0.1:$BARE_PORT" 2>"$WORK/bare.log" & PIDS+=($!); BARE_PID=$!
   wait_for "http://127.0.0.1:$BARE_PORT/health"
   namespace="strata-bench-$$"
-  gateway_config "shared: {redis_url: \"$REDIS_URL\", namespace: $namespace}" > "$WORK/shared.yaml"
+  bench_gateway_yaml "$SIM_PORT" "shared: {redis_url: \"$REDIS_URL\", namespace: $namespace}" > "$WORK/shared.yaml"
   taskset -c 1 "$BIN" serve --config "$WORK/shared.yaml" --listen "127.0.0.1:$SHARED_PORT" 2>"$WORK/shared.log" & PIDS+=($!); SHARED_PID=$!
   wait_for "http://127.0.0.1:$SHARED_PORT/health"
 fi

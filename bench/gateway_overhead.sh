@@ -49,7 +49,6 @@ wait_for "http://127.0.0.1:$GW_PORT/health"
 start_nginx "$NGINX_PORT" "$SIM_PORT"
 pid_of_port() { case $1 in $SIM_PORT) echo "$SIM_PID";; $GW_PORT) echo "$GW_PID";; *) echo "$NGINX_PID";; esac; }
 
-SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"
 CONVERSE='{"messages":[{"role":"user","content":[{"text":"benchmark request"}]}],"inferenceConfig":{"maxTokens":64}}'
 CHAT='{"model":"nova","messages":[{"role":"user","content":"benchmark request"}],"max_tokens":64}'
 CHAT_STREAM='{"model":"nova","messages":[{"role":"user","content":"benchmark request"}],"max_tokens":64,"stream":true}'

@@ -27,24 +27,6 @@ for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
 done
 source bench/lib.sh
 
-SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"; GOV_KEY="sk-governed-000001"
-gateway_config() { # extra top-level YAML
-  cat <<YAML
-$(aws_account_yaml "$SIM_PORT")
-providers:
-  - {name: sim-openai, type: openai, base_url: "http://127.0.0.1:$SIM_PORT/v1", api_key: "$SIM_KEY"}
-models:
-  - name: nova
-    deployments: [{account: prod-us, region: us-east-1, model: amazon.nova-pro-v1:0}]
-  - name: nova-openai
-    deployments: [{provider: sim-openai, model: amazon.nova-pro-v1:0}]
-discovery: {enabled: false}
-tenants:
-  - {name: bench, keys: [$GW_KEY]}
-  - {name: governed, keys: [$GOV_KEY], rpm: 100000000, tpm: 2000000000, budget: {usd_per_day: 100000000}}
-$1
-YAML
-}
 
 CONVERSE='{"messages":[{"role":"user","content":[{"text":"benchmark request"}]}],"inferenceConfig":{"maxTokens":64}}'
 chat() { echo "{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"benchmark request\"}],\"max_tokens\":64,\"stream\":$2}"; }
@@ -63,7 +45,7 @@ count() { # bin extra path key body -> instructions per request
   taskset -c 0 "$bin" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 1 2>"$WORK/sim.log" & local sim=$!
   wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
   raise_quota "$SIM_PORT"
-  gateway_config "$2" > "$WORK/gateway.yaml"
+  bench_gateway_yaml "$SIM_PORT" "$2" > "$WORK/gateway.yaml"
   rm -f "$WORK"/cg.out.*
   taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out.%p" --dump-instr=no \
     "$bin" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & local gw=$!

@@ -52,3 +52,32 @@ accounts:
     credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}
 YAML
 }
+
+# The keys of the benchmark gateways' tenants, and the emulator's OpenAI-compatible API key.
+SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"; GOV_KEY="sk-governed-000001"
+
+# bench_gateway_yaml SIM_PORT [EXTRA]: the benchmarks' gateway config — Nova Pro on the emulator
+# as `nova` (Bedrock) and `nova-openai` (the emulator's OpenAI-compatible API as a provider), a
+# tenant without limits (GW_KEY) and a governed one (GOV_KEY) whose limits are far above any load
+# (every request counted, none refused) — then EXTRA, top-level YAML.
+bench_gateway_yaml() {
+  cat <<YAML
+$(aws_account_yaml "$1")
+providers:
+  - {name: sim-openai, type: openai, base_url: "http://127.0.0.1:$1/v1", api_key: "$SIM_KEY"}
+models:
+  - name: nova
+    deployments: [{account: prod-us, region: us-east-1, model: amazon.nova-pro-v1:0}]
+  - name: nova-openai
+    deployments: [{provider: sim-openai, model: amazon.nova-pro-v1:0}]
+discovery: {enabled: false}
+tenants:
+  - {name: bench, keys: [$GW_KEY]}
+  - name: governed
+    keys: [$GOV_KEY]
+    rpm: 100000000
+    tpm: 2000000000
+    budget: {usd_per_day: 100000000, usd_per_month: 1000000000}
+${2:-}
+YAML
+}

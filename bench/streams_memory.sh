@@ -48,7 +48,6 @@ YAML
 taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
 
-SIM_KEY="ABSKcHJvZC11cy1hcGkta2V5LTAwMDE="; GW_KEY="sk-bench-000001"
 CONVERSE="{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"benchmark request\"}]}],\"inferenceConfig\":{\"maxTokens\":$MAX_TOKENS}}"
 CHAT="{\"model\":\"nova\",\"messages\":[{\"role\":\"user\",\"content\":\"benchmark request\"}],\"max_tokens\":$MAX_TOKENS,\"stream\":true}"
 
