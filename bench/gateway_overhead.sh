@@ -35,14 +35,7 @@ taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --zero-latency --threads 
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
 raise_quota "$SIM_PORT"
 
-cat > "$WORK/gateway.yaml" <<YAML
-$(aws_account_yaml "$SIM_PORT")
-models:
-  - name: nova
-    deployments: [{account: prod-us, region: us-east-1, model: amazon.nova-pro-v1:0}]
-tenants:
-  - {name: bench, keys: [sk-bench-000001]}
-YAML
+bench_gateway_yaml "$SIM_PORT" > "$WORK/gateway.yaml"
 taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
 
