@@ -101,9 +101,10 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
     let request_id = strata_http::new_request_id();
     // A place in the usage writer's queue for this request's record: when the writer is behind,
     // new requests wait here rather than records being dropped.
-    let slot = match state.config.usage_records {
-        true => Some(state.usage.slot().await),
-        false => None,
+    let slot = if state.config.usage_records {
+        Some(state.usage.slot().await)
+    } else {
+        None
     };
     let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone(), slot);
     if let Some(traces) = &state.traces {

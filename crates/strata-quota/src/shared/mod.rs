@@ -156,17 +156,14 @@ impl SharedStore {
             taken.push((scope, tokens, day, month));
         }
         let answer: Result<Vec<i64>, String> = if carried.is_empty() {
-            self.run(|mut connection| async move { call.invoke_async(&mut connection).await })
-                .await
+            self.invoke(call).await
         } else {
             // Other requests' settles ride on this call: it runs to its end in a task of its own,
             // even if this request is dropped while it waits (a client that hangs up), so they
             // are neither lost nor left pending.
             let store = Arc::clone(self);
             let ride = tokio::spawn(async move {
-                let answer = store
-                    .run(|mut connection| async move { call.invoke_async(&mut connection).await })
-                    .await;
+                let answer = store.invoke(call).await;
                 store.pending.finish(carried.len());
                 answer
             });
@@ -221,14 +218,10 @@ impl SharedStore {
         })
     }
 
-    /// Runs one call on the connection within the timeout.
-    async fn run<T, F, Fut>(&self, call: F) -> Result<T, String>
-    where
-        F: FnOnce(ConnectionManager) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let connection = self.connection().await?;
-        match tokio::time::timeout(self.timeout, call(connection)).await {
+    /// Runs one script call on the connection within the timeout.
+    async fn invoke<T: redis::FromRedisValue>(&self, call: ScriptInvocation<'static>) -> Result<T, String> {
+        let mut connection = self.connection().await?;
+        match tokio::time::timeout(self.timeout, call.invoke_async(&mut connection)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
@@ -263,9 +256,7 @@ impl SharedStore {
             let fail = first.fail;
             let mut call = SETTLE.prepare_invoke();
             self.push_settles(&mut call, &batch);
-            let result: Result<i64, String> = self
-                .run(|mut connection| async move { call.invoke_async(&mut connection).await })
-                .await;
+            let result: Result<i64, String> = self.invoke(call).await;
             self.pending.finish(batch.len());
             match result {
                 Ok(_) => self.health.answered(),
