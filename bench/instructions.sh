@@ -14,7 +14,8 @@
 # Needs: cargo build --release -p strata, valgrind, python3, curl.
 # Usage: bench/instructions.sh [requests]   (default 1000)
 #        BINS="/tmp/old/strata /tmp/new/strata" compares builds (default: STRATA_BIN or
-#        target/release/strata); ONLY="Converse" picks paths by name (an extended regex).
+#        target/release/strata); ONLY="Converse" picks paths by name (an extended regex);
+#        KEEP=dir keeps each count's callgrind profile there (for callgrind_annotate --inclusive=yes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000}"
@@ -57,6 +58,9 @@ count() { # bin extra path key body -> instructions per request
   callgrind_control -d "$gw" >/dev/null 2>&1
   local total; total=$(callgrind_annotate "$WORK"/cg.out.*.1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   kill "$gw" "$sim" 2>/dev/null || true; wait "$gw" "$sim" 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"; cp "$WORK"/cg.out.*.1 "$KEEP/$(basename "$bin")-$(echo "$2$3-$4" | tr -c 'A-Za-z0-9\n' _).callgrind"
+  fi
   [ "$ok" = "$N" ] || { echo "only $ok of $N answered 200 (see $WORK/*.log)" >&2; exit 1; }
   echo $(( total / N ))
 }

@@ -50,19 +50,26 @@ load() { # url key body -> the report as JSON
 # One call each way first, so the gateway's pools and caches are as they will be.
 curl -sf -o /dev/null "http://127.0.0.1:$GW_PORT/v1/chat/completions" -H "authorization: Bearer $GW_KEY" \
   -H 'content-type: application/json' -d "$CHAT"
-rest=$(kib VmRSS)
+rest=$(kib VmRSS); rest_file=$(kib RssFile)
 direct=$(load "http://127.0.0.1:$SIM_PORT/model/amazon.nova-pro-v1%3A0/converse-stream" "$SIM_KEY" "$CONVERSE")
+# The peak split into heap (anonymous) and mapped code (file-backed), sampled during the load.
+( while kill -0 "$GW_PID" 2>/dev/null; do echo "$(kib RssAnon) $(kib RssFile)"; sleep 0.2; done ) > "$WORK/rss" & SAMPLER=$!
 through=$(load "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$GW_KEY" "$CHAT")
+kill "$SAMPLER" 2>/dev/null || true
 peak=$(kib VmHWM); after=$(kib VmRSS)
+anon=$(sort -n "$WORK/rss" | tail -1 | cut -d' ' -f1); file=$(sort -n -k2 "$WORK/rss" | tail -1 | cut -d' ' -f2)
 
-python3 - "$STREAMS" "$rest" "$peak" "$after" "$direct" "$through" <<'PY'
+python3 - "$STREAMS" "$rest" "$peak" "$after" "$direct" "$through" "$rest_file" "$anon" "$file" <<'PY'
 import json, sys
 streams, rest, peak, after = (int(x) for x in sys.argv[1:5])
 direct, through = json.loads(sys.argv[5]), json.loads(sys.argv[6])
+rest_file, anon, file = (int(x) for x in sys.argv[7:10])
 def errors(r):
     return r["status_errors"] + r["transport_errors"] + r["timeouts"] + r["shed"]
 print(f"\ngateway resident memory: at rest {rest / 1024:.1f} MB, peak under load {peak / 1024:.1f} MB "
       f"({(peak - rest) / streams:.1f} KB per stream), after {after / 1024:.1f} MB")
+print(f"  of which mapped code (file-backed): at rest {rest_file / 1024:.1f} MB, under load {file / 1024:.1f} MB; "
+      f"heap and stacks (anonymous) under load: {anon / 1024:.1f} MB")
 print(f"\n{'time to first byte, ms':<36} {'p50':>8} {'p90':>8} {'p99':>8} {'req/s':>8} {'errors':>7}")
 for name, r in (("emulator direct (ConverseStream)", direct), ("gateway (OpenAI chat stream)", through)):
     f = r["first_byte_ms"]
