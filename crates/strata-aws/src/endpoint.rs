@@ -21,9 +21,20 @@ impl Endpoints {
 
     /// The runtime base URL for a region (`https://bedrock-runtime.{region}.amazonaws.com`).
     pub fn runtime(&self, region: &str) -> String {
+        let mut url = String::new();
+        self.push_runtime(region, &mut url);
+        url
+    }
+
+    /// [`Endpoints::runtime`] appended to `out` (a call's URL is built in one string).
+    pub fn push_runtime(&self, region: &str, out: &mut String) {
         match &self.override_url {
-            Some(url) => url.clone(),
-            None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+            Some(url) => out.push_str(url),
+            None => {
+                out.push_str("https://bedrock-runtime.");
+                out.push_str(region);
+                out.push_str(".amazonaws.com");
+            }
         }
     }
 

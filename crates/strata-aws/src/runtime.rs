@@ -157,12 +157,13 @@ impl BedrockRuntime {
 
     /// The URL of a call.
     pub fn url(&self, region: &str, model_id: &str, operation: RuntimeOperation) -> String {
-        format!(
-            "{}/model/{}/{}",
-            self.endpoints.runtime(region),
-            utf8_percent_encode(model_id, LABEL),
-            operation.action()
-        )
+        let mut url = String::with_capacity(96 + model_id.len());
+        self.endpoints.push_runtime(region, &mut url);
+        url.push_str("/model/");
+        url.extend(utf8_percent_encode(model_id, LABEL));
+        url.push('/');
+        url.push_str(operation.action());
+        url
     }
 
     /// Sends a signed request.
