@@ -41,18 +41,28 @@ impl MinuteWindow {
         (now_s.saturating_sub(SLOTS - 1)..=now_s).filter_map(move |s| self.slot(s))
     }
 
+    /// The live slots in slot order, not time order: for what does not depend on order, a plain
+    /// pass over the array (no division per second; the totals and resets run on every
+    /// reservation).
+    fn live_unordered(&self, now_s: u64) -> impl Iterator<Item = &Slot> {
+        let kept = now_s.saturating_sub(SLOTS - 1)..=now_s;
+        self.slots.iter().filter(move |s| kept.contains(&s.second))
+    }
+
     /// Requests and tokens counted in the window at `now_s`.
     pub(crate) fn totals(&self, now_s: u64) -> (u64, u64) {
-        self.live(now_s)
+        self.live_unordered(now_s)
             .fold((0, 0), |(r, t), s| (r + s.requests, t.saturating_add(s.tokens)))
     }
 
     /// Milliseconds until the oldest live second for which `counts` holds leaves the window
     /// (0 when none does).
     fn until_oldest_leaves(&self, now_ms: u64, counts: impl Fn(&Slot) -> bool) -> u64 {
-        self.live(now_ms / 1000)
-            .find(|s| counts(s))
-            .map_or(0, |s| leaves_in(s.second, now_ms))
+        self.live_unordered(now_ms / 1000)
+            .filter(|s| counts(s))
+            .map(|s| s.second)
+            .min()
+            .map_or(0, |second| leaves_in(second, now_ms))
     }
 
     /// When the oldest second with requests leaves (the `reset` of the requests headroom).
