@@ -183,6 +183,8 @@ fn route_detail(config: &Config, tenant: Option<usize>) -> crate::config::file::
 pub fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
     use http::HeaderName as N;
     let headers = response.headers_mut();
+    // Room for all six at once (the map grew twice on the way otherwise).
+    headers.reserve(6);
     let windows = [
         (
             &h.requests,
@@ -205,9 +207,20 @@ pub fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
         let Some(w) = window else { continue };
         headers.insert(limit, HeaderValue::from(w.limit));
         headers.insert(remaining, HeaderValue::from(w.remaining));
-        // Whole seconds, as OpenAI writes them ("12s").
+        // Whole seconds, as OpenAI writes them ("12s"); digits written by hand, not format!.
         let secs = w.reset.as_secs() + u64::from(w.reset.subsec_nanos() > 0);
-        if let Ok(v) = HeaderValue::from_str(&format!("{secs}s")) {
+        let mut text = [0u8; 21];
+        let (mut at, mut n) = (text.len() - 1, secs);
+        text[at] = b's';
+        loop {
+            at -= 1;
+            text[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if let Ok(v) = HeaderValue::from_bytes(&text[at..]) {
             headers.insert(reset, v);
         }
     }
@@ -332,4 +345,39 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
             GatewayError::client(Class::Invalid, format!("the request body could not be read: {e}"))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use strata_quota::{Headroom, Window};
+
+    #[test]
+    fn rate_limit_headers_round_resets_up_to_whole_seconds() {
+        let window = |limit, remaining, reset_ms| Window {
+            limit,
+            remaining,
+            reset: Duration::from_millis(reset_ms),
+        };
+        for (reset_ms, expected) in [
+            (0, "0s"),
+            (1, "1s"),
+            (1_000, "1s"),
+            (59_001, "60s"),
+            (u64::MAX, "18446744073709552s"),
+        ] {
+            let mut response = axum::response::Response::default();
+            let headroom = Headroom {
+                requests: Some(window(60, 59, reset_ms)),
+                tokens: None,
+            };
+            super::set_rate_limit_headers(&mut response, &headroom);
+            let h = response.headers();
+            assert_eq!(h["x-ratelimit-reset-requests"], expected, "{reset_ms} ms");
+            assert_eq!(h["x-ratelimit-limit-requests"], "60");
+            assert_eq!(h["x-ratelimit-remaining-requests"], "59");
+            assert!(h.get("x-ratelimit-reset-tokens").is_none());
+        }
+    }
 }
