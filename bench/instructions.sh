@@ -59,7 +59,7 @@ count() { # bin extra path key body -> instructions per request
   local total; total=$(callgrind_annotate "$WORK"/cg.out.*.1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   kill "$gw" "$sim" 2>/dev/null || true; wait "$gw" "$sim" 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then
-    mkdir -p "$KEEP"; cp "$WORK"/cg.out.*.1 "$KEEP/$(basename "$bin")-$(echo "$2$3-$4" | tr -c 'A-Za-z0-9\n' _).callgrind"
+    mkdir -p "$KEEP"; cp "$WORK"/cg.out.*.1 "$KEEP/$(basename "$(dirname "$bin")")-$(basename "$bin")-$(echo "$2$3-$4" | tr -c 'A-Za-z0-9\n' _).callgrind"
   fi
   [ "$ok" = "$N" ] || { echo "only $ok of $N answered 200 (see $WORK/*.log)" >&2; exit 1; }
   echo $(( total / N ))
