@@ -82,6 +82,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `20250102T030405Z` and `20250102` for a time.
 pub fn amz_date(time: SystemTime) -> (String, String) {
+    use strata_core::clock::push_digits;
     let (y, m, d, h, mi, sec) = strata_core::clock::utc_parts(time);
     let mut date = String::with_capacity(16);
     push_digits(&mut date, y.unsigned_abs(), 4);
@@ -94,15 +95,6 @@ pub fn amz_date(time: SystemTime) -> (String, String) {
     }
     date.push('Z');
     (date, day)
-}
-
-/// `n`'s last `width` decimal digits, zero-padded (`format!("{n:02}")` was ~800 instructions
-/// per field, and a signature writes six fields per request).
-fn push_digits(out: &mut String, n: u64, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (n / 10u64.pow(place)) % 10;
-        out.push(char::from(b'0' + digit as u8));
-    }
 }
 
 /// URI-encodes the already-encoded path once more, as SigV4 does for every service but S3.

@@ -229,10 +229,17 @@ pub fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
 /// Puts a request ID on a response (`x-request-id`, and `x-amzn-requestid` and `request-id` for
 /// the AWS and Anthropic SDKs).
 pub fn set_request_id(response: &mut Response, id: &str) {
+    // Names parsed once (inserting by `&str` parsed each name on every answer).
+    static NAMES: [http::HeaderName; 3] = [
+        http::HeaderName::from_static("x-request-id"),
+        http::HeaderName::from_static("request-id"),
+        http::HeaderName::from_static("x-amzn-requestid"),
+    ];
     if let Ok(v) = HeaderValue::from_str(id) {
-        response.headers_mut().insert("x-request-id", v.clone());
-        response.headers_mut().insert("request-id", v.clone());
-        response.headers_mut().insert("x-amzn-requestid", v);
+        let headers = response.headers_mut();
+        for name in &NAMES {
+            headers.insert(name.clone(), v.clone());
+        }
     }
 }
 

@@ -19,11 +19,12 @@ use crate::request::account::Exit;
 use crate::upstream::{Answer, Chunk, EventStream, Reply, Wire};
 
 /// Headers of a Bedrock answer worth passing to the client.
-const PASSED_HEADERS: [&str; 4] = [
-    "content-type",
-    "x-amzn-bedrock-input-token-count",
-    "x-amzn-bedrock-output-token-count",
-    "x-amzn-bedrock-invocation-latency",
+/// Parsed once: looking a header up by `&str` parses the name on every call.
+static PASSED_HEADERS: [http::HeaderName; 4] = [
+    http::header::CONTENT_TYPE,
+    http::HeaderName::from_static("x-amzn-bedrock-input-token-count"),
+    http::HeaderName::from_static("x-amzn-bedrock-output-token-count"),
+    http::HeaderName::from_static("x-amzn-bedrock-invocation-latency"),
 ];
 
 /// The response for an answer to `operation`.
@@ -59,9 +60,9 @@ fn complete(operation: RuntimeOperation, reply: Reply, mut exit: Exit) -> Respon
 }
 
 fn pass_headers(from: &http::HeaderMap, response: &mut Response) {
-    for name in PASSED_HEADERS {
+    for name in &PASSED_HEADERS {
         if let Some(v) = from.get(name) {
-            response.headers_mut().insert(name, v.clone());
+            response.headers_mut().insert(name.clone(), v.clone());
         }
     }
 }
