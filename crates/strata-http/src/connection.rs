@@ -33,6 +33,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::{EdgeBody, InFlight, ResponseBody, Verdict};
 use crate::drain::fired;
 use crate::serve::{Shared, Slot};
+use crate::woken::Woken;
 use crate::{Refusal, RequestHead};
 
 /// Serves one accepted connection until it ends, is closed by the watchdog, or is closed by
@@ -89,8 +90,11 @@ where
     });
     let mut conn = pin!(shared.builder.serve_connection(io, service));
     let options = &shared.options;
-    let mut drain = pin!(options.drain.started());
-    let mut force = pin!(fired(shared.force.subscribe()));
+    // The signals beside the connection are polled only when they were woken (see `woken`).
+    let drain = pin!(options.drain.started());
+    let force = pin!(fired(shared.force.subscribe()));
+    let expired = pin!(activity.expired(options.header_timeout, options.idle_timeout));
+    let (mut drain, mut force, mut expired) = (Woken::new(drain), Woken::new(force), Woken::new(expired));
     // Once closing, the connection finishes what it has in flight and ends; `watching` is off
     // once the watchdog's verdict is acted on.
     let mut closing = false;
@@ -109,7 +113,7 @@ where
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
-            expiry = activity.expired(options.header_timeout, options.idle_timeout), if watching => match expiry {
+            expiry = &mut expired, if watching => match expiry {
                 Expiry::Head => {
                     shared.metrics.header_timeout.increment(1);
                     return;

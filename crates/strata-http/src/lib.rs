@@ -19,6 +19,7 @@ pub mod metrics;
 mod options;
 mod serve;
 mod tls;
+mod woken;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
