@@ -210,7 +210,9 @@ fn with_request_metadata(body: &[u8], key: &str, value: &str) -> Option<Bytes> {
     }
     // The common case: no metadata yet. Splice it in after the opening brace instead of
     // re-encoding the whole body.
-    if !body.windows(17).any(|w| w == b"\"requestMetadata\"") {
+    // memmem, not `windows(17)`: a byte-by-byte compare cost ~5 instructions per body byte, on
+    // every Converse call (a 100 KB prompt: half a million).
+    if memchr::memmem::find(body, b"\"requestMetadata\"").is_none() {
         let rest = &body[start + 1..];
         let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
         let mut out = Vec::with_capacity(body.len() + 40 + value.len());
