@@ -207,20 +207,12 @@ pub fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
         let Some(w) = window else { continue };
         headers.insert(limit, HeaderValue::from(w.limit));
         headers.insert(remaining, HeaderValue::from(w.remaining));
-        // Whole seconds, as OpenAI writes them ("12s"); digits written by hand, not format!.
+        // Whole seconds, as OpenAI writes them ("12s"); itoa, not format!.
         let secs = w.reset.as_secs() + u64::from(w.reset.subsec_nanos() > 0);
-        let mut text = [0u8; 21];
-        let (mut at, mut n) = (text.len() - 1, secs);
-        text[at] = b's';
-        loop {
-            at -= 1;
-            text[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if let Ok(v) = HeaderValue::from_bytes(&text[at..]) {
+        let mut text = String::with_capacity(21);
+        text.push_str(itoa::Buffer::new().format(secs));
+        text.push('s');
+        if let Ok(v) = HeaderValue::try_from(text) {
             headers.insert(reset, v);
         }
     }
