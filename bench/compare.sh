@@ -93,7 +93,7 @@ fi
 # Converts wrk's "1.23ms" / "456.00us" / "1.2s" to milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
 
-measure() { # api who port path key body -> "rate p50_ms p99_ms cpu_us errors"
+measure() { # api who port path key body -> "rate p50_ms p99_ms cpu_us user_pct errors"
   cat > "$WORK/req.lua" <<LUA
 wrk.method = "POST"
 wrk.path = "$4"
@@ -106,16 +106,17 @@ LUA
     -H "authorization: Bearer $5" -H 'content-type: application/json' -d "$6")
   [ "$code" = 200 ] || { echo "$1 via $2: HTTP $code (see $WORK/*.log)" >&2; exit 1; }
   taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$WORK/req.lua" "http://127.0.0.1:$3" >/dev/null
-  local pid t0 t1 out n; pid=$(pid_of_port "$3"); t0=$(ticks "$pid")
+  local pid t0 t1 u0 u1 out n; pid=$(pid_of_port "$3"); t0=$(ticks "$pid"); u0=$(user_ticks "$pid")
   out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/req.lua" "http://127.0.0.1:$3")
-  t1=$(ticks "$pid"); n=$(awk '/requests in/ {print $1}' <<< "$out")
+  t1=$(ticks "$pid"); u1=$(user_ticks "$pid"); n=$(awk '/requests in/ {print $1}' <<< "$out")
   local errors; errors=$(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ' | tr '\n' ' ' || true)
   echo "$(awk '/Requests\/sec/ {print $2}' <<< "$out") $(to_ms "$(awk '$1=="50%" {print $2}' <<< "$out")") \
-$(to_ms "$(awk '$1=="99%" {print $2}' <<< "$out")") $(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l) ${errors:-}"
+$(to_ms "$(awk '$1=="99%" {print $2}' <<< "$out")") $(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l) \
+$(echo "100 * ($u1 - $u0) / ($t1 - $t0)" | bc -l) ${errors:-}"
 }
 
 declare -A RESULT
-printf '\n%-20s %-9s %12s %9s %9s %12s  %s\n' "api" "path" "req/s" "p50 ms" "p99 ms" "cpu/req us" "errors"
+printf '\n%-20s %-9s %12s %9s %9s %12s %7s  %s\n' "api" "path" "req/s" "p50 ms" "p99 ms" "cpu/req us" "user %" "errors"
 # Redis calls the gateway made: its scripts (EVAL/EVALSHA; the commands a script runs inside Redis
 # are counted apart by Redis and are not round trips) and any plain command of its own.
 redis_calls() {
@@ -132,22 +133,25 @@ while IFS='|' read -r api who port path key body; do
     read -r rate _ <<< "$r"
     REDIS_PER_REQUEST=$(echo "($(redis_calls) - $calls0) / ($rate * ($DURATION + $WARMUP))" | bc -l)
   fi
-  read -r rate p50 p99 cpu rest <<< "$r"
-  printf '%-20s %-9s %12.0f %9.3f %9.3f %12.1f  %s\n' "$api" "$who" "$rate" "$p50" "$p99" "$cpu" "${rest:-}"
+  read -r rate p50 p99 cpu user rest <<< "$r"
+  printf '%-20s %-9s %12.0f %9.3f %9.3f %12.1f %7.0f  %s\n' "$api" "$who" "$rate" "$p50" "$p99" "$cpu" "$user" "${rest:-}"
 done <<< "$PATHS"
 
 echo
 echo "ratios strata / nginx (throughput: higher is better; CPU per request and p50: lower is better)"
-printf '%-20s %12s %12s %9s   %s\n' "api" "req/s" "cpu/req" "p50" "target"
+printf '%-20s %12s %12s %9s %9s %9s   %s\n' "api" "req/s" "cpu/req" "user" "kernel" "p50" "target"
 for api in "Converse" "ConverseStream" "OpenAI chat" "OpenAI chat stream"; do
   [ -n "${RESULT["$api|strata"]:-}" ] && [ -n "${RESULT["$api|nginx"]:-}" ] || continue
-  read -r sr sp50 _ sc _ <<< "${RESULT["$api|strata"]}"
-  read -r nr np50 _ nc _ <<< "${RESULT["$api|nginx"]}"
+  read -r sr sp50 _ sc su _ <<< "${RESULT["$api|strata"]}"
+  read -r nr np50 _ nc nu _ <<< "${RESULT["$api|nginx"]}"
   case $api in
     Converse|ConverseStream) target="cpu/req <= 1.25";;
     *) target="cpu/req <= 1.5, req/s >= 0.8";;
   esac
-  printf '%-20s %12.2f %12.2f %9.2f   %s\n' "$api" "$(echo "$sr / $nr" | bc -l)" "$(echo "$sc / $nc" | bc -l)" "$(echo "$sp50 / $np50" | bc -l)" "$target"
+  # user / kernel: the CPU per request in user space and in the kernel, each strata / nginx.
+  printf '%-20s %12.2f %12.2f %9.2f %9.2f %9.2f   %s\n' "$api" "$(echo "$sr / $nr" | bc -l)" "$(echo "$sc / $nc" | bc -l)" \
+    "$(echo "($sc * $su) / ($nc * $nu)" | bc -l)" "$(echo "($sc * (100 - $su)) / ($nc * (100 - $nu))" | bc -l)" \
+    "$(echo "$sp50 / $np50" | bc -l)" "$target"
 done
 
 if [ -n "${RESULT["Converse governed|strata"]:-}" ] && [ -n "${RESULT["Converse ungoverned|no-records"]:-}" ]; then

@@ -10,8 +10,10 @@ cleanup() {
 }
 trap cleanup EXIT
 wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
-# CPU time (clock ticks) a process has used.
+# CPU time (clock ticks) a process has used; user_ticks: of which in user space (the rest is the
+# kernel's: sockets, epoll).
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 
 # start_nginx LISTEN_PORT UPSTREAM_PORT: one nginx worker on core 1 proxying (keep-alive, no
 # buffering) to 127.0.0.1:UPSTREAM_PORT; sets NGINX_PID to the worker's pid.
