@@ -46,9 +46,10 @@ raise_quota() {
 }
 
 # aws_account_yaml SIM_PORT: the gateway config's emulator endpoint and its one account (prod-us).
+# AWS_HTTP2=N sends the Bedrock calls over HTTP/2, N calls to a connection (aws.http2).
 aws_account_yaml() {
   cat <<YAML
-aws: {endpoint_url: "http://127.0.0.1:$1"}
+aws: {endpoint_url: "http://127.0.0.1:$1"${AWS_HTTP2:+, http2: {max_streams: $AWS_HTTP2\}}}
 accounts:
   - name: prod-us
     credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}

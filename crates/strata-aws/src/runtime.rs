@@ -11,14 +11,13 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use http_body_util::{BodyDataStream, BodyExt, Full};
-use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use strata_core::{BedrockErrorKind, ErrorClass};
 
 use crate::endpoint::Endpoints;
 use crate::fast_signing::{sign_fixed, FixedRequest, SigningKeyCache};
 use crate::signing::Scope;
-use crate::transport::HttpClient;
+use crate::transport::{Body, HttpClient, Protocol};
 
 /// Characters escaped in the `{modelId}` path label, as the SDKs do (`:` and `/` included).
 const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -145,8 +144,8 @@ pub struct BedrockRuntime {
 }
 
 impl BedrockRuntime {
-    pub fn new(endpoints: Endpoints) -> Result<Self, UpstreamError> {
-        let http = crate::transport::http_client()
+    pub fn new(endpoints: Endpoints, protocol: Protocol) -> Result<Self, UpstreamError> {
+        let http = crate::transport::http_client(protocol)
             .map_err(|e| UpstreamError::connect(format!("cannot build the HTTP client: {e}")))?;
         Ok(BedrockRuntime {
             http,
@@ -170,7 +169,7 @@ impl BedrockRuntime {
     pub(crate) async fn deliver(
         &self,
         request: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<Incoming>, UpstreamError> {
+    ) -> Result<http::Response<Body>, UpstreamError> {
         deliver(&self.http, request).await
     }
 
@@ -250,19 +249,19 @@ impl BedrockRuntime {
 pub async fn deliver(
     http: &HttpClient,
     request: http::Request<Full<Bytes>>,
-) -> Result<http::Response<Incoming>, UpstreamError> {
+) -> Result<http::Response<Body>, UpstreamError> {
     http.request(request).await.map_err(|e| {
-        if crate::transport::is_timeout(&e) {
+        if e.is_timeout() {
             timeout_error(e.to_string())
         } else {
-            UpstreamError::connect(crate::error_chain(&e))
+            UpstreamError::connect(crate::error_chain(e.source_error()))
         }
     })
 }
 
 /// A streamed answer's body as chunks, those already read joined into one write
 /// ([`crate::coalesce`]); a body that breaks is a connection error.
-pub fn chunks(body: Incoming) -> BoxStream<'static, Result<Bytes, UpstreamError>> {
+pub fn chunks(body: Body) -> BoxStream<'static, Result<Bytes, UpstreamError>> {
     crate::coalesce::coalesce(
         BodyDataStream::new(body)
             .map(|chunk| chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e)))))
@@ -271,7 +270,7 @@ pub fn chunks(body: Incoming) -> BoxStream<'static, Result<Bytes, UpstreamError>
 }
 
 /// A complete answer's body; one that breaks is a connection error.
-pub async fn whole_body(body: Incoming) -> Result<Bytes, UpstreamError> {
+pub async fn whole_body(body: Body) -> Result<Bytes, UpstreamError> {
     Ok(body
         .collect()
         .await
@@ -280,7 +279,7 @@ pub async fn whole_body(body: Incoming) -> Result<Bytes, UpstreamError> {
 }
 
 /// An error answer's body, for its message (empty when it cannot be read).
-pub async fn error_body(body: Incoming) -> Bytes {
+pub async fn error_body(body: Body) -> Bytes {
     body.collect().await.map(|b| b.to_bytes()).unwrap_or_default()
 }
 
@@ -357,7 +356,7 @@ mod tests {
 
     #[test]
     fn model_ids_are_encoded_like_the_sdks_do() {
-        let rt = BedrockRuntime::new(Endpoints::with_override("http://127.0.0.1:4566")).unwrap();
+        let rt = BedrockRuntime::new(Endpoints::with_override("http://127.0.0.1:4566"), Protocol::Http1).unwrap();
         assert_eq!(
             rt.url(
                 "eu-west-1",

@@ -205,6 +205,20 @@ pub struct AwsConfig {
     /// Region for STS calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Region>,
+    /// Bedrock calls over HTTP/2, many to a connection; absent: HTTP/1.1, a connection per call
+    /// in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2Config>,
+}
+
+/// HTTP/2 to Bedrock: calls in flight share connections (ALPN `h2` over TLS, prior knowledge
+/// over plain `http://`), a new connection opening when each open one carries `max_streams`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http2Config {
+    /// Calls in flight on one connection (default 100; at most what the server allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_streams: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

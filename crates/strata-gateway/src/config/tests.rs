@@ -117,6 +117,29 @@ fn aws_defaults_are_applied_when_validating() {
 }
 
 #[test]
+fn bedrock_calls_go_over_http1_unless_http2_is_configured() {
+    use strata_aws::transport::Protocol;
+    let config = from_text(GOOD, "good.yaml", env).unwrap();
+    assert_eq!(config.aws.protocol, Protocol::Http1);
+    let with = |http2: &str| {
+        let text = GOOD.replace(
+            "  endpoint_url: http://127.0.0.1:4566",
+            &format!("  endpoint_url: http://127.0.0.1:4566\n  http2: {http2}"),
+        );
+        from_text(&text, "good.yaml", env).map(|c| c.aws.protocol)
+    };
+    assert_eq!(with("{}").unwrap(), Protocol::Http2 { max_streams: 100 });
+    assert_eq!(
+        with("{max_streams: 250}").unwrap(),
+        Protocol::Http2 { max_streams: 250 }
+    );
+    for bad in ["{max_streams: 0}", "{max_streams: 1001}"] {
+        let err = with(bad).unwrap_err().to_string();
+        assert!(err.contains("aws.http2.max_streams"), "{err}");
+    }
+}
+
+#[test]
 fn a_shared_redis_url_is_checked_with_the_config() {
     let with = |url: &str| format!("{GOOD}shared: {{redis_url: \"{url}\", namespace: gw}}\n");
     let config = from_text(&with("redis://127.0.0.1:6379/1"), "shared.yaml", env).unwrap();

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use strata_aws::transport::Protocol;
 use strata_aws::CredentialSource;
 use strata_core::{AccountId, ModelRef, Region};
 use strata_discovery::DiscoverySettings;
@@ -33,7 +34,14 @@ pub struct AwsSettings {
     pub sts_endpoint: Option<String>,
     /// Region for STS calls (default us-east-1).
     pub sts_region: Region,
+    /// HTTP/1.1, or HTTP/2 with a number of calls per connection.
+    pub protocol: Protocol,
 }
+
+/// Calls on one HTTP/2 connection when the config names no number.
+const DEFAULT_HTTP2_STREAMS: u32 = 100;
+/// The most calls on one HTTP/2 connection (servers commonly allow 100–250).
+const MAX_HTTP2_STREAMS: u32 = 1000;
 
 /// The STS region when the config names none.
 const DEFAULT_STS_REGION: &str = "us-east-1";
@@ -46,10 +54,24 @@ impl AwsSettings {
                 Region::parse(DEFAULT_STS_REGION).map_err(|_| vec!["internal: bad default STS region".to_string()])?
             }
         };
+        let protocol = match &aws.http2 {
+            None => Protocol::Http1,
+            Some(h2) => match h2.max_streams.unwrap_or(DEFAULT_HTTP2_STREAMS) {
+                n @ 1..=MAX_HTTP2_STREAMS => Protocol::Http2 {
+                    max_streams: n as usize,
+                },
+                n => {
+                    return Err(vec![format!(
+                        "aws.http2.max_streams: {n} is out of range (1 to {MAX_HTTP2_STREAMS})"
+                    )])
+                }
+            },
+        };
         Ok(AwsSettings {
             endpoint_url: aws.endpoint_url.clone(),
             sts_endpoint: aws.sts_endpoint.clone().or_else(|| aws.endpoint_url.clone()),
             sts_region,
+            protocol,
         })
     }
 }

@@ -183,7 +183,7 @@ impl Upstreams {
                 })?;
             accounts.push(creds);
         }
-        let runtime = BedrockRuntime::new(endpoints).map_err(SetupError::Client)?;
+        let runtime = BedrockRuntime::new(endpoints, aws.protocol).map_err(SetupError::Client)?;
         Ok(Upstreams {
             account_names: config.accounts.iter().map(|a| a.name.clone()).collect(),
             bedrock: bedrock::Bedrock::new(runtime, accounts),

@@ -43,7 +43,7 @@ struct Provider {
 
 impl OpenAiCompat {
     pub fn new(config: &Config) -> Result<Self, UpstreamError> {
-        let http = strata_aws::transport::http_client()
+        let http = strata_aws::transport::http_client(strata_aws::transport::Protocol::Http1)
             .map_err(|e| UpstreamError::new(ErrorClass::Connect, None, format!("cannot build the HTTP client: {e}")))?;
         let providers = config
             .providers

@@ -7,6 +7,7 @@ use aws_credential_types::Credentials;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
+use strata_aws::transport::Protocol;
 use strata_aws::{BedrockRuntime, Endpoints, RuntimeAnswer, RuntimeCall, RuntimeOperation};
 use strata_core::eventstream::{FrameReader, StreamFrame};
 use strata_core::ErrorClass;
@@ -31,7 +32,7 @@ async fn converse_stream_and_classified_failures() {
     let sim = Sim::start();
     let (akid, secret) = sim.keys("prod-us");
     let creds = Credentials::new(akid, secret, None, None, "test");
-    let rt = BedrockRuntime::new(Endpoints::with_override(&sim.url)).unwrap();
+    let rt = BedrockRuntime::new(Endpoints::with_override(&sim.url), Protocol::Http1).unwrap();
     let profile = sim.fleet["profiles"]
         .as_array()
         .unwrap()

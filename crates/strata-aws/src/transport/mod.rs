@@ -1,0 +1,371 @@
+//! The HTTP client under the runtime client: hyper over rustls (aws-lc-rs, the platform's trust
+//! store) — plain `http://` too, for the emulator and local proxies. Requests go out as built,
+//! without a general-purpose client's per-request URL parsing and middleware.
+//!
+//! HTTP/1.1 by default, as boto3 and most gateways speak to Bedrock: hyper's pooled keep-alive
+//! client, one connection per call in flight. Offering `h2` by ALPN to that client would put every
+//! call to one host — all accounts of a region share `bedrock-runtime.{region}` — on one HTTP/2
+//! connection, and hyper's pool never opens a second one when that connection's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` is reached (hyperium/hyper#2197, #3623): calls beyond the
+//! server's limit (often 100–128) would queue inside the gateway for as long as a model takes to
+//! answer. HTTP/2 is therefore its own client ([`h2`]), chosen with [`Protocol::Http2`]: calls
+//! share connections up to a number of streams each and further connections open as needed.
+
+mod h2;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::ClientConfig;
+use rustls_platform_verifier::BuilderVerifierExt;
+
+/// How long an idle pooled connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle connections kept per host.
+const MAX_IDLE_PER_HOST: usize = 256;
+/// Longest wait for a TCP connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HTTP version calls go out in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// One pooled keep-alive connection per call in flight.
+    #[default]
+    Http1,
+    /// Calls share connections, up to `max_streams` in flight on each: ALPN `h2` over TLS
+    /// (a server that does not agree fails the call), prior knowledge over plain `http://`.
+    Http2 { max_streams: usize },
+}
+
+/// The client: HTTP/1.1 or HTTP/2, as built.
+#[derive(Clone)]
+pub struct HttpClient(Sender);
+
+#[derive(Clone)]
+enum Sender {
+    Http1(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),
+    Http2(h2::Pool),
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Sender::Http1(_) => f.write_str("HttpClient(HTTP/1.1)"),
+            Sender::Http2(pool) => write!(f, "HttpClient(HTTP/2, {pool:?})"),
+        }
+    }
+}
+
+impl HttpClient {
+    /// Sends a request (an absolute URL) and returns the answer's head; its body streams.
+    pub async fn request(&self, request: http::Request<Full<Bytes>>) -> Result<http::Response<Body>, TransportError> {
+        match &self.0 {
+            Sender::Http1(client) => {
+                let response = client.request(request).await.map_err(|e| TransportError(Box::new(e)))?;
+                Ok(response.map(|inner| Body { inner, _lease: None }))
+            }
+            Sender::Http2(pool) => {
+                let (response, lease) = pool.send(request).await?;
+                Ok(response.map(|inner| Body {
+                    inner,
+                    _lease: Some(lease),
+                }))
+            }
+        }
+    }
+}
+
+/// An answer's body. Over HTTP/2 it holds the call's stream on its shared connection until it
+/// is dropped.
+#[derive(Debug)]
+pub struct Body {
+    inner: Incoming,
+    _lease: Option<h2::Lease>,
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A call that did not get an answer: no connection, a broken one, a timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(Box<dyn std::error::Error + Send + Sync>);
+
+impl TransportError {
+    fn msg(message: String) -> Self {
+        TransportError(message.into())
+    }
+
+    fn timeout(message: String) -> Self {
+        TransportError(Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, message)))
+    }
+
+    fn from_boxed(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        TransportError(e)
+    }
+
+    /// Whether it was a timeout (a connect timeout surfaces as an I/O `TimedOut`).
+    pub fn is_timeout(&self) -> bool {
+        is_timeout(&*self.0)
+    }
+
+    /// The error and its sources, for a message.
+    pub fn source_error(&self) -> &(dyn std::error::Error + 'static) {
+        &*self.0
+    }
+}
+
+impl From<hyper::Error> for TransportError {
+    fn from(e: hyper::Error) -> Self {
+        TransportError(Box::new(e))
+    }
+}
+
+/// The TLS set-up failed (no usable trust store).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up TLS: {0}")]
+pub struct TlsSetupError(#[from] rustls::Error);
+
+/// Builds the client.
+pub fn http_client(protocol: Protocol) -> Result<HttpClient, TlsSetupError> {
+    let tls = ClientConfig::builder_with_provider(crypto())
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    Ok(client_with(tls, protocol))
+}
+
+fn crypto() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The client over `tls`.
+fn client_with(tls: ClientConfig, protocol: Protocol) -> HttpClient {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let https = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+    match protocol {
+        Protocol::Http1 => HttpClient(Sender::Http1(Box::new(
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(IDLE_TIMEOUT)
+                .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .build(https.enable_http1().wrap_connector(tcp)),
+        ))),
+        Protocol::Http2 { max_streams } => HttpClient(Sender::Http2(h2::Pool::new(
+            https.enable_http2().wrap_connector(tcp),
+            max_streams,
+            IDLE_TIMEOUT,
+        ))),
+    }
+}
+
+/// Whether a client error was a timeout (a connect timeout surfaces as an I/O `TimedOut`).
+pub fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_timeouts_are_recognised_through_the_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("connect failed")]
+        struct Wrapper(#[source] std::io::Error);
+        let timed_out = Wrapper(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(is_timeout(&timed_out));
+        let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!is_timeout(&refused));
+    }
+
+    /// A server on `listener` that answers with the HTTP version a request came in, once
+    /// `gate` reads true; `seen` counts the requests that arrived.
+    fn version_server(
+        listener: strata_http::Listener,
+        gate: tokio::sync::watch::Receiver<bool>,
+        seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
+        let handler = move |request: http::Request<axum::body::Body>| {
+            let mut gate = gate.clone();
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = gate.wait_for(|open| *open).await;
+                let version = format!("{:?}", request.version());
+                Ok::<_, std::io::Error>(http::Response::new(axum::body::Body::from(version)))
+            }
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(strata_http::serve(
+            [listener],
+            handler,
+            async {
+                let _ = stopped.await;
+            },
+            strata_http::ServeOptions::default(),
+        ));
+        (stop, server)
+    }
+
+    /// A TLS listener with a fresh certificate for `localhost`, and a client config trusting it.
+    async fn tls_listener() -> (strata_http::Listener, u16, ClientConfig) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let server_tls =
+            strata_http::TlsServer::from_pem(cert.cert.pem().as_bytes(), cert.signing_key.serialize_pem().as_bytes())
+                .unwrap();
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let tls = ClientConfig::builder_with_provider(crypto())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (strata_http::Listener::tls(tcp, server_tls), port, tls)
+    }
+
+    async fn get(client: &HttpClient, url: &str) -> (http::Version, Bytes) {
+        use http_body_util::BodyExt;
+        let request = http::Request::get(url).body(Full::new(Bytes::new())).unwrap();
+        let response = client.request(request).await.unwrap();
+        let version = response.version();
+        (version, response.into_body().collect().await.unwrap().to_bytes())
+    }
+
+    #[tokio::test]
+    async fn calls_go_out_over_http1_to_a_server_that_offers_h2_first() {
+        let (listener, port, tls) = tls_listener().await;
+        let (_open, gate) = tokio::sync::watch::channel(true);
+        let (stop, server) = version_server(listener, gate, Default::default());
+        let client = client_with(tls, Protocol::Http1);
+        let (version, seen) = get(&client, &format!("https://localhost:{port}/")).await;
+        assert_eq!(version, http::Version::HTTP_11);
+        assert_eq!(seen, "HTTP/1.1", "the server was asked over HTTP/1.1");
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn http2_calls_agree_on_h2_by_alpn_over_tls() {
+        let (listener, port, tls) = tls_listener().await;
+        let (_open, gate) = tokio::sync::watch::channel(true);
+        let (stop, server) = version_server(listener, gate, Default::default());
+        let client = client_with(tls, Protocol::Http2 { max_streams: 10 });
+        let (version, seen) = get(&client, &format!("https://localhost:{port}/")).await;
+        assert_eq!(version, http::Version::HTTP_2);
+        assert_eq!(seen, "HTTP/2.0");
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn http2_calls_share_connections_up_to_max_streams_and_open_more_past_it() {
+        use std::sync::atomic::Ordering;
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop, server) = version_server(strata_http::Listener::plain(tcp), gate, seen.clone());
+        let (_, _, tls) = tls_listener().await;
+        let client = client_with(tls, Protocol::Http2 { max_streams: 2 });
+        let Sender::Http2(pool) = &client.0 else {
+            panic!("an HTTP/2 client")
+        };
+        let url = format!("http://127.0.0.1:{port}/");
+        let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
+        let streams = || pool.streams(http::uri::Scheme::HTTP, authority.clone());
+
+        // Five calls in flight at once, the server holding every answer: three connections.
+        let calls: Vec<_> = (0..5)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move { get(&client, &url).await })
+            })
+            .collect();
+        while seen.load(Ordering::SeqCst) < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(streams(), vec![2, 2, 1]);
+        open.send(true).unwrap();
+        for call in calls {
+            assert_eq!(call.await.unwrap(), (http::Version::HTTP_2, Bytes::from("HTTP/2.0")));
+        }
+        assert_eq!(streams(), vec![0, 0, 0], "every stream was given back with its body");
+
+        // A call whose body is still unread holds its stream, on the first connection.
+        let request = http::Request::get(&url).body(Full::new(Bytes::new())).unwrap();
+        let held = client.request(request).await.unwrap();
+        assert_eq!(streams(), vec![1, 0, 0]);
+        drop(held);
+        assert_eq!(streams(), vec![0, 0, 0]);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn http2_to_a_closed_port_is_a_connection_error_and_leaves_no_connection() {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        drop(tcp);
+        let (_, _, tls) = tls_listener().await;
+        let client = client_with(tls, Protocol::Http2 { max_streams: 2 });
+        let request = http::Request::get(format!("http://127.0.0.1:{port}/"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let e = client.request(request).await.unwrap_err();
+        assert!(!e.is_timeout());
+        let Sender::Http2(pool) = &client.0 else {
+            panic!("an HTTP/2 client")
+        };
+        let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
+        // The failed connection is still listed with the failed call's stream given back; the
+        // next call drops it and tries a new one.
+        assert_eq!(pool.streams(http::uri::Scheme::HTTP, authority.clone()), vec![0]);
+        let request = http::Request::get(format!("http://127.0.0.1:{port}/"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert!(client.request(request).await.is_err());
+        assert_eq!(pool.streams(http::uri::Scheme::HTTP, authority), vec![0]);
+    }
+}
