@@ -40,13 +40,26 @@ pub fn new_request_id() -> String {
     static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let prefix = *PREFIX.get_or_init(rand::random::<u32>);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{prefix:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        (n >> 48) & 0xffff,
-        (n >> 36) & 0xfff,
-        (n >> 24) & 0xfff,
-        n & 0xff_ffff_ffff
-    )
+    // `{prefix:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}` by hand: through format! this cost ~3k
+    // instructions, on every request.
+    let mut id = String::with_capacity(36);
+    push_hex(&mut id, u64::from(prefix), 8);
+    id.push('-');
+    push_hex(&mut id, (n >> 48) & 0xffff, 4);
+    id.push_str("-4");
+    push_hex(&mut id, (n >> 36) & 0xfff, 3);
+    id.push_str("-8");
+    push_hex(&mut id, (n >> 24) & 0xfff, 3);
+    id.push('-');
+    push_hex(&mut id, n & 0xff_ffff_ffff, 12);
+    id
+}
+
+/// Appends `n`'s last `width` hex digits (lower case, zero-padded).
+fn push_hex(out: &mut String, n: u64, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b"0123456789abcdef"[((n >> (4 * place)) & 0xf) as usize]));
+    }
 }
 
 #[cfg(test)]
@@ -61,5 +74,11 @@ mod request_id_tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(a.matches('-').count(), 4);
+        // The same text format! writes.
+        let mut hex = String::new();
+        super::push_hex(&mut hex, 0x0123_4567_89ab_cdef, 16);
+        assert_eq!(hex, format!("{:016x}", 0x0123_4567_89ab_cdef_u64));
+        super::push_hex(&mut hex, 0xabc, 5);
+        assert_eq!(&hex[16..], "00abc");
     }
 }

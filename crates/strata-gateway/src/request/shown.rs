@@ -15,7 +15,13 @@ use crate::routes::Route;
 pub fn route(detail: RouteDetail, logical: &str, route: &Route) -> String {
     match (detail, &route.target) {
         (RouteDetail::Full, _) => route.label.clone(),
-        (RouteDetail::Region, Target::Bedrock { region, .. }) => format!("{logical}/{region}"),
+        (RouteDetail::Region, Target::Bedrock { region, .. }) => {
+            let mut shown = String::with_capacity(logical.len() + 1 + region.as_str().len());
+            shown.push_str(logical);
+            shown.push('/');
+            shown.push_str(region.as_str());
+            shown
+        }
         _ => logical.to_string(),
     }
 }
