@@ -291,9 +291,11 @@ def test_settings_are_checked(sim):
 
 
 def test_copies_scale_out_under_concurrent_load_and_back_in(sim, runtime):
-    # Real per-request latency (the session emulator runs --zero-latency), scaled by 0.02: a
-    # 13B request of ~20 tokens takes ~25 ms; a copy loads in 13 × 0.02 = 0.26 s.
-    settings(sim, time_scale=0.02, first_token_ms=450, ms_per_token_per_billion=3.5,
+    # Real per-request latency (the session emulator runs --zero-latency), scaled by 0.02, with a
+    # long first token: a 13B request of ~20 tokens takes ~120 ms, so 32 threads keep ~32 calls
+    # in flight even where boto3 itself is slow (at ~25 ms a slow machine's client kept only 6–13);
+    # a copy loads in 13 × 0.02 = 0.26 s.
+    settings(sim, time_scale=0.02, first_token_ms=5000, ms_per_token_per_billion=3.5,
              load_base_seconds=0, load_seconds_per_billion=1, scale_in_idle_seconds=50)
     rt = runtime(account(sim, "prod-us"), "us-east-1")
     body = {"prompt": "Find SOQL inside loops in this Apex class.", "max_gen_len": 20}
