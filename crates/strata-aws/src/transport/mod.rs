@@ -273,6 +273,13 @@ mod tests {
         (version, response.into_body().collect().await.unwrap().to_bytes())
     }
 
+    fn h2_pool(client: &HttpClient) -> &h2::Pool {
+        let Sender::Http2(pool) = &client.0 else {
+            panic!("an HTTP/2 client")
+        };
+        pool
+    }
+
     #[tokio::test]
     async fn calls_go_out_over_http1_to_a_server_that_offers_h2_first() {
         let (listener, port, tls) = tls_listener().await;
@@ -309,9 +316,7 @@ mod tests {
         let (stop, server) = version_server(strata_http::Listener::plain(tcp), gate, seen.clone());
         let (_, _, tls) = tls_listener().await;
         let client = client_with(tls, Protocol::Http2 { max_streams: 2 });
-        let Sender::Http2(pool) = &client.0 else {
-            panic!("an HTTP/2 client")
-        };
+        let pool = h2_pool(&client);
         let url = format!("http://127.0.0.1:{port}/");
         let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
         let streams = || pool.streams(http::uri::Scheme::HTTP, authority.clone());
@@ -355,9 +360,7 @@ mod tests {
             .unwrap();
         let e = client.request(request).await.unwrap_err();
         assert!(!e.is_timeout());
-        let Sender::Http2(pool) = &client.0 else {
-            panic!("an HTTP/2 client")
-        };
+        let pool = h2_pool(&client);
         let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
         // The failed connection is still listed with the failed call's stream given back; the
         // next call drops it and tries a new one.
