@@ -118,10 +118,13 @@ impl Pool {
         };
         let key = (scheme, authority);
         let lease = self.lease(&key);
+        // The handshake's future (TCP, TLS, HTTP/2: ~6.6 KiB) is boxed: inline, every call's
+        // future — and so every call in flight — would be that much larger, though only the first
+        // call on a connection runs it.
         let sender = lease
             .conn
             .sender
-            .get_or_try_init(|| self.connect(&key))
+            .get_or_try_init(|| Box::pin(self.connect(&key)))
             .await
             .inspect_err(|_| lease.conn.failed.store(true, Ordering::Relaxed))?;
         let mut sender = sender.clone();
