@@ -358,15 +358,18 @@ where
         );
         let answer = (self.handler)(Request::from_parts(parts, Body::new(body)));
         let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let mut response = answer.await?;
+        // `map`, not `async move { answer.await }`: an async block keeps the captured future and
+        // the awaited one in separate places, twice the handler's future (5.5 KiB) per request
+        // in flight (dhat: 11.2 KiB live per stream waiting for its first event).
+        Box::pin(futures::FutureExt::map(answer, move |answer| {
+            let mut response = answer?;
             let options = &shared.options;
             if let Some(refusal) = verdict.refusal(options.max_body_bytes, options.body_timeout) {
                 shared.metrics.refused(&refusal).increment(1);
                 response = refuse(&shared, &refusal, &head);
             }
             Ok(response.map(|b| ResponseBody::new(b, in_flight)))
-        })
+        }))
     }
 }
 
