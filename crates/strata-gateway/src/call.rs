@@ -107,6 +107,21 @@ pub trait OpenAiBody: Send + Sync + std::fmt::Debug {
     fn body_for(&self, model: &str) -> Result<Bytes, String>;
 }
 
+/// A request body forwarded as received, in an allocation of its own when it is small.
+///
+/// A body that arrived with its head is a slice of the connection's read buffer (hyper's first
+/// is 8 KiB); kept for the whole call (retries send it again) it kept that buffer alive beside
+/// the one hyper reads the next bytes into. Copying a body of at most 8 KiB costs less than the
+/// buffer it frees; a larger one came in reads of its own and is kept as is.
+pub fn forwarded_body(body: Bytes) -> Bytes {
+    const FIRST_READ_BUFFER: usize = 8 * 1024;
+    if body.len() <= FIRST_READ_BUFFER {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body
+    }
+}
+
 /// One request, decoded.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -246,6 +261,17 @@ mod tests {
     fn metadata(body: &str) -> serde_json::Value {
         let out = with_request_metadata(body.as_bytes(), "strata-tenant", "acme").unwrap();
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_small_forwarded_body_leaves_the_buffer_it_was_read_into() {
+        let read_buffer = Bytes::from(vec![b'x'; 8 * 1024]);
+        let small = read_buffer.slice(100..400);
+        let forwarded = forwarded_body(small.clone());
+        assert_eq!(forwarded, small);
+        assert_ne!(forwarded.as_ptr(), small.as_ptr(), "copied into its own allocation");
+        let large = Bytes::from(vec![b'y'; 20 * 1024]);
+        assert_eq!(forwarded_body(large.clone()).as_ptr(), large.as_ptr(), "kept as is");
     }
 
     #[test]

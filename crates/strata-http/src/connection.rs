@@ -24,6 +24,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Request, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulConnection;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -47,17 +48,16 @@ where
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new(Instant::now()));
     match tls {
-        None => serve_io(stream, activity, handler, shared).await,
-        Some(acceptor) => {
-            // The handshake is part of the first head's time.
+        None => {
+            // Waiting for the first bytes is part of the first head's time.
             let deadline = Instant::now() + shared.options.header_timeout;
-            let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
-            let stream = tokio::select! {
-                done = handshake => match done {
-                    Ok(Ok(stream)) => stream,
+            let speaks = tokio::select! {
+                peeked = tokio::time::timeout_at(deadline, Speaks::peek(&stream)) => match peeked {
+                    Ok(Ok(Some(speaks))) => speaks,
+                    // Closed before a byte came.
+                    Ok(Ok(None)) => return,
                     Ok(Err(e)) => {
-                        shared.metrics.handshake_failures.increment(1);
-                        tracing::debug!(error = %e, "TLS handshake failed");
+                        tracing::debug!(error = %e, "connection failed before its first request");
                         return;
                     }
                     Err(_elapsed) => {
@@ -67,13 +67,93 @@ where
                 },
                 () = fired(shared.force.subscribe()) => return,
             };
-            serve_io(stream, activity, handler, shared).await;
+            serve_io(stream, speaks, activity, handler, shared).await;
         }
+        // Boxed: the handshake's and the TLS session's state would otherwise make every
+        // connection's task as large as a TLS connection's.
+        Some(acceptor) => Box::pin(serve_tls(stream, acceptor, activity, handler, shared)).await,
     }
     drop(slot);
 }
 
-async fn serve_io<S, H, F>(io: S, activity: Arc<Activity>, handler: H, shared: Arc<Shared>)
+async fn serve_tls<H, F>(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    activity: Arc<Activity>,
+    handler: H,
+    shared: Arc<Shared>,
+) where
+    H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
+{
+    // The handshake is part of the first head's time.
+    let deadline = Instant::now() + shared.options.header_timeout;
+    let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
+    let stream = tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                shared.metrics.handshake_failures.increment(1);
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_elapsed) => {
+                shared.metrics.header_timeout.increment(1);
+                return;
+            }
+        },
+        () = fired(shared.force.subscribe()) => return,
+    };
+    let speaks = Speaks::by_alpn(stream.get_ref().1.alpn_protocol());
+    serve_io(stream, speaks, activity, handler, shared).await;
+}
+
+/// Which HTTP a connection speaks, told before hyper reads from it.
+///
+/// hyper-util's version detection reads the first bytes itself and hands them back to hyper
+/// (24 bytes, HTTP/2's preface length) before the rest: hyper's read buffer, 8 KiB, then had to
+/// grow for the remaining head and doubled to 16 KiB on every connection (dhat: 16 KiB per
+/// stream). Peeking at the socket (or asking ALPN) leaves the bytes where they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Speaks {
+    Http1,
+    Http2,
+    /// The first bytes do not say yet (a prefix of the preface, or TLS without ALPN): hyper-util
+    /// reads until they do.
+    Either,
+}
+
+/// What an HTTP/2 connection with prior knowledge begins with (RFC 9113, 3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+impl Speaks {
+    /// From the first bytes a client sent; `None` when the connection ended before any.
+    async fn peek(stream: &TcpStream) -> io::Result<Option<Speaks>> {
+        let mut first = [0u8; PREFACE.len()];
+        let n = stream.peek(&mut first).await?;
+        Ok((n > 0).then(|| Speaks::by_first_bytes(&first[..n])))
+    }
+
+    fn by_first_bytes(first: &[u8]) -> Speaks {
+        if !PREFACE.starts_with(first) {
+            Speaks::Http1
+        } else if first.len() == PREFACE.len() {
+            Speaks::Http2
+        } else {
+            Speaks::Either
+        }
+    }
+
+    fn by_alpn(protocol: Option<&[u8]>) -> Speaks {
+        match protocol {
+            Some(b"h2") => Speaks::Http2,
+            Some(b"http/1.1") => Speaks::Http1,
+            _ => Speaks::Either,
+        }
+    }
+}
+
+async fn serve_io<S, H, F>(io: S, speaks: Speaks, activity: Arc<Activity>, handler: H, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
@@ -88,7 +168,21 @@ where
         inner: io,
         activity: Arc::clone(&activity),
     });
-    let mut conn = pin!(shared.builder.serve_connection(io, service));
+    match speaks {
+        Speaks::Http1 => watch(shared.http1.serve_connection(io, service), &activity, &shared).await,
+        // Boxed, so that HTTP/1.1 connections' tasks are the size of their own state.
+        Speaks::Http2 => Box::pin(watch(shared.http2.serve_connection(io, service), &activity, &shared)).await,
+        Speaks::Either => Box::pin(watch(shared.either.serve_connection(io, service), &activity, &shared)).await,
+    }
+}
+
+/// Drives `conn` beside the drain, the forced close and the watchdog.
+async fn watch<C>(conn: C, activity: &Activity, shared: &Shared)
+where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    let mut conn = pin!(conn);
     let options = &shared.options;
     // The signals beside the connection are polled only when they were woken (see `woken`).
     let drain = pin!(options.drain.started());
@@ -330,7 +424,7 @@ where
         let (parts, incoming) = request.into_parts();
         let head = RequestHead {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
+            uri: detached(&parts.uri),
             version: parts.version,
         };
         if declared_length(&parts.headers).is_some_and(|n| n > options.max_body_bytes) {
@@ -371,6 +465,18 @@ where
             Ok(response.map(|b| ResponseBody::new(b, in_flight)))
         }))
     }
+}
+
+/// A copy of `uri` that owns its text. hyper's URI is a slice of the connection's read buffer
+/// (8 KiB): a clone held until the answer is ready kept that buffer alive for the whole call,
+/// beside the one hyper reads the next bytes into — 8 KiB more per request in flight.
+fn detached(uri: &axum::http::Uri) -> axum::http::Uri {
+    let Some(text) = uri.path_and_query().map(|p| p.as_str()) else {
+        return uri.clone();
+    };
+    axum::http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::copy_from_slice(text.as_bytes()))
+        .map(axum::http::Uri::from)
+        .unwrap_or_else(|_| uri.clone())
 }
 
 /// The application's answer to a refusal, closing an HTTP/1 connection after it.
@@ -420,6 +526,32 @@ mod tests {
 
     const HEADER: Duration = Duration::from_secs(10);
     const IDLE: Duration = Duration::from_secs(75);
+
+    #[test]
+    fn the_first_bytes_or_alpn_say_which_http() {
+        assert_eq!(
+            Speaks::by_first_bytes(b"POST /v1/chat/completions HTTP/1.1\r\n"),
+            Speaks::Http1
+        );
+        assert_eq!(Speaks::by_first_bytes(b"G"), Speaks::Http1);
+        assert_eq!(Speaks::by_first_bytes(b"PRIX"), Speaks::Http1);
+        assert_eq!(Speaks::by_first_bytes(PREFACE), Speaks::Http2);
+        assert_eq!(Speaks::by_first_bytes(b"PRI * HTTP/2"), Speaks::Either);
+        assert_eq!(Speaks::by_alpn(Some(b"h2")), Speaks::Http2);
+        assert_eq!(Speaks::by_alpn(Some(b"http/1.1")), Speaks::Http1);
+        assert_eq!(Speaks::by_alpn(None), Speaks::Either);
+    }
+
+    #[test]
+    fn a_detached_uri_owns_its_text() {
+        let read_buffer = bytes::Bytes::from_static(b"POST /v1/chat/completions?x=1 HTTP/1.1");
+        let uri = axum::http::Uri::from_maybe_shared(read_buffer.slice(5..29)).unwrap();
+        let copy = detached(&uri);
+        assert_eq!(copy, "/v1/chat/completions?x=1");
+        assert_eq!(copy.path(), "/v1/chat/completions");
+        let text = copy.path_and_query().map(|p| p.as_str().as_ptr());
+        assert_ne!(text, Some(read_buffer[5..].as_ptr()), "not a slice of the read buffer");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_new_connection_must_send_its_first_head_in_time() {

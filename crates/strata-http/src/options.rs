@@ -76,6 +76,7 @@ impl Refusal {
 #[derive(Debug, Clone)]
 pub struct RequestHead {
     pub method: Method,
+    /// The path and query (origin form), in a copy of their own.
     pub uri: Uri,
     pub version: Version,
 }

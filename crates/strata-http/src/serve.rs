@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, Response};
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -58,7 +59,12 @@ impl From<TcpListener> for Listener {
 pub(crate) struct Shared {
     pub options: ServeOptions,
     pub metrics: EdgeMetrics,
-    pub builder: auto::Builder<TokioExecutor>,
+    /// HTTP/1.1 and HTTP/2, for connections whose version is known before hyper reads (see
+    /// `connection::Speaks`).
+    pub http1: http1::Builder,
+    pub http2: http2::Builder<TokioExecutor>,
+    /// Either, told apart by reading: for the rare connection whose first bytes do not say.
+    pub either: auto::Builder<TokioExecutor>,
     /// Set when connections still open are to be closed by force.
     pub force: watch::Sender<bool>,
     open: AtomicUsize,
@@ -67,18 +73,27 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn new(options: ServeOptions) -> Shared {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
         // Head and idle deadlines are the connection watchdog's (see `connection`).
-        builder
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .keep_alive(true);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2.timer(TokioTimer::new());
+        let mut either = auto::Builder::new(TokioExecutor::new());
+        either
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(None)
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        either.http2().timer(TokioTimer::new());
         Shared {
             options,
             metrics: EdgeMetrics::register(),
-            builder,
+            http1,
+            http2,
+            either,
             force: watch::Sender::new(false),
             open: AtomicUsize::new(0),
             closed: Notify::new(),

@@ -319,6 +319,31 @@ async fn the_plain_port_speaks_http2_with_prior_knowledge() {
 }
 
 #[tokio::test]
+async fn a_preface_sent_in_pieces_is_still_http2() {
+    let server = Server::start(options(), None).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    // The first bytes could still be either HTTP: the connection waits for the rest.
+    s.write_all(b"PRI * HTTP/2").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b".0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    // An empty SETTINGS frame: the server answers with its own SETTINGS.
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut frame_head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut frame_head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame_head[3], 4, "a SETTINGS frame: {frame_head:?}");
+    // And a head sent a byte at a time is HTTP/1.1 from its first byte.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    for byte in b"GET / HTTP/1.1\r\nhost: x\r\n\r\n" {
+        s.write_all(&[*byte]).await.unwrap();
+    }
+    let text = read_response(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+#[tokio::test]
 async fn http2_streams_get_the_body_deadline_too() {
     let options = ServeOptions {
         body_timeout: Duration::from_millis(300),

@@ -112,7 +112,7 @@ pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) ->
         exit.record().trace = trace::RequestTrace::begin(traces, &head.headers, started);
     }
     let mut headroom = None;
-    let mut response = match serve::<D>(&state, &head, body, &mut exit, &mut headroom).await {
+    let mut response = match serve::<D>(&state, head, body, &mut exit, &mut headroom).await {
         Ok((decoded, served)) => {
             let Served {
                 mut answer,
@@ -237,7 +237,7 @@ pub fn set_request_id(response: &mut Response, id: &str) {
 
 async fn serve<D: Dialect>(
     state: &Gateway,
-    head: &Parts,
+    head: Parts,
     body: Body,
     exit: &mut Exit,
     headroom: &mut Option<Headroom>,
@@ -245,7 +245,7 @@ async fn serve<D: Dialect>(
     let config = &state.config;
     // An API key is proven by the headers; a SigV4 signature's key and date are checked now
     // and its signature once the body is read (it covers the body's hash).
-    let claim = authenticate::tenant(config, &state.keys, head, D::SIGV4_SERVICE)?;
+    let claim = authenticate::tenant(config, &state.keys, &head, D::SIGV4_SERVICE)?;
     if let Some(caller) = claim.proven() {
         attribute(exit, caller);
     }
@@ -254,12 +254,17 @@ async fn serve<D: Dialect>(
         usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
     )
     .await?;
-    let caller = claim.verify(head, &body)?;
+    let caller = claim.verify(&head, &body)?;
     if exit.record().tenant.is_none() {
         attribute(exit, &caller);
     }
     let tenant = caller.tenant;
-    let (call, decoded) = D::decode(&Decoding { config, tenant }, head, body)?;
+    let (call, decoded) = D::decode(&Decoding { config, tenant }, &head, body)?;
+    let cold_start = cold_start_mode(&head)?;
+    // The head's URI and header values are slices of the connection's read buffer (hyper's,
+    // 8 KiB): kept while the call waits for its answer, they kept that buffer alive beside the
+    // one hyper reads the next bytes into.
+    drop(head);
     exit.record().model = Some(call.model.clone());
     exit.record().estimate = Some(call.estimate);
     if let Some(t) = exit.record().trace.as_deref_mut() {
@@ -299,7 +304,7 @@ async fn serve<D: Dialect>(
         admission: &state.admission,
         policy: state.policy,
         guardrail: guardrail.map(|g| &**g),
-        cold_start: cold_start_mode(head)?,
+        cold_start,
     };
     let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
     Ok((decoded, served))

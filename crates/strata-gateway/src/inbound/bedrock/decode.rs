@@ -147,7 +147,7 @@ pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
         },
         content_type: header("content-type"),
         accept: header("accept"),
-        body,
+        body: crate::call::forwarded_body(body),
         openai: None,
         embedding: None,
     })

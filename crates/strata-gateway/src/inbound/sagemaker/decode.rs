@@ -169,7 +169,7 @@ pub fn call(cx: &Decoding<'_>, head: &Parts, body: Bytes) -> Result<(Call, Invoc
         raw => String::from_utf8_lossy(&body),
     };
     let rendered = match endpoint.templates.render(Stage::Pre, &request) {
-        None => body,
+        None => crate::call::forwarded_body(body),
         Some(Ok(text)) => Bytes::from(text),
         Some(Err(e)) => {
             return Err(invalid(format!(
