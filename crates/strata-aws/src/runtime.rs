@@ -264,7 +264,11 @@ pub async fn deliver(
 pub fn chunks(body: Body) -> BoxStream<'static, Result<Bytes, UpstreamError>> {
     crate::coalesce::coalesce(
         BodyDataStream::new(body)
-            .map(|chunk| chunk.map_err(|e| UpstreamError::connect(format!("stream broke: {}", crate::error_chain(&e)))))
+            .map(|chunk| {
+                chunk.map_err(|e| {
+                    UpstreamError::connect(format!("stream broke: {}", crate::error_chain(e.source_error())))
+                })
+            })
             .boxed(),
     )
 }
@@ -274,7 +278,7 @@ pub async fn whole_body(body: Body) -> Result<Bytes, UpstreamError> {
     Ok(body
         .collect()
         .await
-        .map_err(|e| UpstreamError::connect(crate::error_chain(&e)))?
+        .map_err(|e| UpstreamError::connect(crate::error_chain(e.source_error())))?
         .to_bytes())
 }
 

@@ -11,19 +11,28 @@
 //! What sharing saves is memory: an HTTP/1.1 call in flight holds a connection of its own, with
 //! hyper's fixed buffers (~32 KiB: read buffer, header buffer, dispatch channel); an HTTP/2
 //! stream holds a few hundred bytes of state on a connection that serves many.
+//!
+//! Calls speak the `h2` crate directly rather than through hyper's HTTP/2 client: hyper spawns
+//! two tasks per request (one sends the body, one waits for the answer's head and hands it over,
+//! 2.6 KiB each until the head arrives, dhat), where here the call's own future sends the body
+//! and awaits the head.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::task::{ready, Context, Poll};
+
+use ::h2::client::SendRequest;
+use ::h2::{Reason, RecvStream};
 use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH};
 use http::uri::{Authority, Scheme};
-use http_body_util::Full;
-use hyper::client::conn::http2::SendRequest;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Frame;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::Mutex;
 use tokio::sync::OnceCell;
 use tower_service::Service;
@@ -31,6 +40,14 @@ use tower_service::Service;
 use super::TransportError;
 
 type Key = (Scheme, Authority);
+
+// Flow-control windows and buffers as hyper's HTTP/2 client sets them: a stream may have 2 MiB
+// in flight unread, a connection 5 MiB (h2's own default, 64 KiB, would stall a large answer on
+// window updates).
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+const MAX_SEND_BUFFER: usize = 1024 * 1024;
+const MAX_HEADER_LIST: u32 = 16 * 1024;
 
 /// The shared connections, by host.
 #[derive(Clone)]
@@ -58,17 +75,19 @@ impl std::fmt::Debug for Pool {
 /// One connection: its sender once the handshake is done (the first call to lease it connects;
 /// the others wait for that handshake).
 struct Conn {
-    sender: OnceCell<SendRequest<Full<Bytes>>>,
+    sender: OnceCell<SendRequest<Bytes>>,
     in_flight: AtomicUsize,
     /// When the last stream ended (ms since the pool's epoch).
     idle_since: AtomicU64,
-    /// The handshake failed: no new calls.
-    failed: std::sync::atomic::AtomicBool,
+    /// The handshake failed, or the connection ended: no new calls. Set by the connection's task
+    /// (which holds only this flag: a `Conn` there would keep its own sender, and so the
+    /// connection, alive).
+    ended: Arc<AtomicBool>,
 }
 
 impl Conn {
     fn closed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed) || self.sender.get().is_some_and(SendRequest::is_closed)
+        self.ended.load(Ordering::Relaxed)
     }
 }
 
@@ -111,7 +130,7 @@ impl Pool {
     pub(crate) async fn send(
         &self,
         request: http::Request<Full<Bytes>>,
-    ) -> Result<(http::Response<hyper::body::Incoming>, Lease), TransportError> {
+    ) -> Result<(http::Response<RecvStream>, Lease), TransportError> {
         let uri = request.uri();
         let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
             return Err(TransportError::msg(format!("not an absolute URL: {uri}")));
@@ -121,15 +140,33 @@ impl Pool {
         // The handshake's future (TCP, TLS, HTTP/2: ~6.6 KiB) is boxed: inline, every call's
         // future — and so every call in flight — would be that much larger, though only the first
         // call on a connection runs it.
-        let sender = lease
-            .conn
+        let conn = &lease.conn;
+        let sender = conn
             .sender
-            .get_or_try_init(|| Box::pin(self.connect(&key)))
+            .get_or_try_init(|| Box::pin(self.connect(&key, Arc::clone(&conn.ended))))
             .await
-            .inspect_err(|_| lease.conn.failed.store(true, Ordering::Relaxed))?;
-        let mut sender = sender.clone();
-        sender.ready().await.map_err(TransportError::from)?;
-        let response = sender.send_request(request).await.map_err(TransportError::from)?;
+            .inspect_err(|_| conn.ended.store(true, Ordering::Relaxed))?;
+        // Waits while the server's limit of concurrent streams is reached.
+        let mut sender = sender.clone().ready().await.map_err(TransportError::from)?;
+        let (head, body) = request.into_parts();
+        let Ok(body) = body.collect().await;
+        let body = body.to_bytes();
+        let mut request = http::Request::from_parts(head, ());
+        if !body.is_empty() {
+            // As hyper sends it over HTTP/1.1 and HTTP/2 alike.
+            request
+                .headers_mut()
+                .entry(CONTENT_LENGTH)
+                .or_insert_with(|| HeaderValue::from(body.len()));
+        }
+        let (answer, mut stream) = sender
+            .send_request(request, body.is_empty())
+            .map_err(TransportError::from)?;
+        if !body.is_empty() {
+            // Queued whole; h2 sends it as the windows allow.
+            stream.send_data(body, true).map_err(TransportError::from)?;
+        }
+        let response = answer.await.map_err(TransportError::from)?;
         Ok((response, lease))
     }
 
@@ -157,7 +194,7 @@ impl Pool {
                     sender: OnceCell::new(),
                     in_flight: AtomicUsize::new(0),
                     idle_since: AtomicU64::new(now),
-                    failed: Default::default(),
+                    ended: Arc::default(),
                 });
                 conns.push(c.clone());
                 c
@@ -171,7 +208,12 @@ impl Pool {
     }
 
     /// A new HTTP/2 connection: TLS with ALPN `h2` for `https`, prior knowledge for `http`.
-    async fn connect(&self, (scheme, authority): &Key) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    /// `ended` is set when it ends.
+    async fn connect(
+        &self,
+        (scheme, authority): &Key,
+        ended: Arc<AtomicBool>,
+    ) -> Result<SendRequest<Bytes>, TransportError> {
         let uri = http::Uri::builder()
             .scheme(scheme.clone())
             .authority(authority.clone())
@@ -193,15 +235,20 @@ impl Pool {
                 "{authority} did not agree to HTTP/2 (ALPN)"
             )));
         }
-        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(io)
+        let (sender, connection) = ::h2::client::Builder::new()
+            .enable_push(false)
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_send_buffer_size(MAX_SEND_BUFFER)
+            .max_header_list_size(MAX_HEADER_LIST)
+            .handshake(hyper_util::rt::TokioIo::new(io))
             .await
             .map_err(TransportError::from)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "HTTP/2 upstream connection ended");
             }
+            ended.store(true, Ordering::Relaxed);
         });
         Ok(sender)
     }
@@ -214,5 +261,27 @@ impl Pool {
             .get(&(scheme, authority))
             .map(|cs| cs.iter().map(|c| c.in_flight.load(Ordering::Acquire)).collect())
             .unwrap_or_default()
+    }
+}
+
+/// The next frame of an answer's body, its read bytes given back to the stream's window.
+pub(crate) fn poll_frame(
+    recv: &mut RecvStream,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, TransportError>>> {
+    match ready!(recv.poll_data(cx)) {
+        Some(Ok(data)) => {
+            // Fails only when the stream is gone, which the next poll reports.
+            let _ = recv.flow_control().release_capacity(data.len());
+            Poll::Ready(Some(Ok(Frame::data(data))))
+        }
+        // A reset without an error after the answer (the server is done with the request).
+        Some(Err(e)) if e.reason() == Some(Reason::NO_ERROR) => Poll::Ready(None),
+        Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+        None => match ready!(recv.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(e) => Poll::Ready(Some(Err(e.into()))),
+        },
     }
 }

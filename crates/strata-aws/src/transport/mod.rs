@@ -68,12 +68,15 @@ impl HttpClient {
         match &self.0 {
             Sender::Http1(client) => {
                 let response = client.request(request).await.map_err(|e| TransportError(Box::new(e)))?;
-                Ok(response.map(|inner| Body { inner, _lease: None }))
+                Ok(response.map(|body| Body {
+                    inner: Inner::Http1(body),
+                    _lease: None,
+                }))
             }
             Sender::Http2(pool) => {
                 let (response, lease) = pool.send(request).await?;
-                Ok(response.map(|inner| Body {
-                    inner,
+                Ok(response.map(|stream| Body {
+                    inner: Inner::Http2(stream),
                     _lease: Some(lease),
                 }))
             }
@@ -85,27 +88,42 @@ impl HttpClient {
 /// is dropped.
 #[derive(Debug)]
 pub struct Body {
-    inner: Incoming,
+    inner: Inner,
     _lease: Option<h2::Lease>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Http1(Incoming),
+    Http2(::h2::RecvStream),
 }
 
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = TransportError;
 
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, TransportError>>> {
+        match &mut self.get_mut().inner {
+            Inner::Http1(body) => std::pin::Pin::new(body).poll_frame(cx).map_err(TransportError::from),
+            Inner::Http2(stream) => h2::poll_frame(stream, cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Http1(body) => body.is_end_stream(),
+            Inner::Http2(stream) => stream.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Http1(body) => body.size_hint(),
+            Inner::Http2(_) => SizeHint::default(),
+        }
     }
 }
 
@@ -140,6 +158,12 @@ impl TransportError {
 
 impl From<hyper::Error> for TransportError {
     fn from(e: hyper::Error) -> Self {
+        TransportError(Box::new(e))
+    }
+}
+
+impl From<::h2::Error> for TransportError {
+    fn from(e: ::h2::Error) -> Self {
         TransportError(Box::new(e))
     }
 }
@@ -344,6 +368,50 @@ mod tests {
         assert_eq!(streams(), vec![1, 0, 0]);
         drop(held);
         assert_eq!(streams(), vec![0, 0, 0]);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn http2_bodies_larger_than_the_windows_go_both_ways() {
+        // An echo: the answer is the request's body, as the server read it.
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let handler = |request: http::Request<axum::body::Body>| async move {
+            let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+                .await
+                .unwrap_or_default();
+            Ok::<_, std::io::Error>(http::Response::new(axum::body::Body::from(body)))
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = strata_http::ServeOptions {
+            max_body_bytes: 64 << 20,
+            ..Default::default()
+        };
+        let server = tokio::spawn(strata_http::serve(
+            [strata_http::Listener::plain(tcp)],
+            handler,
+            async {
+                let _ = stopped.await;
+            },
+            options,
+        ));
+        let (_, _, tls) = tls_listener().await;
+        let client = client_with(tls, Protocol::Http2 { max_streams: 4 });
+        // 7 MiB: past the stream's 2 MiB and the connection's 5 MiB window, both ways.
+        let sent: Bytes = (0..7u32 << 20).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
+        let request = http::Request::post(format!("http://127.0.0.1:{port}/"))
+            .body(Full::new(sent.clone()))
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        let read = http_body_util::BodyExt::collect(response.into_body());
+        let echoed = tokio::time::timeout(Duration::from_secs(20), read)
+            .await
+            .expect("the whole answer, not a stall on flow control")
+            .unwrap()
+            .to_bytes();
+        assert!(echoed == sent, "echoed {} of {} bytes", echoed.len(), sent.len());
         let _ = stop.send(());
         server.await.unwrap().unwrap();
     }
