@@ -49,23 +49,17 @@ where
     let activity = Arc::new(Activity::new(Instant::now()));
     match tls {
         None => {
-            // Waiting for the first bytes is part of the first head's time.
-            let deadline = Instant::now() + shared.options.header_timeout;
-            let speaks = tokio::select! {
-                peeked = tokio::time::timeout_at(deadline, Speaks::peek(&stream)) => match peeked {
-                    Ok(Ok(Some(speaks))) => speaks,
-                    // Closed before a byte came.
-                    Ok(Ok(None)) => return,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "connection failed before its first request");
-                        return;
-                    }
-                    Err(_elapsed) => {
-                        shared.metrics.header_timeout.increment(1);
-                        return;
-                    }
-                },
-                () = fired(shared.force.subscribe()) => return,
+            let Some(peeked) = opening(&shared, Speaks::peek(&stream)).await else {
+                return;
+            };
+            let speaks = match peeked {
+                Ok(Some(speaks)) => speaks,
+                // Closed before a byte came.
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection failed before its first request");
+                    return;
+                }
             };
             serve_io(stream, speaks, activity, handler, shared).await;
         }
@@ -86,26 +80,35 @@ async fn serve_tls<H, F>(
     H: Fn(Request<Body>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
 {
-    // The handshake is part of the first head's time.
-    let deadline = Instant::now() + shared.options.header_timeout;
-    let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
-    let stream = tokio::select! {
-        done = handshake => match done {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                shared.metrics.handshake_failures.increment(1);
-                tracing::debug!(error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_elapsed) => {
-                shared.metrics.header_timeout.increment(1);
-                return;
-            }
-        },
-        () = fired(shared.force.subscribe()) => return,
+    let Some(handshake) = opening(&shared, acceptor.accept(stream)).await else {
+        return;
+    };
+    let stream = match handshake {
+        Ok(stream) => stream,
+        Err(e) => {
+            shared.metrics.handshake_failures.increment(1);
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
     };
     let speaks = Speaks::by_alpn(stream.get_ref().1.alpn_protocol());
     serve_io(stream, speaks, activity, handler, shared).await;
+}
+
+/// A connection's opening step (the TLS handshake, the first bytes), which counts toward the
+/// first head's time: `None` when it took longer (counted) or the connection was closed by force.
+async fn opening<T>(shared: &Shared, step: impl Future<Output = T>) -> Option<T> {
+    let deadline = Instant::now() + shared.options.header_timeout;
+    tokio::select! {
+        done = tokio::time::timeout_at(deadline, step) => match done {
+            Ok(done) => Some(done),
+            Err(_elapsed) => {
+                shared.metrics.header_timeout.increment(1);
+                None
+            }
+        },
+        () = fired(shared.force.subscribe()) => None,
+    }
 }
 
 /// Which HTTP a connection speaks, told before hyper reads from it.
@@ -335,20 +338,24 @@ impl Activity {
     ///
     /// Phase changes wake nobody (a wake-up per request start and end cost a task switch each,
     /// ~25 µs of CPU per request in `bench/gateway_overhead.sh`): the watchdog sleeps to the
-    /// current phase's deadline and looks again, and while requests are in flight it looks
-    /// every half of the shorter timeout. A phase begun while it sleeps (idle after busy, or a
-    /// head after idle) starts later than what it sleeps for, so it still wakes before that
-    /// phase's deadline and then sleeps to it exactly.
+    /// current phase's deadline and looks again, and while requests are in flight or the
+    /// connection is idle it looks at least every half of the shorter timeout. A phase begun
+    /// while it sleeps (idle after busy, a head after idle) is therefore seen within that half:
+    /// an idle connection still closes at its idle timeout, and a head begun after an idle
+    /// time within 1.5× the header timeout. (Sleeping through the idle time to its deadline, the
+    /// watchdog once let a slow head begun in it run to the idle timeout.)
     pub(crate) async fn expired(&self, header: Duration, idle: Duration) -> Expiry {
-        let busy_look = header.min(idle) / 2;
+        let look = header.min(idle) / 2;
         loop {
             match self.deadline(header, idle) {
-                None => tokio::time::sleep(busy_look).await,
+                None => tokio::time::sleep(look).await,
                 Some((at, expiry)) => {
-                    if Instant::now() >= at {
+                    let now = Instant::now();
+                    if now >= at {
                         return expiry;
                     }
-                    tokio::time::sleep_until(at).await;
+                    let wake = if expiry == Expiry::Idle { at.min(now + look) } else { at };
+                    tokio::time::sleep_until(wake).await;
                 }
             }
         }
@@ -581,6 +588,24 @@ mod tests {
         let start = Instant::now();
         assert_eq!(activity.expired(HEADER, IDLE).await, Expiry::Head);
         assert_eq!(start.elapsed(), HEADER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_begun_while_the_watchdog_sleeps_through_an_idle_time_is_timed_by_the_header_timeout() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        drop(activity.request_started(Version::HTTP_11));
+        // The watchdog is already waiting when the connection goes idle and, later, a head
+        // begins: it must not sleep on to the idle deadline.
+        let watchdog = tokio::spawn({
+            let activity = Arc::clone(&activity);
+            async move { activity.expired(HEADER, IDLE).await }
+        });
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        activity.bytes_read();
+        let head_began = Instant::now();
+        assert_eq!(watchdog.await.unwrap(), Expiry::Head);
+        let took = head_began.elapsed();
+        assert!(took >= HEADER && took <= HEADER + HEADER / 2, "{took:?}");
     }
 
     #[tokio::test(start_paused = true)]
