@@ -45,7 +45,8 @@ def test_tenants_run_only_where_their_residency_allows(demo, monkeypatch):
     for model in ["claude-sonnet-4", "claude-sonnet-4-5", "claude-haiku", "nova-pro"]:
         r = eu.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=5)
         assert r.choices[0].message.content
-    rows = requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+    rows = [r for r in requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+            if ":imported-model/" not in r["model"]]  # the demo's keep-warm pings land at any time
     assert rows and {r["region"] for r in rows} <= EU, rows
 
     requests.post(demo["sim"] + "/_sim/reset", timeout=10)
@@ -55,7 +56,8 @@ def test_tenants_run_only_where_their_residency_allows(demo, monkeypatch):
     rt.meta.events.register("before-send", lambda request, **kw: setattr(request, "url", request.url.replace("https://", "http://", 1)))
     for model in ["claude-sonnet-4", "llama-70b", "nova-pro"]:
         rt.converse(modelId=model, messages=[{"role": "user", "content": [{"text": "hi"}]}], inferenceConfig={"maxTokens": 5})
-    rows = requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+    rows = [r for r in requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+            if ":imported-model/" not in r["model"]]  # the demo's keep-warm pings land at any time
     assert rows and all(r["region"].startswith("us-") for r in rows), rows
 
     lab = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-global", max_retries=0)

@@ -315,4 +315,6 @@ def test_the_pairs_strata_demo_prints_work_with_boto3(demo):  # noqa: F811
     for model in ["claude-sonnet-4", "nova-pro"]:
         assert text_of(rt.converse(modelId=model, messages=HELLO, inferenceConfig={"maxTokens": 5}))
     rows = requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+    # The demo keeps its imported models warm: those pings may land at any time.
+    rows = [r for r in rows if ":imported-model/" not in r["model"]]
     assert rows and all(r["region"].startswith("us-") for r in rows), rows
