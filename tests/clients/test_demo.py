@@ -25,6 +25,13 @@ def demo(tmp_path_factory):
     d.stop()
 
 
+def client_invocations(demo):
+    """The emulator's invocation rows since its last reset, without the demo's keep-warm pings
+    to its imported models (they land at any time)."""
+    rows = requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
+    return [r for r in rows if ":imported-model/" not in r["model"]]
+
+
 def test_it_prints_where_everything_is(demo):
     lines = demo["printed"].splitlines()
     for label, url in [("gateway:", demo["gateway"]), ("emulator:", demo["sim"]),
@@ -45,8 +52,7 @@ def test_tenants_run_only_where_their_residency_allows(demo, monkeypatch):
     for model in ["claude-sonnet-4", "claude-sonnet-4-5", "claude-haiku", "nova-pro"]:
         r = eu.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=5)
         assert r.choices[0].message.content
-    rows = [r for r in requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
-            if ":imported-model/" not in r["model"]]  # the demo's keep-warm pings land at any time
+    rows = client_invocations(demo)
     assert rows and {r["region"] for r in rows} <= EU, rows
 
     requests.post(demo["sim"] + "/_sim/reset", timeout=10)
@@ -56,8 +62,7 @@ def test_tenants_run_only_where_their_residency_allows(demo, monkeypatch):
     rt.meta.events.register("before-send", lambda request, **kw: setattr(request, "url", request.url.replace("https://", "http://", 1)))
     for model in ["claude-sonnet-4", "llama-70b", "nova-pro"]:
         rt.converse(modelId=model, messages=[{"role": "user", "content": [{"text": "hi"}]}], inferenceConfig={"maxTokens": 5})
-    rows = [r for r in requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
-            if ":imported-model/" not in r["model"]]  # the demo's keep-warm pings land at any time
+    rows = client_invocations(demo)
     assert rows and all(r["region"].startswith("us-") for r in rows), rows
 
     lab = OpenAI(base_url=demo["gateway"] + "/v1", api_key="sk-demo-global", max_retries=0)

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from gatewaylib import Gateway, static_account
 from simlib import NO_RETRIES, error_code, find_binary, status_of, text_of, user
-from test_demo import demo  # noqa: F401  (the `strata demo` fixture, for the printed pairs)
+from test_demo import client_invocations, demo  # noqa: F401  (the `strata demo` fixture, for the printed pairs)
 
 NOVA = "amazon.nova-pro-v1:0"
 US = ("AKIASTRATATESTUS0001", "us-apps-sigv4-secret-00000000000000000001")
@@ -314,7 +314,5 @@ def test_the_pairs_strata_demo_prints_work_with_boto3(demo):  # noqa: F811
     rt = runtime(demo["gateway"], (akid, secret), region="eu-central-1")
     for model in ["claude-sonnet-4", "nova-pro"]:
         assert text_of(rt.converse(modelId=model, messages=HELLO, inferenceConfig={"maxTokens": 5}))
-    rows = requests.get(demo["sim"] + "/_sim/stats", timeout=10).json()["invocations"]
-    # The demo keeps its imported models warm: those pings may land at any time.
-    rows = [r for r in rows if ":imported-model/" not in r["model"]]
+    rows = client_invocations(demo)
     assert rows and all(r["region"].startswith("us-") for r in rows), rows

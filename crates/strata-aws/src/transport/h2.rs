@@ -20,9 +20,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
 use ::h2::client::SendRequest;
 use ::h2::{Reason, RecvStream};
