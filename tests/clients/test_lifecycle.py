@@ -283,7 +283,10 @@ def _in_flight(endpoint: str) -> int:
 
 
 def test_sigterm_under_50_concurrent_requests_finishes_every_one(paced, start):
-    g = start(config(paced(10)))
+    # 30 tokens at 3 a second: each request stays in flight ~10 s, long enough for all 50 to be
+    # counted on a loaded 2-core machine (at 10 a second the first ones ended before the last began),
+    # and well inside the 30 s grace.
+    g = start(config(paced(3)))
     client = oai(g.endpoint)
     n = 50
 
