@@ -35,7 +35,7 @@ impl KeyRow {
 
 const KEY_COLUMNS: &str =
     "k.id, k.tenant, k.name, k.hash, k.prefix, k.created_at_ms, k.expires_at_ms, k.revoked_at_ms, \
-     (SELECT MAX(u.at_ms) FROM usage u WHERE u.key_id = k.id) AS last_used_at_ms";
+     (SELECT MAX(h.last_at_ms) FROM usage_hourly h WHERE h.key_id = k.id) AS last_used_at_ms";
 
 impl Store {
     /// Stores a new key. Fails with [`StoreError::Duplicate`] if its id or hash is taken.

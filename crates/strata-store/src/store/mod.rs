@@ -28,6 +28,7 @@ macro_rules! on_pool {
 
 pub(crate) mod api_keys;
 pub(crate) mod audit;
+mod hourly;
 mod migrations;
 mod row;
 pub(crate) mod usage;

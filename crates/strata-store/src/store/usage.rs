@@ -2,12 +2,14 @@
 //! as sums for dashboards and billing.
 
 use std::borrow::{Borrow, Cow};
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use sqlx::QueryBuilder;
 
 use serde::{Deserialize, Serialize};
 
+use super::hourly;
 use super::row::{bigint, StoreRow};
 use super::Store;
 use crate::calendar::utc_day;
@@ -184,12 +186,29 @@ fn statement_chunks<T>(records: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// The model a row is grouped and filtered by.
-const MODEL_KEY: &str = "COALESCE(logical_model, model)";
+static RECOMPUTE: LazyLock<[String; 2]> = LazyLock::new(hourly::recompute_texts);
+
+/// The grouped fields, from the union of hourly sums and rows ('' stands for none in both).
+const TENANT_KEY: &str = "NULLIF(s.tenant, '')";
+const MODEL_KEY: &str = "NULLIF(s.model, '')";
+const DAY_KEY: &str = "s.day";
+
+/// The rows of a partial hour, shaped as `usage_hourly`'s sums (one request each), to follow
+/// that table's select in a UNION ALL; the caller adds the time range and filters.
+const PARTIAL_HOUR_ROWS: &str = " UNION ALL SELECT COALESCE(tenant, '') AS tenant, \
+     COALESCE(logical_model, model, '') AS model, day, 1 AS requests, \
+     CASE WHEN error_class IS NOT NULL THEN 1 ELSE 0 END AS errors, \
+     CASE WHEN error_class IN ('rate_limited', 'budget_exceeded') THEN 1 ELSE 0 END AS rate_limited, \
+     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, \
+     CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END AS guardrail_interventions, \
+     CASE WHEN cold_start_ms IS NOT NULL THEN 1 ELSE 0 END AS cold_starts, \
+     CASE WHEN purpose = 'keep_warm' THEN 1 ELSE 0 END AS keep_warm_calls \
+     FROM usage WHERE 1 = 1";
 
 impl Store {
     /// Writes records in one transaction. A record whose `request_id` is already stored is
-    /// skipped, so a batch retried after an unreported commit is never doubled. Values no backend
+    /// skipped, so a batch retried after an unreported commit is never doubled; the records'
+    /// sums go into `usage_hourly` in the same transaction. Values no backend
     /// can hold are stored as the nearest that all can: NUL characters as U+FFFD, non-finite
     /// times as NULL (or 0 for the duration; SQLite would store NaN as NULL).
     pub async fn insert_usage<R: Borrow<UsageRecord> + Sync>(&self, records: &[R]) -> Result<(), StoreError> {
@@ -199,6 +218,7 @@ impl Store {
         let numbered = matches!(self.pool, super::Pool::Postgres(_));
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            let mut inserted = 0u64;
             for chunk in statement_chunks(records) {
                 let mut q = sqlx::query(insert_text(chunk.len(), numbered));
                 for r in chunk {
@@ -237,7 +257,44 @@ impl Store {
                         .bind(r.cold_start_ms.filter(|v| v.is_finite()))
                         .bind(r.purpose.as_deref().map(text));
                 }
-                q.execute(&mut *tx).await?;
+                inserted += q.execute(&mut *tx).await?.rows_affected();
+            }
+            if inserted == records.len() as u64 {
+                for ((hour, tenant, key_id, model), s) in hourly::sums(records) {
+                    sqlx::query(hourly::upsert_text(numbered))
+                        .bind(hour)
+                        .bind(utc_day(hour))
+                        .bind(tenant)
+                        .bind(key_id)
+                        .bind(model)
+                        .bind(s.requests)
+                        .bind(s.errors)
+                        .bind(s.rate_limited)
+                        .bind(s.input_tokens)
+                        .bind(s.output_tokens)
+                        .bind(s.cache_read_tokens)
+                        .bind(s.cache_write_tokens)
+                        .bind(s.cost_nanos)
+                        .bind(s.guardrail_interventions)
+                        .bind(s.cold_starts)
+                        .bind(s.keep_warm_calls)
+                        .bind(s.last_at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            } else {
+                // Some rows were stored already (a retry after a commit whose answer was lost):
+                // their hours are summed again from the rows rather than counted twice.
+                let hours: BTreeSet<i64> = records.iter().map(|r| hourly::hour_of(r.borrow().at_ms)).collect();
+                let [delete, insert] = &*RECOMPUTE;
+                for hour in hours {
+                    sqlx::query(delete).bind(hour).execute(&mut *tx).await?;
+                    sqlx::query(insert)
+                        .bind(hour)
+                        .bind(hour.saturating_add(hourly::HOUR_MS))
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
         });
@@ -266,32 +323,35 @@ impl Store {
         };
         let mut keys = Vec::new();
         if tenant {
-            keys.push(("tenant", "g_tenant"));
+            keys.push((TENANT_KEY, "g_tenant"));
         }
         if model {
             keys.push((MODEL_KEY, "g_model"));
         }
         if day {
-            keys.push(("day", "g_day"));
+            keys.push((DAY_KEY, "g_day"));
         }
+        // Sums of whole hours from usage_hourly, and of the rows of the partial hour the query
+        // starts in, if it starts inside one: key columns hold '' for none there.
         let mut select = String::from("SELECT ");
         for (expr, alias) in &keys {
             select.push_str(&format!("{expr} AS {alias}, "));
         }
         select.push_str(
-            "COUNT(*) AS requests, \
-             CAST(SUM(CASE WHEN error_class IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
-             CAST(SUM(CASE WHEN error_class IN ('rate_limited', 'budget_exceeded') THEN 1 ELSE 0 END) AS BIGINT) \
-               AS rate_limited, \
+            "CAST(SUM(requests) AS BIGINT) AS requests, \
+             CAST(SUM(errors) AS BIGINT) AS errors, \
+             CAST(SUM(rate_limited) AS BIGINT) AS rate_limited, \
              CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
              CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
              CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
              CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
              CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos, \
-             CAST(SUM(CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS guardrail_interventions, \
-             CAST(SUM(CASE WHEN cold_start_ms IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS cold_starts, \
-             CAST(SUM(CASE WHEN purpose = 'keep_warm' THEN 1 ELSE 0 END) AS BIGINT) AS keep_warm_calls \
-             FROM usage WHERE 1 = 1",
+             CAST(SUM(guardrail_interventions) AS BIGINT) AS guardrail_interventions, \
+             CAST(SUM(cold_starts) AS BIGINT) AS cold_starts, \
+             CAST(SUM(keep_warm_calls) AS BIGINT) AS keep_warm_calls \
+             FROM (SELECT tenant, model, day, requests, errors, rate_limited, input_tokens, output_tokens, \
+             cache_read_tokens, cache_write_tokens, cost_nanos, guardrail_interventions, cold_starts, \
+             keep_warm_calls FROM usage_hourly WHERE 1 = 1",
         );
         // Expressions, not aliases: PostgreSQL resolves a GROUP BY name to an input column first.
         let exprs: Vec<&str> = keys.iter().map(|(expr, _)| *expr).collect();
@@ -302,23 +362,31 @@ impl Store {
             .map(|e| format!("{e} NULLS LAST"))
             .collect::<Vec<_>>()
             .join(", ");
+        let whole_hours_from = q.since_ms.map(hourly::first_whole_hour);
+        let partial = q.since_ms.zip(whole_hours_from).filter(|(since, whole)| since < whole);
 
         let rows = on_pool!(self, pool => {
             let mut b = QueryBuilder::new(select.as_str());
+            if let Some(from) = whole_hours_from {
+                b.push(" AND hour_ms >= ").push_bind(from);
+            }
             if let Some(t) = &q.tenant {
                 b.push(" AND tenant = ").push_bind(t.as_str());
             }
             if let Some(m) = &q.model {
-                // Spelled out rather than COALESCE(…) = m so the (logical_model, at_ms) index applies.
-                b.push(" AND (logical_model = ")
-                    .push_bind(m.as_str())
-                    .push(" OR (logical_model IS NULL AND model = ")
-                    .push_bind(m.as_str())
-                    .push("))");
+                b.push(" AND model = ").push_bind(m.as_str());
             }
-            if let Some(since) = q.since_ms {
-                b.push(" AND at_ms >= ").push_bind(since);
+            if let Some((since, until)) = partial {
+                b.push(PARTIAL_HOUR_ROWS);
+                b.push(" AND at_ms >= ").push_bind(since).push(" AND at_ms < ").push_bind(until);
+                if let Some(t) = &q.tenant {
+                    b.push(" AND tenant = ").push_bind(t.as_str());
+                }
+                if let Some(m) = &q.model {
+                    b.push(" AND COALESCE(logical_model, model) = ").push_bind(m.as_str());
+                }
             }
+            b.push(") s");
             b.push(" GROUP BY ").push(&group).push(" ORDER BY ").push(&order);
             let mut out = Vec::new();
             for row in b.build().fetch_all(pool).await? {
@@ -348,7 +416,7 @@ impl Store {
 /// Text as every backend can store it: PostgreSQL refuses NUL characters, and a record it
 /// refuses would be retried forever, stalling the writer (and, through backpressure, every
 /// request). Client-chosen text such as the model name can hold anything.
-fn text(s: &str) -> Cow<'_, str> {
+pub(super) fn text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
         Cow::Owned(s.replace('\0', "\u{fffd}"))
     } else {

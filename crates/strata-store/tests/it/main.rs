@@ -42,6 +42,8 @@ suite!(
     usage::a_repeated_request_id_keeps_the_first_row,
     usage::sums_per_group_with_filters,
     usage::an_empty_store_sums_to_nothing,
+    usage::sums_across_hours_match_the_rows_from_any_start,
+    usage::a_retried_batch_is_summed_once,
     usage::values_no_backend_holds_are_stored_as_near_as_possible,
     writer::ten_thousand_records_under_backpressure,
     writer::close_waits_for_live_slots,

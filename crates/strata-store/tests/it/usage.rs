@@ -212,3 +212,158 @@ pub async fn values_no_backend_holds_are_stored_as_near_as_possible(db: &TestDb)
     assert_eq!((stored.ttft_ms, stored.ttlt_ms, stored.duration_ms), (None, None, 0.0));
     assert_eq!(stored.tenant, odd.tenant);
 }
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+
+/// 61 records over four hours and two days (23:00 of the first day to 03:00 of the next), one
+/// exactly on an hour, tenants and models varied, some refused: written in batches of uneven
+/// sizes.
+fn spread() -> Vec<UsageRecord> {
+    let start = DAY2_START - HOUR;
+    let mut records: Vec<UsageRecord> = (0..60)
+        .map(|i: i64| {
+            let mut r = bare(&format!("spread-{i}"), start + i * (4 * MINUTE + 7_000));
+            r.tenant = [Some("acme"), Some("beta"), None][i as usize % 3].map(str::to_string);
+            r.key_id = r.tenant.as_ref().map(|t| format!("{t}-key"));
+            r.model = Some(format!("named-{}", i % 4));
+            r.logical_model = (i % 4 != 3).then(|| format!("m{}", i % 2));
+            r.input_tokens = i as u64;
+            r.output_tokens = 2 * i as u64;
+            r.cost_nanos = 1_000 * i as u64;
+            r.error_class = match i % 7 {
+                0 => Some("rate_limited".into()),
+                3 => Some("throttled".into()),
+                _ => None,
+            };
+            r
+        })
+        .collect();
+    records.push(bare("on-the-hour", DAY2_START));
+    records
+}
+
+/// What summing `records` started at or after `since` (and matching the filters) gives, grouped
+/// as `q` asks: the rows' truth, computed here without the store.
+fn expected(records: &[UsageRecord], q: &UsageQuery) -> Vec<UsageRow> {
+    use std::collections::BTreeMap;
+    // None sorts last, as the store orders.
+    let key = |v: Option<&str>| v.map_or((true, String::new()), |s| (false, s.to_string()));
+    let (by_tenant, by_model, by_day) = match q.group_by {
+        GroupBy::Tenant => (true, false, false),
+        GroupBy::Model => (false, true, false),
+        GroupBy::Day => (false, false, true),
+        GroupBy::TenantModel => (true, true, false),
+    };
+    let mut groups: BTreeMap<_, UsageRow> = BTreeMap::new();
+    for r in records {
+        let model = r.logical_model.as_deref().or(r.model.as_deref());
+        if q.since_ms.is_some_and(|s| r.at_ms < s)
+            || q.tenant.as_deref().is_some_and(|t| r.tenant.as_deref() != Some(t))
+            || q.model.as_deref().is_some_and(|m| model != Some(m))
+        {
+            continue;
+        }
+        let day = if r.at_ms >= DAY2_START {
+            "2025-03-11"
+        } else {
+            "2025-03-10"
+        };
+        let tenant = by_tenant.then_some(r.tenant.as_deref()).flatten();
+        let model = by_model.then_some(model).flatten();
+        let day = by_day.then_some(day);
+        let g = groups
+            .entry((key(tenant), key(model), key(day)))
+            .or_insert_with(|| row(tenant, model, day, (0, 0, 0), (0, 0, 0)));
+        g.requests += 1;
+        g.errors += u64::from(r.error_class.is_some());
+        g.rate_limited += u64::from(r.error_class.as_deref() == Some("rate_limited"));
+        g.input_tokens += r.input_tokens;
+        g.output_tokens += r.output_tokens;
+        g.cost_usd += r.cost_nanos as f64 / 1e9;
+    }
+    groups.into_values().collect()
+}
+
+pub async fn sums_across_hours_match_the_rows_from_any_start(db: &TestDb) {
+    let records = spread();
+    for batch in [&records[..7], &records[7..30], &records[30..]] {
+        db.store.insert_usage(batch).await.unwrap();
+    }
+    let start = DAY2_START - HOUR;
+    let starts = [
+        None,
+        Some(start - 1),
+        Some(start),
+        Some(start + 1),
+        Some(start + 30 * MINUTE),
+        Some(DAY2_START - 1),
+        Some(DAY2_START),
+        Some(DAY2_START + 1),
+        Some(DAY2_START + 2 * HOUR + 17 * MINUTE),
+        Some(DAY2_START + 10 * HOUR),
+    ];
+    for since_ms in starts {
+        for group_by in [GroupBy::Tenant, GroupBy::Model, GroupBy::Day, GroupBy::TenantModel] {
+            for (tenant, model) in [
+                (None, None),
+                (Some("beta"), None),
+                (None, Some("m1")),
+                (Some("acme"), Some("named-3")),
+            ] {
+                let q = UsageQuery {
+                    tenant: tenant.map(str::to_string),
+                    model: model.map(str::to_string),
+                    since_ms,
+                    group_by,
+                };
+                let got = db.store.usage(&q).await.unwrap();
+                let want = expected(&records, &q);
+                assert_eq!(got.len(), want.len(), "{q:?}: {got:?}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g.cost_usd - w.cost_usd).abs() < 1e-12, "{q:?}: {g:?} vs {w:?}");
+                    let same_cost = UsageRow {
+                        cost_usd: w.cost_usd,
+                        ..g.clone()
+                    };
+                    assert_eq!(&same_cost, w, "{q:?}");
+                }
+            }
+        }
+    }
+}
+
+pub async fn a_retried_batch_is_summed_once(db: &TestDb) {
+    let records = spread();
+    let total = |q: UsageQuery| async move {
+        let rows = db
+            .store
+            .usage(&UsageQuery {
+                group_by: GroupBy::Day,
+                ..q
+            })
+            .await
+            .unwrap();
+        (
+            rows.iter().map(|r| r.requests).sum::<u64>(),
+            rows.iter().map(|r| r.input_tokens).sum::<u64>(),
+        )
+    };
+    db.store.insert_usage(&records[..40]).await.unwrap();
+    // The same batch again, as after a commit whose answer was lost; then again with new ones.
+    db.store.insert_usage(&records[..40]).await.unwrap();
+    db.store.insert_usage(&records[20..]).await.unwrap();
+    let want: u64 = records.iter().map(|r| r.input_tokens).sum();
+    assert_eq!(total(UsageQuery::default()).await, (records.len() as u64, want));
+    // From inside an hour too, where the partial hour's rows are read.
+    let since = DAY2_START + 30 * MINUTE;
+    let later: Vec<&UsageRecord> = records.iter().filter(|r| r.at_ms >= since).collect();
+    assert_eq!(
+        total(UsageQuery {
+            since_ms: Some(since),
+            ..UsageQuery::default()
+        })
+        .await,
+        (later.len() as u64, later.iter().map(|r| r.input_tokens).sum())
+    );
+}
