@@ -110,15 +110,19 @@ const COLUMNS: &str = "hour_ms, day, tenant, key_id, model, requests, errors, ra
      output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, guardrail_interventions, cold_starts, \
      keep_warm_calls, last_at_ms";
 
-/// Adds one group's sums (17 values: [`COLUMNS`], `$n` placeholders) to its row, creating it if
-/// need be. The backends differ only in the name of the larger-of-two function.
+/// Adds one group's sums (17 values: [`COLUMNS`]) to its row, creating it if need be. The
+/// backends differ in the name of the larger-of-two function and in placeholders: `?` for SQLite
+/// (sqlx looks a `$n` up by name for every value bound), `$n` for PostgreSQL.
 pub(crate) fn upsert_text(postgres: bool) -> &'static str {
-    static TEXTS: LazyLock<[String; 2]> = LazyLock::new(|| [build_upsert("MAX"), build_upsert("GREATEST")]);
+    static TEXTS: LazyLock<[String; 2]> =
+        LazyLock::new(|| [build_upsert("MAX", false), build_upsert("GREATEST", true)]);
     &TEXTS[usize::from(postgres)]
 }
 
-fn build_upsert(greatest: &str) -> String {
-    let values: Vec<String> = (1..=COLUMNS.split(", ").count()).map(|n| format!("${n}")).collect();
+fn build_upsert(greatest: &str, numbered: bool) -> String {
+    let values: Vec<String> = (1..=COLUMNS.split(", ").count())
+        .map(|n| if numbered { format!("${n}") } else { "?".to_owned() })
+        .collect();
     let set: Vec<String> = COLUMNS
         .split(", ")
         .filter(|c| !is_key(c) && *c != "day")
@@ -261,7 +265,9 @@ mod tests {
         for postgres in [false, true] {
             let text = upsert_text(postgres);
             assert_eq!(text.matches(" + excluded.").count(), 11, "{text}");
-            assert!(text.contains("$17)"), "{text}");
+            let last = if postgres { "$17)" } else { "?)" };
+            assert!(text.contains(last), "{text}");
+            assert_eq!(text.matches('?').count(), if postgres { 0 } else { 17 }, "{text}");
             let greatest = if postgres { "GREATEST(" } else { "MAX(" };
             assert!(
                 text.contains(&format!("last_at_ms = {greatest}usage_hourly.last_at_ms")),
