@@ -76,7 +76,7 @@ impl<'s> MigrationSource<'s> for Embedded {
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
     match &store.pool {
-        Pool::Sqlite(pool) => Migrator::new(Embedded(SQLITE)).await?.run(pool).await?,
+        Pool::Sqlite(sqlite) => Migrator::new(Embedded(SQLITE)).await?.run(&sqlite.reads).await?,
         Pool::Postgres(pool) => Migrator::new(Embedded(POSTGRES)).await?.run(pool).await?,
     }
     Ok(())
@@ -133,7 +133,7 @@ mod tests {
         }
         Migrator::new(Embedded(SQLITE)).await.unwrap().run(&pool).await.unwrap();
         let store = Store {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite(super::super::Sqlite::single(pool)),
         };
         let sums = |since_ms| {
             let store = store.clone();

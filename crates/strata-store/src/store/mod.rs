@@ -20,7 +20,23 @@ use crate::error::StoreError;
 macro_rules! on_pool {
     ($store:expr, $p:ident => $body:expr) => {
         match &$store.pool {
-            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Sqlite(sqlite) => {
+                let $p = &sqlite.reads;
+                $body
+            }
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// [`on_pool!`] for the usage writer's batches: SQLite's writer connection (see [`Sqlite`]).
+macro_rules! on_write_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(sqlite) => {
+                let $p = &sqlite.writes;
+                $body
+            }
             $crate::store::Pool::Postgres($p) => $body,
         }
     };
@@ -43,8 +59,30 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     Postgres(PgPool),
+}
+
+/// SQLite's connections: a few for reads and other writes, and one of its own for the usage
+/// writer's batches. SQLite serialises writes anyway, and a connection prepares each statement
+/// once for itself: the pool hands its idle connections out in turn, so the writer's few
+/// statement texts were prepared again on each of them (~60k instructions each, 5k per request
+/// in `bench/instructions.sh`, issue 16). An in-memory database is one connection for both.
+#[derive(Clone, Debug)]
+pub(crate) struct Sqlite {
+    pub(crate) reads: SqlitePool,
+    pub(crate) writes: SqlitePool,
+}
+
+impl Sqlite {
+    /// One pool for reads and writes.
+    #[cfg(test)]
+    pub(crate) fn single(pool: SqlitePool) -> Self {
+        Sqlite {
+            writes: pool.clone(),
+            reads: pool,
+        }
+    }
 }
 
 /// Usage records, API keys and audit events in one database. Cheap to clone (one shared pool).
@@ -81,11 +119,17 @@ impl Store {
 
     /// Closes the pool's connections (after the usage writer is closed); later queries fail.
     pub async fn close(&self) {
-        on_pool!(self, p => p.close().await)
+        match &self.pool {
+            Pool::Sqlite(sqlite) => {
+                sqlite.writes.close().await;
+                sqlite.reads.close().await;
+            }
+            Pool::Postgres(p) => p.close().await,
+        }
     }
 }
 
-async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
+async fn open_sqlite(url: &str) -> Result<Sqlite, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(StoreError::Open)?
         .create_if_missing(true)
@@ -95,7 +139,21 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
         .busy_timeout(SQLITE_BUSY_TIMEOUT);
     // Every connection to `:memory:` would be its own empty database: keep one.
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let max = if in_memory { 1 } else { SQLITE_MAX_CONNECTIONS };
+    let pool = |max: u32| sqlite_pool(max, in_memory).connect_with(options.clone());
+    if in_memory {
+        let pool = pool(1).await.map_err(StoreError::Open)?;
+        return Ok(Sqlite {
+            writes: pool.clone(),
+            reads: pool,
+        });
+    }
+    Ok(Sqlite {
+        reads: pool(SQLITE_MAX_CONNECTIONS).await.map_err(StoreError::Open)?,
+        writes: pool(1).await.map_err(StoreError::Open)?,
+    })
+}
+
+fn sqlite_pool(max: u32, in_memory: bool) -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(max)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -110,9 +168,6 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
         } else {
             Some(Duration::from_secs(1800))
         })
-        .connect_with(options)
-        .await
-        .map_err(StoreError::Open)
 }
 
 async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {

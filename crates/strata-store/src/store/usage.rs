@@ -216,7 +216,7 @@ impl Store {
             return Ok(());
         }
         let numbered = matches!(self.pool, super::Pool::Postgres(_));
-        on_pool!(self, pool => {
+        on_write_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0u64;
             for chunk in statement_chunks(records) {
