@@ -5,8 +5,8 @@
 //!
 //! Why not hyper-util's pool with HTTP/2: it keeps one connection per host and never opens a
 //! second when the server's `SETTINGS_MAX_CONCURRENT_STREAMS` is reached (hyperium/hyper#2197,
-//! #3623); calls past the limit wait. Here the limit is ours (`max_streams`, at most what the
-//! servers allow: Bedrock's is not published, 100 is the common floor).
+//! #3623); calls past the limit wait. Here the limit is ours (`max_streams`; Bedrock's is not
+//! published, 100 is the common floor), or the server's when it announces fewer.
 //!
 //! What sharing saves is memory: an HTTP/1.1 call in flight holds a connection of its own, with
 //! hyper's fixed buffers (~32 KiB: read buffer, header buffer, dispatch channel); an HTTP/2
@@ -88,11 +88,25 @@ impl Conn {
     fn closed(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
     }
+
+    /// Calls this connection takes at once: ours, or fewer when the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` says so — calls past the server's limit would wait on
+    /// this connection (in `ready`, or be refused) while a new one could serve them. Until the
+    /// connection is open the server's figure is unknown and calls count against ours; those
+    /// past the server's then move on (see [`Pool::send`]).
+    fn limit(&self, ours: usize) -> usize {
+        match self.sender.get() {
+            Some(sender) => ours.min(sender.current_max_send_streams()).max(1),
+            None => ours,
+        }
+    }
 }
 
 /// A stream taken on a connection, given back when dropped.
 pub(crate) struct Lease {
     conn: Arc<Conn>,
+    /// Calls in flight on the connection when this one took its stream.
+    index: usize,
     epoch: Instant,
 }
 
@@ -135,18 +149,26 @@ impl Pool {
             return Err(TransportError::msg(format!("not an absolute URL: {uri}")));
         };
         let key = (scheme, authority);
-        let lease = self.lease(&key);
-        // The handshake's future (TCP, TLS, HTTP/2: ~6.6 KiB) is boxed: inline, every call's
-        // future — and so every call in flight — would be that much larger, though only the first
-        // call on a connection runs it.
-        let conn = &lease.conn;
-        let sender = conn
-            .sender
-            .get_or_try_init(|| Box::pin(self.connect(&key, Arc::clone(&conn.ended))))
-            .await
-            .inspect_err(|_| conn.ended.store(true, Ordering::Relaxed))?;
-        // Waits while the server's limit of concurrent streams is reached.
-        let mut sender = sender.clone().ready().await.map_err(TransportError::from)?;
+        let (lease, sender) = loop {
+            let lease = self.lease(&key);
+            // The handshake's future (TCP, TLS, HTTP/2: ~6.6 KiB) is boxed: inline, every call's
+            // future — and so every call in flight — would be that much larger, though only the
+            // first call on a connection runs it.
+            let conn = &lease.conn;
+            let sender = conn
+                .sender
+                .get_or_try_init(|| Box::pin(self.connect(&key, Arc::clone(&conn.ended))))
+                .await
+                .inspect_err(|_| conn.ended.store(true, Ordering::Relaxed))?;
+            // Calls that took a stream while the connection was being opened learn the server's
+            // limit only now: those past it go to another connection rather than wait here.
+            if lease.index < conn.limit(self.inner.max_streams) {
+                let sender = sender.clone();
+                break (lease, sender);
+            }
+        };
+        // Waits while the server's limit of concurrent streams is reached (it may lower it).
+        let mut sender = sender.ready().await.map_err(TransportError::from)?;
         let (head, body) = request.into_parts();
         let Ok(body) = body.collect().await;
         let body = body.to_bytes();
@@ -185,7 +207,7 @@ impl Pool {
         });
         let conn = match conns
             .iter()
-            .find(|c| c.in_flight.load(Ordering::Acquire) < inner.max_streams)
+            .find(|c| c.in_flight.load(Ordering::Acquire) < c.limit(inner.max_streams))
         {
             Some(c) => c.clone(),
             None => {
@@ -199,9 +221,10 @@ impl Pool {
                 c
             }
         };
-        conn.in_flight.fetch_add(1, Ordering::AcqRel);
+        let index = conn.in_flight.fetch_add(1, Ordering::AcqRel);
         Lease {
             conn,
+            index,
             epoch: inner.epoch,
         }
     }
@@ -243,12 +266,28 @@ impl Pool {
             .handshake(hyper_util::rt::TokioIo::new(io))
             .await
             .map_err(TransportError::from)?;
+        let mut connection = connection;
+        let ping = connection.ping_pong();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "HTTP/2 upstream connection ended");
             }
             ended.store(true, Ordering::Relaxed);
         });
+        // A ping's answer comes after the server's SETTINGS (its first frame), so from here
+        // on the sender knows the server's limit of concurrent streams. One round trip, once
+        // per connection.
+        if let Some(mut ping) = ping {
+            tokio::time::timeout(super::CONNECT_TIMEOUT, ping.ping(::h2::Ping::opaque()))
+                .await
+                .map_err(|_| {
+                    TransportError::timeout(format!(
+                        "no HTTP/2 settings from {authority} within {:?}",
+                        super::CONNECT_TIMEOUT
+                    ))
+                })?
+                .map_err(TransportError::from)?;
+        }
         Ok(sender)
     }
 

@@ -373,6 +373,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn http2_calls_open_another_connection_at_the_servers_stream_limit() {
+        // An h2c server announcing 2 concurrent streams, holding every answer until `open`.
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = tcp.accept().await else { return };
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    let mut conn = ::h2::server::Builder::new()
+                        .max_concurrent_streams(2)
+                        .handshake::<_, Bytes>(socket)
+                        .await
+                        .unwrap();
+                    while let Some(Ok((_, mut respond))) = conn.accept().await {
+                        let mut gate = gate.clone();
+                        tokio::spawn(async move {
+                            let _ = gate.wait_for(|open| *open).await;
+                            let mut body = respond.send_response(http::Response::new(()), false).unwrap();
+                            let _ = body.send_data(Bytes::from_static(b"ok"), true);
+                        });
+                    }
+                });
+            }
+        });
+        let (_, _, tls) = tls_listener().await;
+        let client = client_with(tls, Protocol::Http2 { max_streams: 10 });
+        let pool = h2_pool(&client);
+        let url = format!("http://127.0.0.1:{port}/");
+        let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
+        let streams = || pool.streams(http::uri::Scheme::HTTP, authority.clone());
+
+        // Five calls at once: all take a stream on the first connection before it is open, and
+        // those past the server's 2 move on once its settings are known (none is refused).
+        let calls: Vec<_> = (0..5)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move { get(&client, &url).await })
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while streams().iter().sum::<usize>() < 5 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut held = streams();
+        held.sort_unstable();
+        assert_eq!(held, vec![1, 2, 2], "no connection past the server's 2, not 10 on one");
+        open.send(true).unwrap();
+        for call in calls {
+            assert_eq!(call.await.unwrap(), (http::Version::HTTP_2, Bytes::from("ok")));
+        }
+        // A later call takes room on a connection already open.
+        let request = http::Request::get(&url).body(Full::new(Bytes::new())).unwrap();
+        let later = client.request(request).await.unwrap();
+        assert_eq!((streams().len(), streams().iter().sum::<usize>()), (3, 1));
+        drop(later);
+        server.abort();
+    }
+
+    #[tokio::test]
     async fn http2_bodies_larger_than_the_windows_go_both_ways() {
         // An echo: the answer is the request's body, as the server read it.
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
