@@ -297,6 +297,22 @@ mod tests {
         (version, response.into_body().collect().await.unwrap().to_bytes())
     }
 
+    /// `n` GETs of `url` at once, each on its own task.
+    fn spawn_gets(client: &HttpClient, url: &str, n: usize) -> Vec<tokio::task::JoinHandle<(http::Version, Bytes)>> {
+        (0..n)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.to_owned());
+                tokio::spawn(async move { get(&client, &url).await })
+            })
+            .collect()
+    }
+
+    /// The calls in flight on each of `pool`'s connections to `http://127.0.0.1:{port}`.
+    fn local_streams(pool: &h2::Pool, port: u16) -> Vec<usize> {
+        let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
+        pool.streams(http::uri::Scheme::HTTP, authority)
+    }
+
     fn h2_pool(client: &HttpClient) -> &h2::Pool {
         let Sender::Http2(pool) = &client.0 else {
             panic!("an HTTP/2 client")
@@ -342,16 +358,10 @@ mod tests {
         let client = client_with(tls, Protocol::Http2 { max_streams: 2 });
         let pool = h2_pool(&client);
         let url = format!("http://127.0.0.1:{port}/");
-        let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
-        let streams = || pool.streams(http::uri::Scheme::HTTP, authority.clone());
+        let streams = || local_streams(pool, port);
 
         // Five calls in flight at once, the server holding every answer: three connections.
-        let calls: Vec<_> = (0..5)
-            .map(|_| {
-                let (client, url) = (client.clone(), url.clone());
-                tokio::spawn(async move { get(&client, &url).await })
-            })
-            .collect();
+        let calls = spawn_gets(&client, &url, 5);
         while seen.load(Ordering::SeqCst) < 5 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -403,17 +413,11 @@ mod tests {
         let client = client_with(tls, Protocol::Http2 { max_streams: 10 });
         let pool = h2_pool(&client);
         let url = format!("http://127.0.0.1:{port}/");
-        let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
-        let streams = || pool.streams(http::uri::Scheme::HTTP, authority.clone());
+        let streams = || local_streams(pool, port);
 
         // Five calls at once: all take a stream on the first connection before it is open, and
         // those past the server's 2 move on once its settings are known (none is refused).
-        let calls: Vec<_> = (0..5)
-            .map(|_| {
-                let (client, url) = (client.clone(), url.clone());
-                tokio::spawn(async move { get(&client, &url).await })
-            })
-            .collect();
+        let calls = spawn_gets(&client, &url, 5);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while streams().iter().sum::<usize>() < 5 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
