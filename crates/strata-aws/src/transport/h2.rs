@@ -102,6 +102,17 @@ impl Conn {
     }
 }
 
+/// `step`'s output, or a timeout error saying what did not happen (`missing`) within
+/// [`super::CONNECT_TIMEOUT`].
+async fn within_connect_timeout<T>(
+    step: impl std::future::Future<Output = T>,
+    missing: impl FnOnce() -> String,
+) -> Result<T, TransportError> {
+    tokio::time::timeout(super::CONNECT_TIMEOUT, step)
+        .await
+        .map_err(|_| TransportError::timeout(format!("{} within {:?}", missing(), super::CONNECT_TIMEOUT)))
+}
+
 /// A stream taken on a connection, given back when dropped.
 pub(crate) struct Lease {
     conn: Arc<Conn>,
@@ -243,14 +254,8 @@ impl Pool {
             .build()
             .map_err(|e| TransportError::msg(e.to_string()))?;
         let mut connector = self.inner.connector.clone();
-        let io = tokio::time::timeout(super::CONNECT_TIMEOUT, connector.call(uri))
-            .await
-            .map_err(|_| {
-                TransportError::timeout(format!(
-                    "no connection to {authority} within {:?}",
-                    super::CONNECT_TIMEOUT
-                ))
-            })?
+        let io = within_connect_timeout(connector.call(uri), || format!("no connection to {authority}"))
+            .await?
             .map_err(TransportError::from_boxed)?;
         if *scheme == Scheme::HTTPS && !io.connected().is_negotiated_h2() {
             return Err(TransportError::msg(format!(
@@ -278,15 +283,11 @@ impl Pool {
         // on the sender knows the server's limit of concurrent streams. One round trip, once
         // per connection.
         if let Some(mut ping) = ping {
-            tokio::time::timeout(super::CONNECT_TIMEOUT, ping.ping(::h2::Ping::opaque()))
-                .await
-                .map_err(|_| {
-                    TransportError::timeout(format!(
-                        "no HTTP/2 settings from {authority} within {:?}",
-                        super::CONNECT_TIMEOUT
-                    ))
-                })?
-                .map_err(TransportError::from)?;
+            within_connect_timeout(ping.ping(::h2::Ping::opaque()), || {
+                format!("no HTTP/2 settings from {authority}")
+            })
+            .await?
+            .map_err(TransportError::from)?;
         }
         Ok(sender)
     }

@@ -19,9 +19,12 @@ use crate::error::StoreError;
 /// is type-checked once per backend.
 macro_rules! on_pool {
     ($store:expr, $p:ident => $body:expr) => {
+        on_pool!(@ $store, reads, $p => $body)
+    };
+    (@ $store:expr, $sqlite:ident, $p:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(sqlite) => {
-                let $p = &sqlite.reads;
+                let $p = &sqlite.$sqlite;
                 $body
             }
             $crate::store::Pool::Postgres($p) => $body,
@@ -32,13 +35,7 @@ macro_rules! on_pool {
 /// [`on_pool!`] for the usage writer's batches: SQLite's writer connection (see [`Sqlite`]).
 macro_rules! on_write_pool {
     ($store:expr, $p:ident => $body:expr) => {
-        match &$store.pool {
-            $crate::store::Pool::Sqlite(sqlite) => {
-                let $p = &sqlite.writes;
-                $body
-            }
-            $crate::store::Pool::Postgres($p) => $body,
-        }
+        on_pool!(@ $store, writes, $p => $body)
     };
 }
 
