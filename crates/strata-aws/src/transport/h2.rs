@@ -262,7 +262,7 @@ impl Pool {
                 "{authority} did not agree to HTTP/2 (ALPN)"
             )));
         }
-        let (sender, connection) = ::h2::client::Builder::new()
+        let (sender, mut connection) = ::h2::client::Builder::new()
             .enable_push(false)
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
@@ -271,7 +271,6 @@ impl Pool {
             .handshake(hyper_util::rt::TokioIo::new(io))
             .await
             .map_err(TransportError::from)?;
-        let mut connection = connection;
         let ping = connection.ping_pong();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -53,7 +53,7 @@ pub(crate) struct Sums {
 }
 
 impl Sums {
-    /// Adds one record, counted as the usage table's rows are (see [`RECOMPUTE_SELECT`]).
+    /// Adds one record, counted as the usage table's rows are (see [`ROW_SUMS`]).
     fn add(&mut self, r: &UsageRecord) {
         let count = |yes: bool| i64::from(yes);
         let error_class = r.error_class.as_deref();
@@ -145,19 +145,23 @@ fn is_key(column: &str) -> bool {
     KEY.split(", ").any(|k| k == column)
 }
 
-/// The rows' sums per group, the way [`Sums::add`] counts them: the select of the migration
-/// that filled `usage_hourly` and of [`RECOMPUTE`].
-const RECOMPUTE_SELECT: &str = "SELECT $1, MIN(day), COALESCE(tenant, ''), COALESCE(key_id, ''), \
-     COALESCE(logical_model, model, ''), COUNT(*), \
-     SUM(CASE WHEN error_class IS NOT NULL THEN 1 ELSE 0 END), \
-     SUM(CASE WHEN error_class IN ('rate_limited', 'budget_exceeded') THEN 1 ELSE 0 END), \
-     SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nanos), \
-     SUM(CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END), \
-     SUM(CASE WHEN cold_start_ms IS NOT NULL THEN 1 ELSE 0 END), \
-     SUM(CASE WHEN purpose = 'keep_warm' THEN 1 ELSE 0 END), \
-     MAX(at_ms) \
-     FROM usage WHERE at_ms >= $1 AND at_ms < $2 \
-     GROUP BY COALESCE(tenant, ''), COALESCE(key_id, ''), COALESCE(logical_model, model, '')";
+/// The sums of `usage_hourly`, in [`COLUMNS`]' order.
+pub(crate) const SUM_COLUMNS: &str = "requests, errors, rate_limited, input_tokens, output_tokens, \
+     cache_read_tokens, cache_write_tokens, cost_nanos, guardrail_interventions, cold_starts, keep_warm_calls";
+
+/// Each usage row as the sums it adds to ([`SUM_COLUMNS`], one request each; '' for none in the
+/// key columns; its `day` and `at_ms`): the counting rules of [`Sums::add`] in SQL, written once
+/// for the partial hour a query reads from rows and for [`recompute_texts`] (migration 4 counts
+/// the same way). The caller appends `WHERE` and the time range.
+pub(crate) const ROW_SUMS: &str = "SELECT COALESCE(tenant, '') AS tenant, COALESCE(key_id, '') AS key_id, \
+     COALESCE(logical_model, model, '') AS model, day, at_ms, 1 AS requests, \
+     CASE WHEN error_class IS NOT NULL THEN 1 ELSE 0 END AS errors, \
+     CASE WHEN error_class IN ('rate_limited', 'budget_exceeded') THEN 1 ELSE 0 END AS rate_limited, \
+     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, \
+     CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END AS guardrail_interventions, \
+     CASE WHEN cold_start_ms IS NOT NULL THEN 1 ELSE 0 END AS cold_starts, \
+     CASE WHEN purpose = 'keep_warm' THEN 1 ELSE 0 END AS keep_warm_calls \
+     FROM usage";
 
 /// Statements that set one hour's sums ($1: its start, $2: the next hour's) from its rows: for a
 /// batch some of whose rows were already stored (a retry after a commit whose answer was lost),
@@ -170,11 +174,15 @@ pub(crate) fn recompute_texts() -> [String; 2] {
         .filter(|c| !is_key(c))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
+    let sums: Vec<String> = SUM_COLUMNS.split(", ").map(|c| format!("SUM({c})")).collect();
     [
         "DELETE FROM usage_hourly WHERE hour_ms = $1".to_owned(),
         format!(
-            "INSERT INTO usage_hourly ({COLUMNS}) {RECOMPUTE_SELECT} \
+            "INSERT INTO usage_hourly ({COLUMNS}) \
+             SELECT $1, MIN(day), tenant, key_id, model, {}, MAX(at_ms) \
+             FROM ({ROW_SUMS} WHERE at_ms >= $1 AND at_ms < $2) r GROUP BY tenant, key_id, model \
              ON CONFLICT ({KEY}) DO UPDATE SET {}",
+            sums.join(", "),
             set.join(", ")
         ),
     ]

@@ -193,18 +193,6 @@ const TENANT_KEY: &str = "NULLIF(s.tenant, '')";
 const MODEL_KEY: &str = "NULLIF(s.model, '')";
 const DAY_KEY: &str = "s.day";
 
-/// The rows of a partial hour, shaped as `usage_hourly`'s sums (one request each), to follow
-/// that table's select in a UNION ALL; the caller adds the time range and filters.
-const PARTIAL_HOUR_ROWS: &str = " UNION ALL SELECT COALESCE(tenant, '') AS tenant, \
-     COALESCE(logical_model, model, '') AS model, day, 1 AS requests, \
-     CASE WHEN error_class IS NOT NULL THEN 1 ELSE 0 END AS errors, \
-     CASE WHEN error_class IN ('rate_limited', 'budget_exceeded') THEN 1 ELSE 0 END AS rate_limited, \
-     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, \
-     CASE WHEN guardrail IS NOT NULL THEN 1 ELSE 0 END AS guardrail_interventions, \
-     CASE WHEN cold_start_ms IS NOT NULL THEN 1 ELSE 0 END AS cold_starts, \
-     CASE WHEN purpose = 'keep_warm' THEN 1 ELSE 0 END AS keep_warm_calls \
-     FROM usage WHERE 1 = 1";
-
 impl Store {
     /// Writes records in one transaction. A record whose `request_id` is already stored is
     /// skipped, so a batch retried after an unreported commit is never doubled; the records'
@@ -348,11 +336,10 @@ impl Store {
              CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos, \
              CAST(SUM(guardrail_interventions) AS BIGINT) AS guardrail_interventions, \
              CAST(SUM(cold_starts) AS BIGINT) AS cold_starts, \
-             CAST(SUM(keep_warm_calls) AS BIGINT) AS keep_warm_calls \
-             FROM (SELECT tenant, model, day, requests, errors, rate_limited, input_tokens, output_tokens, \
-             cache_read_tokens, cache_write_tokens, cost_nanos, guardrail_interventions, cold_starts, \
-             keep_warm_calls FROM usage_hourly WHERE 1 = 1",
+             CAST(SUM(keep_warm_calls) AS BIGINT) AS keep_warm_calls ",
         );
+        let part = format!("SELECT tenant, model, day, {} FROM", hourly::SUM_COLUMNS);
+        select.push_str(&format!("FROM ({part} usage_hourly WHERE 1 = 1"));
         // Expressions, not aliases: PostgreSQL resolves a GROUP BY name to an input column first.
         let exprs: Vec<&str> = keys.iter().map(|(expr, _)| *expr).collect();
         let group = exprs.join(", ");
@@ -377,13 +364,18 @@ impl Store {
                 b.push(" AND model = ").push_bind(m.as_str());
             }
             if let Some((since, until)) = partial {
-                b.push(PARTIAL_HOUR_ROWS);
-                b.push(" AND at_ms >= ").push_bind(since).push(" AND at_ms < ").push_bind(until);
+                // The partial hour's rows, shaped as sums (the filters compare the same
+                // '' for none as above).
+                b.push(format!(" UNION ALL {part} ({} WHERE at_ms >= ", hourly::ROW_SUMS))
+                    .push_bind(since)
+                    .push(" AND at_ms < ")
+                    .push_bind(until)
+                    .push(") r WHERE 1 = 1");
                 if let Some(t) = &q.tenant {
                     b.push(" AND tenant = ").push_bind(t.as_str());
                 }
                 if let Some(m) = &q.model {
-                    b.push(" AND COALESCE(logical_model, model) = ").push_bind(m.as_str());
+                    b.push(" AND model = ").push_bind(m.as_str());
                 }
             }
             b.push(") s");
