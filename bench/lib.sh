@@ -46,10 +46,12 @@ raise_quota() {
 }
 
 # aws_account_yaml SIM_PORT: the gateway config's emulator endpoint and its one account (prod-us).
-# AWS_HTTP2=N sends the Bedrock calls over HTTP/2, N calls to a connection (aws.http2).
+# AWS_HTTP2 is the gateway's aws.http2, as YAML: '{calls: none}' sends every Bedrock call over
+# HTTP/1.1, '{calls: all, max_streams: 100}' every one over HTTP/2 (absent: streams over HTTP/2;
+# builds before the default changed took '{max_streams: N}' for every call over HTTP/2).
 aws_account_yaml() {
   cat <<YAML
-aws: {endpoint_url: "http://127.0.0.1:$1"${AWS_HTTP2:+, http2: {max_streams: $AWS_HTTP2\}}}
+aws: {endpoint_url: "http://127.0.0.1:$1"${AWS_HTTP2:+, http2: $AWS_HTTP2}}
 accounts:
   - name: prod-us
     credentials: {type: static, access_key_id: AKIAPRODUS0000000001, secret_access_key: prod-us-secret-key-0000000000000000000001}

@@ -11,7 +11,7 @@
 # Needs: cargo build --release -p strata, curl, python3.
 # Usage: bench/streams_memory.sh [streams] [duration_seconds]
 #        STRATA_BIN / BENCH_BIN pick the gateway and the load generator (default target/release/strata);
-#        AWS_HTTP2=N sends the gateway's calls over HTTP/2, N to a connection (aws.http2).
+#        AWS_HTTP2='{calls: none}' (YAML: the gateway's aws.http2) sends its streams over HTTP/1.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STREAMS="${1:-1000}"
@@ -27,7 +27,7 @@ source bench/lib.sh   # (the script has cd-ed to the repository root)
 ulimit -n "$(( STREAMS * 4 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 echo "== machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
-echo "== $(date -u +%F), $BIN, $STREAMS concurrent streams, ${DURATION}s measured; answers: first token after ${TTFT_MS} ms, ${TOKENS_PER_SECOND} tokens/s, $MAX_TOKENS tokens${AWS_HTTP2:+; calls to Bedrock over HTTP/2, $AWS_HTTP2 to a connection}"
+echo "== $(date -u +%F), $BIN, $STREAMS concurrent streams, ${DURATION}s measured; answers: first token after ${TTFT_MS} ms, ${TOKENS_PER_SECOND} tokens/s, $MAX_TOKENS tokens${AWS_HTTP2:+; aws.http2: $AWS_HTTP2}"
 
 # The built-in fleet with steady pacing (no jitter), so both sides see the same answers.
 sed "s/^latency: .*/latency: {ttft_ms: $TTFT_MS, tokens_per_second: $TOKENS_PER_SECOND, jitter: 0}/" \

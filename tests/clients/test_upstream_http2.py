@@ -1,7 +1,8 @@
 """Bedrock calls over HTTP/2 (`aws.http2`): unmodified boto3 and openai clients through a gateway
 whose calls to the emulator share HTTP/2 connections (prior knowledge over plain http), a new
 connection opening only when every open one carries `max_streams` calls — and, beside it, the
-default gateway that holds one HTTP/1.1 connection per call in flight."""
+default gateway (streams over HTTP/2, short calls one HTTP/1.1 connection per call in flight) and
+one with HTTP/2 off."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ routing:
 
 @pytest.fixture
 def gateway(sim, tmp_path, monkeypatch):
-    yield from gateways(tmp_path, monkeypatch, lambda: config(sim, "http2: {max_streams: 2}"))
+    yield from gateways(tmp_path, monkeypatch, lambda: config(sim, "http2: {calls: all, max_streams: 2}"))
 
 
 def connections(pid: int, port: int) -> int:
@@ -86,14 +87,19 @@ def test_converse_streams_and_openai_chat_go_over_http2(sim, gateway):
     assert sum(i["count"] for i in sim.invocations()) == 3
 
 
-def held_calls(sim, g, n: int) -> int:
-    """Starts `n` Converse calls the emulator holds for 1.5 s each, counts the gateway's
-    connections to the emulator while they are all in flight, and checks every call answered."""
+def held_calls(sim, g, n: int, stream: bool = False) -> int:
+    """Starts `n` Converse (or ConverseStream) calls the emulator holds for 1.5 s each, counts the
+    gateway's connections to the emulator while they are all in flight, and checks every call
+    answered."""
     sim.add_fault(kind="latency", added_ms=1500)
     rt = g.bedrock(KEY)
 
     def call(_):
-        return rt.converse(modelId="nova", messages=[user("hello")], inferenceConfig={"maxTokens": 3})
+        if not stream:
+            return rt.converse(modelId="nova", messages=[user("hello")], inferenceConfig={"maxTokens": 3})
+        events = rt.converse_stream(modelId="nova", messages=[user("hello")],
+                                    inferenceConfig={"maxTokens": 3})["stream"]
+        return next(e["metadata"] for e in events if "metadata" in e)
 
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
         futures = [pool.submit(call, i) for i in range(n)]
@@ -112,8 +118,14 @@ def test_calls_in_flight_share_connections_up_to_max_streams(sim, gateway):
 
 
 def test_without_http2_each_call_in_flight_holds_a_connection(sim, gateway):
-    plain = gateway(config(sim, ""))
-    assert held_calls(sim, plain, 5) == 5
+    plain = gateway(config(sim, "http2: {calls: none}"))
+    assert held_calls(sim, plain, 5, stream=True) == 5
+
+
+def test_by_default_streams_share_a_connection_and_short_calls_hold_one_each(sim, gateway):
+    default = gateway(config(sim, ""))
+    assert held_calls(sim, default, 5, stream=True) == 1
+    assert held_calls(sim, default, 5) == 5 + 1, "five of HTTP/1.1, the streams' one still open"
 
 
 def test_max_streams_out_of_range_is_refused_at_start(sim, tmp_path):

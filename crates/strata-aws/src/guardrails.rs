@@ -94,7 +94,10 @@ impl BedrockRuntime {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let exchange = async {
-            let (head, body) = self.deliver(request).await?.into_parts();
+            let (head, body) = self
+                .deliver(request, crate::transport::Exchange::Complete)
+                .await?
+                .into_parts();
             let body = crate::runtime::whole_body(body).await?;
             if head.status != http::StatusCode::OK {
                 return Err(classify_error(head.status.as_u16(), &head.headers, &body));

@@ -17,7 +17,7 @@ use strata_core::{BedrockErrorKind, ErrorClass};
 use crate::endpoint::Endpoints;
 use crate::fast_signing::{sign_fixed, FixedRequest, SigningKeyCache};
 use crate::signing::Scope;
-use crate::transport::{Body, HttpClient, Protocol};
+use crate::transport::{Body, Exchange, HttpClient, Protocol};
 
 /// Characters escaped in the `{modelId}` path label, as the SDKs do (`:` and `/` included).
 const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -169,8 +169,9 @@ impl BedrockRuntime {
     pub(crate) async fn deliver(
         &self,
         request: http::Request<Full<Bytes>>,
+        exchange: Exchange,
     ) -> Result<http::Response<Body>, UpstreamError> {
-        deliver(&self.http, request).await
+        deliver(&self.http, request, exchange).await
     }
 
     /// Signs and sends a call.
@@ -217,9 +218,10 @@ impl BedrockRuntime {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let streams = call.operation.streams();
+        let kind = if streams { Exchange::Stream } else { Exchange::Complete };
         // A stream's deadline covers its head only; a complete answer's, the whole body.
         let exchange = async {
-            let (head, body) = self.deliver(request).await?.into_parts();
+            let (head, body) = self.deliver(request, kind).await?.into_parts();
             if head.status != http::StatusCode::OK {
                 let body = error_body(body).await;
                 return Err(classify_error(head.status.as_u16(), &head.headers, &body));
@@ -249,8 +251,9 @@ impl BedrockRuntime {
 pub async fn deliver(
     http: &HttpClient,
     request: http::Request<Full<Bytes>>,
+    exchange: Exchange,
 ) -> Result<http::Response<Body>, UpstreamError> {
-    http.request(request).await.map_err(|e| {
+    http.request(request, exchange).await.map_err(|e| {
         if e.is_timeout() {
             timeout_error(e.to_string())
         } else {

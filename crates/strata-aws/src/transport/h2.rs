@@ -60,7 +60,59 @@ struct Inner {
     idle_timeout: Duration,
     /// Set when the pool was made; connections' idle times count from it (ms).
     epoch: Instant,
-    hosts: Mutex<HashMap<Key, Vec<Arc<Conn>>>>,
+    hosts: Mutex<HashMap<Key, Host>>,
+}
+
+/// A host's connections, and until when its calls go over HTTP/1.1 (ms since the pool's epoch;
+/// 0: they do not) because it did not speak HTTP/2 when last asked.
+#[derive(Default)]
+struct Host {
+    conns: Vec<Arc<Conn>>,
+    http1_until: u64,
+}
+
+/// How long a host that did not speak HTTP/2 is spoken to over HTTP/1.1 before it is asked
+/// again (a proxy in front of it may change; asking costs one connection).
+const HTTP1_FOR: Duration = Duration::from_secs(600);
+
+/// What [`Pool::send`] did with a request.
+pub(crate) enum Sent {
+    /// The answer's head; its body holds the stream's lease.
+    Http2(http::Response<RecvStream>, Lease),
+    /// Nothing: the host does not speak HTTP/2 (or did not when last asked). The request,
+    /// unsent, is for HTTP/1.1.
+    NotHttp2(http::Request<Full<Bytes>>),
+}
+
+/// Why a connection could not be opened, shared by every call that waited on its handshake.
+#[derive(Debug)]
+enum Failed {
+    /// The host chose HTTP/1.1 by ALPN, or (plain `http://`) did not answer the HTTP/2 preface
+    /// as an HTTP/2 server would.
+    NotHttp2(String),
+    /// No connection: refused, unreachable, TLS, a timeout.
+    Transport { message: String, timeout: bool },
+}
+
+impl Failed {
+    fn transport(e: &TransportError) -> Failed {
+        Failed::Transport {
+            message: crate::error_chain(e.source_error()),
+            timeout: e.is_timeout(),
+        }
+    }
+
+    /// The error a call that waited on this connection fails with.
+    fn error(&self) -> TransportError {
+        match self {
+            Failed::NotHttp2(why) => TransportError::msg(why.clone()),
+            Failed::Transport { message, timeout: true } => TransportError::timeout(message.clone()),
+            Failed::Transport {
+                message,
+                timeout: false,
+            } => TransportError::msg(message.clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -71,22 +123,21 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// One connection: its sender once the handshake is done (the first call to lease it connects;
-/// the others wait for that handshake).
+/// One connection: its sender once the handshake is done, or why there is none (the first call
+/// to lease it connects; the others wait for that handshake and share its outcome).
 struct Conn {
-    sender: OnceCell<SendRequest<Bytes>>,
+    sender: OnceCell<Result<SendRequest<Bytes>, Failed>>,
     in_flight: AtomicUsize,
     /// When the last stream ended (ms since the pool's epoch).
     idle_since: AtomicU64,
-    /// The handshake failed, or the connection ended: no new calls. Set by the connection's task
-    /// (which holds only this flag: a `Conn` there would keep its own sender, and so the
-    /// connection, alive).
+    /// The connection ended: no new calls. Set by the connection's task (which holds only this
+    /// flag: a `Conn` there would keep its own sender, and so the connection, alive).
     ended: Arc<AtomicBool>,
 }
 
 impl Conn {
     fn closed(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
+        self.ended.load(Ordering::Relaxed) || matches!(self.sender.get(), Some(Err(_)))
     }
 
     /// Calls this connection takes at once: ours, or fewer when the server's
@@ -96,8 +147,8 @@ impl Conn {
     /// past the server's then move on (see [`Pool::send`]).
     fn limit(&self, ours: usize) -> usize {
         match self.sender.get() {
-            Some(sender) => ours.min(sender.current_max_send_streams()).max(1),
-            None => ours,
+            Some(Ok(sender)) => ours.min(sender.current_max_send_streams()).max(1),
+            _ => ours,
         }
     }
 }
@@ -150,32 +201,41 @@ impl Pool {
     }
 
     /// Sends `request` (an absolute URL) on a shared connection; the answer holds the stream's
-    /// lease until its body is dropped.
-    pub(crate) async fn send(
-        &self,
-        request: http::Request<Full<Bytes>>,
-    ) -> Result<(http::Response<RecvStream>, Lease), TransportError> {
+    /// lease until its body is dropped. A host that does not speak HTTP/2 gets nothing: the
+    /// request comes back for HTTP/1.1.
+    pub(crate) async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<Sent, TransportError> {
         let uri = request.uri();
         let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
             return Err(TransportError::msg(format!("not an absolute URL: {uri}")));
         };
         let key = (scheme, authority);
         let (lease, sender) = loop {
-            let lease = self.lease(&key);
+            let Some(lease) = self.lease(&key) else {
+                return Ok(Sent::NotHttp2(request));
+            };
             // The handshake's future (TCP, TLS, HTTP/2: ~6.6 KiB) is boxed: inline, every call's
             // future — and so every call in flight — would be that much larger, though only the
             // first call on a connection runs it.
             let conn = &lease.conn;
-            let sender = conn
+            let opened = conn
                 .sender
-                .get_or_try_init(|| Box::pin(self.connect(&key, Arc::clone(&conn.ended))))
-                .await
-                .inspect_err(|_| conn.ended.store(true, Ordering::Relaxed))?;
-            // Calls that took a stream while the connection was being opened learn the server's
-            // limit only now: those past it go to another connection rather than wait here.
-            if lease.index < conn.limit(self.inner.max_streams) {
-                let sender = sender.clone();
-                break (lease, sender);
+                .get_or_init(|| Box::pin(self.connect(&key, Arc::clone(&conn.ended))))
+                .await;
+            match opened {
+                // Calls that took a stream while the connection was being opened learn the
+                // server's limit only now: those past it go to another connection rather than
+                // wait here.
+                Ok(sender) => {
+                    if lease.index < conn.limit(self.inner.max_streams) {
+                        let sender = sender.clone();
+                        break (lease, sender);
+                    }
+                }
+                Err(Failed::NotHttp2(why)) => {
+                    self.speak_http1(&key, why);
+                    return Ok(Sent::NotHttp2(request));
+                }
+                Err(failed) => return Err(failed.error()),
             }
         };
         // Waits while the server's limit of concurrent streams is reached (it may lower it).
@@ -199,16 +259,43 @@ impl Pool {
             stream.send_data(body, true).map_err(TransportError::from)?;
         }
         let response = answer.await.map_err(TransportError::from)?;
-        Ok((response, lease))
+        Ok(Sent::Http2(response, lease))
     }
 
-    /// A stream on the first connection to `key` with room, or on a new one.
-    fn lease(&self, key: &Key) -> Lease {
+    /// Calls to `key` go over HTTP/1.1 for [`HTTP1_FOR`].
+    fn speak_http1(&self, key: &Key, why: &str) {
+        let inner = &self.inner;
+        let until = inner.epoch.elapsed().saturating_add(HTTP1_FOR).as_millis() as u64;
+        let mut hosts = inner.hosts.lock();
+        let host = hosts.entry(key.clone()).or_default();
+        if host.http1_until < until {
+            if host.http1_until == 0 {
+                tracing::info!(
+                    host = %key.1,
+                    why,
+                    "upstream does not speak HTTP/2: its calls go over HTTP/1.1 for {} s before it is asked again",
+                    HTTP1_FOR.as_secs()
+                );
+            }
+            host.http1_until = until;
+        }
+    }
+
+    /// A stream on the first connection to `key` with room, or on a new one; none while the host
+    /// is spoken to over HTTP/1.1.
+    fn lease(&self, key: &Key) -> Option<Lease> {
         let inner = &self.inner;
         let now = inner.epoch.elapsed().as_millis() as u64;
         let idle_ms = inner.idle_timeout.as_millis() as u64;
         let mut hosts = inner.hosts.lock();
-        let conns = hosts.entry(key.clone()).or_default();
+        let host = hosts.entry(key.clone()).or_default();
+        if host.http1_until != 0 {
+            if now < host.http1_until {
+                return None;
+            }
+            host.http1_until = 0;
+        }
+        let conns = &mut host.conns;
         // Closed connections go, and idle ones past the timeout (dropping the last sender ends
         // the connection).
         conns.retain(|c| {
@@ -233,35 +320,43 @@ impl Pool {
             }
         };
         let index = conn.in_flight.fetch_add(1, Ordering::AcqRel);
-        Lease {
+        Some(Lease {
             conn,
             index,
             epoch: inner.epoch,
-        }
+        })
     }
 
-    /// A new HTTP/2 connection: TLS with ALPN `h2` for `https`, prior knowledge for `http`.
-    /// `ended` is set when it ends.
-    async fn connect(
-        &self,
-        (scheme, authority): &Key,
-        ended: Arc<AtomicBool>,
-    ) -> Result<SendRequest<Bytes>, TransportError> {
+    /// A new HTTP/2 connection: TLS offering `h2` and `http/1.1` by ALPN for `https`, prior
+    /// knowledge for `http`. `ended` is set when it ends.
+    ///
+    /// A host that chooses `http/1.1`, or a plain-`http` one that does not answer the HTTP/2
+    /// preface with its SETTINGS (an HTTP/1.1 server answers `400` and closes, which reads as a
+    /// protocol error), does not speak HTTP/2. Over TLS, once `h2` is agreed, a failure is the
+    /// connection's.
+    async fn connect(&self, (scheme, authority): &Key, ended: Arc<AtomicBool>) -> Result<SendRequest<Bytes>, Failed> {
         let uri = http::Uri::builder()
             .scheme(scheme.clone())
             .authority(authority.clone())
             .path_and_query("/")
             .build()
-            .map_err(|e| TransportError::msg(e.to_string()))?;
+            .map_err(|e| Failed::transport(&TransportError::msg(e.to_string())))?;
         let mut connector = self.inner.connector.clone();
         let io = within_connect_timeout(connector.call(uri), || format!("no connection to {authority}"))
-            .await?
-            .map_err(TransportError::from_boxed)?;
-        if *scheme == Scheme::HTTPS && !io.connected().is_negotiated_h2() {
-            return Err(TransportError::msg(format!(
-                "{authority} did not agree to HTTP/2 (ALPN)"
-            )));
+            .await
+            .and_then(|io| io.map_err(TransportError::from_boxed))
+            .map_err(|e| Failed::transport(&e))?;
+        let tls = *scheme == Scheme::HTTPS;
+        if tls && !io.connected().is_negotiated_h2() {
+            return Err(Failed::NotHttp2(format!("{authority} chose HTTP/1.1 by ALPN")));
         }
+        let not_http2 = |e: TransportError| match tls {
+            true => Failed::transport(&e),
+            false => Failed::NotHttp2(format!(
+                "{authority} did not answer as an HTTP/2 server: {}",
+                crate::error_chain(e.source_error())
+            )),
+        };
         let (sender, mut connection) = ::h2::client::Builder::new()
             .enable_push(false)
             .initial_window_size(STREAM_WINDOW)
@@ -270,7 +365,7 @@ impl Pool {
             .max_header_list_size(MAX_HEADER_LIST)
             .handshake(hyper_util::rt::TokioIo::new(io))
             .await
-            .map_err(TransportError::from)?;
+            .map_err(|e| not_http2(e.into()))?;
         let ping = connection.ping_pong();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -285,10 +380,20 @@ impl Pool {
             within_connect_timeout(ping.ping(::h2::Ping::opaque()), || {
                 format!("no HTTP/2 settings from {authority}")
             })
-            .await?
-            .map_err(TransportError::from)?;
+            .await
+            .and_then(|pong| pong.map_err(TransportError::from))
+            .map_err(not_http2)?;
         }
         Ok(sender)
+    }
+
+    /// Whether calls to `scheme://authority` go over HTTP/1.1 (it did not speak HTTP/2).
+    #[cfg(test)]
+    pub(crate) fn speaks_http1(&self, scheme: Scheme, authority: Authority) -> bool {
+        let hosts = self.inner.hosts.lock();
+        hosts
+            .get(&(scheme, authority))
+            .is_some_and(|host| host.http1_until != 0)
     }
 
     /// Connections open to `scheme://authority`, and the calls in flight on each.
@@ -297,7 +402,7 @@ impl Pool {
         let hosts = self.inner.hosts.lock();
         hosts
             .get(&(scheme, authority))
-            .map(|cs| cs.iter().map(|c| c.in_flight.load(Ordering::Acquire)).collect())
+            .map(|host| host.conns.iter().map(|c| c.in_flight.load(Ordering::Acquire)).collect())
             .unwrap_or_default()
     }
 }

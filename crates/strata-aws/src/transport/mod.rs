@@ -2,14 +2,21 @@
 //! store) — plain `http://` too, for the emulator and local proxies. Requests go out as built,
 //! without a general-purpose client's per-request URL parsing and middleware.
 //!
-//! HTTP/1.1 by default, as boto3 and most gateways speak to Bedrock: hyper's pooled keep-alive
-//! client, one connection per call in flight. Offering `h2` by ALPN to that client would put every
-//! call to one host — all accounts of a region share `bedrock-runtime.{region}` — on one HTTP/2
-//! connection, and hyper's pool never opens a second one when that connection's
-//! `SETTINGS_MAX_CONCURRENT_STREAMS` is reached (hyperium/hyper#2197, #3623): calls beyond the
-//! server's limit (often 100–128) would queue inside the gateway for as long as a model takes to
-//! answer. HTTP/2 is therefore its own client ([`h2`]), chosen with [`Protocol::Http2`]: calls
-//! share connections up to a number of streams each and further connections open as needed.
+//! Two clients under one: hyper's pooled keep-alive HTTP/1.1 client, one connection per call in
+//! flight, and an HTTP/2 pool ([`h2`]) where calls share connections up to a number of streams
+//! each and further connections open as needed. [`Protocol`] says which calls go where; a host
+//! that does not speak HTTP/2 is spoken to over HTTP/1.1 whatever it says.
+//!
+//! Why two: a stream held open for a minute costs a connection of its own over HTTP/1.1 (~36 KiB
+//! in hyper, the buffers and the connection's task) and a few hundred bytes over HTTP/2; a short
+//! call costs fewer instructions over HTTP/1.1 (no framing, no header compression). So by default
+//! streams go over HTTP/2 and short calls over HTTP/1.1.
+//!
+//! Why not hyper's client with `h2` offered by ALPN: it would put every call to one host — all
+//! accounts of a region share `bedrock-runtime.{region}` — on one HTTP/2 connection, and its pool
+//! never opens a second one when that connection's `SETTINGS_MAX_CONCURRENT_STREAMS` is reached
+//! (hyperium/hyper#2197, #3623): calls beyond the server's limit (often 100–128) would queue
+//! inside the gateway for as long as a model takes to answer.
 
 mod h2;
 
@@ -32,55 +39,81 @@ const MAX_IDLE_PER_HOST: usize = 256;
 /// Longest wait for a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The HTTP version calls go out in.
+/// The HTTP versions calls go out in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
-    /// One pooled keep-alive connection per call in flight.
+    /// Every call over HTTP/1.1, one pooled keep-alive connection per call in flight.
     #[default]
     Http1,
-    /// Calls share connections, up to `max_streams` in flight on each: ALPN `h2` over TLS
-    /// (a server that does not agree fails the call), prior knowledge over plain `http://`.
-    Http2 { max_streams: usize },
+    /// `calls` over HTTP/2 where the host speaks it — agrees to `h2` by ALPN over TLS, answers
+    /// the preface over plain `http://` (prior knowledge) — sharing connections, up to
+    /// `max_streams` in flight on each; the other calls, and every call to a host that does not
+    /// speak HTTP/2, over HTTP/1.1.
+    Http2 { max_streams: usize, calls: Http2Calls },
 }
 
-/// The client: HTTP/1.1 or HTTP/2, as built.
-#[derive(Clone)]
-pub struct HttpClient(Sender);
+/// Which calls [`Protocol::Http2`] sends over HTTP/2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http2Calls {
+    /// Calls whose answer streams ([`Exchange::Stream`]).
+    Streams,
+    /// Every call.
+    All,
+}
 
+/// What a call's answer is: read whole, or streamed for as long as the upstream writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    Complete,
+    Stream,
+}
+
+/// The client: HTTP/1.1, and HTTP/2 for the calls [`Protocol`] names.
 #[derive(Clone)]
-enum Sender {
-    Http1(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),
-    Http2(h2::Pool),
+pub struct HttpClient {
+    http1: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http2: Option<(h2::Pool, Http2Calls)>,
 }
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Sender::Http1(_) => f.write_str("HttpClient(HTTP/1.1)"),
-            Sender::Http2(pool) => write!(f, "HttpClient(HTTP/2, {pool:?})"),
+        match &self.http2 {
+            None => f.write_str("HttpClient(HTTP/1.1)"),
+            Some((pool, calls)) => write!(f, "HttpClient(HTTP/2 for {calls:?}, {pool:?})"),
         }
     }
 }
 
 impl HttpClient {
     /// Sends a request (an absolute URL) and returns the answer's head; its body streams.
-    pub async fn request(&self, request: http::Request<Full<Bytes>>) -> Result<http::Response<Body>, TransportError> {
-        match &self.0 {
-            Sender::Http1(client) => {
-                let response = client.request(request).await.map_err(|e| TransportError(Box::new(e)))?;
-                Ok(response.map(|body| Body {
-                    inner: Inner::Http1(body),
-                    _lease: None,
-                }))
+    pub async fn request(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        exchange: Exchange,
+    ) -> Result<http::Response<Body>, TransportError> {
+        let request = match &self.http2 {
+            Some((pool, calls)) if *calls == Http2Calls::All || exchange == Exchange::Stream => {
+                match pool.send(request).await? {
+                    h2::Sent::Http2(response, lease) => {
+                        return Ok(response.map(|stream| Body {
+                            inner: Inner::Http2(stream),
+                            _lease: Some(lease),
+                        }))
+                    }
+                    h2::Sent::NotHttp2(request) => request,
+                }
             }
-            Sender::Http2(pool) => {
-                let (response, lease) = pool.send(request).await?;
-                Ok(response.map(|stream| Body {
-                    inner: Inner::Http2(stream),
-                    _lease: Some(lease),
-                }))
-            }
-        }
+            _ => request,
+        };
+        let response = self
+            .http1
+            .request(request)
+            .await
+            .map_err(|e| TransportError(Box::new(e)))?;
+        Ok(response.map(|body| Body {
+            inner: Inner::Http1(body),
+            _lease: None,
+        }))
     }
 }
 
@@ -192,22 +225,31 @@ fn client_with(tls: ClientConfig, protocol: Protocol) -> HttpClient {
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
     tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let https = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
-    match protocol {
-        Protocol::Http1 => HttpClient(Sender::Http1(Box::new(
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(IDLE_TIMEOUT)
-                .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-                .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new())
-                .build(https.enable_http1().wrap_connector(tcp)),
-        ))),
-        Protocol::Http2 { max_streams } => HttpClient(Sender::Http2(h2::Pool::new(
-            https.enable_http2().wrap_connector(tcp),
-            max_streams,
-            IDLE_TIMEOUT,
-        ))),
-    }
+    let https = || {
+        HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+    };
+    let http1 = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(https().enable_http1().wrap_connector(tcp.clone()));
+    let http2 = match protocol {
+        Protocol::Http1 => None,
+        // Both versions offered, so that a host without HTTP/2 says so by choosing `http/1.1`
+        // rather than by failing the handshake.
+        Protocol::Http2 { max_streams, calls } => Some((
+            h2::Pool::new(
+                https().enable_all_versions().wrap_connector(tcp),
+                max_streams,
+                IDLE_TIMEOUT,
+            ),
+            calls,
+        )),
+    };
+    HttpClient { http1, http2 }
 }
 
 /// Whether a client error was a timeout (a connect timeout surfaces as an I/O `TimedOut`).
@@ -290,9 +332,14 @@ mod tests {
     }
 
     async fn get(client: &HttpClient, url: &str) -> (http::Version, Bytes) {
+        exchange(client, url, Exchange::Stream).await
+    }
+
+    /// A GET of `url` as `kind` of call: the answer's version and body.
+    async fn exchange(client: &HttpClient, url: &str, kind: Exchange) -> (http::Version, Bytes) {
         use http_body_util::BodyExt;
         let request = http::Request::get(url).body(Full::new(Bytes::new())).unwrap();
-        let response = client.request(request).await.unwrap();
+        let response = client.request(request, kind).await.unwrap();
         let version = response.version();
         (version, response.into_body().collect().await.unwrap().to_bytes())
     }
@@ -314,7 +361,7 @@ mod tests {
     }
 
     fn h2_pool(client: &HttpClient) -> &h2::Pool {
-        let Sender::Http2(pool) = &client.0 else {
+        let Some((pool, _)) = &client.http2 else {
             panic!("an HTTP/2 client")
         };
         pool
@@ -338,12 +385,120 @@ mod tests {
         let (listener, port, tls) = tls_listener().await;
         let (_open, gate) = tokio::sync::watch::channel(true);
         let (stop, server) = version_server(listener, gate, Default::default());
-        let client = client_with(tls, Protocol::Http2 { max_streams: 10 });
+        let client = client_with(
+            tls,
+            Protocol::Http2 {
+                max_streams: 10,
+                calls: Http2Calls::All,
+            },
+        );
         let (version, seen) = get(&client, &format!("https://localhost:{port}/")).await;
         assert_eq!(version, http::Version::HTTP_2);
         assert_eq!(seen, "HTTP/2.0");
         let _ = stop.send(());
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn by_default_streams_go_over_http2_and_complete_answers_over_http1() {
+        let (listener, port, tls) = tls_listener().await;
+        let (_open, gate) = tokio::sync::watch::channel(true);
+        let (stop, server) = version_server(listener, gate, Default::default());
+        let client = client_with(
+            tls,
+            Protocol::Http2 {
+                max_streams: 10,
+                calls: Http2Calls::Streams,
+            },
+        );
+        let url = format!("https://localhost:{port}/");
+        let complete = exchange(&client, &url, Exchange::Complete).await;
+        assert_eq!(complete, (http::Version::HTTP_11, Bytes::from("HTTP/1.1")));
+        let stream = exchange(&client, &url, Exchange::Stream).await;
+        assert_eq!(stream, (http::Version::HTTP_2, Bytes::from("HTTP/2.0")));
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    /// A server of HTTP/1.1 only (hyper's: it refuses the HTTP/2 preface) answering with the
+    /// version a request came in, over TLS choosing `http/1.1` by ALPN when `tls`; its port, a
+    /// client config trusting it.
+    async fn http1_only_server(tls: bool) -> (u16, ClientConfig, tokio::task::JoinHandle<()>) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let mut server_tls = rustls::ServerConfig::builder_with_provider(crypto())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        server_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server_tls));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let client_tls = ClientConfig::builder_with_provider(crypto())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(io: S) {
+            let service = hyper::service::service_fn(|request: http::Request<Incoming>| async move {
+                let version = format!("{:?}", request.version());
+                Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(version))))
+            });
+            let io = hyper_util::rt::TokioIo::new(io);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        }
+        let server = tokio::spawn(async move {
+            while let Ok((socket, _)) = tcp.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        true => {
+                            if let Ok(stream) = acceptor.accept(socket).await {
+                                serve(stream).await
+                            }
+                        }
+                        false => serve(socket).await,
+                    }
+                });
+            }
+        });
+        (port, client_tls, server)
+    }
+
+    #[tokio::test]
+    async fn streams_to_a_host_without_http2_go_over_http1_and_it_is_not_asked_again() {
+        for tls in [true, false] {
+            let (port, client_tls, server) = http1_only_server(tls).await;
+            let (scheme, host) = match tls {
+                true => (http::uri::Scheme::HTTPS, "localhost"),
+                false => (http::uri::Scheme::HTTP, "127.0.0.1"),
+            };
+            let url = format!("{scheme}://{host}:{port}/");
+            let authority: http::uri::Authority = format!("{host}:{port}").parse().unwrap();
+            for calls in [Http2Calls::Streams, Http2Calls::All] {
+                let client = client_with(client_tls.clone(), Protocol::Http2 { max_streams: 10, calls });
+                let pool = h2_pool(&client);
+                assert!(!pool.speaks_http1(scheme.clone(), authority.clone()));
+                let answer = get(&client, &url).await;
+                assert_eq!(answer, (http::Version::HTTP_11, Bytes::from("HTTP/1.1")), "tls: {tls}");
+                assert!(pool.speaks_http1(scheme.clone(), authority.clone()), "tls: {tls}");
+                // The next stream goes straight to HTTP/1.1: no HTTP/2 connection is tried.
+                let answer = get(&client, &url).await;
+                assert_eq!(answer, (http::Version::HTTP_11, Bytes::from("HTTP/1.1")));
+                assert_eq!(
+                    pool.streams(scheme.clone(), authority.clone()),
+                    vec![0],
+                    "the one refused"
+                );
+            }
+            server.abort();
+        }
     }
 
     #[tokio::test]
@@ -355,7 +510,13 @@ mod tests {
         let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (stop, server) = version_server(strata_http::Listener::plain(tcp), gate, seen.clone());
         let (_, _, tls) = tls_listener().await;
-        let client = client_with(tls, Protocol::Http2 { max_streams: 2 });
+        let client = client_with(
+            tls,
+            Protocol::Http2 {
+                max_streams: 2,
+                calls: Http2Calls::All,
+            },
+        );
         let pool = h2_pool(&client);
         let url = format!("http://127.0.0.1:{port}/");
         let streams = || local_streams(pool, port);
@@ -374,7 +535,7 @@ mod tests {
 
         // A call whose body is still unread holds its stream, on the first connection.
         let request = http::Request::get(&url).body(Full::new(Bytes::new())).unwrap();
-        let held = client.request(request).await.unwrap();
+        let held = client.request(request, Exchange::Stream).await.unwrap();
         assert_eq!(streams(), vec![1, 0, 0]);
         drop(held);
         assert_eq!(streams(), vec![0, 0, 0]);
@@ -410,7 +571,13 @@ mod tests {
             }
         });
         let (_, _, tls) = tls_listener().await;
-        let client = client_with(tls, Protocol::Http2 { max_streams: 10 });
+        let client = client_with(
+            tls,
+            Protocol::Http2 {
+                max_streams: 10,
+                calls: Http2Calls::All,
+            },
+        );
         let pool = h2_pool(&client);
         let url = format!("http://127.0.0.1:{port}/");
         let streams = || local_streams(pool, port);
@@ -431,7 +598,7 @@ mod tests {
         }
         // A later call takes room on a connection already open.
         let request = http::Request::get(&url).body(Full::new(Bytes::new())).unwrap();
-        let later = client.request(request).await.unwrap();
+        let later = client.request(request, Exchange::Stream).await.unwrap();
         assert_eq!((streams().len(), streams().iter().sum::<usize>()), (3, 1));
         drop(later);
         server.abort();
@@ -462,13 +629,19 @@ mod tests {
             options,
         ));
         let (_, _, tls) = tls_listener().await;
-        let client = client_with(tls, Protocol::Http2 { max_streams: 4 });
+        let client = client_with(
+            tls,
+            Protocol::Http2 {
+                max_streams: 4,
+                calls: Http2Calls::All,
+            },
+        );
         // 7 MiB: past the stream's 2 MiB and the connection's 5 MiB window, both ways.
         let sent: Bytes = (0..7u32 << 20).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
         let request = http::Request::post(format!("http://127.0.0.1:{port}/"))
             .body(Full::new(sent.clone()))
             .unwrap();
-        let response = client.request(request).await.unwrap();
+        let response = client.request(request, Exchange::Stream).await.unwrap();
         assert_eq!(response.version(), http::Version::HTTP_2);
         let read = http_body_util::BodyExt::collect(response.into_body());
         let echoed = tokio::time::timeout(Duration::from_secs(20), read)
@@ -487,11 +660,17 @@ mod tests {
         let port = tcp.local_addr().unwrap().port();
         drop(tcp);
         let (_, _, tls) = tls_listener().await;
-        let client = client_with(tls, Protocol::Http2 { max_streams: 2 });
+        let client = client_with(
+            tls,
+            Protocol::Http2 {
+                max_streams: 2,
+                calls: Http2Calls::All,
+            },
+        );
         let request = http::Request::get(format!("http://127.0.0.1:{port}/"))
             .body(Full::new(Bytes::new()))
             .unwrap();
-        let e = client.request(request).await.unwrap_err();
+        let e = client.request(request, Exchange::Stream).await.unwrap_err();
         assert!(!e.is_timeout());
         let pool = h2_pool(&client);
         let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
@@ -501,7 +680,7 @@ mod tests {
         let request = http::Request::get(format!("http://127.0.0.1:{port}/"))
             .body(Full::new(Bytes::new()))
             .unwrap();
-        assert!(client.request(request).await.is_err());
+        assert!(client.request(request, Exchange::Stream).await.is_err());
         assert_eq!(pool.streams(http::uri::Scheme::HTTP, authority), vec![0]);
     }
 }

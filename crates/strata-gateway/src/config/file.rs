@@ -205,20 +205,35 @@ pub struct AwsConfig {
     /// Region for STS calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Region>,
-    /// Bedrock calls over HTTP/2, many to a connection; absent: HTTP/1.1, a connection per call
-    /// in flight.
+    /// Which Bedrock calls go over HTTP/2, many to a connection (absent: streams).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http2: Option<Http2Config>,
 }
 
 /// HTTP/2 to Bedrock: calls in flight share connections (ALPN `h2` over TLS, prior knowledge
-/// over plain `http://`), a new connection opening when each open one carries `max_streams`.
+/// over plain `http://`), a new connection opening when each open one carries `max_streams`; a
+/// host that does not speak HTTP/2 gets every call over HTTP/1.1.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http2Config {
+    /// Which calls (default: streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<Http2CallsConfig>,
     /// Calls in flight on one connection (default 100; at most what the server allows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_streams: Option<u32>,
+}
+
+/// Which calls go over HTTP/2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Http2CallsConfig {
+    /// ConverseStream and InvokeModelWithResponseStream; the rest over HTTP/1.1.
+    Streams,
+    /// Every call.
+    All,
+    /// None: every call over HTTP/1.1.
+    None,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

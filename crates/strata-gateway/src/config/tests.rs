@@ -117,10 +117,11 @@ fn aws_defaults_are_applied_when_validating() {
 }
 
 #[test]
-fn bedrock_calls_go_over_http1_unless_http2_is_configured() {
-    use strata_aws::transport::Protocol;
+fn bedrock_streams_go_over_http2_unless_configured_otherwise() {
+    use strata_aws::transport::{Http2Calls, Protocol};
     let config = from_text(GOOD, "good.yaml", env).unwrap();
-    assert_eq!(config.aws.protocol, Protocol::Http1);
+    let http2 = |max_streams, calls| Protocol::Http2 { max_streams, calls };
+    assert_eq!(config.aws.protocol, http2(100, Http2Calls::Streams));
     let with = |http2: &str| {
         let text = GOOD.replace(
             "  endpoint_url: http://127.0.0.1:4566",
@@ -128,15 +129,20 @@ fn bedrock_calls_go_over_http1_unless_http2_is_configured() {
         );
         from_text(&text, "good.yaml", env).map(|c| c.aws.protocol)
     };
-    assert_eq!(with("{}").unwrap(), Protocol::Http2 { max_streams: 100 });
-    assert_eq!(
-        with("{max_streams: 250}").unwrap(),
-        Protocol::Http2 { max_streams: 250 }
-    );
-    for bad in ["{max_streams: 0}", "{max_streams: 1001}"] {
+    assert_eq!(with("{}").unwrap(), http2(100, Http2Calls::Streams));
+    assert_eq!(with("{calls: all}").unwrap(), http2(100, Http2Calls::All));
+    assert_eq!(with("{calls: none}").unwrap(), Protocol::Http1);
+    assert_eq!(with("{max_streams: 250}").unwrap(), http2(250, Http2Calls::Streams));
+    for bad in [
+        "{max_streams: 0}",
+        "{max_streams: 1001}",
+        "{calls: none, max_streams: 0}",
+    ] {
         let err = with(bad).unwrap_err().to_string();
         assert!(err.contains("aws.http2.max_streams"), "{err}");
     }
+    let err = with("{calls: some}").unwrap_err().to_string();
+    assert!(err.contains("calls"), "{err}");
 }
 
 #[test]

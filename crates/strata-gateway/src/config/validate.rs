@@ -5,14 +5,16 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use strata_aws::transport::Protocol;
+use strata_aws::transport::{Http2Calls, Protocol};
 use strata_aws::CredentialSource;
 use strata_core::{AccountId, ModelRef, Region};
 use strata_discovery::DiscoverySettings;
 
 use strata_router::{AccountShare, Intent, IntentModel, Layer};
 
-use super::file::{AwsConfig, ConfigFile, DeploymentConfig, DiscoverConfig, ProviderConfig, RoutingConfig, Strategy};
+use super::file::{
+    AwsConfig, ConfigFile, DeploymentConfig, DiscoverConfig, Http2CallsConfig, ProviderConfig, RoutingConfig, Strategy,
+};
 use super::tenant::{KeyHash, SigV4Key, Tenant, TenantKey};
 
 /// A Bedrock account the gateway calls into (its name is unique and not empty).
@@ -54,17 +56,24 @@ impl AwsSettings {
                 Region::parse(DEFAULT_STS_REGION).map_err(|_| vec!["internal: bad default STS region".to_string()])?
             }
         };
-        let protocol = match &aws.http2 {
-            None => Protocol::Http1,
-            Some(h2) => match h2.max_streams.unwrap_or(DEFAULT_HTTP2_STREAMS) {
-                n @ 1..=MAX_HTTP2_STREAMS => Protocol::Http2 {
-                    max_streams: n as usize,
-                },
-                n => {
-                    return Err(vec![format!(
-                        "aws.http2.max_streams: {n} is out of range (1 to {MAX_HTTP2_STREAMS})"
-                    )])
-                }
+        let http2 = aws.http2.clone().unwrap_or_default();
+        let max_streams = match http2.max_streams.unwrap_or(DEFAULT_HTTP2_STREAMS) {
+            n @ 1..=MAX_HTTP2_STREAMS => n as usize,
+            n => {
+                return Err(vec![format!(
+                    "aws.http2.max_streams: {n} is out of range (1 to {MAX_HTTP2_STREAMS})"
+                )])
+            }
+        };
+        let protocol = match http2.calls.unwrap_or(Http2CallsConfig::Streams) {
+            Http2CallsConfig::None => Protocol::Http1,
+            Http2CallsConfig::Streams => Protocol::Http2 {
+                max_streams,
+                calls: Http2Calls::Streams,
+            },
+            Http2CallsConfig::All => Protocol::Http2 {
+                max_streams,
+                calls: Http2Calls::All,
             },
         };
         Ok(AwsSettings {

@@ -17,7 +17,7 @@ use http_body_util::Full;
 use memchr::memmem::{Finder, FinderRev};
 use serde::Deserialize;
 use strata_aws::runtime;
-use strata_aws::transport::HttpClient;
+use strata_aws::transport::{Exchange, HttpClient};
 use strata_aws::UpstreamError;
 use strata_core::ErrorClass;
 
@@ -123,7 +123,8 @@ impl Upstream for OpenAiCompat {
             // A stream's deadline covers its head and first event; a complete answer's, the
             // whole body.
             let exchange = async {
-                let (head, body) = runtime::deliver(&self.http, out).await?.into_parts();
+                let kind = if stream { Exchange::Stream } else { Exchange::Complete };
+                let (head, body) = runtime::deliver(&self.http, out, kind).await?.into_parts();
                 let status = head.status.as_u16();
                 if status != 200 {
                     let body = runtime::error_body(body).await;
