@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use ::h2::client::SendRequest;
 use ::h2::{Reason, RecvStream};
 use bytes::Bytes;
+use futures::FutureExt;
 use http::header::{HeaderValue, CONTENT_LENGTH};
 use http::uri::{Authority, Scheme};
 use http_body_util::{BodyExt, Full};
@@ -203,63 +204,56 @@ impl Pool {
     /// Sends `request` (an absolute URL) on a shared connection; the answer holds the stream's
     /// lease until its body is dropped. A host that does not speak HTTP/2 gets nothing: the
     /// request comes back for HTTP/1.1.
-    pub(crate) async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<Sent, TransportError> {
-        let uri = request.uri();
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
-            return Err(TransportError::msg(format!("not an absolute URL: {uri}")));
-        };
-        let key = (scheme, authority);
-        let (lease, sender) = loop {
-            let Some(lease) = self.lease(&key) else {
-                return Ok(Sent::NotHttp2(request));
+    ///
+    /// (A function returning an `async move` block, the request's head handed to h2 by a plain
+    /// function: as an `async fn` this future kept the request twice and its head twice more
+    /// while it waited for the answer, ~1 KiB per call in flight, `-Zprint-type-sizes`.)
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    pub(crate) fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> impl std::future::Future<Output = Result<Sent, TransportError>> + Send + '_ {
+        async move {
+            let uri = request.uri();
+            let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+                return Err(TransportError::msg(format!("not an absolute URL: {uri}")));
             };
-            // The handshake's future (TCP, TLS, HTTP/2: ~6.6 KiB) is boxed: inline, every call's
-            // future — and so every call in flight — would be that much larger, though only the
-            // first call on a connection runs it.
-            let conn = &lease.conn;
-            let opened = conn
-                .sender
-                .get_or_init(|| Box::pin(self.connect(&key, Arc::clone(&conn.ended))))
-                .await;
-            match opened {
-                // Calls that took a stream while the connection was being opened learn the
-                // server's limit only now: those past it go to another connection rather than
-                // wait here.
-                Ok(sender) => {
-                    if lease.index < conn.limit(self.inner.max_streams) {
-                        let sender = sender.clone();
-                        break (lease, sender);
-                    }
-                }
-                Err(Failed::NotHttp2(why)) => {
-                    self.speak_http1(&key, why);
+            let key = (scheme, authority);
+            let (lease, sender) = loop {
+                let Some(lease) = self.lease(&key) else {
                     return Ok(Sent::NotHttp2(request));
+                };
+                // The handshake's future (TCP, TLS, HTTP/2: ~6.3 KiB) is boxed: inline, every
+                // call's future — and so every call in flight — would be that much larger,
+                // though only the first call on a connection runs it.
+                let conn = &lease.conn;
+                let opened = conn
+                    .sender
+                    .get_or_init(|| Box::pin(self.connect(&key, Arc::clone(&conn.ended))))
+                    .await;
+                match opened {
+                    // Calls that took a stream while the connection was being opened learn the
+                    // server's limit only now: those past it go to another connection rather
+                    // than wait here.
+                    Ok(sender) => {
+                        if lease.index < conn.limit(self.inner.max_streams) {
+                            let sender = sender.clone();
+                            break (lease, sender);
+                        }
+                    }
+                    Err(Failed::NotHttp2(why)) => {
+                        self.speak_http1(&key, why);
+                        return Ok(Sent::NotHttp2(request));
+                    }
+                    Err(failed) => return Err(failed.error()),
                 }
-                Err(failed) => return Err(failed.error()),
-            }
-        };
-        // Waits while the server's limit of concurrent streams is reached (it may lower it).
-        let mut sender = sender.ready().await.map_err(TransportError::from)?;
-        let (head, body) = request.into_parts();
-        let Ok(body) = body.collect().await;
-        let body = body.to_bytes();
-        let mut request = http::Request::from_parts(head, ());
-        if !body.is_empty() {
-            // As hyper sends it over HTTP/1.1 and HTTP/2 alike.
-            request
-                .headers_mut()
-                .entry(CONTENT_LENGTH)
-                .or_insert_with(|| HeaderValue::from(body.len()));
+            };
+            // Waits while the server's limit of concurrent streams is reached (it may lower it).
+            let sender = sender.ready().await.map_err(TransportError::from)?;
+            let (answer, _stream) = start(sender, request)?;
+            let response = answer.await.map_err(TransportError::from)?;
+            Ok(Sent::Http2(response, lease))
         }
-        let (answer, mut stream) = sender
-            .send_request(request, body.is_empty())
-            .map_err(TransportError::from)?;
-        if !body.is_empty() {
-            // Queued whole; h2 sends it as the windows allow.
-            stream.send_data(body, true).map_err(TransportError::from)?;
-        }
-        let response = answer.await.map_err(TransportError::from)?;
-        Ok(Sent::Http2(response, lease))
     }
 
     /// Calls to `key` go over HTTP/1.1 for [`HTTP1_FOR`].
@@ -405,6 +399,36 @@ impl Pool {
             .map(|host| host.conns.iter().map(|c| c.in_flight.load(Ordering::Acquire)).collect())
             .unwrap_or_default()
     }
+}
+
+/// Sends `request`'s head and body on a new stream of `sender`'s connection: the answer to
+/// wait for, and the stream's sending half (held until then).
+fn start(
+    mut sender: SendRequest<Bytes>,
+    request: http::Request<Full<Bytes>>,
+) -> Result<(::h2::client::ResponseFuture, ::h2::SendStream<Bytes>), TransportError> {
+    let (head, body) = request.into_parts();
+    // A `Full` body is one frame, there at once.
+    let body = match body.collect().now_or_never() {
+        Some(Ok(collected)) => collected.to_bytes(),
+        None => Bytes::new(),
+    };
+    let mut request = http::Request::from_parts(head, ());
+    if !body.is_empty() {
+        // As hyper sends it over HTTP/1.1 and HTTP/2 alike.
+        request
+            .headers_mut()
+            .entry(CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(body.len()));
+    }
+    let (answer, mut stream) = sender
+        .send_request(request, body.is_empty())
+        .map_err(TransportError::from)?;
+    if !body.is_empty() {
+        // Queued whole; h2 sends it as the windows allow.
+        stream.send_data(body, true).map_err(TransportError::from)?;
+    }
+    Ok((answer, stream))
 }
 
 /// The next frame of an answer's body, its read bytes given back to the stream's window.

@@ -86,34 +86,39 @@ impl std::fmt::Debug for HttpClient {
 
 impl HttpClient {
     /// Sends a request (an absolute URL) and returns the answer's head; its body streams.
-    pub async fn request(
+    /// (A function returning an `async move` block: an `async fn` would keep a second copy of
+    /// the request in its future for the whole call.)
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    pub fn request(
         &self,
         request: http::Request<Full<Bytes>>,
         exchange: Exchange,
-    ) -> Result<http::Response<Body>, TransportError> {
-        let request = match &self.http2 {
-            Some((pool, calls)) if *calls == Http2Calls::All || exchange == Exchange::Stream => {
-                match pool.send(request).await? {
-                    h2::Sent::Http2(response, lease) => {
-                        return Ok(response.map(|stream| Body {
-                            inner: Inner::Http2(stream),
-                            _lease: Some(lease),
-                        }))
+    ) -> impl std::future::Future<Output = Result<http::Response<Body>, TransportError>> + Send + '_ {
+        async move {
+            let request = match &self.http2 {
+                Some((pool, calls)) if *calls == Http2Calls::All || exchange == Exchange::Stream => {
+                    match pool.send(request).await? {
+                        h2::Sent::Http2(response, lease) => {
+                            return Ok(response.map(|stream| Body {
+                                inner: Inner::Http2(stream),
+                                _lease: Some(lease),
+                            }))
+                        }
+                        h2::Sent::NotHttp2(request) => request,
                     }
-                    h2::Sent::NotHttp2(request) => request,
                 }
-            }
-            _ => request,
-        };
-        let response = self
-            .http1
-            .request(request)
-            .await
-            .map_err(|e| TransportError(Box::new(e)))?;
-        Ok(response.map(|body| Body {
-            inner: Inner::Http1(body),
-            _lease: None,
-        }))
+                _ => request,
+            };
+            let response = self
+                .http1
+                .request(request)
+                .await
+                .map_err(|e| TransportError(Box::new(e)))?;
+            Ok(response.map(|body| Body {
+                inner: Inner::Http1(body),
+                _lease: None,
+            }))
+        }
     }
 }
 

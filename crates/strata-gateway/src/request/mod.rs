@@ -97,74 +97,82 @@ pub struct Decoding<'a> {
 }
 
 /// Serves one model call end to end; every request leaves through [`Exit`] exactly once.
-pub async fn handle<D: Dialect>(state: Arc<Gateway>, head: Parts, body: Body) -> Response {
-    let request_id = strata_http::new_request_id();
-    // A place in the usage writer's queue for this request's record: when the writer is behind,
-    // new requests wait here rather than records being dropped.
-    let slot = if state.config.usage_records {
-        Some(state.usage.slot().await)
-    } else {
-        None
-    };
-    let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone(), slot);
-    if let Some(traces) = &state.traces {
-        let started = exit.record().started;
-        exit.record().trace = trace::RequestTrace::begin(traces, &head.headers, started);
-    }
-    let mut headroom = None;
-    let mut response = match serve::<D>(&state, head, body, &mut exit, &mut headroom).await {
-        Ok((decoded, served)) => {
-            let Served {
-                mut answer,
-                route,
-                model,
-                baseline,
-                permit,
-            } = served;
-            exit.hold(permit);
-            if let Answer::Stream(stream) = &mut answer {
-                let rest = std::mem::replace(&mut stream.rest, Box::pin(futures::stream::empty()));
-                stream.rest = state.lifecycle.cuttable(rest);
-            }
-            if let (Answer::Complete(reply), true) = (&answer, exit.record().audit_request.is_some()) {
-                exit.record().audit_response = Some(reply.body.clone());
-            }
-            exit.record().served = Some(model);
-            exit.record().baseline = baseline;
-            let intervened = answer.guardrail();
-            if intervened.is_some() {
-                exit.record().guardrail = intervened;
-            }
-            let detail = route_detail(&state.config, exit.record().tenant);
-            let shown = shown::route(detail, &state.config.models[model].name, &route);
-            let mut response = D::encode(decoded, answer, exit);
-            let headers = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&shown) {
-                headers.insert("x-strata-route", v);
-            }
-            if baseline {
-                headers.insert("x-strata-baseline", HeaderValue::from_static("true"));
-            }
-            if intervened.is_some() {
-                headers.insert(GUARDRAIL_HEADER, HeaderValue::from_static("intervened"));
-            }
-            response
+/// (A function returning an `async move` block: see [`serve`].)
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+pub fn handle<D: Dialect>(
+    state: Arc<Gateway>,
+    head: Parts,
+    body: Body,
+) -> impl std::future::Future<Output = Response> + Send {
+    async move {
+        let request_id = strata_http::new_request_id();
+        // A place in the usage writer's queue for this request's record: when the writer is behind,
+        // new requests wait here rather than records being dropped.
+        let slot = if state.config.usage_records {
+            Some(state.usage.slot().await)
+        } else {
+            None
+        };
+        let mut exit = Exit::new(Arc::clone(&state), D::API, request_id.clone(), slot);
+        if let Some(traces) = &state.traces {
+            let started = exit.record().started;
+            exit.record().trace = trace::RequestTrace::begin(traces, &head.headers, started);
         }
-        Err(e) => {
-            headroom = headroom.or(e.headroom.as_deref().copied());
-            // The record keeps the whole message; the client is told what its tenant may see.
-            let detail = route_detail(&state.config, exit.record().tenant);
-            let response = D::error(&shown::error(detail, &state.config, &e));
-            exit.failed(&e, response.status().as_u16());
-            drop(exit);
-            response
+        let mut headroom = None;
+        let mut response = match serve::<D>(&state, head, body, &mut exit, &mut headroom).await {
+            Ok((decoded, served)) => {
+                let Served {
+                    mut answer,
+                    route,
+                    model,
+                    baseline,
+                    permit,
+                } = served;
+                exit.hold(permit);
+                if let Answer::Stream(stream) = &mut answer {
+                    let rest = std::mem::replace(&mut stream.rest, Box::pin(futures::stream::empty()));
+                    stream.rest = state.lifecycle.cuttable(rest);
+                }
+                if let (Answer::Complete(reply), true) = (&answer, exit.record().audit_request.is_some()) {
+                    exit.record().audit_response = Some(reply.body.clone());
+                }
+                exit.record().served = Some(model);
+                exit.record().baseline = baseline;
+                let intervened = answer.guardrail();
+                if intervened.is_some() {
+                    exit.record().guardrail = intervened;
+                }
+                let detail = route_detail(&state.config, exit.record().tenant);
+                let shown = shown::route(detail, &state.config.models[model].name, &route);
+                let mut response = D::encode(decoded, answer, exit);
+                let headers = response.headers_mut();
+                if let Ok(v) = HeaderValue::from_str(&shown) {
+                    headers.insert("x-strata-route", v);
+                }
+                if baseline {
+                    headers.insert("x-strata-baseline", HeaderValue::from_static("true"));
+                }
+                if intervened.is_some() {
+                    headers.insert(GUARDRAIL_HEADER, HeaderValue::from_static("intervened"));
+                }
+                response
+            }
+            Err(e) => {
+                headroom = headroom.or(e.headroom.as_deref().copied());
+                // The record keeps the whole message; the client is told what its tenant may see.
+                let detail = route_detail(&state.config, exit.record().tenant);
+                let response = D::error(&shown::error(detail, &state.config, &e));
+                exit.failed(&e, response.status().as_u16());
+                drop(exit);
+                response
+            }
+        };
+        set_request_id(&mut response, &request_id);
+        if let Some(h) = headroom {
+            D::limit_headers(&mut response, &h);
         }
-    };
-    set_request_id(&mut response, &request_id);
-    if let Some(h) = headroom {
-        D::limit_headers(&mut response, &h);
+        response
     }
-    response
 }
 
 /// Set on answers a guardrail intervened in (when known as the answer's head is sent: complete
@@ -235,79 +243,102 @@ pub fn set_request_id(response: &mut Response, id: &str) {
     }
 }
 
-async fn serve<D: Dialect>(
-    state: &Gateway,
+/// The request from its head to the upstream's answer.
+///
+/// Written as a function returning an `async move` block rather than an `async fn`, here and
+/// in [`handle`]: an `async fn` keeps a second copy of every argument it borrows (the request
+/// head, 224 bytes) in its future for the whole call — per request in flight (rust-lang/rust
+/// #62958; `-Zprint-type-sizes`).
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+fn serve<'a, D: Dialect>(
+    state: &'a Gateway,
     head: Parts,
     body: Body,
+    exit: &'a mut Exit,
+    headroom: &'a mut Option<Headroom>,
+) -> impl std::future::Future<Output = Result<(D::Decoded, Served), GatewayError>> + Send + 'a {
+    async move {
+        let config = &state.config;
+        // An API key is proven by the headers; a SigV4 signature's key and date are checked now
+        // and its signature once the body is read (it covers the body's hash).
+        let claim = authenticate::tenant(config, &state.keys, &head, D::SIGV4_SERVICE)?;
+        if let Some(caller) = claim.proven() {
+            attribute(exit, caller);
+        }
+        let body = read_body(
+            body,
+            usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
+        )
+        .await?;
+        let caller = claim.verify(&head, &body)?;
+        if exit.record().tenant.is_none() {
+            attribute(exit, &caller);
+        }
+        let tenant = caller.tenant;
+        let (mut call, decoded) = D::decode(&Decoding { config, tenant }, &head, body)?;
+        let cold_start = cold_start_mode(&head)?;
+        // The head's URI and header values are slices of the connection's read buffer (hyper's,
+        // 8 KiB): kept while the call waits for its answer, they kept that buffer alive beside
+        // the one hyper reads the next bytes into.
+        drop(head);
+        exit.record().model = Some(call.model.clone());
+        exit.record().estimate = Some(call.estimate);
+        if let Some(t) = exit.record().trace.as_deref_mut() {
+            t.decoded(&call);
+        }
+        let routing = trace::clock(&exit.record().trace);
+        let table = state.routes.load_full();
+        let plan = route::plan(config, &table, tenant, &call.model).and_then(|plan| route::fit(plan, &call, config));
+        if let (Some(t), Some(start)) = (exit.record().trace.as_deref_mut(), routing) {
+            t.routed(start, plan.as_ref());
+        }
+        let plan = plan?;
+        exit.record().logical = Some(plan.model);
+        admit_tenant(state, &call, &plan, tenant, exit, headroom).await?;
+        call.attribute_to(&config.tenants[tenant].name);
+        if config.tenants[tenant].audit_bodies {
+            exit.record().audit_request = Some(call.body.clone());
+        }
+        // A guardrail judges what a model generates: token counts and embeddings pass without
+        // one (Bedrock applies guardrails to generation only).
+        let guardrail = config.guardrail_for(tenant, plan.model).filter(|_| call.generates());
+        exit.record().guardrail_name = guardrail.map(|g| g.name.clone());
+        let executor = Executor {
+            upstream: &*state.upstreams,
+            admission: &state.admission,
+            policy: state.policy,
+            guardrail: guardrail.map(|g| &**g),
+            cold_start,
+        };
+        let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
+        Ok((decoded, served))
+    }
+}
+
+/// Reserves the call's place in its tenant's budgets; the permit goes to `exit`, what the
+/// limits leave to `headroom`. A step of its own so that the permit (392 bytes) is not kept in
+/// the request's future while the call waits on its upstream.
+async fn admit_tenant(
+    state: &Gateway,
+    call: &Call,
+    plan: &route::Plan,
+    tenant: usize,
     exit: &mut Exit,
     headroom: &mut Option<Headroom>,
-) -> Result<(D::Decoded, Served), GatewayError> {
-    let config = &state.config;
-    // An API key is proven by the headers; a SigV4 signature's key and date are checked now
-    // and its signature once the body is read (it covers the body's hash).
-    let claim = authenticate::tenant(config, &state.keys, &head, D::SIGV4_SERVICE)?;
-    if let Some(caller) = claim.proven() {
-        attribute(exit, caller);
-    }
-    let body = read_body(
-        body,
-        usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
-    )
-    .await?;
-    let caller = claim.verify(&head, &body)?;
-    if exit.record().tenant.is_none() {
-        attribute(exit, &caller);
-    }
-    let tenant = caller.tenant;
-    let (call, decoded) = D::decode(&Decoding { config, tenant }, &head, body)?;
-    let cold_start = cold_start_mode(&head)?;
-    // The head's URI and header values are slices of the connection's read buffer (hyper's,
-    // 8 KiB): kept while the call waits for its answer, they kept that buffer alive beside the
-    // one hyper reads the next bytes into.
-    drop(head);
-    exit.record().model = Some(call.model.clone());
-    exit.record().estimate = Some(call.estimate);
-    if let Some(t) = exit.record().trace.as_deref_mut() {
-        t.decoded(&call);
-    }
-    let routing = trace::clock(&exit.record().trace);
-    let table = state.routes.load_full();
-    let plan = route::plan(config, &table, tenant, &call.model).and_then(|plan| route::fit(plan, &call, config));
-    if let (Some(t), Some(start)) = (exit.record().trace.as_deref_mut(), routing) {
-        t.routed(start, plan.as_ref());
-    }
-    let plan = plan?;
-    exit.record().logical = Some(plan.model);
+) -> Result<(), GatewayError> {
     let ask = Ask {
         tokens: call.estimate.total(),
-        cost: admit::estimated_cost(&plan, call.estimate),
+        cost: admit::estimated_cost(plan, call.estimate),
     };
     let admitting = trace::clock(&exit.record().trace);
-    let permit = state.admission.tenant(tenant, plan.model, ask, config).await;
+    let permit = state.admission.tenant(tenant, plan.model, ask, &state.config).await;
     if let (Some(t), Some(start)) = (exit.record().trace.as_deref_mut(), admitting) {
         t.admitted(start, permit.as_ref().err().map(|e| e.class));
     }
     let permit = permit?;
     *headroom = permit.headroom().copied();
     exit.hold(permit);
-    let mut call = call;
-    call.attribute_to(&config.tenants[tenant].name);
-    if config.tenants[tenant].audit_bodies {
-        exit.record().audit_request = Some(call.body.clone());
-    }
-    // A guardrail judges what a model generates: token counts and embeddings pass without one
-    // (Bedrock applies guardrails to generation only).
-    let guardrail = config.guardrail_for(tenant, plan.model).filter(|_| call.generates());
-    exit.record().guardrail_name = guardrail.map(|g| g.name.clone());
-    let executor = Executor {
-        upstream: &*state.upstreams,
-        admission: &state.admission,
-        policy: state.policy,
-        guardrail: guardrail.map(|g| &**g),
-        cold_start,
-    };
-    let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
-    Ok((decoded, served))
+    Ok(())
 }
 
 /// What the client asked of cold starts: `x-strata-cold-start: fail-fast | wait` (absent:
