@@ -77,7 +77,10 @@ impl Bedrock {
                 return Ok(id.clone());
             }
         }
-        let id = self.look_up_guardrail(account, region, guard, deadline).await?;
+        // Boxed: the lookup (paged control-plane calls, ~2.4 KiB of future) is rare, and
+        // unboxed it would size every guarded or unguarded Bedrock call's future for as long as
+        // the call waits on its answer (`-Zprint-type-sizes`: the call's 2576 → ~1400 bytes).
+        let id = Box::pin(self.look_up_guardrail(account, region, guard, deadline)).await?;
         self.guardrail_ids
             .cache
             .lock()
