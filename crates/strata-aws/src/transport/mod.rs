@@ -372,57 +372,69 @@ mod tests {
         pool
     }
 
+    /// A TLS version server that answers at once, and a client of it speaking `protocol`.
+    struct OverTls {
+        client: HttpClient,
+        url: String,
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+        _open: tokio::sync::watch::Sender<bool>,
+    }
+
+    impl OverTls {
+        async fn start(protocol: Protocol) -> OverTls {
+            let (listener, port, tls) = tls_listener().await;
+            let (open, gate) = tokio::sync::watch::channel(true);
+            let (stop, server) = version_server(listener, gate, Default::default());
+            OverTls {
+                client: client_with(tls, protocol),
+                url: format!("https://localhost:{port}/"),
+                stop,
+                server,
+                _open: open,
+            }
+        }
+
+        async fn exchange(&self, kind: Exchange) -> (http::Version, Bytes) {
+            exchange(&self.client, &self.url, kind).await
+        }
+
+        async fn stop(self) {
+            let _ = self.stop.send(());
+            self.server.await.unwrap().unwrap();
+        }
+    }
+
+    /// HTTP/2 for `calls`, ten streams a connection.
+    fn http2(calls: Http2Calls) -> Protocol {
+        Protocol::Http2 { max_streams: 10, calls }
+    }
+
     #[tokio::test]
     async fn calls_go_out_over_http1_to_a_server_that_offers_h2_first() {
-        let (listener, port, tls) = tls_listener().await;
-        let (_open, gate) = tokio::sync::watch::channel(true);
-        let (stop, server) = version_server(listener, gate, Default::default());
-        let client = client_with(tls, Protocol::Http1);
-        let (version, seen) = get(&client, &format!("https://localhost:{port}/")).await;
-        assert_eq!(version, http::Version::HTTP_11);
-        assert_eq!(seen, "HTTP/1.1", "the server was asked over HTTP/1.1");
-        let _ = stop.send(());
-        server.await.unwrap().unwrap();
+        let t = OverTls::start(Protocol::Http1).await;
+        let answer = t.exchange(Exchange::Stream).await;
+        assert_eq!(answer.0, http::Version::HTTP_11);
+        assert_eq!(answer.1, "HTTP/1.1", "the server was asked over HTTP/1.1");
+        t.stop().await;
     }
 
     #[tokio::test]
     async fn http2_calls_agree_on_h2_by_alpn_over_tls() {
-        let (listener, port, tls) = tls_listener().await;
-        let (_open, gate) = tokio::sync::watch::channel(true);
-        let (stop, server) = version_server(listener, gate, Default::default());
-        let client = client_with(
-            tls,
-            Protocol::Http2 {
-                max_streams: 10,
-                calls: Http2Calls::All,
-            },
-        );
-        let (version, seen) = get(&client, &format!("https://localhost:{port}/")).await;
-        assert_eq!(version, http::Version::HTTP_2);
-        assert_eq!(seen, "HTTP/2.0");
-        let _ = stop.send(());
-        server.await.unwrap().unwrap();
+        let t = OverTls::start(http2(Http2Calls::All)).await;
+        let complete = t.exchange(Exchange::Complete).await;
+        assert_eq!(complete, (http::Version::HTTP_2, Bytes::from("HTTP/2.0")));
+        t.stop().await;
     }
 
     #[tokio::test]
     async fn by_default_streams_go_over_http2_and_complete_answers_over_http1() {
-        let (listener, port, tls) = tls_listener().await;
-        let (_open, gate) = tokio::sync::watch::channel(true);
-        let (stop, server) = version_server(listener, gate, Default::default());
-        let client = client_with(
-            tls,
-            Protocol::Http2 {
-                max_streams: 10,
-                calls: Http2Calls::Streams,
-            },
-        );
-        let url = format!("https://localhost:{port}/");
-        let complete = exchange(&client, &url, Exchange::Complete).await;
+        let t = OverTls::start(http2(Http2Calls::Streams)).await;
+        let complete = t.exchange(Exchange::Complete).await;
         assert_eq!(complete, (http::Version::HTTP_11, Bytes::from("HTTP/1.1")));
-        let stream = exchange(&client, &url, Exchange::Stream).await;
+        let stream = t.exchange(Exchange::Stream).await;
         assert_eq!(stream, (http::Version::HTTP_2, Bytes::from("HTTP/2.0")));
-        let _ = stop.send(());
-        server.await.unwrap().unwrap();
+        t.stop().await;
     }
 
     /// A server of HTTP/1.1 only (hyper's: it refuses the HTTP/2 preface) answering with the
