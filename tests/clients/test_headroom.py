@@ -88,7 +88,10 @@ def test_headroom_spreads_by_quota_without_a_throttle(sim, gateway):
     for account, rpm in QUOTAS.items():
         assert by_account[account] <= rpm, by_account
     assert by_account["prod-us"] < by_account["prod-apac"], by_account
-    assert by_account["prod-eu"] >= 6 and by_account["prod-apac"] >= 12, by_account
+    # Each pick is a draw weighted by room, so the split varies: drawing 28 from rooms 6/12/18
+    # leaves prod-eu < 5 or prod-apac < 10 about once in 50,000 bursts (simulated), where the
+    # former bounds (6 and 12) were missed about once in 50 — a flaky test, not a finding.
+    assert by_account["prod-eu"] >= 5 and by_account["prod-apac"] >= 10, by_account
     text = requests.get(g.endpoint + "/metrics", timeout=10).text
     quota = re.search(r'^strata_upstream_quota\{account="prod-apac",region="us-east-1",target="%s",limit="rpm"\} (\S+)$'
                       % re.escape(NOVA), text, re.M)
