@@ -408,11 +408,14 @@ fn start(
     request: http::Request<Full<Bytes>>,
 ) -> Result<(::h2::client::ResponseFuture, ::h2::SendStream<Bytes>), TransportError> {
     let (head, body) = request.into_parts();
-    // A `Full` body is one frame, there at once.
-    let body = match body.collect().now_or_never() {
-        Some(Ok(collected)) => collected.to_bytes(),
-        None => Bytes::new(),
+    // A `Full` body is one frame, there at once (never pending: were it, sending nothing in its
+    // place would be a wrong request, so it is an error).
+    let Some(Ok(collected)) = body.collect().now_or_never() else {
+        return Err(TransportError::msg(
+            "the request body was not ready to send".to_string(),
+        ));
     };
+    let body = collected.to_bytes();
     let mut request = http::Request::from_parts(head, ());
     if !body.is_empty() {
         // As hyper sends it over HTTP/1.1 and HTTP/2 alike.
