@@ -116,6 +116,16 @@ models:
         chunks = list(lab.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "hi"}], stream=True))
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == r.parse().choices[0].message.content
         assert {i["region"] for i in sim.invocations()} == {"local"}
+        # Only a call that may go to Bedrock is translated to Converse: an image by URL (Bedrock
+        # takes data URLs only) passes to the OpenAI-compatible upstream, and is refused for a
+        # Bedrock model with the message named, before it counts against the tenant's limits.
+        image = [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                              {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]
+        assert lab.chat.completions.create(model="local-llama", messages=image).choices[0].message.content
+        with pytest.raises(openai.BadRequestError) as e:
+            lab.chat.completions.create(model="nova", messages=image)
+        assert e.value.body["param"] == "messages[0]" and "data URL" in e.value.body["message"], e.value.body
+        assert {i["region"] for i in sim.invocations()} == {"local"}
         # Where a self-hosted server runs is unknown, so a residency-bound tenant never reaches it.
         us = client(g)
         with pytest.raises(openai.PermissionDeniedError):

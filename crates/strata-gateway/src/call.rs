@@ -7,6 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use strata_aws::RuntimeOperation;
 
+use crate::error::GatewayError;
+
 /// The inbound API a request came in by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
@@ -107,6 +109,25 @@ pub trait OpenAiBody: Send + Sync + std::fmt::Debug {
     fn body_for(&self, model: &str) -> Result<Bytes, String>;
 }
 
+/// A dialect's translation of its request to Converse, left until a Bedrock target or a
+/// guardrail needs it: a request that only OpenAI-compatible upstreams serve is never
+/// translated (on that pass-through, translating and encoding a Converse body that was never sent
+/// cost ~7k of ~155k instructions per request).
+pub trait Translation: Send + Sync + std::fmt::Debug {
+    /// The Converse body, or why the request cannot be carried to Bedrock (the client's
+    /// mistake, naming its parameter).
+    fn converse_body(&self) -> Result<Bytes, GatewayError>;
+    /// The output limit and temperature the request asks for, for traces.
+    fn knobs(&self) -> Knobs;
+}
+
+/// What a trace shows of a request's generation settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Knobs {
+    pub max_tokens: Option<i64>,
+    pub temperature: Option<f64>,
+}
+
 /// A request body forwarded as received, in an allocation of its own when it is small.
 ///
 /// A body that arrived with its head is a slice of the connection's read buffer (hyper's first
@@ -129,9 +150,12 @@ pub struct Call {
     /// The model as the client named it: a logical model or a concrete Bedrock ID.
     pub model: String,
     /// What Bedrock is asked to do, and the body it is sent (Converse JSON, or an InvokeModel
-    /// body passed through unchanged).
+    /// body passed through unchanged). Empty while `translation` is set: read it through
+    /// [`Call::bedrock_body`].
     pub operation: RuntimeOperation,
     pub body: Bytes,
+    /// The dialect's translation to Converse, while it is not done ([`Call::translate`]).
+    pub translation: Option<Arc<dyn Translation>>,
     pub content_type: Option<String>,
     pub accept: Option<String>,
     /// Present when the request can also go to an OpenAI-compatible upstream.
@@ -166,11 +190,45 @@ impl Call {
                 RuntimeOperation::Converse
             },
             body,
+            translation: None,
             content_type: None,
             accept: None,
             openai: None,
             embedding: None,
             estimate,
+        }
+    }
+
+    /// A Converse call (ConverseStream when `stream`) whose translation is left until a Bedrock
+    /// target or a guardrail needs it.
+    pub fn deferred(
+        api: Api,
+        model: String,
+        stream: bool,
+        translation: Arc<dyn Translation>,
+        estimate: Estimate,
+    ) -> Call {
+        Call {
+            translation: Some(translation),
+            ..Call::converse(api, model, stream, Bytes::new(), estimate)
+        }
+    }
+
+    /// Translates the request to Converse if that was left for later (an error is the client's:
+    /// the request cannot be carried to Bedrock).
+    pub fn translate(&mut self) -> Result<(), GatewayError> {
+        if let Some(t) = &self.translation {
+            self.body = t.converse_body()?;
+            self.translation = None;
+        }
+        Ok(())
+    }
+
+    /// The body Bedrock is sent, translated now if that was left for later.
+    pub fn bedrock_body(&self) -> Result<Bytes, GatewayError> {
+        match &self.translation {
+            Some(t) => t.converse_body(),
+            None => Ok(self.body.clone()),
         }
     }
 
@@ -198,12 +256,15 @@ impl Call {
 
     /// Names the tenant in a Converse request's `requestMetadata` (key [`TENANT_METADATA_KEY`]),
     /// so Bedrock's own invocation logs attribute the call too. A client's own metadata is kept;
-    /// InvokeModel bodies are the model's own format and are left alone.
+    /// InvokeModel bodies are the model's own format and are left alone, and so is a call not
+    /// translated (it goes to OpenAI-compatible upstreams only).
     pub fn attribute_to(&mut self, tenant: &str) {
-        if !matches!(
-            self.operation,
-            RuntimeOperation::Converse | RuntimeOperation::ConverseStream
-        ) {
+        if self.translation.is_some()
+            || !matches!(
+                self.operation,
+                RuntimeOperation::Converse | RuntimeOperation::ConverseStream
+            )
+        {
             return;
         }
         if let Some(body) = with_request_metadata(&self.body, TENANT_METADATA_KEY, tenant) {
@@ -272,6 +333,42 @@ mod tests {
         assert_ne!(forwarded.as_ptr(), small.as_ptr(), "copied into its own allocation");
         let large = Bytes::from(vec![b'y'; 20 * 1024]);
         assert_eq!(forwarded_body(large.clone()).as_ptr(), large.as_ptr(), "kept as is");
+    }
+
+    /// A translation that counts how often it ran.
+    #[derive(Debug, Default)]
+    struct Counted(std::sync::atomic::AtomicUsize);
+
+    impl Translation for Counted {
+        fn converse_body(&self) -> Result<Bytes, GatewayError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Bytes::from_static(br#"{"messages":[]}"#))
+        }
+        fn knobs(&self) -> Knobs {
+            Knobs::default()
+        }
+    }
+
+    #[test]
+    fn a_deferred_translation_runs_once_when_asked_for_and_not_before() {
+        let translation = Arc::new(Counted::default());
+        let runs = || translation.0.load(std::sync::atomic::Ordering::Relaxed);
+        let mut call = Call::deferred(Api::OpenAi, "m".into(), false, translation.clone(), Estimate::default());
+        assert!(call.body.is_empty());
+        // Not translated, a call names no tenant in a body it does not have.
+        call.attribute_to("acme");
+        assert!(call.body.is_empty() && runs() == 0);
+        // Read without translating (an upstream reached without the request path's step).
+        assert_eq!(&call.bedrock_body().unwrap()[..], br#"{"messages":[]}"#);
+        assert_eq!(runs(), 1);
+        call.translate().unwrap();
+        call.translate().unwrap();
+        assert_eq!(runs(), 2, "translated once, then kept");
+        assert!(call.translation.is_none());
+        call.attribute_to("acme");
+        let v: serde_json::Value = serde_json::from_slice(&call.bedrock_body().unwrap()).unwrap();
+        assert_eq!(v["requestMetadata"]["strata-tenant"], "acme");
+        assert_eq!(runs(), 2);
     }
 
     #[test]

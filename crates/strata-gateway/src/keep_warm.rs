@@ -117,6 +117,7 @@ async fn ping(gateway: Arc<Gateway>, model: usize, route: Arc<Route>, body: Byte
         model: name.clone(),
         operation: RuntimeOperation::InvokeModel,
         body,
+        translation: None,
         content_type: Some("application/json".into()),
         accept: Some("application/json".into()),
         openai: None,

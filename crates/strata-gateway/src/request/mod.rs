@@ -294,14 +294,20 @@ fn serve<'a, D: Dialect>(
         }
         let plan = plan?;
         exit.record().logical = Some(plan.model);
-        admit_tenant(state, &call, &plan, tenant, exit, headroom).await?;
-        call.attribute_to(&config.tenants[tenant].name);
-        if config.tenants[tenant].audit_bodies {
-            exit.record().audit_request = Some(call.body.clone());
-        }
         // A guardrail judges what a model generates: token counts and embeddings pass without
         // one (Bedrock applies guardrails to generation only).
         let guardrail = config.guardrail_for(tenant, plan.model).filter(|_| call.generates());
+        // A translation left for later is done now if the call may go to Bedrock or a
+        // guardrail reads its text; before admission, so a request Bedrock cannot take is refused
+        // without counting against the tenant's limits.
+        if guardrail.is_some() || plan.reaches_bedrock() {
+            call.translate()?;
+        }
+        admit_tenant(state, &call, &plan, tenant, exit, headroom).await?;
+        call.attribute_to(&config.tenants[tenant].name);
+        if config.tenants[tenant].audit_bodies {
+            exit.record().audit_request = Some(audited_body(&call));
+        }
         exit.record().guardrail_name = guardrail.map(|g| g.name.clone());
         let executor = Executor {
             upstream: &*state.upstreams,
@@ -312,6 +318,15 @@ fn serve<'a, D: Dialect>(
         };
         let served = executor.run(&plan, &call, &mut exit.record().attempts).await?;
         Ok((decoded, served))
+    }
+}
+
+/// The request body an audit keeps: the one sent upstream, or for a call that goes to
+/// OpenAI-compatible upstreams only, the OpenAI request naming the model as the client did.
+fn audited_body(call: &Call) -> Bytes {
+    match &call.openai {
+        Some(openai) if call.translation.is_some() => openai.body_for(&call.model).unwrap_or_default(),
+        _ => call.body.clone(),
     }
 }
 

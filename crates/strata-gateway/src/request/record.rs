@@ -47,7 +47,9 @@ pub struct Record {
     pub baseline: bool,
     /// The client went away before the answer ended.
     pub disconnected: bool,
-    /// The request body as sent upstream, kept only for tenants with `audit_bodies`.
+    /// The request body as sent upstream (for a call only OpenAI-compatible upstreams could take:
+    /// the OpenAI request naming the model as the client did), kept only for tenants with
+    /// `audit_bodies`.
     pub audit_request: Option<bytes::Bytes>,
     /// A complete answer's body, kept only for tenants with `audit_bodies`.
     pub audit_response: Option<bytes::Bytes>,

@@ -32,6 +32,16 @@ pub struct Plan {
     pub groups: Vec<Group>,
 }
 
+impl Plan {
+    /// Whether any route goes to Bedrock (not only to OpenAI-compatible upstreams).
+    pub fn reaches_bedrock(&self) -> bool {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.routes)
+            .any(|r| matches!(r.target, Target::Bedrock { .. }))
+    }
+}
+
 /// Routes a call for `tenant` to the model it names.
 pub fn plan(config: &Config, table: &RouteTable, tenant: usize, model: &str) -> Result<Plan, GatewayError> {
     let t = &config.tenants[tenant];
@@ -266,6 +276,7 @@ mod tests {
             model: "m".into(),
             operation,
             body: bytes::Bytes::new(),
+            translation: None,
             content_type: None,
             accept: None,
             openai: None,

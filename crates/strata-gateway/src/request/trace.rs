@@ -15,7 +15,7 @@ use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as 
 use opentelemetry::Context;
 
 use super::route::Plan;
-use crate::call::{Api, Call};
+use crate::call::{Api, Call, Knobs};
 use crate::error::{Class, GatewayError};
 use crate::traces::Traces;
 use strata_aws::RuntimeOperation;
@@ -80,25 +80,12 @@ impl RequestTrace {
         if call.embedding.is_some() {
             return;
         }
-        // Only these knobs are read (the rest of the body is skipped, never kept).
-        #[derive(serde::Deserialize)]
-        struct Knobs {
-            #[serde(rename = "inferenceConfig")]
-            inference: Option<Inference>,
-            max_tokens: Option<i64>,
-            temperature: Option<f64>,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Inference {
-            max_tokens: Option<i64>,
-            temperature: Option<f64>,
-        }
-        if let Ok(k) = serde_json::from_slice::<Knobs>(&call.body) {
-            let inference = k.inference.as_ref();
-            self.max_tokens = inference.and_then(|i| i.max_tokens).or(k.max_tokens);
-            self.temperature = inference.and_then(|i| i.temperature).or(k.temperature);
-        }
+        let knobs = match &call.translation {
+            Some(t) => t.knobs(),
+            None => body_knobs(&call.body),
+        };
+        self.max_tokens = knobs.max_tokens;
+        self.temperature = knobs.temperature;
     }
 
     /// Routing (from `start`) ended in `plan`.
@@ -136,6 +123,32 @@ fn operation(call: &Call) -> &'static str {
         RuntimeOperation::Converse | RuntimeOperation::ConverseStream => "chat",
         RuntimeOperation::InvokeModel | RuntimeOperation::InvokeModelWithResponseStream => "text_completion",
         RuntimeOperation::CountTokens => "count_tokens",
+    }
+}
+
+/// The output limit and temperature a body names: Converse's `inferenceConfig`, or an
+/// InvokeModel body's top-level fields. Only these are read (the rest is skipped, never kept).
+fn body_knobs(body: &[u8]) -> Knobs {
+    #[derive(serde::Deserialize)]
+    struct Read {
+        #[serde(rename = "inferenceConfig")]
+        inference: Option<Inference>,
+        max_tokens: Option<i64>,
+        temperature: Option<f64>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Inference {
+        max_tokens: Option<i64>,
+        temperature: Option<f64>,
+    }
+    let Ok(k) = serde_json::from_slice::<Read>(body) else {
+        return Knobs::default();
+    };
+    let inference = k.inference.as_ref();
+    Knobs {
+        max_tokens: inference.and_then(|i| i.max_tokens).or(k.max_tokens),
+        temperature: inference.and_then(|i| i.temperature).or(k.temperature),
     }
 }
 

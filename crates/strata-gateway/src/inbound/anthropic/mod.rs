@@ -132,6 +132,7 @@ impl Dialect for CountTokens {
             model: request.model,
             operation: RuntimeOperation::CountTokens,
             body,
+            translation: None,
             content_type: None,
             accept: None,
             openai: None,

@@ -148,6 +148,7 @@ pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
         content_type: header("content-type"),
         accept: header("accept"),
         body: crate::call::forwarded_body(body),
+        translation: None,
         openai: None,
         embedding: None,
     })

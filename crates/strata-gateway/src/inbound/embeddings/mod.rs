@@ -41,6 +41,7 @@ impl Dialect for EmbeddingsApi {
             // The body is the target family's, built by the upstream once a target is chosen.
             operation: RuntimeOperation::InvokeModel,
             body: Bytes::new(),
+            translation: None,
             content_type: Some("application/json".into()),
             accept: Some("application/json".into()),
             openai: None,

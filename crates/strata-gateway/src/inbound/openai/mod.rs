@@ -19,7 +19,7 @@ use serde_json::json;
 
 use self::encode::Asked;
 use self::request::ChatRequest;
-use crate::call::{Api, Call, Estimate, OpenAiBody};
+use crate::call::{Api, Call, Estimate, Knobs, OpenAiBody, Translation};
 use crate::error::{Class, GatewayError};
 use crate::request::account::Exit;
 use crate::request::authenticate;
@@ -36,35 +36,47 @@ impl OpenAiBody for ChatRequest {
     }
 }
 
+impl Translation for ChatRequest {
+    fn converse_body(&self) -> Result<Bytes, GatewayError> {
+        let converse = request::to_converse(self).map_err(invalid)?;
+        serde_json::to_vec(&converse)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::gateway(Class::Internal, format!("cannot encode the Converse request: {e}")))
+    }
+
+    fn knobs(&self) -> Knobs {
+        Knobs {
+            max_tokens: self.max_output_tokens().map(i64::from),
+            temperature: self.params.temperature,
+        }
+    }
+}
+
+/// A request the translation refuses: the client's mistake, naming the parameter.
+fn invalid(e: translate::TranslateError) -> GatewayError {
+    let param = e.param.filter(|p| !p.is_empty());
+    let error = GatewayError::client(Class::Invalid, e.message);
+    match param {
+        Some(p) => error.with_param(p),
+        None => error,
+    }
+}
+
 impl Dialect for ChatCompletions {
     const API: Api = Api::OpenAi;
     type Decoded = Asked;
 
     fn decode(_: &Decoding<'_>, _head: &Parts, body: Bytes) -> Result<(Call, Asked), GatewayError> {
-        let invalid = |e: translate::TranslateError| {
-            let param = e.param.filter(|p| !p.is_empty());
-            let e2 = GatewayError::client(Class::Invalid, e.message);
-            match param {
-                Some(p) => e2.with_param(p),
-                None => e2,
-            }
-        };
         let request = request::parse(&body).map_err(invalid)?;
-        let converse = request::to_converse(&request).map_err(invalid)?;
         let options = request.options();
         let format_tool = request.format_tool().map(|t| t.name);
-        let converse_body = serde_json::to_vec(&converse)
-            .map_err(|e| GatewayError::gateway(Class::Internal, format!("cannot encode the Converse request: {e}")))?;
-        let estimate = Estimate::from_body(converse_body.len(), request.max_output_tokens().map(u64::from));
+        // From the body as received: the Converse body is built later, and only if the call may
+        // go to Bedrock or a guardrail reads it.
+        let estimate = Estimate::from_body(body.len(), request.max_output_tokens().map(u64::from));
+        let request = Arc::new(request);
         let call = Call {
-            openai: Some(Arc::new(request)),
-            ..Call::converse(
-                Api::OpenAi,
-                options.model.clone(),
-                options.stream,
-                Bytes::from(converse_body),
-                estimate,
-            )
+            openai: Some(Arc::clone(&request) as Arc<dyn OpenAiBody>),
+            ..Call::deferred(Api::OpenAi, options.model.clone(), options.stream, request, estimate)
         };
         Ok((
             call,
@@ -125,4 +137,33 @@ pub async fn list_models(State(state): State<Arc<GatewayState>>, head: Parts) ->
         .map(|n| json!({"id": n, "object": "model", "created": 0, "owned_by": "strata"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_converse_translation_is_there_when_asked_for_and_names_what_bedrock_cannot_take() {
+        let by_url = request::parse(
+            br#"{"model":"m","max_tokens":50,"temperature":0.5,"messages":[{"role":"user",
+                "content":[{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}"#,
+        )
+        .unwrap();
+        let e = by_url.converse_body().unwrap_err();
+        assert_eq!((e.class, e.param.as_deref()), (Class::Invalid, Some("messages[0]")));
+        assert!(e.message.contains("data URL"), "{}", e.message);
+        assert_eq!(
+            by_url.knobs(),
+            Knobs {
+                max_tokens: Some(50),
+                temperature: Some(0.5)
+            }
+        );
+
+        let text = request::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let converse: serde_json::Value = serde_json::from_slice(&text.converse_body().unwrap()).unwrap();
+        assert_eq!(converse["messages"][0]["content"][0]["text"], "hi");
+        assert_eq!(text.knobs(), Knobs::default());
+    }
 }

@@ -224,6 +224,7 @@ pub fn call(cx: &Decoding<'_>, head: &Parts, body: Bytes) -> Result<(Call, Invoc
         content_type: Some("application/json".into()),
         accept: Some("application/json".into()),
         body: rendered,
+        translation: None,
         openai: None,
         embedding: None,
     };

@@ -183,6 +183,7 @@ fn call(operation: RuntimeOperation) -> Call {
         model: "m".into(),
         operation,
         body: Bytes::from_static(b"{}"),
+        translation: None,
         content_type: None,
         accept: None,
         openai: None,
@@ -460,7 +461,13 @@ async fn an_openai_only_deployment_explains_itself() {
         },
         ..template
     });
-    let p = plan(vec![group(0, vec![openai], false)]);
+    let p = plan(vec![group(0, vec![Arc::clone(&openai)], false)]);
+    assert!(!p.reaches_bedrock(), "a call for it is never translated to Converse");
+    let mixed = plan(vec![
+        group(0, vec![openai], false),
+        group(1, vec![route("x", 0, Limits::default())], true),
+    ]);
+    assert!(mixed.reaches_bedrock(), "a Bedrock baseline counts");
     let (result, _) = f.run(&p, &call(RuntimeOperation::Converse)).await;
     let e = result.err().unwrap();
     assert_eq!(e.class, Class::NoRoute);

@@ -202,7 +202,10 @@ pub fn complete_intervention(body: &[u8], header_usage: Option<Usage>) -> Option
 
 /// Text the guardrail judges on input: every text of the Converse request (system included).
 fn input_texts(call: &Call) -> Vec<String> {
-    let Ok(request) = serde_json::from_slice::<strata_core::wire::converse::ConverseRequest>(&call.body) else {
+    let Ok(body) = call.bedrock_body() else {
+        return Vec::new();
+    };
+    let Ok(request) = serde_json::from_slice::<strata_core::wire::converse::ConverseRequest>(&body) else {
         return Vec::new();
     };
     use strata_core::wire::converse::{ContentBlock, SystemContentBlock};

@@ -121,9 +121,13 @@ impl Upstream for Bedrock {
                 call.operation,
                 RuntimeOperation::Converse | RuntimeOperation::ConverseStream
             );
+            // Translated already by the request path when the plan reached Bedrock.
+            let body = call
+                .bedrock_body()
+                .map_err(|e| UpstreamError::new(ErrorClass::Invalid, None, e.message))?;
             let body = match &guard_id {
-                Some((g, id)) if converse => guardrail::converse_body(&call.body, id, g)?,
-                _ => call.body.clone(),
+                Some((g, id)) if converse => guardrail::converse_body(&body, id, g)?,
+                _ => body,
             };
             let guard_headers: Vec<(&str, &str)> = match &guard_id {
                 Some((g, id)) if !converse => vec![
