@@ -1,7 +1,8 @@
 //! Heap allocations per request of the OpenAI translation, counted (not timed): the same inputs
 //! give the same counts on every machine, so each change to the translation can write its figure
-//! down (docs/performance.md). Four steps of a chat request served by a Bedrock model:
-//! decoding the request into a Converse call, translating a Converse answer into a
+//! down (docs/performance.md). The steps of a chat request served by a Bedrock model:
+//! decoding the request into a call, its translation to a Converse body (run only for Bedrock
+//! targets), translating a Converse answer into a
 //! `chat.completion`, and a 64-token ConverseStream — its frames split and read by the upstream
 //! layer, then translated into `chat.completion.chunk`s — plus the OpenAI-compatible relay's
 //! complete answer (its model set to the client's) and its event reading.
@@ -97,20 +98,29 @@ fn main() {
         .0;
     let stream_bytes = converse_stream();
     let sse_bytes = openai_stream();
+    let (decoded_n, decoded_b, decoded) = count(|| {
+        ChatCompletions::decode(
+            &Decoding {
+                config: &config,
+                tenant: 0,
+            },
+            &head,
+            Bytes::from_static(CHAT.as_bytes()),
+        )
+    });
+    let mut call = match decoded {
+        Ok((call, _)) => call,
+        Err(e) => fail(format!("decode failed: {}", e.message)),
+    };
     let rows: Vec<(&str, (u64, u64))> = vec![
-        ("decode: chat request -> Converse call", {
-            let (n, b, decoded) = count(|| {
-                ChatCompletions::decode(
-                    &Decoding {
-                        config: &config,
-                        tenant: 0,
-                    },
-                    &head,
-                    Bytes::from_static(CHAT.as_bytes()),
-                )
-            });
-            if let Err(e) = decoded {
-                fail(format!("decode failed: {}", e.message));
+        (
+            "decode: chat request -> call (translation deferred)",
+            (decoded_n, decoded_b),
+        ),
+        ("translate: call -> Converse body (Bedrock targets only)", {
+            let (n, b, translated) = count(|| call.translate());
+            if let Err(e) = translated {
+                fail(format!("translation failed: {}", e.message));
             }
             (n, b)
         }),
@@ -168,11 +178,11 @@ fn main() {
         }),
     ];
     println!(
-        "{:<46} {:>12} {:>10}",
+        "{:<56} {:>12} {:>10}",
         "OpenAI translation, per request", "allocations", "bytes"
     );
     for (name, (n, b)) in rows {
-        println!("{name:<46} {n:>12} {b:>10}");
+        println!("{name:<56} {n:>12} {b:>10}");
     }
 }
 
