@@ -1,9 +1,8 @@
 //! Relaying a stream in as few writes as it allows. An upstream event stream arrives one frame
 //! per body chunk, and relaying each chunk on its own cost one `writev` per frame to the client
-//! (dozens per answer). Here every chunk that is already there — or, over HTTP/1.1 and after the
-//! first, turns up while the task lets the connection run once ([`Join`]) — is joined to the one
-//! about to be sent; nothing ever waits for the network, and the first chunk goes out as soon
-//! as it arrives.
+//! (dozens per answer). Here every chunk that is already there — or, after the first, turns up
+//! while the task lets the connection run once — is joined to the one about to be sent; nothing
+//! ever waits for the network, and the first chunk goes out as soon as it arrives.
 //!
 //! Why not let the connection run before the first chunk too: letting it run is a
 //! `yield_now`, which puts the task behind every task ready on its worker. With 1,000 streams
@@ -21,31 +20,17 @@ struct State<E> {
     inner: BoxStream<'static, Result<Bytes, E>>,
     /// An error or the end seen while joining, handed out after the joined bytes.
     held: Option<Option<Result<Bytes, E>>>,
-    join: Join,
     /// Whether a chunk went out already (the first is never held back for a yield).
     started: bool,
 }
 
-/// What is joined to a chunk about to be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Join {
-    /// Only the chunks ready at once (a source that queues everything it has read before the
-    /// stream is polled: HTTP/2).
-    Ready,
-    /// Those, and after the first chunk, what turns up while the connection task runs once
-    /// more (HTTP/1.1: hyper hands the body over one chunk at a time).
-    AfterYield,
-}
-
 /// `inner` with its ready chunks joined.
 pub fn coalesce<E: Send + 'static>(
-    join: Join,
     inner: BoxStream<'static, Result<Bytes, E>>,
 ) -> BoxStream<'static, Result<Bytes, E>> {
     let state = State {
         inner,
         held: None,
-        join,
         started: false,
     };
     futures::stream::unfold(state, |mut s| async move {
@@ -59,11 +44,9 @@ pub fn coalesce<E: Send + 'static>(
         let mut joined: Option<BytesMut> = None;
         let mut len = first.len();
         // Take what is ready; when nothing is, let the connection task run once and look
-        // again (`AfterYield`, not for the first chunk), and stop at the first look that finds
-        // nothing new.
-        let may_yield = s.join == Join::AfterYield && s.started;
+        // again (not for the first chunk), and stop at the first look that finds nothing new.
+        let mut yielded_for_nothing = !s.started;
         s.started = true;
-        let mut yielded_for_nothing = false;
         while len < MAX_JOINED {
             match s.inner.next().now_or_never() {
                 Some(Some(Ok(more))) => {
@@ -77,7 +60,7 @@ pub fn coalesce<E: Send + 'static>(
                     s.held = Some(next);
                     break;
                 }
-                None if yielded_for_nothing || !may_yield => break,
+                None if yielded_for_nothing => break,
                 None => {
                     tokio::task::yield_now().await;
                     yielded_for_nothing = true;
@@ -100,7 +83,7 @@ mod tests {
 
     #[tokio::test]
     async fn joins_ready_chunks_and_keeps_errors_in_place() {
-        let out: Vec<_> = coalesce(Join::AfterYield, chunks(vec![Ok("a"), Ok("b"), Err("broke"), Ok("c")]))
+        let out: Vec<_> = coalesce(chunks(vec![Ok("a"), Ok("b"), Err("broke"), Ok("c")]))
             .collect()
             .await;
         assert_eq!(out, vec![Ok(Bytes::from("ab")), Err("broke"), Ok(Bytes::from("c"))]);
@@ -109,7 +92,7 @@ mod tests {
     #[tokio::test]
     async fn never_waits_for_a_chunk_that_has_not_arrived() {
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes, &'static str>>();
-        let mut relayed = coalesce(Join::AfterYield, rx.boxed());
+        let mut relayed = coalesce(rx.boxed());
         tx.unbounded_send(Ok(Bytes::from_static(b"first"))).unwrap();
         // The second chunk is not sent yet: the first must come out on its own.
         let first = tokio::time::timeout(std::time::Duration::from_secs(5), relayed.next())
@@ -134,39 +117,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_chunk_goes_out_without_a_yield_and_later_ones_wait_for_one() {
-        let out: Vec<_> = coalesce(Join::AfterYield, after_one_yield(vec!["a", "b", "c", "d"]))
-            .collect()
-            .await;
+        let out: Vec<_> = coalesce(after_one_yield(vec!["a", "b", "c", "d"])).collect().await;
         // "a" alone (no yield for the first); then each chunk joins the one that arrived while
         // the task let the others run.
         assert_eq!(out[0], Ok(Bytes::from_static(b"a")));
         assert!(out.len() < 4, "later chunks joined: {out:?}");
         let all: Vec<u8> = out.iter().flat_map(|c| c.as_ref().unwrap().to_vec()).collect();
         assert_eq!(all, b"abcd");
-        // Joining only what is ready, every chunk goes out on its own.
-        let ready: Vec<_> = coalesce(Join::Ready, after_one_yield(vec!["a", "b", "c"]))
-            .collect()
-            .await;
-        assert_eq!(ready.len(), 3, "{ready:?}");
-    }
-
-    #[tokio::test]
-    async fn ready_chunks_are_joined_and_only_after_yield_waits_for_more() {
-        let source = || {
-            chunks(vec![Ok("x")])
-                .chain(after_one_yield(vec!["a"]))
-                .chain(chunks(vec![Ok("b")]))
-                .chain(after_one_yield(vec!["c"]))
-                .boxed()
-        };
-        let texts = |out: Vec<Result<Bytes, &str>>| -> Vec<String> {
-            out.into_iter()
-                .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
-                .collect()
-        };
-        let ready = texts(coalesce(Join::Ready, source()).collect().await);
-        assert_eq!(ready, ["x", "ab", "c"]);
-        let after_yield = texts(coalesce(Join::AfterYield, source()).collect().await);
-        assert_eq!(after_yield, ["x", "abc"]);
     }
 }

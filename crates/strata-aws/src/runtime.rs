@@ -297,15 +297,7 @@ pub fn deliver<'a>(
 /// A streamed answer's body as chunks, those already read joined into one write
 /// ([`crate::coalesce`]); a body that breaks is a connection error.
 pub fn chunks(body: Body) -> BoxStream<'static, Result<Bytes, UpstreamError>> {
-    // Over HTTP/1.1 hyper's connection task hands the body over one chunk at a time, so a yield
-    // lets it read the next; over HTTP/2 every read frame is queued on the stream already.
-    let join = if body.over_http2() {
-        crate::coalesce::Join::Ready
-    } else {
-        crate::coalesce::Join::AfterYield
-    };
     crate::coalesce::coalesce(
-        join,
         BodyDataStream::new(body)
             .map(|chunk| {
                 chunk.map_err(|e| {

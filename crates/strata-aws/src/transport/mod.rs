@@ -136,15 +136,6 @@ enum Inner {
     Http2(::h2::RecvStream),
 }
 
-impl Body {
-    /// Whether it comes over HTTP/2: its connection's task reads every frame the socket holds
-    /// and queues each on its stream before this body is polled, so nothing more turns up by
-    /// letting that task run again.
-    pub fn over_http2(&self) -> bool {
-        matches!(self.inner, Inner::Http2(_))
-    }
-}
-
 impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = TransportError;
