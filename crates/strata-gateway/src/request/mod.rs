@@ -190,38 +190,34 @@ fn route_detail(config: &Config, tenant: Option<usize>) -> crate::config::file::
 /// OpenAI's `x-ratelimit-*` headers: what is left of the tenant's per-minute limits.
 pub fn set_rate_limit_headers(response: &mut Response, h: &Headroom) {
     use http::HeaderName as N;
+    // Names parsed once: `from_static` outside a static checks its text on every call (~1.1k
+    // instructions per governed answer for the six, callgrind).
+    static NAMES: [[N; 3]; 2] = [
+        [
+            N::from_static("x-ratelimit-limit-requests"),
+            N::from_static("x-ratelimit-remaining-requests"),
+            N::from_static("x-ratelimit-reset-requests"),
+        ],
+        [
+            N::from_static("x-ratelimit-limit-tokens"),
+            N::from_static("x-ratelimit-remaining-tokens"),
+            N::from_static("x-ratelimit-reset-tokens"),
+        ],
+    ];
     let headers = response.headers_mut();
     // Room for all six at once (the map grew twice on the way otherwise).
     headers.reserve(6);
-    let windows = [
-        (
-            &h.requests,
-            [
-                N::from_static("x-ratelimit-limit-requests"),
-                N::from_static("x-ratelimit-remaining-requests"),
-                N::from_static("x-ratelimit-reset-requests"),
-            ],
-        ),
-        (
-            &h.tokens,
-            [
-                N::from_static("x-ratelimit-limit-tokens"),
-                N::from_static("x-ratelimit-remaining-tokens"),
-                N::from_static("x-ratelimit-reset-tokens"),
-            ],
-        ),
-    ];
-    for (window, [limit, remaining, reset]) in windows {
+    for (window, [limit, remaining, reset]) in [&h.requests, &h.tokens].into_iter().zip(&NAMES) {
         let Some(w) = window else { continue };
-        headers.insert(limit, HeaderValue::from(w.limit));
-        headers.insert(remaining, HeaderValue::from(w.remaining));
+        headers.insert(limit.clone(), HeaderValue::from(w.limit));
+        headers.insert(remaining.clone(), HeaderValue::from(w.remaining));
         // Whole seconds, as OpenAI writes them ("12s"); itoa, not format!.
         let secs = w.reset.as_secs() + u64::from(w.reset.subsec_nanos() > 0);
         let mut text = String::with_capacity(21);
         text.push_str(itoa::Buffer::new().format(secs));
         text.push('s');
         if let Ok(v) = HeaderValue::try_from(text) {
-            headers.insert(reset, v);
+            headers.insert(reset.clone(), v);
         }
     }
 }

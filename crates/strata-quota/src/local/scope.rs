@@ -230,7 +230,7 @@ impl ScopeState {
 
     /// The requests and tokens windows of this scope's limits.
     pub(crate) fn headroom(&self, limits: &Limits, now_ms: u64) -> Headroom {
-        let (requests, tokens) = self.window.totals(now_ms / 1000);
+        let tally = self.window.tally(now_ms / 1000);
         let window = |limit: u32, used: u64, reset_ms: u64| Window {
             limit: u64::from(limit),
             remaining: u64::from(limit).saturating_sub(used),
@@ -239,10 +239,10 @@ impl ScopeState {
         Headroom {
             requests: limits
                 .rpm
-                .map(|rpm| window(rpm, requests, self.window.requests_reset(now_ms))),
+                .map(|rpm| window(rpm, tally.requests, tally.requests_reset(now_ms))),
             tokens: limits
                 .tpm
-                .map(|tpm| window(tpm, tokens, self.window.tokens_reset(now_ms))),
+                .map(|tpm| window(tpm, tally.tokens, tally.tokens_reset(now_ms))),
         }
     }
 }

@@ -55,24 +55,21 @@ impl MinuteWindow {
             .fold((0, 0), |(r, t), s| (r + s.requests, t.saturating_add(s.tokens)))
     }
 
-    /// Milliseconds until the oldest live second for which `counts` holds leaves the window
-    /// (0 when none does).
-    fn until_oldest_leaves(&self, now_ms: u64, counts: impl Fn(&Slot) -> bool) -> u64 {
-        self.live_unordered(now_ms / 1000)
-            .filter(|s| counts(s))
-            .map(|s| s.second)
-            .min()
-            .map_or(0, |second| leaves_in(second, now_ms))
-    }
-
-    /// When the oldest second with requests leaves (the `reset` of the requests headroom).
-    pub(crate) fn requests_reset(&self, now_ms: u64) -> u64 {
-        self.until_oldest_leaves(now_ms, |s| s.requests > 0)
-    }
-
-    /// When the oldest second with tokens leaves.
-    pub(crate) fn tokens_reset(&self, now_ms: u64) -> u64 {
-        self.until_oldest_leaves(now_ms, |s| s.tokens > 0)
+    /// The totals and, for the headroom's resets, the oldest live seconds with requests and with
+    /// tokens: one pass over the slots (three passes, one per figure, were ~1.7k instructions
+    /// of every governed answer, callgrind).
+    pub(crate) fn tally(&self, now_s: u64) -> Tally {
+        self.live_unordered(now_s).fold(Tally::default(), |mut t, s| {
+            t.requests += s.requests;
+            t.tokens = t.tokens.saturating_add(s.tokens);
+            if s.requests > 0 {
+                t.oldest_with_requests = Some(t.oldest_with_requests.map_or(s.second, |o| o.min(s.second)));
+            }
+            if s.tokens > 0 {
+                t.oldest_with_tokens = Some(t.oldest_with_tokens.map_or(s.second, |o| o.min(s.second)));
+            }
+            t
+        })
     }
 
     /// Milliseconds until enough of the oldest seconds have left for one more request.
@@ -122,6 +119,28 @@ impl MinuteWindow {
     }
 }
 
+/// What a window holds at one second: [`MinuteWindow::tally`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub requests: u64,
+    pub tokens: u64,
+    oldest_with_requests: Option<u64>,
+    oldest_with_tokens: Option<u64>,
+}
+
+impl Tally {
+    /// Milliseconds from `now_ms` until the oldest second with requests leaves the window (the
+    /// `reset` of the requests headroom; 0 when none has requests).
+    pub(crate) fn requests_reset(&self, now_ms: u64) -> u64 {
+        self.oldest_with_requests.map_or(0, |second| leaves_in(second, now_ms))
+    }
+
+    /// The same for the oldest second with tokens.
+    pub(crate) fn tokens_reset(&self, now_ms: u64) -> u64 {
+        self.oldest_with_tokens.map_or(0, |second| leaves_in(second, now_ms))
+    }
+}
+
 /// Milliseconds from `now_ms` until `second` leaves the window (at least 1).
 fn leaves_in(second: u64, now_ms: u64) -> u64 {
     ((second + SLOTS) * 1000).saturating_sub(now_ms).max(1)
@@ -142,7 +161,27 @@ mod tests {
         assert_eq!(w.requests_retry(140_500, 1), 50_500, "both must leave");
         assert_eq!(w.tokens_retry(140_000, 30, 10), 21_000);
         assert_eq!(w.tokens_retry(140_000, 25, 10), 51_000);
-        assert_eq!(w.requests_reset(140_000), 21_000);
+        assert_eq!(w.tally(140).requests_reset(140_000), 21_000);
+        assert_eq!(w.tally(140).tokens_reset(140_000), 21_000);
+    }
+
+    #[test]
+    fn the_tally_sums_like_totals_and_finds_the_oldest_second_of_each_kind() {
+        let mut w = MinuteWindow::default();
+        w.take(100, 0, 10);
+        w.take(120, 1, 0);
+        w.take(150, 2, 5);
+        let t = w.tally(150);
+        assert_eq!((t.requests, t.tokens), w.totals(150));
+        assert_eq!(t.requests_reset(150_000), 31_000, "second 120 leaves at 181");
+        assert_eq!(t.tokens_reset(150_000), 11_000, "second 100 leaves at 161");
+        let later = w.tally(161);
+        assert_eq!(
+            later.tokens_reset(161_000),
+            50_000,
+            "100 has left: 150 is the oldest with tokens"
+        );
+        assert_eq!(MinuteWindow::default().tally(150).requests_reset(150_000), 0);
     }
 
     #[test]
