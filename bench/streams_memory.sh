@@ -12,6 +12,9 @@
 # Usage: bench/streams_memory.sh [streams] [duration_seconds]
 #        STRATA_BIN / BENCH_BIN pick the gateway and the load generator (default target/release/strata);
 #        AWS_HTTP2='{calls: none}' (YAML: the gateway's aws.http2) sends its streams over HTTP/1.1.
+#        GATEWAY_YAML adds top-level YAML to the gateway's config (`usage: {records: false}`);
+#        NGINX=0 skips the yardstick rows (the same ConverseStream calls relayed by the gateway
+#        and by a plain nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STREAMS="${1:-1000}"
@@ -36,7 +39,12 @@ taskset -c 0 "$BIN" sim --listen "127.0.0.1:$SIM_PORT" --fleet "$WORK/fleet.yaml
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/health"
 raise_quota "$SIM_PORT"
 
-bench_gateway_yaml "$SIM_PORT" "server: {max_connections: $(( STREAMS * 2 + 100 ))}" > "$WORK/gateway.yaml"
+# The gateway's config: room for every stream's connection, then GATEWAY_YAML (top-level YAML; e.g.
+# `usage: {records: false}`), if set.
+GATEWAY_EXTRA="server: {max_connections: $(( STREAMS * 2 + 100 ))}"
+[ -z "${GATEWAY_YAML:-}" ] || GATEWAY_EXTRA="$GATEWAY_EXTRA
+$GATEWAY_YAML"
+bench_gateway_yaml "$SIM_PORT" "$GATEWAY_EXTRA" > "$WORK/gateway.yaml"
 taskset -c 1 "$BIN" serve --config "$WORK/gateway.yaml" --listen "127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" & PIDS+=($!); GW_PID=$!
 wait_for "http://127.0.0.1:$GW_PORT/health"
 
@@ -59,12 +67,26 @@ through=$(load "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$GW_KEY" "$CHAT"
 kill "$SAMPLER" 2>/dev/null || true
 peak=$(kib VmHWM); after=$(kib VmRSS)
 anon=$(sort -n "$WORK/rss" | tail -1 | cut -d' ' -f1); file=$(sort -n -k2 "$WORK/rss" | tail -1 | cut -d' ' -f2)
+# The yardstick: the same ConverseStream calls relayed by the gateway and by a plain nginx (one
+# worker on the gateway's core), so the added time to first token has a proxy hop to compare with.
+relay='null'; nginx='null'
+if [ "${NGINX:-1}" != 0 ]; then
+  relay=$(load "http://127.0.0.1:$GW_PORT/model/nova/converse-stream" "$GW_KEY" "$CONVERSE")
+  if command -v nginx >/dev/null; then
+    NGINX_PORT=$(( GW_PORT + 1 ))
+    start_nginx "$NGINX_PORT" "$SIM_PORT"
+    nginx=$(load "http://127.0.0.1:$NGINX_PORT/model/amazon.nova-pro-v1%3A0/converse-stream" "$SIM_KEY" "$CONVERSE")
+  else
+    echo "(nginx not installed: no nginx row; apt-get install nginx-light)" >&2
+  fi
+fi
 
-python3 - "$STREAMS" "$rest" "$peak" "$after" "$direct" "$through" "$rest_file" "$anon" "$file" <<'PY'
+python3 - "$STREAMS" "$rest" "$peak" "$after" "$direct" "$through" "$rest_file" "$anon" "$file" "$relay" "$nginx" <<'PY'
 import json, sys
 streams, rest, peak, after = (int(x) for x in sys.argv[1:5])
 direct, through = json.loads(sys.argv[5]), json.loads(sys.argv[6])
 rest_file, anon, file = (int(x) for x in sys.argv[7:10])
+relay, nginx = json.loads(sys.argv[10]), json.loads(sys.argv[11])
 def errors(r):
     return r["status_errors"] + r["transport_errors"] + r["timeouts"] + r["shed"]
 print(f"\ngateway resident memory: at rest {rest / 1024:.1f} MB, peak under load {peak / 1024:.1f} MB "
@@ -72,9 +94,17 @@ print(f"\ngateway resident memory: at rest {rest / 1024:.1f} MB, peak under load
 print(f"  of which mapped code (file-backed): at rest {rest_file / 1024:.1f} MB, under load {file / 1024:.1f} MB; "
       f"heap and stacks (anonymous) under load: {anon / 1024:.1f} MB")
 print(f"\n{'time to first byte, ms':<36} {'p50':>8} {'p90':>8} {'p99':>8} {'req/s':>8} {'errors':>7}")
-for name, r in (("emulator direct (ConverseStream)", direct), ("gateway (OpenAI chat stream)", through)):
+rows = [("emulator direct (ConverseStream)", direct), ("gateway (OpenAI chat stream)", through),
+        ("gateway (ConverseStream relay)", relay), ("nginx (ConverseStream relay)", nginx)]
+for name, r in rows:
+    if r is None:
+        continue
     f = r["first_byte_ms"]
     print(f"{name:<36} {f['p50']:8.2f} {f['p90']:8.2f} {f['p99']:8.2f} {r['throughput']:8.0f} {errors(r):7d}")
-d, t = direct["first_byte_ms"], through["first_byte_ms"]
-print(f"{'added by the gateway':<36} {t['p50'] - d['p50']:8.2f} {t['p90'] - d['p90']:8.2f} {t['p99'] - d['p99']:8.2f}")
+d = direct["first_byte_ms"]
+for name, r in (("added by the gateway", through), ("added by the gateway's relay", relay), ("added by nginx", nginx)):
+    if r is None:
+        continue
+    t = r["first_byte_ms"]
+    print(f"{name:<36} {t['p50'] - d['p50']:8.2f} {t['p90'] - d['p90']:8.2f} {t['p99'] - d['p99']:8.2f}")
 PY
