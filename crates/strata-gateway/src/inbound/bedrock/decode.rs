@@ -129,7 +129,7 @@ pub fn invoke_max_tokens(body: &[u8]) -> Option<u64> {
 /// The call a Bedrock-native request asks for.
 pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
     let (model, operation) = path(head.uri.path())?;
-    let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let max_output = match operation {
         RuntimeOperation::Converse | RuntimeOperation::ConverseStream => check_converse(&body)?,
         RuntimeOperation::InvokeModel | RuntimeOperation::InvokeModelWithResponseStream => invoke_max_tokens(&body),
@@ -145,8 +145,8 @@ pub fn call(head: &Parts, body: Bytes) -> Result<Call, GatewayError> {
         } else {
             Estimate::from_body(body.len(), max_output)
         },
-        content_type: header("content-type"),
-        accept: header("accept"),
+        content_type: header(http::header::CONTENT_TYPE),
+        accept: header(http::header::ACCEPT),
         body: crate::call::forwarded_body(body),
         translation: None,
         openai: None,
