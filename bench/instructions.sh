@@ -15,7 +15,10 @@
 # Usage: bench/instructions.sh [requests]   (default 1000)
 #        BINS="/tmp/old/strata /tmp/new/strata" compares builds (default: STRATA_BIN or
 #        target/release/strata); ONLY="Converse" picks paths by name (an extended regex);
-#        KEEP=dir keeps each count's callgrind profile there (for callgrind_annotate --inclusive=yes).
+#        KEEP=dir keeps each count's callgrind profile there (for callgrind_annotate --inclusive=yes);
+#        WRITER=1 prints each count as total/without the usage writer (its task and its SQLite
+#        thread): the writer's share moves by ±2-5k between runs with its batch sizes (they
+#        follow the timing under valgrind), so changes of 1 % show only in the second figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000}"
@@ -57,19 +60,32 @@ count() { # bin extra path key body -> instructions per request
   local ok; ok=$(python3 bench/drive.py "$GW_PORT" "$3" "$5" "$N" "$4")
   callgrind_control -d "$gw" >/dev/null 2>&1
   local total; total=$(callgrind_annotate "$WORK"/cg.out.*.1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  local writer=0
+  if [ "${WRITER:-0}" != 0 ]; then
+    # The usage writer's share: its task on the runtime and sqlx's SQLite worker thread, each the
+    # largest inclusive figure under its name (inlining lists a function under several files).
+    writer=$(callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$WORK"/cg.out.*.1 2>/dev/null | awk '
+      /strata_store::writer::task::run::\{\{closure\}\}/ { v = $1; gsub(",", "", v); if (v + 0 > task) task = v + 0 }
+      /sqlx-sqlite[^ ]*worker\.rs:std::sys::backtrace::__rust_begin_short_backtrace/ { v = $1; gsub(",", "", v); if (v + 0 > sqlite) sqlite = v + 0 }
+      END { print task + sqlite }')
+  fi
   kill "$gw" "$sim" 2>/dev/null || true; wait "$gw" "$sim" 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP"; cp "$WORK"/cg.out.*.1 "$KEEP/$(basename "$(dirname "$bin")")-$(basename "$bin")-$(echo "$2$3-$4" | tr -c 'A-Za-z0-9\n' _).callgrind"
   fi
   [ "$ok" = "$N" ] || { echo "only $ok of $N answered 200 (see $WORK/*.log)" >&2; exit 1; }
-  echo $(( total / N ))
+  if [ "${WRITER:-0}" != 0 ]; then
+    echo "$(( total / N ))/$(( (total - writer) / N ))"
+  else
+    echo $(( total / N ))
+  fi
 }
 
 echo "== $(date -u +%F), instructions per request (callgrind, user space, $N requests one at a time)"
-printf '%-40s' "path"; for bin in $BINS; do printf ' %14s' "$(basename "$(dirname "$bin")")/$(basename "$bin")"; done; echo
+printf '%-40s' "path"; for bin in $BINS; do printf ' %16s' "$(basename "$(dirname "$bin")")/$(basename "$bin")"; done; echo
 while IFS='|' read -r name extra path key body; do
   [[ "$name" =~ $ONLY ]] || continue
   printf '%-40s' "$name"
-  for bin in $BINS; do printf ' %14s' "$(count "$bin" "$extra" "$path" "$key" "$body")"; done
+  for bin in $BINS; do printf ' %16s' "$(count "$bin" "$extra" "$path" "$key" "$body")"; done
   echo
 done <<< "$PATHS"
