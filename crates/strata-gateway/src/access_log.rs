@@ -498,12 +498,12 @@ fn timestamp(out: &mut String) {
     thread_local! {
         /// The last second written on this thread, and its `YYYY-MM-DDTHH:MM:SS`: the calendar
         /// is worked out once a second, not once a line (~1.2k instructions of every request).
-        static SECOND: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
     let now = std::time::SystemTime::now();
     let since = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     SECOND.with_borrow_mut(|(second, text)| {
-        if *second != since.as_secs() || text.is_empty() {
+        if *second != since.as_secs() {
             let (year, month, day, hour, minute, sec) = strata_core::clock::utc_parts(now);
             text.clear();
             // Digit by digit: through write! this was ~2k instructions per line.

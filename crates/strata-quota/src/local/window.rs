@@ -60,13 +60,14 @@ impl MinuteWindow {
     /// of every governed answer, callgrind).
     pub(crate) fn tally(&self, now_s: u64) -> Tally {
         self.live_unordered(now_s).fold(Tally::default(), |mut t, s| {
+            let older = |oldest: Option<u64>| Some(oldest.map_or(s.second, |o| o.min(s.second)));
             t.requests += s.requests;
             t.tokens = t.tokens.saturating_add(s.tokens);
             if s.requests > 0 {
-                t.oldest_with_requests = Some(t.oldest_with_requests.map_or(s.second, |o| o.min(s.second)));
+                t.oldest_with_requests = older(t.oldest_with_requests);
             }
             if s.tokens > 0 {
-                t.oldest_with_tokens = Some(t.oldest_with_tokens.map_or(s.second, |o| o.min(s.second)));
+                t.oldest_with_tokens = older(t.oldest_with_tokens);
             }
             t
         })
