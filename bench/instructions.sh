@@ -62,12 +62,14 @@ count() { # bin extra path key body -> instructions per request
   local total; total=$(callgrind_annotate "$WORK"/cg.out.*.1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   local writer=0
   if [ "${WRITER:-0}" != 0 ]; then
-    # The usage writer's share: its task on the runtime and sqlx's SQLite worker thread, each the
+    # The usage writer's share: its task on the runtime and its SQLite thread (its own, or sqlx's
+    # worker before 2026-12-03), each the
     # largest inclusive figure under its name (inlining lists a function under several files).
     writer=$(callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$WORK"/cg.out.*.1 2>/dev/null | awk '
       /strata_store::writer::task::run::\{\{closure\}\}/ { v = $1; gsub(",", "", v); if (v + 0 > task) task = v + 0 }
       /sqlx-sqlite[^ ]*worker\.rs:std::sys::backtrace::__rust_begin_short_backtrace/ { v = $1; gsub(",", "", v); if (v + 0 > sqlite) sqlite = v + 0 }
-      END { print task + sqlite }')
+      /strata_store::writer::sqlite::run/ { v = $1; gsub(",", "", v); if (v + 0 > thread) thread = v + 0 }
+      END { print task + sqlite + thread }')
   fi
   kill "$gw" "$sim" 2>/dev/null || true; wait "$gw" "$sim" 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then

@@ -19,6 +19,9 @@ pub enum StoreError {
     /// A query failed; retrying may help if the database was restarting.
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// The usage writer's own SQLite connection failed (see [`StoreError::Query`]).
+    #[error("store query failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The usage writer's deadline passed with records still unwritten (the database was down,
     /// or requests still held slots). They are lost if the process exits now.
     #[error("usage writer closed with {pending} record(s) unwritten ({written} written)")]

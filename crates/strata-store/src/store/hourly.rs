@@ -11,6 +11,8 @@ use std::sync::LazyLock;
 
 use super::row::bigint;
 use super::usage::{text, UsageRecord, PURPOSE_KEEP_WARM};
+use super::value::Value;
+use crate::calendar::utc_day;
 
 /// An hour in Unix milliseconds.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -103,6 +105,30 @@ pub(crate) fn sums<R: Borrow<UsageRecord>>(records: &[R]) -> BTreeMap<Group<'_>,
         out.entry(group).or_default().add(r);
     }
     out
+}
+
+/// A group's values for [`upsert_text`], in [`COLUMNS`]' order.
+pub(crate) fn upsert_values<'a>(group: Group<'a>, s: &Sums) -> [Value<'a>; 17] {
+    let (hour, tenant, key_id, model) = group;
+    [
+        Value::Int(hour),
+        Value::Text(Some(Cow::Owned(utc_day(hour)))),
+        Value::Text(Some(tenant)),
+        Value::Text(Some(key_id)),
+        Value::Text(Some(model)),
+        Value::Int(s.requests),
+        Value::Int(s.errors),
+        Value::Int(s.rate_limited),
+        Value::Int(s.input_tokens),
+        Value::Int(s.output_tokens),
+        Value::Int(s.cache_read_tokens),
+        Value::Int(s.cache_write_tokens),
+        Value::Int(s.cost_nanos),
+        Value::Int(s.guardrail_interventions),
+        Value::Int(s.cold_starts),
+        Value::Int(s.keep_warm_calls),
+        Value::Int(s.last_at_ms),
+    ]
 }
 
 /// Columns of `usage_hourly`, in the order of [`upsert_text`]'s values.

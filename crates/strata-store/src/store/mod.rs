@@ -7,6 +7,7 @@
 //! types, while [`on_pool!`] still lets every query be written once — the same SQL text (`$1`
 //! placeholders are understood by both) is compiled for each pool type.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -45,9 +46,10 @@ mod hourly;
 mod migrations;
 mod row;
 pub(crate) mod usage;
+mod value;
 
 /// A SQLite writer waits this long for another connection's write lock before failing.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// SQLite serialises writes anyway; a few connections let reads run beside the usage writer.
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
@@ -69,6 +71,8 @@ pub(crate) enum Pool {
 pub(crate) struct Sqlite {
     pub(crate) reads: SqlitePool,
     pub(crate) writes: SqlitePool,
+    /// The database file; `None` in memory (which no second connection could reach).
+    pub(crate) file: Option<PathBuf>,
 }
 
 impl Sqlite {
@@ -78,6 +82,7 @@ impl Sqlite {
         Sqlite {
             writes: pool.clone(),
             reads: pool,
+            file: None,
         }
     }
 }
@@ -104,6 +109,14 @@ impl Store {
         let store = Store { pool };
         migrations::run(&store).await?;
         Ok(store)
+    }
+
+    /// The SQLite database file, if the store is one (not in memory).
+    pub(crate) fn sqlite_file(&self) -> Option<&Path> {
+        match &self.pool {
+            Pool::Sqlite(sqlite) => sqlite.file.as_deref(),
+            Pool::Postgres(_) => None,
+        }
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -142,11 +155,13 @@ async fn open_sqlite(url: &str) -> Result<Sqlite, StoreError> {
         return Ok(Sqlite {
             writes: pool.clone(),
             reads: pool,
+            file: None,
         });
     }
     Ok(Sqlite {
         reads: pool(SQLITE_MAX_CONNECTIONS).await.map_err(StoreError::Open)?,
         writes: pool(1).await.map_err(StoreError::Open)?,
+        file: Some(options.get_filename().to_owned()),
     })
 }
 

@@ -7,6 +7,7 @@
 //! in a request that has not finished yet. The channel itself is unbounded because the permit
 //! already guarantees room: that is what lets [`Slot::send`] be synchronous, for `Drop` guards.
 
+mod sqlite;
 mod task;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,8 +111,41 @@ impl Store {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done) = watch::channel(None);
-        tokio::spawn(task::run(self.clone(), Arc::clone(&shared), rx, done_tx));
+        tokio::spawn(task::run(self.usage_sink(), Arc::clone(&shared), rx, done_tx));
         UsageWriter { shared, tx, done }
+    }
+}
+
+/// Where the writer's batches go.
+enum Sink {
+    /// Through the store's pool: PostgreSQL, and SQLite in memory.
+    Store(Store),
+    /// A SQLite file's connection of the writer's own ([`sqlite`]).
+    Sqlite(sqlite::Thread),
+}
+
+impl Sink {
+    /// Commits `batch` in one transaction (see [`Store::insert_usage`]), leaving it as it was.
+    async fn write(&self, batch: &mut Vec<Queued>) -> Result<(), StoreError> {
+        match self {
+            Sink::Store(store) => store.insert_usage(batch.as_slice()).await,
+            Sink::Sqlite(thread) => thread.write(batch).await,
+        }
+    }
+}
+
+impl Store {
+    fn usage_sink(&self) -> Sink {
+        let Some(file) = self.sqlite_file() else {
+            return Sink::Store(self.clone());
+        };
+        match sqlite::Thread::start(file) {
+            Ok(thread) => Sink::Sqlite(thread),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the usage writer's thread; writing through the store's pool");
+                Sink::Store(self.clone())
+            }
+        }
     }
 }
 
@@ -218,5 +252,21 @@ impl Drop for Slot {
             // The place is free again; a closing writer may now be owed nothing more.
             self.shared.wake.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_file_gets_a_writer_connection_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Store::open(&format!("sqlite:{}", dir.path().join("usage.db").display()))
+            .await
+            .unwrap();
+        assert!(matches!(file.usage_sink(), Sink::Sqlite(_)));
+        let memory = Store::open("sqlite::memory:").await.unwrap();
+        assert!(matches!(memory.usage_sink(), Sink::Store(_)));
     }
 }

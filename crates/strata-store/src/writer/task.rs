@@ -8,8 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{Queued, Shared, USAGE_WRITE_FAILURES_TOTAL, USAGE_WRITTEN_TOTAL};
-use crate::store::Store;
+use super::{Queued, Shared, Sink, USAGE_WRITE_FAILURES_TOTAL, USAGE_WRITTEN_TOTAL};
 
 /// Most records in one batch.
 const MAX_BATCH: usize = 500;
@@ -21,7 +20,7 @@ const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
 pub(super) async fn run(
-    store: Store,
+    sink: Sink,
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Queued>,
     done: watch::Sender<Option<u64>>,
@@ -30,7 +29,7 @@ pub(super) async fn run(
     loop {
         if !gather(&shared, &mut rx, &mut batch).await {
             // Every sender is gone (no handle, no slot): write what is left and stop.
-            write(&store, &shared, &mut batch).await;
+            write(&sink, &shared, &mut batch).await;
             break;
         }
         if batch.is_empty() {
@@ -41,7 +40,7 @@ pub(super) async fn run(
             }
             continue;
         }
-        write(&store, &shared, &mut batch).await;
+        write(&sink, &shared, &mut batch).await;
     }
     let written = shared.counters.written.load(Ordering::Relaxed);
     done.send_replace(Some(written));
@@ -85,13 +84,13 @@ async fn gather(shared: &Shared, rx: &mut mpsc::UnboundedReceiver<Queued>, batch
 }
 
 /// Commits `batch`, retrying with backoff until it succeeds, then frees its places.
-async fn write(store: &Store, shared: &Shared, batch: &mut Vec<Queued>) {
+async fn write(sink: &Sink, shared: &Shared, batch: &mut Vec<Queued>) {
     if batch.is_empty() {
         return;
     }
     let mut pause = RETRY_FIRST;
     loop {
-        match store.insert_usage(batch.as_slice()).await {
+        match sink.write(batch).await {
             Ok(()) => break,
             Err(e) => {
                 let failed = shared.counters.failed_writes.fetch_add(1, Ordering::Relaxed) + 1;

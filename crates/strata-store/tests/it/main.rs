@@ -49,6 +49,7 @@ suite!(
     writer::close_waits_for_live_slots,
     writer::close_reports_what_it_could_not_write,
     writer::failed_writes_are_retried_until_they_succeed,
+    writer::records_read_back_as_sent_and_are_counted_once,
     keys::key_lifecycle,
     keys::secrets_never_reach_the_database,
     keys::audit_events_newest_first,

@@ -6,7 +6,7 @@ use strata_store::{GroupBy, Slot, StoreError, UsageQuery, UsageWriter, WriterSta
 use tokio::task::JoinSet;
 
 use crate::fixture::TestDb;
-use crate::records::{bare, billed, DAY1_NOON};
+use crate::records::{bare, billed, full, DAY1_NOON};
 
 /// Long enough for any machine; the tests never wait for it unless something is broken.
 const PATIENCE: Duration = Duration::from_secs(300);
@@ -161,4 +161,25 @@ pub async fn failed_writes_are_retried_until_they_succeed(db: &TestDb) {
     assert_eq!(rows(db).await, 50);
     let stats = writer.stats();
     assert_eq!((stats.written, stats.queued, stats.lost), (50, 0, 0));
+}
+
+/// What the writer stores reads back as it was sent, every field, whichever connection wrote
+/// it (a SQLite file's writer has one of its own); and a batch holding a record already stored
+/// (a retry after a commit whose answer was lost) adds it to the sums only once.
+pub async fn records_read_back_as_sent_and_are_counted_once(db: &TestDb) {
+    let mut stored = bare("already", DAY1_NOON);
+    stored.tenant = Some("acme".into());
+    db.store.insert_usage(&[stored.clone()]).await.unwrap();
+
+    let writer = db.store.usage_writer(10);
+    let sent = [full("w-full"), bare("w-bare", DAY1_NOON + 1), stored];
+    for record in &sent {
+        writer.slot().await.send(record.clone());
+    }
+    assert_eq!(writer.close(PATIENCE).await.unwrap(), 3);
+    for record in &sent {
+        let read = db.store.usage_record(&record.request_id).await.unwrap();
+        assert_eq!(read.as_ref(), Some(record));
+    }
+    assert_eq!(rows(db).await, 3, "the stored record is counted once");
 }
