@@ -68,7 +68,7 @@ count() { # bin extra path key body -> instructions per request
     writer=$(callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$WORK"/cg.out.*.1 2>/dev/null | awk '
       /strata_store::writer::task::run::\{\{closure\}\}/ { v = $1; gsub(",", "", v); if (v + 0 > task) task = v + 0 }
       /sqlx-sqlite[^ ]*worker\.rs:std::sys::backtrace::__rust_begin_short_backtrace/ { v = $1; gsub(",", "", v); if (v + 0 > sqlite) sqlite = v + 0 }
-      /strata_store::writer::sqlite::run/ { v = $1; gsub(",", "", v); if (v + 0 > thread) thread = v + 0 }
+      /strata-store\/src\/writer\/sqlite\.rs:std::sys::backtrace::__rust_begin_short_backtrace/ { v = $1; gsub(",", "", v); if (v + 0 > thread) thread = v + 0 }
       END { print task + sqlite + thread }')
   fi
   kill "$gw" "$sim" 2>/dev/null || true; wait "$gw" "$sim" 2>/dev/null || true

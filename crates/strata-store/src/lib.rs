@@ -25,6 +25,10 @@
 //! - **Flushed at shutdown:** [`UsageWriter::close`] stops handing out slots, waits for live slots'
 //!   records, writes everything and reports the total, or says how many were still unwritten when
 //!   its deadline passed.
+//!
+//! For a SQLite file the writer has a connection of its own (rusqlite) on a thread of its own,
+//! at a lower priority than the runtime's (nice 9 on Linux): its batches wait while requests
+//! have the cores. PostgreSQL, and SQLite in memory, are written through the store's pool.
 
 pub mod keys;
 

@@ -108,27 +108,30 @@ pub(crate) fn sums<R: Borrow<UsageRecord>>(records: &[R]) -> BTreeMap<Group<'_>,
 }
 
 /// A group's values for [`upsert_text`], in [`COLUMNS`]' order.
-pub(crate) fn upsert_values<'a>(group: Group<'a>, s: &Sums) -> [Value<'a>; 17] {
+pub(crate) fn upsert_values<'a>(group: Group<'a>, s: &Sums) -> impl Iterator<Item = Value<'a>> {
     let (hour, tenant, key_id, model) = group;
-    [
+    let key = [
         Value::Int(hour),
         Value::Text(Some(Cow::Owned(utc_day(hour)))),
         Value::Text(Some(tenant)),
         Value::Text(Some(key_id)),
         Value::Text(Some(model)),
-        Value::Int(s.requests),
-        Value::Int(s.errors),
-        Value::Int(s.rate_limited),
-        Value::Int(s.input_tokens),
-        Value::Int(s.output_tokens),
-        Value::Int(s.cache_read_tokens),
-        Value::Int(s.cache_write_tokens),
-        Value::Int(s.cost_nanos),
-        Value::Int(s.guardrail_interventions),
-        Value::Int(s.cold_starts),
-        Value::Int(s.keep_warm_calls),
-        Value::Int(s.last_at_ms),
-    ]
+    ];
+    let sums = [
+        s.requests,
+        s.errors,
+        s.rate_limited,
+        s.input_tokens,
+        s.output_tokens,
+        s.cache_read_tokens,
+        s.cache_write_tokens,
+        s.cost_nanos,
+        s.guardrail_interventions,
+        s.cold_starts,
+        s.keep_warm_calls,
+        s.last_at_ms,
+    ];
+    key.into_iter().chain(sums.map(Value::Int))
 }
 
 /// Columns of `usage_hourly`, in the order of [`upsert_text`]'s values.

@@ -387,7 +387,7 @@ pub(crate) fn insert_usage_sqlite<R: Borrow<UsageRecord>>(
     if inserted == records.len() {
         let mut upsert = tx.prepare_cached(hourly::upsert_text(false))?;
         for (group, sums) in hourly::sums(records) {
-            for (i, v) in hourly::upsert_values(group, &sums).iter().enumerate() {
+            for (i, v) in hourly::upsert_values(group, &sums).enumerate() {
                 upsert.raw_bind_parameter(i + 1, v)?;
             }
             upsert.raw_execute()?;
