@@ -359,6 +359,9 @@ impl Store {
     }
 }
 
+/// Rows per INSERT statement on the writer's own SQLite connection (one of [`STATEMENT_ROWS`]).
+const SQLITE_ROWS: usize = 8;
+
 /// [`Store::insert_usage`] on a rusqlite connection to the same SQLite file: the usage writer's
 /// own, on its own thread. The same rows and sums, one single-row statement per record: every
 /// value goes to SQLite directly, where through sqlx each was boxed, copied again to sqlx's worker
@@ -375,10 +378,17 @@ pub(crate) fn insert_usage_sqlite<R: Borrow<UsageRecord>>(
     // a deferred transaction that must upgrade fails at once when another connection writes.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut inserted = 0;
-    {
-        let mut insert = tx.prepare_cached(insert_text(1, false))?;
-        for r in records {
-            for (i, v) in row_values(r.borrow()).iter().enumerate() {
+    // Eight rows a statement, then the rest one by one: each statement prepared once per batch
+    // and bound again for each run, so its bindings are cleared once per batch (when it goes
+    // back to rusqlite's cache), and opening and closing its cursors is paid once per eight rows.
+    let (eights, rest) = records.split_at(records.len() - records.len() % SQLITE_ROWS);
+    for (rows, chunks) in [(SQLITE_ROWS, eights), (1, rest)] {
+        if chunks.is_empty() {
+            continue;
+        }
+        let mut insert = tx.prepare_cached(insert_text(rows, false))?;
+        for chunk in chunks.chunks(rows) {
+            for (i, v) in chunk.iter().flat_map(|r| row_values(r.borrow())).enumerate() {
                 insert.raw_bind_parameter(i + 1, v)?;
             }
             inserted += insert.raw_execute()?;

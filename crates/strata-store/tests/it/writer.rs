@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use strata_store::{GroupBy, Slot, StoreError, UsageQuery, UsageWriter, WriterStats};
+use strata_store::{GroupBy, Slot, StoreError, UsageQuery, UsageRecord, UsageWriter, WriterStats};
 use tokio::task::JoinSet;
 
 use crate::fixture::TestDb;
@@ -171,15 +171,17 @@ pub async fn records_read_back_as_sent_and_are_counted_once(db: &TestDb) {
     stored.tenant = Some("acme".into());
     db.store.insert_usage(&[stored.clone()]).await.unwrap();
 
-    let writer = db.store.usage_writer(10);
-    let sent = [full("w-full"), bare("w-bare", DAY1_NOON + 1), stored];
+    // Enough for statements of several rows and single ones in one batch.
+    let writer = db.store.usage_writer(20);
+    let mut sent: Vec<UsageRecord> = (0..9).map(|i| full(&format!("w-full-{i}"))).collect();
+    sent.extend([bare("w-bare", DAY1_NOON + 1), stored]);
     for record in &sent {
         writer.slot().await.send(record.clone());
     }
-    assert_eq!(writer.close(PATIENCE).await.unwrap(), 3);
+    assert_eq!(writer.close(PATIENCE).await.unwrap(), 11);
     for record in &sent {
         let read = db.store.usage_record(&record.request_id).await.unwrap();
         assert_eq!(read.as_ref(), Some(record));
     }
-    assert_eq!(rows(db).await, 3, "the stored record is counted once");
+    assert_eq!(rows(db).await, 11, "the stored record is counted once");
 }
