@@ -363,7 +363,7 @@ impl Store {
 const SQLITE_ROWS: usize = 8;
 
 /// [`Store::insert_usage`] on a rusqlite connection to the same SQLite file: the usage writer's
-/// own, on its own thread. The same rows and sums, one single-row statement per record: every
+/// own, on its own thread. The same rows and sums, in statements of eight rows and one: every
 /// value goes to SQLite directly, where through sqlx each was boxed, copied again to sqlx's worker
 /// thread and cleared after the statement (callgrind, 1,000 relayed Converse calls: ~15k
 /// instructions per record, of the writer's ~36k).
