@@ -269,4 +269,44 @@ mod tests {
         let memory = Store::open("sqlite::memory:").await.unwrap();
         assert!(matches!(memory.usage_sink(), Sink::Store(_)));
     }
+
+    /// The niceness of this process's threads named `name` (Linux's `/proc`).
+    #[cfg(target_os = "linux")]
+    fn nice_of_threads(name: &str) -> Vec<i64> {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+        tasks
+            .filter_map(|task| {
+                let dir = task.ok()?.path();
+                let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+                if comm.trim_end() != name {
+                    return None;
+                }
+                // Fields after the command's closing parenthesis, from the third (state) on:
+                // niceness is the 19th.
+                let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().nth(16)?.parse().ok()
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_writer_thread_runs_below_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite:{}", dir.path().join("usage.db").display()))
+            .await
+            .unwrap();
+        let _sink = store.usage_sink();
+        // The thread lowers its own priority as it starts.
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        while !nice_of_threads("usage-sqlite").iter().any(|&nice| nice >= 9) {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "{:?}",
+                nice_of_threads("usage-sqlite")
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
