@@ -62,11 +62,13 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// SQLite's connections: a few for reads and other writes, and one of its own for the usage
-/// writer's batches. SQLite serialises writes anyway, and a connection prepares each statement
-/// once for itself: the pool hands its idle connections out in turn, so the writer's few
-/// statement texts were prepared again on each of them (~60k instructions each, 5k per request
-/// in `bench/instructions.sh`, issue 16). An in-memory database is one connection for both.
+/// SQLite's connections: a few for reads and other writes, and one of its own for usage batches
+/// written through the pool ([`Store::insert_usage`]). SQLite serialises writes anyway, and a
+/// connection prepares each statement once for itself: the pool hands its idle connections out
+/// in turn, so the batches' few statement texts were prepared again on each of them (~60k
+/// instructions each, 5k per request in `bench/instructions.sh`, issue 16). For a file the usage
+/// writer has a connection of its own besides ([`crate::writer`]), so this one opens only when
+/// used. An in-memory database is one connection for both.
 #[derive(Clone, Debug)]
 pub(crate) struct Sqlite {
     pub(crate) reads: SqlitePool,
@@ -160,7 +162,7 @@ async fn open_sqlite(url: &str) -> Result<Sqlite, StoreError> {
     }
     Ok(Sqlite {
         reads: pool(SQLITE_MAX_CONNECTIONS).await.map_err(StoreError::Open)?,
-        writes: pool(1).await.map_err(StoreError::Open)?,
+        writes: sqlite_pool(1, false).connect_lazy_with(options.clone()),
         file: Some(options.get_filename().to_owned()),
     })
 }

@@ -259,12 +259,16 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    async fn file_store(dir: &tempfile::TempDir) -> Store {
+        Store::open(&format!("sqlite:{}", dir.path().join("usage.db").display()))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_sqlite_file_gets_a_writer_connection_of_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let file = Store::open(&format!("sqlite:{}", dir.path().join("usage.db").display()))
-            .await
-            .unwrap();
+        let file = file_store(&dir).await;
         assert!(matches!(file.usage_sink(), Sink::Sqlite(_)));
         let memory = Store::open("sqlite::memory:").await.unwrap();
         assert!(matches!(memory.usage_sink(), Sink::Store(_)));
@@ -294,10 +298,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_thread_runs_below_the_runtime() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite:{}", dir.path().join("usage.db").display()))
-            .await
-            .unwrap();
-        let _sink = store.usage_sink();
+        let _sink = file_store(&dir).await.usage_sink();
         // The thread lowers its own priority as it starts.
         let give_up = std::time::Instant::now() + Duration::from_secs(30);
         while !nice_of_threads("usage-sqlite").iter().any(|&nice| nice >= 9) {

@@ -70,10 +70,7 @@ impl Thread {
 }
 
 fn run(file: &Path, jobs: &mpsc::Receiver<Job>) {
-    if let Err(e) = ThreadPriorityValue::try_from(PRIORITY)
-        .map_err(|e| format!("{e:?}"))
-        .and_then(|p| set_current_thread_priority(ThreadPriority::Crossplatform(p)).map_err(|e| format!("{e:?}")))
-    {
+    if let Err(e) = lower_priority() {
         tracing::warn!(error = %e, "usage writer thread keeps the default priority");
     }
     let mut conn = None;
@@ -87,6 +84,12 @@ fn run(file: &Path, jobs: &mpsc::Receiver<Job>) {
         // The task may be gone (the runtime shutting down); the batch then drops here.
         let _ = done.send((batch, result));
     }
+}
+
+/// This thread's priority to [`PRIORITY`].
+fn lower_priority() -> Result<(), String> {
+    let value = ThreadPriorityValue::try_from(PRIORITY).map_err(|e| format!("{e:?}"))?;
+    set_current_thread_priority(ThreadPriority::Crossplatform(value)).map_err(|e| format!("{e:?}"))
 }
 
 fn write(conn: &mut Option<Connection>, file: &Path, batch: &[Queued]) -> Result<(), StoreError> {
