@@ -1,61 +1,140 @@
 //! SigV4 for the gateway's own fixed-shape requests, without the general path's per-request
-//! costs: the signing key is derived once per (key, day, region, service) and the canonical
-//! request is written straight from the few headers we send. `aws-sigv4` still derives the key
-//! and computes the HMAC; a property test checks every signature equals `aws-sigv4`'s own.
+//! costs: the signing key is derived once per (key, day, region, service), the canonical request
+//! and the string to sign are fed straight to the hash and the HMAC as they are written (never
+//! kept as text), and the only allocation is the `authorization` value itself. Before, the same
+//! signature took ~20 allocations (the header list, the canonical request, the string to sign,
+//! their hex, the key cache's lookup key): ~5 % of a relayed Converse call's CPU, `perf`.
+//! A property test checks every signature equals `aws-sigv4`'s own.
 
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
+use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 use crate::signing::Scope;
 
-/// The headers a signature adds.
+type HmacSha256 = Hmac<Sha256>;
+
+/// The headers a signature adds besides the session token (the credentials' own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
+    /// The `authorization` value, its capacity its length (so it becomes a header value without
+    /// a copy).
     pub authorization: String,
-    pub amz_date: String,
-    pub security_token: Option<String>,
+    pub amz_date: AmzDate,
 }
 
-/// Derived signing keys, by (access key, secret, day, region, service): the secret is part of
-/// the key so a rotated secret under the same access key ID never signs with a stale key.
+/// `20250102T030405Z`: a request's `x-amz-date`, its first eight characters the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmzDate([u8; 16]);
+
+impl AmzDate {
+    pub fn of(time: SystemTime) -> AmzDate {
+        let (y, m, d, h, mi, sec) = strata_core::clock::utc_parts(time);
+        let mut out = [b'0'; 16];
+        let mut put = |at: usize, n: u64, width: usize| {
+            for i in 0..width {
+                out[at + i] = b'0' + (n / 10u64.pow((width - 1 - i) as u32) % 10) as u8;
+            }
+        };
+        put(0, y.unsigned_abs(), 4);
+        put(4, m.unsigned_abs(), 2);
+        put(6, d.unsigned_abs(), 2);
+        put(9, h, 2);
+        put(11, mi, 2);
+        put(13, sec, 2);
+        out[8] = b'T';
+        out[15] = b'Z';
+        AmzDate(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Digits, `T` and `Z` only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// `20250102`.
+    pub fn day(&self) -> &str {
+        &self.as_str()[..8]
+    }
+}
+
+/// Derived signing keys by (access key, day, region, service), each kept with the secret it was
+/// derived from: a rotated secret under the same access key ID never signs with a stale key.
+/// Looked up by a hash of the borrowed strings, so a hit allocates nothing.
 #[derive(Debug, Default)]
 pub struct SigningKeyCache {
-    keys: Mutex<HashMap<KeyId, Vec<u8>>>,
+    keys: Mutex<HashMap<u64, CachedKey>>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
-type KeyId = (String, String, String, String, String);
+#[derive(Debug)]
+struct CachedKey {
+    /// Access key, secret, day, region and service, joined by NUL.
+    id: String,
+    key: [u8; 32],
+}
 
 /// Entries kept before the cache starts over (days roll, credentials rotate).
 const MAX_CACHED_KEYS: usize = 1024;
 
 impl SigningKeyCache {
-    fn key(&self, credentials: &Credentials, day: &str, scope: Scope<'_>, time: SystemTime) -> Vec<u8> {
-        let id = (
-            credentials.access_key_id().to_string(),
-            credentials.secret_access_key().to_string(),
-            day.to_string(),
-            scope.region.to_string(),
-            scope.service.to_string(),
-        );
-        if let Some(k) = self.keys.lock().get(&id) {
-            return k.clone();
+    fn key(&self, credentials: &Credentials, day: &str, scope: Scope<'_>) -> [u8; 32] {
+        let parts = [
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            day,
+            scope.region,
+            scope.service,
+        ];
+        let mut hasher = self.hasher.build_hasher();
+        parts.hash(&mut hasher);
+        let hash = hasher.finish();
+        let same = |id: &str| {
+            let mut rest = id.split('\0');
+            parts.iter().all(|p| rest.next() == Some(*p)) && rest.next().is_none()
+        };
+        if let Some(cached) = self.keys.lock().get(&hash) {
+            if same(&cached.id) {
+                return cached.key;
+            }
         }
-        let derived = generate_signing_key(credentials.secret_access_key(), time, scope.region, scope.service)
-            .as_ref()
-            .to_vec();
+        let key = derive_key(credentials.secret_access_key(), day, scope);
         let mut keys = self.keys.lock();
         if keys.len() >= MAX_CACHED_KEYS {
             keys.clear();
         }
-        keys.insert(id, derived.clone());
-        derived
+        // A hash shared by two ids keeps the later one.
+        keys.insert(hash, CachedKey { id: parts.join("\0"), key });
+        key
     }
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = new_mac(key);
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+fn new_mac(key: &[u8]) -> HmacSha256 {
+    // HMAC takes a key of any length: this never fails.
+    <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+/// The signing key: `AWS4{secret}` HMAC-ed with the day, the region, the service, `aws4_request`.
+fn derive_key(secret: &str, day: &str, scope: Scope<'_>) -> [u8; 32] {
+    let mut first = SmallVec::<[u8; 64]>::new();
+    first.extend_from_slice(b"AWS4");
+    first.extend_from_slice(secret.as_bytes());
+    let k_date = hmac(&first, day.as_bytes());
+    let k_region = hmac(&k_date, scope.region.as_bytes());
+    let k_service = hmac(&k_region, scope.service.as_bytes());
+    hmac(&k_service, b"aws4_request")
 }
 
 /// A request to sign: `path` is already percent-encoded as sent; `headers` are lowercase names
@@ -69,45 +148,31 @@ pub struct FixedRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Lowercase hex, by table: `write!("{:02x}")` per byte was a visible share of the profile.
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of a digest, on the stack.
+fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
-/// `20250102T030405Z` and `20250102` for a time.
-pub fn amz_date(time: SystemTime) -> (String, String) {
-    use strata_core::clock::push_digits;
-    let (y, m, d, h, mi, sec) = strata_core::clock::utc_parts(time);
-    let mut date = String::with_capacity(16);
-    push_digits(&mut date, y.unsigned_abs(), 4);
-    push_digits(&mut date, m.unsigned_abs(), 2);
-    push_digits(&mut date, d.unsigned_abs(), 2);
-    let day = date.clone();
-    date.push('T');
-    for part in [h, mi, sec] {
-        push_digits(&mut date, part, 2);
-    }
-    date.push('Z');
-    (date, day)
-}
-
-/// URI-encodes the already-encoded path once more, as SigV4 does for every service but S3.
-fn canonical_uri(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 16);
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
+    let mut out = [0u8; 64];
+    for (i, &b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
     }
     out
+}
+
+/// Feeds the already-encoded path, URI-encoded once more as SigV4 does for every service but S3,
+/// to the hash: runs of unreserved bytes as they are, the rest as `%XX`.
+fn hash_canonical_uri(hash: &mut Sha256, path: &str) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = path.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/')) {
+            hash.update(&bytes[run..i]);
+            hash.update([b'%', DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]);
+            run = i + 1;
+        }
+    }
+    hash.update(&bytes[run..]);
 }
 
 /// Signs a request.
@@ -118,64 +183,78 @@ pub fn sign_fixed(
     time: SystemTime,
     cache: &SigningKeyCache,
 ) -> Signature {
-    let (amz_date, day) = amz_date(time);
+    let amz_date = AmzDate::of(time);
+    let day = amz_date.day();
     let token = credentials.session_token();
-    let mut headers: Vec<(&str, String)> = request
-        .headers
-        .iter()
-        .map(|(n, v)| (*n, v.trim().to_string()))
-        .collect();
-    headers.push(("host", request.host.to_string()));
-    headers.push(("x-amz-date", amz_date.clone()));
+    let mut headers: SmallVec<[(&str, &str); 8]> = request.headers.iter().map(|(n, v)| (*n, v.trim())).collect();
+    headers.push(("host", request.host));
+    headers.push(("x-amz-date", amz_date.as_str()));
     if let Some(t) = token {
-        headers.push(("x-amz-security-token", t.to_string()));
+        headers.push(("x-amz-security-token", t));
     }
-    headers.sort_by(|a, b| a.0.cmp(b.0));
-    let signed: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
-    let signed = signed.join(";");
-    let mut canonical = String::with_capacity(512);
-    canonical.push_str(request.method);
-    canonical.push('\n');
-    canonical.push_str(&canonical_uri(request.path));
-    canonical.push_str("\n\n");
+    headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
+
+    // The authorization value, sized exactly: its credential scope and signed headers are
+    // written first and fed to the hash and the HMAC from there.
+    const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+    const CREDENTIAL: &str = "AWS4-HMAC-SHA256 Credential=";
+    const SIGNED: &str = ", SignedHeaders=";
+    const SIGNATURE: &str = ", Signature=";
+    let access_key = credentials.access_key_id();
+    let scope_len = day.len() + 1 + scope.region.len() + 1 + scope.service.len() + "/aws4_request".len();
+    let signed_len = headers.iter().map(|(n, _)| n.len() + 1).sum::<usize>().saturating_sub(1);
+    let mut authorization = String::with_capacity(
+        CREDENTIAL.len() + access_key.len() + 1 + scope_len + SIGNED.len() + signed_len + SIGNATURE.len() + 64,
+    );
+    authorization.push_str(CREDENTIAL);
+    authorization.push_str(access_key);
+    authorization.push('/');
+    let scope_at = authorization.len();
+    for part in [day, "/", scope.region, "/", scope.service, "/aws4_request"] {
+        authorization.push_str(part);
+    }
+    let scope_end = authorization.len();
+    authorization.push_str(SIGNED);
+    let signed_at = authorization.len();
+    for (i, (name, _)) in headers.iter().enumerate() {
+        if i > 0 {
+            authorization.push(';');
+        }
+        authorization.push_str(name);
+    }
+    let signed_end = authorization.len();
+
+    let mut canonical = Sha256::new();
+    canonical.update(request.method);
+    canonical.update(b"\n");
+    hash_canonical_uri(&mut canonical, request.path);
+    canonical.update(b"\n\n");
     for (name, value) in &headers {
-        canonical.push_str(name);
-        canonical.push(':');
-        canonical.push_str(value);
-        canonical.push('\n');
+        canonical.update(name);
+        canonical.update(b":");
+        canonical.update(value);
+        canonical.update(b"\n");
     }
-    canonical.push('\n');
-    canonical.push_str(&signed);
-    canonical.push('\n');
-    canonical.push_str(&hex(&Sha256::digest(request.body)));
-    // Written piece by piece: the three format! calls these were cost ~1,000 instructions each.
-    let credential_scope = [day.as_str(), "/", scope.region, "/", scope.service, "/aws4_request"].concat();
-    let string_to_sign = [
-        "AWS4-HMAC-SHA256\n",
-        &amz_date,
-        "\n",
-        &credential_scope,
-        "\n",
-        &hex(&Sha256::digest(canonical.as_bytes())),
-    ]
-    .concat();
-    let key = cache.key(credentials, &day, scope, time);
-    let signature = calculate_signature(&key, string_to_sign.as_bytes());
-    Signature {
-        authorization: [
-            "AWS4-HMAC-SHA256 Credential=",
-            credentials.access_key_id(),
-            "/",
-            &credential_scope,
-            ", SignedHeaders=",
-            &signed,
-            ", Signature=",
-            &signature,
-        ]
-        .concat(),
-        amz_date,
-        security_token: token.map(str::to_string),
-    }
+    canonical.update(b"\n");
+    canonical.update(&authorization[signed_at..signed_end]);
+    canonical.update(b"\n");
+    canonical.update(hex32(&Sha256::digest(request.body).into()));
+    let canonical = hex32(&canonical.finalize().into());
+
+    let key = cache.key(credentials, day, scope);
+    let mut to_sign = new_mac(&key);
+    to_sign.update(ALGORITHM.as_bytes());
+    to_sign.update(b"\n");
+    to_sign.update(amz_date.as_str().as_bytes());
+    to_sign.update(b"\n");
+    to_sign.update(authorization[scope_at..scope_end].as_bytes());
+    to_sign.update(b"\n");
+    to_sign.update(&canonical);
+    let signature = hex32(&to_sign.finalize().into_bytes().into());
+    authorization.push_str(SIGNATURE);
+    // Hex digits only.
+    authorization.push_str(std::str::from_utf8(&signature).unwrap_or_default());
+    Signature { authorization, amz_date }
 }
 
 #[cfg(test)]
@@ -197,6 +276,35 @@ mod tests {
         let url = format!("http://{}{}", request.host, request.path);
         crate::signing::sign_headers(request.method, &url, &mut headers, request.body, creds, scope, time).unwrap();
         headers.get("authorization").unwrap().to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn amz_dates_are_written_in_utc() {
+        let date = AmzDate::of(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        assert_eq!(date.as_str(), "20231114T221320Z");
+        assert_eq!(date.day(), "20231114");
+        assert_eq!(AmzDate::of(UNIX_EPOCH).as_str(), "19700101T000000Z");
+    }
+
+    #[test]
+    fn the_authorization_value_is_sized_exactly() {
+        let request = FixedRequest {
+            method: "POST",
+            host: "bedrock-runtime.eu-west-1.amazonaws.com",
+            path: "/model/eu.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse",
+            headers: &[("content-type", "application/json"), ("accept", "application/json")],
+            body: b"{}",
+        };
+        let scope = Scope {
+            region: "eu-west-1",
+            service: "bedrock",
+        };
+        let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("token".into()), None, "t");
+        let signed = sign_fixed(&request, &creds, scope, SystemTime::now(), &SigningKeyCache::default());
+        assert_eq!(signed.authorization.len(), signed.authorization.capacity());
+        assert!(signed
+            .authorization
+            .contains("SignedHeaders=accept;content-type;host;x-amz-date;x-amz-security-token, Signature="));
     }
 
     #[test]

@@ -20,6 +20,9 @@ use crate::fast_signing::{sign_fixed, FixedRequest, SigningKeyCache};
 use crate::signing::Scope;
 use crate::transport::{Body, Exchange, HttpClient, Protocol};
 
+// Built once: a name outside the standard set given as a `&str` is copied at every insert.
+const X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: http::HeaderName = http::HeaderName::from_static("x-amz-security-token");
 /// Characters escaped in the `{modelId}` path label, as the SDKs do (`:` and `/` included).
 const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
@@ -231,20 +234,22 @@ impl BedrockRuntime {
             service: "bedrock",
         };
         let signature = sign_fixed(&fixed, credentials, scope, SystemTime::now(), &self.signing_keys);
-        let mut headers = HeaderMap::with_capacity(6);
+        let mut headers = HeaderMap::with_capacity(8);
         for (name, value) in &to_sign {
             let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
             headers.insert(name, HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?);
         }
         let header = |v: &str| HeaderValue::from_str(v).map_err(|e| invalid(e.to_string()));
-        let mut authorization = header(&signature.authorization)?;
+        // Taken as it is (its capacity is its length): no copy.
+        let mut authorization = HeaderValue::from_maybe_shared(Bytes::from(signature.authorization))
+            .map_err(|e| invalid(e.to_string()))?;
         authorization.set_sensitive(true);
-        headers.insert("authorization", authorization);
-        headers.insert("x-amz-date", header(&signature.amz_date)?);
-        if let Some(token) = &signature.security_token {
+        headers.insert(http::header::AUTHORIZATION, authorization);
+        headers.insert(X_AMZ_DATE, header(signature.amz_date.as_str())?);
+        if let Some(token) = credentials.session_token() {
             let mut token = header(token)?;
             token.set_sensitive(true);
-            headers.insert("x-amz-security-token", token);
+            headers.insert(X_AMZ_SECURITY_TOKEN, token);
         }
         let uri = http::Uri::try_from(url.as_str()).map_err(|e| invalid(format!("bad endpoint URL {url}: {e}")))?;
         let mut request = http::Request::new(Full::new(call.body));

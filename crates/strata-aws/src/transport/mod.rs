@@ -111,7 +111,7 @@ impl HttpClient {
             };
             let response = self
                 .http1
-                .request(request)
+                .request(with_host(request))
                 .await
                 .map_err(|e| TransportError(Box::new(e)))?;
             Ok(response.map(|body| Body {
@@ -120,6 +120,20 @@ impl HttpClient {
             }))
         }
     }
+}
+
+/// `request` with a `host` header, when it has none, of its URL's authority as written — what
+/// a signature signs. hyper's client would add one, but formats it anew for every call.
+fn with_host(mut request: http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
+    if let Some(authority) = request.uri().authority() {
+        // An authority with user information is left to hyper (which sends the host alone).
+        if !authority.as_str().contains('@') {
+            if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
+                request.headers_mut().entry(http::header::HOST).or_insert(host);
+            }
+        }
+    }
+    request
 }
 
 /// An answer's body. Over HTTP/2 it holds the call's stream on its shared connection until it
@@ -274,6 +288,27 @@ pub fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_header_is_the_authority_as_written_and_one_given_is_kept() {
+        let host = |url: &str, given: Option<&str>| {
+            let mut request = http::Request::post(url);
+            if let Some(given) = given {
+                request = request.header("host", given);
+            }
+            let request = with_host(request.body(Full::new(Bytes::new())).unwrap());
+            request.headers().get_all("host").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(host("http://127.0.0.1:4566/model/x/converse", None), ["127.0.0.1:4566"]);
+        assert_eq!(
+            host("https://bedrock-runtime.us-east-1.amazonaws.com/model/x/converse", None),
+            ["bedrock-runtime.us-east-1.amazonaws.com"]
+        );
+        // As signed, the default port too when the URL writes it.
+        assert_eq!(host("https://example.com:443/", None), ["example.com:443"]);
+        assert_eq!(host("http://127.0.0.1:4566/", Some("other")), ["other"]);
+        assert!(host("http://user@127.0.0.1:4566/", None).is_empty());
+    }
 
     #[test]
     fn connect_timeouts_are_recognised_through_the_chain() {
