@@ -2,7 +2,7 @@
 //! store) — plain `http://` too, for the emulator and local proxies. Requests go out as built,
 //! without a general-purpose client's per-request URL parsing and middleware.
 //!
-//! Two clients under one: hyper's pooled keep-alive HTTP/1.1 client, one connection per call in
+//! Two clients under one: a pool of keep-alive HTTP/1.1 connections ([`h1`]), one per call in
 //! flight, and an HTTP/2 pool ([`h2`]) where calls share connections up to a number of streams
 //! each and further connections open as needed. [`Protocol`] says which calls go where; a host
 //! that does not speak HTTP/2 is spoken to over HTTP/1.1 whatever it says.
@@ -18,6 +18,7 @@
 //! (hyperium/hyper#2197, #3623): calls beyond the server's limit (often 100–128) would queue
 //! inside the gateway for as long as a model takes to answer.
 
+mod h1;
 mod h2;
 
 use std::time::Duration;
@@ -25,10 +26,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::ClientConfig;
 use rustls_platform_verifier::BuilderVerifierExt;
 
@@ -71,7 +70,7 @@ pub enum Exchange {
 /// The client: HTTP/1.1, and HTTP/2 for the calls [`Protocol`] names.
 #[derive(Clone)]
 pub struct HttpClient {
-    http1: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http1: h1::Pool,
     http2: Option<(h2::Pool, Http2Calls)>,
 }
 
@@ -109,13 +108,9 @@ impl HttpClient {
                 }
                 _ => request,
             };
-            let response = self
-                .http1
-                .request(with_host(request))
-                .await
-                .map_err(|e| TransportError(Box::new(e)))?;
-            Ok(response.map(|body| Body {
-                inner: Inner::Http1(body),
+            let response = self.http1.send(request).await?;
+            Ok(response.map(|(body, lease)| Body {
+                inner: Inner::Http1(body, lease),
                 _lease: None,
             }))
         }
@@ -123,7 +118,7 @@ impl HttpClient {
 }
 
 /// `request` with a `host` header, when it has none, of its URL's authority as written — what
-/// a signature signs. hyper's client would add one, but formats it anew for every call.
+/// a signature signs (HTTP/1.1 only: HTTP/2 sends the authority as `:authority`).
 fn with_host(mut request: http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
     if let Some(authority) = request.uri().authority() {
         // An authority with user information is left to hyper (which sends the host alone).
@@ -146,8 +141,21 @@ pub struct Body {
 
 #[derive(Debug)]
 enum Inner {
-    Http1(Incoming),
+    /// The body, and its connection's lease until the body ends.
+    Http1(Incoming, h1::Lease),
     Http2(::h2::RecvStream),
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        // Read to its end without the end having been polled (its length said so): the
+        // connection is free. Otherwise the lease takes it along.
+        if let Inner::Http1(body, lease) = &mut self.inner {
+            if hyper::body::Body::is_end_stream(body) {
+                lease.give_back();
+            }
+        }
+    }
 }
 
 impl hyper::body::Body for Body {
@@ -159,21 +167,27 @@ impl hyper::body::Body for Body {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, TransportError>>> {
         match &mut self.get_mut().inner {
-            Inner::Http1(body) => std::pin::Pin::new(body).poll_frame(cx).map_err(TransportError::from),
+            Inner::Http1(body, lease) => {
+                let frame = std::pin::Pin::new(&mut *body).poll_frame(cx);
+                if matches!(frame, std::task::Poll::Ready(None)) {
+                    lease.give_back();
+                }
+                frame.map_err(TransportError::from)
+            }
             Inner::Http2(stream) => h2::poll_frame(stream, cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
-            Inner::Http1(body) => body.is_end_stream(),
+            Inner::Http1(body, _) => body.is_end_stream(),
             Inner::Http2(stream) => stream.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Http1(body) => body.size_hint(),
+            Inner::Http1(body, _) => body.size_hint(),
             Inner::Http2(_) => SizeHint::default(),
         }
     }
@@ -249,12 +263,11 @@ fn client_with(tls: ClientConfig, protocol: Protocol) -> HttpClient {
             .with_tls_config(tls.clone())
             .https_or_http()
     };
-    let http1 = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(IDLE_TIMEOUT)
-        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(https().enable_http1().wrap_connector(tcp.clone()));
+    let http1 = h1::Pool::new(
+        https().enable_http1().wrap_connector(tcp.clone()),
+        IDLE_TIMEOUT,
+        MAX_IDLE_PER_HOST,
+    );
     let http2 = match protocol {
         Protocol::Http1 => None,
         // Both versions offered, so that a host without HTTP/2 says so by choosing `http/1.1`
