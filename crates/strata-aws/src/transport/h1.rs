@@ -123,9 +123,11 @@ impl Pool {
             let key = (scheme, authority);
             let mut request = origin_form(super::with_host(request));
             loop {
+                // The connect future (TCP, TLS, the handshake: kilobytes) is boxed: inline, every
+                // call's future would be that much larger, though few calls open a connection.
                 let (mut sender, reused) = match self.take(&key) {
                     Some(sender) => (sender, true),
-                    None => (self.connect(&key).await?, false),
+                    None => (Box::pin(self.connect(&key)).await?, false),
                 };
                 // An idle connection the host has closed is no longer ready: the next one.
                 if let Err(e) = sender.ready().await {
