@@ -33,14 +33,17 @@ pub fn path(path: &str) -> Result<(String, RuntimeOperation), GatewayError> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ConverseProbe {
-    messages: Option<Vec<MessageProbe>>,
+struct ConverseProbe<'a> {
+    #[serde(borrow)]
+    messages: Option<Vec<MessageProbe<'a>>>,
     inference_config: Option<InferenceProbe>,
 }
 
 #[derive(Deserialize)]
-struct MessageProbe {
-    role: Option<String>,
+struct MessageProbe<'a> {
+    /// Borrowed from the body unless escaped: no allocation per message.
+    #[serde(borrow)]
+    role: Option<std::borrow::Cow<'a, str>>,
     content: Option<Vec<IgnoredAny>>,
 }
 
