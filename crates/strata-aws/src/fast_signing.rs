@@ -110,7 +110,13 @@ impl SigningKeyCache {
             keys.clear();
         }
         // A hash shared by two ids keeps the later one.
-        keys.insert(hash, CachedKey { id: parts.join("\0"), key });
+        keys.insert(
+            hash,
+            CachedKey {
+                id: parts.join("\0"),
+                key,
+            },
+        );
         key
     }
 }
@@ -202,7 +208,11 @@ pub fn sign_fixed(
     const SIGNATURE: &str = ", Signature=";
     let access_key = credentials.access_key_id();
     let scope_len = day.len() + 1 + scope.region.len() + 1 + scope.service.len() + "/aws4_request".len();
-    let signed_len = headers.iter().map(|(n, _)| n.len() + 1).sum::<usize>().saturating_sub(1);
+    let signed_len = headers
+        .iter()
+        .map(|(n, _)| n.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
     let mut authorization = String::with_capacity(
         CREDENTIAL.len() + access_key.len() + 1 + scope_len + SIGNED.len() + signed_len + SIGNATURE.len() + 64,
     );
@@ -254,7 +264,10 @@ pub fn sign_fixed(
     authorization.push_str(SIGNATURE);
     // Hex digits only.
     authorization.push_str(std::str::from_utf8(&signature).unwrap_or_default());
-    Signature { authorization, amz_date }
+    Signature {
+        authorization,
+        amz_date,
+    }
 }
 
 #[cfg(test)]

@@ -241,8 +241,8 @@ impl BedrockRuntime {
         }
         let header = |v: &str| HeaderValue::from_str(v).map_err(|e| invalid(e.to_string()));
         // Taken as it is (its capacity is its length): no copy.
-        let mut authorization = HeaderValue::from_maybe_shared(Bytes::from(signature.authorization))
-            .map_err(|e| invalid(e.to_string()))?;
+        let mut authorization =
+            HeaderValue::from_maybe_shared(Bytes::from(signature.authorization)).map_err(|e| invalid(e.to_string()))?;
         authorization.set_sensitive(true);
         headers.insert(http::header::AUTHORIZATION, authorization);
         headers.insert(X_AMZ_DATE, header(signature.amz_date.as_str())?);

@@ -93,7 +93,11 @@ impl std::fmt::Debug for Lease {
 }
 
 impl Pool {
-    pub(crate) fn new(connector: HttpsConnector<HttpConnector>, idle_timeout: Duration, max_idle_per_host: usize) -> Pool {
+    pub(crate) fn new(
+        connector: HttpsConnector<HttpConnector>,
+        idle_timeout: Duration,
+        max_idle_per_host: usize,
+    ) -> Pool {
         Pool {
             inner: Arc::new(Inner {
                 connector,
@@ -262,7 +266,9 @@ mod tests {
         let count = accepted.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
                 count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
@@ -309,11 +315,15 @@ mod tests {
         client_with(tls, Protocol::Http1)
     }
 
-    async fn get(client: &HttpClient, port: u16) -> Bytes {
-        let request = http::Request::get(format!("http://127.0.0.1:{port}/x"))
+    /// A GET of the test server's `/x`.
+    fn request(port: u16) -> http::Request<Full<Bytes>> {
+        http::Request::get(format!("http://127.0.0.1:{port}/x"))
             .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = client.request(request, Exchange::Complete).await.unwrap();
+            .unwrap()
+    }
+
+    async fn get(client: &HttpClient, port: u16) -> Bytes {
+        let response = client.request(request(port), Exchange::Complete).await.unwrap();
         response.into_body().collect().await.unwrap().to_bytes()
     }
 
@@ -338,18 +348,17 @@ mod tests {
     async fn calls_at_once_each_get_a_connection_and_all_are_kept() {
         let (port, accepted) = server(Then::KeepAlive).await;
         let client = client();
-        let request = || {
-            http::Request::get(format!("http://127.0.0.1:{port}/x"))
-                .body(Full::new(Bytes::new()))
-                .unwrap()
-        };
         // Three answers' heads held at once: three connections.
         let mut held = Vec::new();
         for _ in 0..3 {
-            held.push(client.request(request(), Exchange::Complete).await.unwrap());
+            held.push(client.request(request(port), Exchange::Complete).await.unwrap());
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
-        assert_eq!(idle(&client, port), 0, "a connection is not idle before its body is read");
+        assert_eq!(
+            idle(&client, port),
+            0,
+            "a connection is not idle before its body is read"
+        );
         for response in held {
             assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
         }
@@ -373,19 +382,13 @@ mod tests {
     async fn a_body_dropped_before_its_end_takes_its_connection_along() {
         let (port, accepted) = server(Then::Stall).await;
         let client = client();
-        let request = http::Request::get(format!("http://127.0.0.1:{port}/x"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = client.request(request, Exchange::Stream).await.unwrap();
+        let response = client.request(request(port), Exchange::Stream).await.unwrap();
         let mut body = response.into_body();
         let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(first, "ok");
         drop(body);
         assert_eq!(idle(&client, port), 0);
-        let request = http::Request::get(format!("http://127.0.0.1:{port}/x"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let _second = client.request(request, Exchange::Stream).await.unwrap();
+        let _second = client.request(request(port), Exchange::Stream).await.unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }

@@ -310,7 +310,12 @@ mod tests {
                 request = request.header("host", given);
             }
             let request = with_host(request.body(Full::new(Bytes::new())).unwrap());
-            request.headers().get_all("host").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>()
+            request
+                .headers()
+                .get_all("host")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
         };
         assert_eq!(host("http://127.0.0.1:4566/model/x/converse", None), ["127.0.0.1:4566"]);
         assert_eq!(
