@@ -7,7 +7,7 @@
 //! A property test checks every signature equals `aws-sigv4`'s own.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
@@ -92,9 +92,7 @@ impl SigningKeyCache {
             scope.region,
             scope.service,
         ];
-        let mut hasher = self.hasher.build_hasher();
-        parts.hash(&mut hasher);
-        let hash = hasher.finish();
+        let hash = self.hasher.hash_one(parts);
         let same = |id: &str| {
             let mut rest = id.split('\0');
             parts.iter().all(|p| rest.next() == Some(*p)) && rest.next().is_none()
@@ -257,7 +255,7 @@ pub fn sign_fixed(
     to_sign.update(b"\n");
     to_sign.update(amz_date.as_str().as_bytes());
     to_sign.update(b"\n");
-    to_sign.update(authorization[scope_at..scope_end].as_bytes());
+    to_sign.update(&authorization.as_bytes()[scope_at..scope_end]);
     to_sign.update(b"\n");
     to_sign.update(&canonical);
     let signature = hex32(&to_sign.finalize().into_bytes().into());
