@@ -234,7 +234,7 @@ impl BedrockRuntime {
             service: "bedrock",
         };
         let signature = sign_fixed(&fixed, credentials, scope, SystemTime::now(), &self.signing_keys);
-        let mut headers = HeaderMap::with_capacity(8);
+        let mut headers = HeaderMap::with_capacity(6);
         for (name, value) in &to_sign {
             let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
             headers.insert(name, HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?);
