@@ -33,9 +33,9 @@ use super::TransportError;
 type Key = (Scheme, Authority);
 type Sender = SendRequest<Full<Bytes>>;
 
-/// How often, at most, idle connections past the timeout are swept from every host (a host
-/// that gets no more calls would otherwise keep its idle connections until the server closes
-/// them).
+/// How often, at most, idle connections past the timeout are swept from every host, when a
+/// connection is given back (a host that gets no more calls would otherwise keep its idle
+/// connections until the server closes them; with no calls at all, the servers close them).
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// The idle connections, by host.
