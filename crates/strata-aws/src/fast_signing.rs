@@ -11,6 +11,7 @@ use std::hash::BuildHasher;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
+use aws_sigv4::sign::v4::generate_signing_key;
 use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -84,7 +85,7 @@ struct CachedKey {
 const MAX_CACHED_KEYS: usize = 1024;
 
 impl SigningKeyCache {
-    fn key(&self, credentials: &Credentials, day: &str, scope: Scope<'_>) -> [u8; 32] {
+    fn key(&self, credentials: &Credentials, day: &str, scope: Scope<'_>, time: SystemTime) -> [u8; 32] {
         let parts = [
             credentials.access_key_id(),
             credentials.secret_access_key(),
@@ -102,7 +103,11 @@ impl SigningKeyCache {
                 return cached.key;
             }
         }
-        let key = derive_key(credentials.secret_access_key(), day, scope);
+        // Derived by `aws-sigv4` (once a day per account and region: its cost does not matter);
+        // an HMAC-SHA256 key is always 32 bytes.
+        let derived = generate_signing_key(credentials.secret_access_key(), time, scope.region, scope.service);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(derived.as_ref());
         let mut keys = self.keys.lock();
         if keys.len() >= MAX_CACHED_KEYS {
             keys.clear();
@@ -119,26 +124,9 @@ impl SigningKeyCache {
     }
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = new_mac(key);
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
 fn new_mac(key: &[u8]) -> HmacSha256 {
     // HMAC takes a key of any length: this never fails.
     <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
-}
-
-/// The signing key: `AWS4{secret}` HMAC-ed with the day, the region, the service, `aws4_request`.
-fn derive_key(secret: &str, day: &str, scope: Scope<'_>) -> [u8; 32] {
-    let mut first = SmallVec::<[u8; 64]>::new();
-    first.extend_from_slice(b"AWS4");
-    first.extend_from_slice(secret.as_bytes());
-    let k_date = hmac(&first, day.as_bytes());
-    let k_region = hmac(&k_date, scope.region.as_bytes());
-    let k_service = hmac(&k_region, scope.service.as_bytes());
-    hmac(&k_service, b"aws4_request")
 }
 
 /// A request to sign: `path` is already percent-encoded as sent; `headers` are lowercase names
@@ -249,7 +237,7 @@ pub fn sign_fixed(
     canonical.update(hex32(&Sha256::digest(request.body).into()));
     let canonical = hex32(&canonical.finalize().into());
 
-    let key = cache.key(credentials, day, scope);
+    let key = cache.key(credentials, day, scope, time);
     let mut to_sign = new_mac(&key);
     to_sign.update(ALGORITHM.as_bytes());
     to_sign.update(b"\n");
